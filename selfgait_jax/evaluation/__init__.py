@@ -1,0 +1,13 @@
+"""Evaluation: the cross-view protocol, its tables, embedding a source, and whole-checkpoint runs.
+
+`evaluate_workdir` is imported lazily so that `selfgait_jax.evaluation.protocol` stays light and the
+training loop can import the evaluator hook without a cycle.
+"""
+
+
+def __getattr__(name):
+    if name in ("evaluate_workdir", "evaluate_model", "summary_scalars"):
+        from selfgait_jax.evaluation import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

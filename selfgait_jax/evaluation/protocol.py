@@ -1,0 +1,246 @@
+"""Cross-view gait recognition protocol: rank-1 / rank-5 / mAP per (probe view, gallery view) pair.
+
+The paper's figures exclude identical views: for each pair (probe view p, gallery view g) with p != g,
+every probe of view p is ranked against the gallery sequences of view g only; a probe view's number is
+the mean over the other gallery views, a condition's number the mean over probe views. Rank-5 and mAP
+use the same structure (definitions in docs/evaluation.md).
+
+Distances and ranking run on the device in fixed-size probe blocks against one gallery view at a time
+and are reduced to per-probe hits inside the jitted function, so only O(block) numbers come back to
+the host and no probe × gallery matrix larger than one block ever exists (OU-MVLP is ~72k × 72k).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+METRICS = ("euclidean", "cosine")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalProtocol:
+    """Which sequence types form the gallery and which form each probe condition."""
+
+    name: str
+    gallery_types: tuple[str, ...]
+    probe_conditions: Mapping[str, tuple[str, ...]]  # ordered: condition name -> sequence types
+
+
+CASIA_B = EvalProtocol(
+    name="casia_b",
+    gallery_types=("nm-01", "nm-02", "nm-03", "nm-04"),
+    probe_conditions={"NM": ("nm-05", "nm-06"), "BG": ("bg-01", "bg-02"), "CL": ("cl-01", "cl-02")},
+)
+OU_MVLP = EvalProtocol(name="ou_mvlp", gallery_types=("01",), probe_conditions={"NM": ("00",)})
+
+
+@dataclasses.dataclass(frozen=True)
+class ProtocolResult:
+    """Per-condition sums over (probe view, gallery view) pairs; the tables are derived from these.
+
+    Arrays are indexed [condition, probe view, gallery view]. `counted` is the number of probes that
+    entered a pair's denominator; `missing` the probes whose subject had no gallery sequence at that
+    gallery view (dropped or counted as misses, depending on `drop_missing_gallery`).
+    """
+
+    conditions: tuple[str, ...]
+    views: tuple[str, ...]
+    hits1: np.ndarray
+    hits5: np.ndarray
+    ap_sum: np.ndarray
+    counted: np.ndarray
+    missing: np.ndarray
+    num_probes: dict[str, int]
+    num_gallery: int
+
+    def pair_percent(self, total: np.ndarray) -> np.ndarray:
+        """Per-pair percentage; NaN on the diagonal and where a pair had no counted probe."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pct = 100.0 * total / self.counted
+        pct[self.counted == 0] = np.nan
+        diagonal = np.eye(len(self.views), dtype=bool)
+        pct[:, diagonal] = np.nan
+        return pct
+
+
+def _nanmean(x: np.ndarray, axis: int) -> np.ndarray:
+    """Mean over the finite entries along `axis`; NaN where there are none (no warning)."""
+    finite = np.isfinite(x)
+    count = finite.sum(axis=axis)
+    total = np.where(finite, x, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def summarize(result: ProtocolResult) -> dict:
+    """The per-condition part of results.json: matrix, per-probe-view rank-1, means, rank-5, mAP."""
+    rank1 = result.pair_percent(result.hits1)
+    rank5 = result.pair_percent(result.hits5)
+    m_ap = result.pair_percent(result.ap_sum)
+    out = {}
+    for c, cond in enumerate(result.conditions):
+        per_view1 = _nanmean(rank1[c], axis=1)
+        out[cond] = {
+            "matrix": [[_json_number(v) for v in row] for row in rank1[c]],
+            "rank1_per_probe_view": [_json_number(v) for v in per_view1],
+            "mean": _json_number(_nanmean(per_view1, axis=0)),
+            "rank5_mean": _json_number(_nanmean(_nanmean(rank5[c], axis=1), axis=0)),
+            "mAP": _json_number(_nanmean(_nanmean(m_ap[c], axis=1), axis=0)),
+            "num_probes": int(result.num_probes[cond]),
+            "probes_without_gallery": int(result.missing[c].sum()),
+        }
+    return out
+
+
+def _json_number(x) -> float | None:
+    """NaN (no data / identical view) becomes JSON null."""
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _part_distance(probe: jax.Array, gallery: jax.Array, metric: str) -> jax.Array:
+    """Distance [B, G] = per-part distance averaged over parts, one part at a time (memory [B, G])."""
+    hi = jax.lax.Precision.HIGHEST  # no TF32 on GPUs: rankings must not depend on the card
+    if metric == "cosine":
+        probe = probe / jnp.maximum(jnp.linalg.norm(probe, axis=-1, keepdims=True), 1e-12)
+        gallery = gallery / jnp.maximum(jnp.linalg.norm(gallery, axis=-1, keepdims=True), 1e-12)
+
+    def one_part(total, pair):
+        p, g = pair  # [B, D], [G, D]
+        dot = jnp.matmul(p, g.T, precision=hi)
+        if metric == "euclidean":
+            sq = jnp.sum(p * p, -1)[:, None] + jnp.sum(g * g, -1)[None, :] - 2.0 * dot
+            dist = jnp.sqrt(jnp.maximum(sq, 0.0))
+        else:
+            dist = 1.0 - dot
+        return total + dist, None
+
+    start = jnp.zeros((probe.shape[0], gallery.shape[0]), jnp.float32)
+    parts = (jnp.swapaxes(probe, 0, 1), jnp.swapaxes(gallery, 0, 1))
+    total, _ = jax.lax.scan(one_part, start, parts)
+    return total / probe.shape[1]
+
+
+@functools.partial(jax.jit, static_argnames=("metric",))
+def score_block(probe, probe_label, gallery, gallery_label, metric="euclidean"):
+    """Ranks one probe block against one gallery view; returns per-probe (hit@1, hit@5, AP, has_match).
+
+    probe [B, P, D], probe_label int32 [B]; gallery [G, P, D], gallery_label int32 [G] with -1 for
+    padding rows (distance +inf, never a match). Ties are broken by gallery order (stable sort).
+    """
+    probe = probe.astype(jnp.float32)
+    gallery = gallery.astype(jnp.float32)
+    dist = _part_distance(probe, gallery, metric)
+    dist = jnp.where(gallery_label[None, :] >= 0, dist, jnp.inf)
+    # sort the labels along with the distances (no gather: works under explicit and auto sharding)
+    labels = jnp.zeros_like(dist, dtype=jnp.int32) + gallery_label[None, :]
+    _, sorted_labels = jax.lax.sort((dist, labels), dimension=1, is_stable=True, num_keys=1)
+    match = sorted_labels == probe_label[:, None]  # [B, G], nearest first
+    num_relevant = match.sum(axis=1)
+    ranks = jnp.arange(1, match.shape[1] + 1, dtype=jnp.float32)
+    precision = jnp.cumsum(match, axis=1) / ranks
+    ap = jnp.sum(jnp.where(match, precision, 0.0), axis=1) / jnp.maximum(num_relevant, 1)
+    return match[:, 0], match[:, :5].any(axis=1), ap, num_relevant > 0
+
+
+def _bucket(n: int, minimum: int = 16) -> int:
+    """Next power of two >= n, so every gallery view of a dataset compiles once or twice."""
+    return max(minimum, 1 << max(0, int(n - 1).bit_length()))
+
+
+def _pad_rows(x: np.ndarray, rows: int, fill) -> np.ndarray:
+    pad = [(0, rows - x.shape[0])] + [(0, 0)] * (x.ndim - 1)
+    return np.pad(x, pad, constant_values=fill)
+
+
+def evaluate_embeddings(
+    embeddings: np.ndarray,
+    subjects: Sequence[str],
+    types: Sequence[str],
+    views: Sequence[str],
+    protocol: EvalProtocol,
+    *,
+    metric: str = "euclidean",
+    drop_missing_gallery: bool = True,
+    probe_block: int = 256,
+    mesh: jax.sharding.Mesh | None = None,
+) -> ProtocolResult:
+    """Runs the cross-view protocol on embeddings [N, parts, dim] with per-sequence metadata.
+
+    Probe blocks are sharded over the mesh's "data" axis (all devices by default); each gallery view
+    is replicated. `probe_block` is rounded up to a multiple of the device count.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    embeddings = np.asarray(embeddings)
+    if embeddings.ndim != 3:
+        raise ValueError(f"embeddings must be [N, parts, dim], got shape {embeddings.shape}")
+    subjects, types, views = (np.asarray(a, dtype=str) for a in (subjects, types, views))
+    if not len(subjects) == len(types) == len(views) == embeddings.shape[0]:
+        raise ValueError(
+            f"embeddings ({embeddings.shape[0]}) and metadata "
+            f"({len(subjects)}, {len(types)}, {len(views)}) differ in length"
+        )
+    mesh = mesh if mesh is not None else jax.make_mesh((jax.device_count(),), ("data",))
+    n_dev = mesh.shape["data"]
+    block = -(-probe_block // n_dev) * n_dev
+    rows_sharded = NamedSharding(mesh, PartitionSpec("data"))
+    replicated = NamedSharding(mesh, PartitionSpec())
+
+    _, labels = np.unique(subjects, return_inverse=True)
+    labels = labels.astype(np.int32)
+    conditions = tuple(protocol.probe_conditions)
+    is_gallery = np.isin(types, protocol.gallery_types)
+    probe_cond = np.full(len(types), -1)
+    for c, cond in enumerate(conditions):
+        probe_cond[np.isin(types, protocol.probe_conditions[cond])] = c
+    is_probe = probe_cond >= 0
+    view_list = tuple(sorted(set(views[is_gallery]) | set(views[is_probe])))
+    view_index = {v: i for i, v in enumerate(view_list)}
+    probe_view = np.array([view_index.get(v, -1) for v in views])
+
+    shape = (len(conditions), len(view_list), len(view_list))
+    hits1, hits5, ap_sum = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    counted, missing = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+
+    for g_view, gv in enumerate(view_list):
+        g_idx = np.flatnonzero(is_gallery & (views == gv))
+        p_idx = np.flatnonzero(is_probe & (views != gv))
+        if len(g_idx) == 0 or len(p_idx) == 0:
+            continue
+        g_rows = _bucket(len(g_idx))
+        gallery = jax.device_put(_pad_rows(embeddings[g_idx], g_rows, 0), replicated)
+        g_label = jax.device_put(_pad_rows(labels[g_idx], g_rows, -1), replicated)
+        for start in range(0, len(p_idx), block):
+            rows = p_idx[start : start + block]
+            probe = jax.device_put(_pad_rows(embeddings[rows], block, 0), rows_sharded)
+            p_label = jax.device_put(_pad_rows(labels[rows], block, -2), rows_sharded)
+            out = score_block(probe, p_label, gallery, g_label, metric=metric)
+            hit1, hit5, ap, has_match = (np.asarray(o)[: len(rows)] for o in out)
+            keep = has_match | (not drop_missing_gallery)
+            idx = (probe_cond[rows], probe_view[rows], np.full(len(rows), g_view))
+            np.add.at(hits1, idx, hit1 & keep)
+            np.add.at(hits5, idx, hit5 & keep)
+            np.add.at(ap_sum, idx, np.where(keep, ap, 0.0))
+            np.add.at(counted, idx, keep)
+            np.add.at(missing, idx, ~has_match)
+
+    return ProtocolResult(
+        conditions=conditions,
+        views=view_list,
+        hits1=hits1,
+        hits5=hits5,
+        ap_sum=ap_sum,
+        counted=counted,
+        missing=missing,
+        num_probes={cond: int((probe_cond == c).sum()) for c, cond in enumerate(conditions)},
+        num_gallery=int(is_gallery.sum()),
+    )
