@@ -1,0 +1,66 @@
+"""Tables and heatmaps from a results dictionary; the comparison table with the paper's rows."""
+
+import csv
+import io
+
+import numpy as np
+from PIL import Image
+
+from selfgait_jax.evaluation import tables
+
+RESULTS = {
+    "dataset": "synthgait_b",
+    "metric": "euclidean",
+    "views": ["000", "090"],
+    "conditions": {
+        "NM": {"matrix": [[None, 100.0], [200 / 3, None]], "rank1_per_probe_view": [100.0, 200 / 3],
+               "mean": 250 / 3, "rank5_mean": 100.0, "mAP": 90.0, "num_probes": 6,
+               "probes_without_gallery": 0},
+        "CL": {"matrix": [[None, 50.0], [None, None]], "rank1_per_probe_view": [50.0, None],
+               "mean": 50.0, "rank5_mean": None, "mAP": 40.0, "num_probes": 2,
+               "probes_without_gallery": 1},
+    },
+    "num_probes": 8,
+    "num_gallery": 6,
+    "checkpoint": {"workdir": "w", "step": 12},
+}
+
+
+def test_markdown_has_a_row_per_condition_with_views_and_mean():
+    text = tables.results_markdown(RESULTS)
+    assert "| Probe | 000 | 090 | Mean |" in text
+    assert "| NM | 100.0 | 66.7 | 83.3 |" in text
+    assert "| CL | 50.0 | - | 50.0 |" in text  # a probe view without numbers shows '-'
+    assert "step 12" in text
+
+
+def test_csv_round_trips_full_precision():
+    rows = list(csv.reader(io.StringIO(tables.results_csv(RESULTS))))
+    assert rows[0] == ["condition", "000", "090", "mean", "rank5_mean", "mAP"]
+    assert rows[1][0] == "NM" and float(rows[1][2]) == 200 / 3 and float(rows[1][3]) == 250 / 3
+    assert rows[2][2] == "" and rows[2][4] == ""
+
+
+def test_heatmap_is_a_picture(tmp_path):
+    path = tmp_path / "heatmap_NM.png"
+    tables.write_heatmap(RESULTS["conditions"]["NM"], RESULTS["views"], "NM", path)
+    image = np.asarray(Image.open(path))
+    assert image.ndim == 3 and image.shape[0] > 100 and image.std() > 0
+
+
+def test_comparison_rows_and_published_rows_are_labelled():
+    other = {**RESULTS, "conditions": {"NM": {**RESULTS["conditions"]["NM"], "mean": 10.0}}}
+    header, rows = tables.comparison_rows([("A", RESULTS), ("B", other)], paper=True)
+    assert header[:6] == ["Method", "Dataset", "Source", "NM", "BG", "CL"]
+    assert rows[0][:6] == ["A", "synthgait_b", "measured", 250 / 3, None, 50.0]
+    assert rows[0][6] == 100.0 and rows[0][7] == 65.0  # rank-5 / mAP averaged over conditions
+    assert rows[1][3] == 10.0 and rows[1][5] is None
+    published = {(r[0], r[1]): r for r in rows if r[2] == "published"}
+    assert published[("SG-6", "CASIA-B")][3:6] == [93.5, 90.1, 81.3]
+    assert published[("SG-2", "OU-MVLP")][3:6] == [89.9, None, None]
+    assert len(published) == 11
+    text = tables.comparison_markdown([("A", RESULTS)], paper=True)
+    assert "not comparable" in text and "| GaitPart | CASIA-B | published | 96.2 | 91.5 | 78.7 |" in text
+    assert "not comparable" not in tables.comparison_markdown([("A", RESULTS)])
+    csv_rows = list(csv.reader(io.StringIO(tables.comparison_csv([("A", RESULTS)]))))
+    assert csv_rows[1][:3] == ["A", "synthgait_b", "measured"]
