@@ -1,0 +1,224 @@
+"""tf.data training pipelines: pretext windows (pretraining) and P x K triplet batches (fine-tuning).
+
+How it works, and why:
+- The needed sequences are loaded from the SequenceSource once, into memory (`FrameStore`). Binary
+  silhouettes are bit-packed (np.packbits: 352 bytes a 64x44 frame, 8x smaller), so a whole
+  SynthGait-B / CASIA-B training split takes a few hundred MB; a source with other values than 0/255
+  is kept as raw uint8, never altered. Reading TFDS records instead would mean sequential reads with a
+  shuffle buffer, which cannot give "batch i is a pure function of (seed, i)"; in memory we index
+  directly.
+- Which frames make up batch i is decided by the numpy samplers of `sampling.py` (pure in (seed, i),
+  see there for short sequences: they are read cyclically, never dropped). Only those small index
+  arrays cross from numpy to TensorFlow; gathering and unpacking the frames are TF ops, run in
+  parallel map calls outside the GIL, then prefetched. `start_batch=n` starts the counter at n, so a
+  resumed run gets exactly the batches n, n+1, ... of an uninterrupted one.
+- Each process produces its rows of the global batch (`batching.process_rows`); the global batch must
+  divide by the device count and the process count (a ValueError naming the config key otherwise).
+- TensorFlow must not take GPU memory from JAX: GPUs are hidden from it at import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Iterator, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from selfgait_jax.data import batching, sampling
+
+try:
+    tf.config.set_visible_devices([], "GPU")
+except RuntimeError:  # TF devices already initialised (TF imported elsewhere first): nothing to hide now
+    logging.warning("TensorFlow was initialised before selfgait_jax.data.pipelines; it may see GPUs")
+
+FRAME_SHAPE = (64, 44)
+_PACKED_WIDTH = FRAME_SHAPE[0] * FRAME_SHAPE[1] // 8
+# Byte value -> its 8 pixels (0/255), most significant bit first, as np.packbits writes them.
+_UNPACK_TABLE = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) * np.uint8(255)
+
+PRETEXT_BATCH_KEY = "pretrain.batch_size"
+TRIPLET_BATCH_KEY = "triplet.P*triplet.K"
+
+
+def describe_sequence(source, i: int) -> str:
+    """'<dataset> sequence i (subject/type/view)', for error messages."""
+    meta = source.metas[i]
+    return f"{source.name} sequence {i} ({meta.subject}/{meta.type}/{meta.view})"
+
+
+def _is_binary(frames: np.ndarray) -> bool:
+    return bool(np.all((frames == 0) | (frames == 255)))
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameStore:
+    """The frames of `indices` of a source, concatenated in memory; bit-packed if all are binary."""
+
+    indices: np.ndarray  # int64 [N] source indices, in store order
+    frames: np.ndarray  # uint8 [total, 352] if packed else [total, 64, 44]
+    offsets: np.ndarray  # int64 [N] first row of each sequence in `frames`
+    lengths: np.ndarray  # int64 [N]
+    packed: bool
+
+    @classmethod
+    def load(cls, source, indices: Sequence[int], *, progress: bool = True) -> "FrameStore":
+        """Load every sequence once. A sequence with a wrong shape, dtype or no frames is an error."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if indices.ndim != 1 or indices.size == 0:
+            raise ValueError(f"no sequences of {source.name} to load (indices shape {indices.shape})")
+        chunks, packed = [], True
+        for i in _progress(indices.tolist(), progress, f"loading {len(indices)} sequences of {source.name}"):
+            frames = source.load(i)
+            if (not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 3
+                    or frames.shape[1:] != FRAME_SHAPE or frames.shape[0] == 0):
+                got = (f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames))
+                raise ValueError(f"{describe_sequence(source, i)}: expected uint8 [T>0, 64, 44], got {got}")
+            if packed and not _is_binary(frames):
+                logging.info("%s is not binary (0/255); keeping raw uint8 frames",
+                             describe_sequence(source, i))
+                chunks, packed = [_unpack_rows(c) for c in chunks], False
+            chunks.append(_pack_rows(frames) if packed else frames)
+        lengths = np.array([len(c) for c in chunks], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        return cls(indices, np.concatenate(chunks), offsets, lengths, packed)
+
+    def sequence(self, j: int) -> np.ndarray:
+        """The frames uint8 [T, 64, 44] of the j-th stored sequence (source index `indices[j]`)."""
+        rows = self.frames[self.offsets[j]:self.offsets[j] + self.lengths[j]]
+        return _unpack_rows(rows) if self.packed else rows
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _pack_rows(frames: np.ndarray) -> np.ndarray:
+    return np.packbits(frames.reshape(len(frames), -1) > 0, axis=1)
+
+
+def _unpack_rows(rows: np.ndarray) -> np.ndarray:
+    return _UNPACK_TABLE[rows].reshape(len(rows), *FRAME_SHAPE)
+
+
+def _progress(items, enabled: bool, description: str):
+    if not enabled:
+        return items
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        logging.info(description)
+        return items
+    return tqdm(items, desc=description, unit="seq")
+
+
+def _frames_op(store: FrameStore):
+    """A TF function: flat frame rows int64 [...] -> uint8 frames [..., 64, 44]."""
+    frames = tf.constant(store.frames)
+    table = tf.constant(_UNPACK_TABLE)
+
+    def gather(rows):
+        x = tf.gather(frames, rows)
+        if store.packed:
+            x = tf.gather(table, tf.cast(x, tf.int32))  # [..., 352, 8]
+        return tf.reshape(x, tf.concat([tf.shape(rows), FRAME_SHAPE], axis=0))
+
+    return gather
+
+
+def _indexed_dataset(plan_fn, out_types, start_batch: int) -> tf.data.Dataset:
+    """Batch numbers start_batch, start_batch+1, ... mapped through a numpy plan function."""
+    if start_batch < 0:
+        raise ValueError(f"start_batch must be >= 0, got {start_batch}")
+
+    def plan(i):
+        return tf.numpy_function(plan_fn, [i], out_types, stateful=False)
+
+    return tf.data.Dataset.counter(start=start_batch).map(
+        plan, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _load_store(source, indices, store: FrameStore | None, progress: bool) -> FrameStore:
+    if store is None:
+        return FrameStore.load(source, indices, progress=progress)
+    if not np.array_equal(store.indices, np.asarray(indices)):
+        raise ValueError("the given FrameStore holds other sequences than `indices`")
+    return store
+
+
+def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int = 30, seed: int = 0,
+                    start_batch: int = 0, process_index: int | None = None,
+                    process_count: int | None = None, device_count: int | None = None,
+                    store: FrameStore | None = None, progress: bool = True) -> tf.data.Dataset:
+    """Unlabeled pretext batches: {"frames": uint8 [b, k, 64, 44], "target_frame": uint8 [b, 64, 44]}.
+
+    `batch_size` is the global batch; b = batch_size / process_count rows come from this process.
+    Row r: frames 0..k-1 and frame k of one window of k+1 consecutive frames of one sequence.
+    """
+    p_index, p_count, d_count = batching.resolve_topology(process_index, process_count, device_count)
+    local = batching.check_global_batch(batch_size, PRETEXT_BATCH_KEY, d_count, p_count)
+    rows = batching.process_rows(batch_size, p_index, p_count)
+    store = _load_store(source, indices, store, progress)
+    sampler = sampling.PretextSampler(store.lengths, batch_size=batch_size, k=k, seed=seed)
+
+    def plan(i):
+        chosen = sampler(int(i))
+        return store.offsets[chosen["sequence"][rows], None] + chosen["frame"][rows]
+
+    gather = _frames_op(store)
+
+    def assemble(flat_rows):
+        flat_rows = tf.ensure_shape(flat_rows, (local, k + 1))
+        window = gather(flat_rows)
+        return {"frames": window[:, :k], "target_frame": window[:, k]}
+
+    ds = _indexed_dataset(plan, tf.int64, start_batch)
+    return ds.map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def triplet_dataset(source, indices: Sequence[int], *, subjects_per_batch: int = 8,
+                    sequences_per_subject: int = 16, frames: int = 30, ordered: bool = True,
+                    seed: int = 0, start_batch: int = 0, process_index: int | None = None,
+                    process_count: int | None = None, device_count: int | None = None,
+                    store: FrameStore | None = None, progress: bool = True) -> tf.data.Dataset:
+    """Labeled P x K batches: {"frames": uint8 [b, frames, 64, 44], "mask": bool [b, frames], "label": int32 [b]}.
+
+    `indices` is the labeled set (e.g. the label-fraction subset). Labels number the distinct subjects
+    of that set in sorted order. Every frame slot holds a real frame (short sequences are read
+    cyclically or with repetition, see `sampling`), so the mask is all True; it is there so that
+    triplet batches and inference batches share one model signature.
+    """
+    p_index, p_count, d_count = batching.resolve_topology(process_index, process_count, device_count)
+    global_batch = subjects_per_batch * sequences_per_subject
+    local = batching.check_global_batch(global_batch, TRIPLET_BATCH_KEY, d_count, p_count)
+    rows = batching.process_rows(global_batch, p_index, p_count)
+    store = _load_store(source, indices, store, progress)
+    subjects = [source.metas[i].subject for i in store.indices.tolist()]
+    _, labels = np.unique(np.array(subjects), return_inverse=True)
+    sampler = sampling.TripletSampler(labels, store.lengths, subjects_per_batch, sequences_per_subject,
+                                      frames, ordered, seed)
+
+    def plan(i):
+        chosen = sampler(int(i))
+        flat = store.offsets[chosen["sequence"][rows], None] + chosen["frame"][rows]
+        return flat, chosen["label"][rows]
+
+    gather = _frames_op(store)
+
+    def assemble(flat_rows, label):
+        flat_rows = tf.ensure_shape(flat_rows, (local, frames))
+        return {"frames": gather(flat_rows), "mask": tf.ones((local, frames), tf.bool),
+                "label": tf.ensure_shape(label, (local,))}
+
+    ds = _indexed_dataset(plan, (tf.int64, tf.int32), start_batch)
+    return ds.map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def make_pretext_pipeline(source, indices: Sequence[int], **kwargs) -> Iterator[dict[str, np.ndarray]]:
+    """`pretext_dataset(...)` as an endless iterator of numpy dicts (batch start_batch first)."""
+    return pretext_dataset(source, indices, **kwargs).as_numpy_iterator()
+
+
+def make_triplet_pipeline(source, indices: Sequence[int], **kwargs) -> Iterator[dict[str, np.ndarray]]:
+    """`triplet_dataset(...)` as an endless iterator of numpy dicts (batch start_batch first)."""
+    return triplet_dataset(source, indices, **kwargs).as_numpy_iterator()

@@ -1,0 +1,151 @@
+"""Which sequences and frames make up training batch i: pure numpy functions of (seed, i).
+
+Batch i depends only on the seed and i, never on what came before, so the data position a checkpoint
+stores is just the next batch number and a resumed run sees exactly the batches an uninterrupted run
+would have seen. The samplers return *indices* for the whole global batch (cheap); every process
+computes the same plan and keeps its own rows (`batching.process_rows`). The frames themselves are
+gathered by the tf.data pipelines.
+
+Short sequences are never dropped. Gait is periodic, so a sequence shorter than the window is read
+cyclically: the window starts at a random frame and wraps around to frame 0 (frames repeat, all real,
+so every mask entry stays True).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+
+# Separate random streams so that changing one choice never shifts the others.
+_STREAM_EPOCH_ORDER = 0
+_STREAM_BATCH = 1
+
+
+def _check_lengths(lengths: np.ndarray) -> np.ndarray:
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if lengths.ndim != 1 or lengths.size == 0:
+        raise ValueError(f"need a non-empty 1-D array of sequence lengths, got shape {lengths.shape}")
+    if np.any(lengths < 1):
+        bad = int(np.flatnonzero(lengths < 1)[0])
+        raise ValueError(f"sequence at position {bad} has no frames")
+    return lengths
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_order(seed: int, n: int, epoch: int) -> np.ndarray:
+    """The order in which epoch `epoch` visits n sequences (cached: consecutive batches share it)."""
+    return np.random.default_rng([seed, _STREAM_EPOCH_ORDER, epoch]).permutation(n)
+
+
+def window_frames(rng: np.random.Generator, lengths: np.ndarray, window: int) -> np.ndarray:
+    """Consecutive frame numbers [B, window] at a random start; short sequences wrap around."""
+    n_starts = np.where(lengths >= window, lengths - window + 1, lengths)
+    start = rng.integers(0, n_starts)
+    return (start[:, None] + np.arange(window)[None, :]) % lengths[:, None]
+
+
+def unordered_frames(rng: np.random.Generator, lengths: np.ndarray, count: int) -> np.ndarray:
+    """A random set of frame numbers [B, count] per sequence (GaitSet's view of a gait as a set).
+
+    Without repetition when the sequence is long enough, otherwise drawn with repetition. Sorted, so
+    the rows read in time order even though set models ignore the order.
+    """
+    rows = [np.sort(rng.choice(n, size=count, replace=bool(n < count))) for n in lengths.tolist()]
+    return np.stack(rows).astype(np.int64)
+
+
+def _pick(rng: np.random.Generator, members: np.ndarray, count: int) -> np.ndarray:
+    """`count` of `members`: distinct if there are enough, else whole shuffled rounds then a partial one."""
+    rounds = -(-count // len(members))
+    return np.concatenate([rng.permutation(members) for _ in range(rounds)])[:count]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PretextSampler:
+    """Unlabeled windows of k+1 consecutive frames: frames 0..k-1 for the online net, frame k for the target.
+
+    Sequences are visited in a fresh random order every epoch (every sequence once per epoch), the
+    window start is uniform over the sequence.
+    """
+
+    lengths: np.ndarray  # int [N], frames in each candidate sequence
+    batch_size: int
+    k: int = 30
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "lengths", _check_lengths(self.lengths))
+        if self.k < 1:
+            raise ValueError(f"pretrain.k must be >= 1, got {self.k}")
+        if self.batch_size < 1:
+            raise ValueError(f"pretrain.batch_size must be >= 1, got {self.batch_size}")
+
+    def __call__(self, batch_number: int) -> dict[str, np.ndarray]:
+        """{"sequence": int64 [B] positions in the candidate list, "frame": int64 [B, k+1]}."""
+        n = len(self.lengths)
+        positions = batch_number * self.batch_size + np.arange(self.batch_size)
+        epochs, within = np.divmod(positions, n)
+        sequence = np.empty(self.batch_size, dtype=np.int64)
+        for epoch in np.unique(epochs).tolist():
+            sel = epochs == epoch
+            sequence[sel] = _epoch_order(self.seed, n, int(epoch))[within[sel]]
+        rng = np.random.default_rng([self.seed, _STREAM_BATCH, batch_number])
+        frame = window_frames(rng, self.lengths[sequence], self.k + 1)
+        return {"sequence": sequence, "frame": frame}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TripletSampler:
+    """P subjects x K sequences per batch, `frames` frames each (batch-all triplet loss needs both).
+
+    The P subjects are distinct; a subject's K sequences are distinct when it has at least K,
+    otherwise all of them are used as evenly as possible (each one floor or ceil of K/n times). Frames: a consecutive window (`ordered=True`, for MTB models)
+    or a random set (`ordered=False`, GaitSet).
+    """
+
+    labels: np.ndarray  # int [N], subject label of each candidate sequence
+    lengths: np.ndarray  # int [N]
+    subjects_per_batch: int = 8  # P
+    sequences_per_subject: int = 16  # K
+    frames: int = 30
+    ordered: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "lengths", _check_lengths(self.lengths))
+        labels = np.asarray(self.labels, dtype=np.int64)
+        if labels.shape != self.lengths.shape:
+            raise ValueError(f"labels {labels.shape} and lengths {self.lengths.shape} differ in shape")
+        object.__setattr__(self, "labels", labels)
+        subjects, members = np.unique(labels, return_inverse=True)
+        groups = [np.flatnonzero(members == s) for s in range(len(subjects))]
+        object.__setattr__(self, "_subjects", subjects)
+        object.__setattr__(self, "_groups", groups)
+        if self.subjects_per_batch < 1 or self.sequences_per_subject < 1 or self.frames < 1:
+            raise ValueError("triplet.P, triplet.K and triplet.frames must all be >= 1, got "
+                             f"{self.subjects_per_batch}, {self.sequences_per_subject}, {self.frames}")
+        if len(subjects) < self.subjects_per_batch:
+            raise ValueError(f"triplet.P = {self.subjects_per_batch} distinct subjects per batch, but the "
+                             f"labeled set has only {len(subjects)} subjects")
+
+    @property
+    def batch_size(self) -> int:
+        return self.subjects_per_batch * self.sequences_per_subject
+
+    def __call__(self, batch_number: int) -> dict[str, np.ndarray]:
+        """{"sequence": int64 [P*K], "frame": int64 [P*K, frames], "label": int32 [P*K]}.
+
+        Rows are grouped by subject: rows p*K .. p*K+K-1 belong to the p-th chosen subject.
+        """
+        rng = np.random.default_rng([self.seed, _STREAM_BATCH, batch_number])
+        chosen = rng.choice(len(self._groups), size=self.subjects_per_batch, replace=False)
+        k = self.sequences_per_subject
+        sequence = np.concatenate([_pick(rng, self._groups[s], k) for s in chosen]).astype(np.int64)
+        lengths = self.lengths[sequence]
+        if self.ordered:
+            frame = window_frames(rng, lengths, self.frames)
+        else:
+            frame = unordered_frames(rng, lengths, self.frames)
+        return {"sequence": sequence, "frame": frame, "label": self.labels[sequence].astype(np.int32)}

@@ -1,0 +1,185 @@
+"""tf.data pretext and triplet pipelines: batch composition, windows, determinism, resume, sharding."""
+
+import numpy as np
+import pytest
+
+from selfgait_jax.data import sampling
+from selfgait_jax.data.sequence import SequenceMeta
+
+pipelines = pytest.importorskip("selfgait_jax.data.pipelines")
+
+
+class RandomSource:
+    """A tiny SequenceSource: random binary frames (all distinct), known lengths and subjects."""
+
+    name = "random"
+
+    def __init__(self, lengths, subjects, binary=True):
+        self.metas = [SequenceMeta(f"{s:03d}", f"nm-{j:02d}", "090") for j, s in enumerate(subjects)]
+        self._frames = []
+        for i, t in enumerate(lengths):
+            rng = np.random.default_rng([7, i])
+            frames = (rng.random((t, 64, 44)) < 0.5).astype(np.uint8) * 255
+            if not binary:
+                frames[:, 0, 0] = 17  # one grey pixel per frame: must survive storage untouched
+            self._frames.append(frames)
+
+    def __len__(self):
+        return len(self.metas)
+
+    def load(self, i):
+        return self._frames[i].copy()
+
+
+# 5 subjects x 3 sequences; several are shorter than the windows below (6 and 7 frames).
+LENGTHS = [3, 9, 12, 20, 5, 14, 8, 16, 11, 6, 10, 13, 7, 18, 4]
+SUBJECTS = [s for s in range(5) for _ in range(3)]
+TOPOLOGY = dict(process_index=0, process_count=1, device_count=4)
+P, K, T = 2, 4, 6
+
+
+@pytest.fixture(scope="module")
+def source():
+    return RandomSource(LENGTHS, SUBJECTS)
+
+
+@pytest.fixture(scope="module")
+def store(source):
+    return pipelines.FrameStore.load(source, np.arange(len(source)), progress=False)
+
+
+@pytest.fixture(scope="module")
+def frame_owner(source):
+    """Frame bytes -> (sequence index, frame number): identifies where every batch frame came from."""
+    return {source.load(i)[t].tobytes(): (i, t) for i in range(len(source)) for t in range(LENGTHS[i])}
+
+
+def take(iterator, n):
+    return [next(iterator) for _ in range(n)]
+
+
+def triplet(source, store, **kwargs):
+    args = dict(subjects_per_batch=P, sequences_per_subject=K, frames=T, seed=3, store=store, **TOPOLOGY)
+    args.update(kwargs)
+    return pipelines.make_triplet_pipeline(source, np.arange(len(source)), **args)
+
+
+def pretext(source, store, **kwargs):
+    args = dict(batch_size=8, k=T, seed=3, store=store, **TOPOLOGY)
+    args.update(kwargs)
+    return pipelines.make_pretext_pipeline(source, np.arange(len(source)), **args)
+
+
+def test_frame_store_round_trip_packed_and_raw(source):
+    grey = RandomSource(LENGTHS[:4], SUBJECTS[:4], binary=False)
+    for src, packed in ((source, True), (grey, False)):
+        picked = [3, 0, 2]
+        store = pipelines.FrameStore.load(src, picked, progress=False)
+        assert store.packed == packed
+        for j, i in enumerate(picked):
+            np.testing.assert_array_equal(store.sequence(j), src.load(i))
+
+
+def test_frame_store_names_bad_sequence():
+    class Broken(RandomSource):
+        def load(self, i):
+            return np.zeros((5, 64, 64), np.uint8) if i == 1 else super().load(i)
+
+    with pytest.raises(ValueError, match=r"random sequence 1 \(001/nm-01/090\).*64, 64"):
+        pipelines.FrameStore.load(Broken([4, 4], [0, 1]), [0, 1], progress=False)
+
+
+def test_triplet_batch_composition_and_frames(source, store, frame_owner):
+    for batch in take(triplet(source, store), 3):
+        assert batch["frames"].shape == (P * K, T, 64, 44) and batch["frames"].dtype == np.uint8
+        assert batch["mask"].dtype == bool and batch["mask"].all() and batch["mask"].shape == (P * K, T)
+        labels, counts = np.unique(batch["label"], return_counts=True)
+        assert len(labels) == P and np.all(counts == K)
+        for row in range(P * K):
+            owners = [frame_owner[f.tobytes()] for f in batch["frames"][row]]
+            seqs = {i for i, _ in owners}
+            assert len(seqs) == 1  # one sequence per row
+            i = seqs.pop()
+            assert batch["label"][row] == SUBJECTS[i]  # subjects 0..4 sort as labels 0..4
+            ts = np.array([t for _, t in owners])
+            np.testing.assert_array_equal(np.diff(ts) % LENGTHS[i], 1)  # consecutive, cyclic if short
+
+
+def test_triplet_unordered_frames_are_a_set(source, store, frame_owner):
+    batch = next(triplet(source, store, ordered=False))
+    for row in range(P * K):
+        owners = [frame_owner[f.tobytes()] for f in batch["frames"][row]]
+        i = owners[0][0]
+        ts = np.array([t for _, t in owners])
+        assert all(o[0] == i for o in owners) and np.all(np.diff(ts) >= 0)
+        if LENGTHS[i] >= T:
+            assert len(set(ts.tolist())) == T  # no repeats when the sequence is long enough
+
+
+def test_sampler_uses_all_sequences_of_a_small_subject():
+    sampler = sampling.TripletSampler(labels=[0, 0, 0, 1, 1, 1], lengths=[9] * 6, subjects_per_batch=2,
+                                      sequences_per_subject=7, frames=4)
+    chosen = sampler(0)
+    for subject in (0, 1):
+        _, counts = np.unique(chosen["sequence"][chosen["label"] == subject], return_counts=True)
+        assert len(counts) == 3 and counts.min() >= 2 and counts.max() <= 3
+
+
+def test_pretext_windows_are_consecutive_frames_of_one_sequence(source, store, frame_owner):
+    seen_short = False
+    for batch in take(pretext(source, store), 3):
+        assert batch["frames"].shape == (8, T, 64, 44) and batch["target_frame"].shape == (8, 64, 44)
+        for row in range(8):
+            window = np.concatenate([batch["frames"][row], batch["target_frame"][row][None]])
+            owners = [frame_owner[f.tobytes()] for f in window]
+            i = owners[0][0]
+            assert all(o[0] == i for o in owners)
+            ts = np.array([t for _, t in owners])
+            np.testing.assert_array_equal(np.diff(ts) % LENGTHS[i], 1)
+            seen_short |= LENGTHS[i] < T + 1
+    assert seen_short  # the cyclic reading of short sequences was exercised
+
+
+def test_pretext_visits_every_sequence_once_per_epoch():
+    sampler = sampling.PretextSampler(lengths=LENGTHS, batch_size=5, k=T, seed=1)
+    epoch = np.concatenate([sampler(i)["sequence"] for i in range(3)])  # 15 sequences = one epoch
+    np.testing.assert_array_equal(np.sort(epoch), np.arange(15))
+
+
+def test_deterministic_and_batches_differ(source, store):
+    first = take(triplet(source, store), 3)
+    again = take(triplet(source, store), 3)
+    other_seed = next(triplet(source, store, seed=4))
+    for a, b in zip(first, again):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+    assert not np.array_equal(first[0]["frames"], first[1]["frames"])
+    assert not np.array_equal(first[0]["frames"], other_seed["frames"])
+
+
+@pytest.mark.parametrize("kind", ["triplet", "pretext"])
+def test_resume_equals_uninterrupted(source, store, kind):
+    make = triplet if kind == "triplet" else pretext
+    uninterrupted = take(make(source, store), 6)
+    resumed = take(make(source, store, start_batch=4), 2)
+    for a, b in zip(uninterrupted[4:], resumed):
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_four_processes_produce_the_global_batch(source, store):
+    whole = next(triplet(source, store))
+    parts = [next(triplet(source, store, process_index=p, process_count=4)) for p in range(4)]
+    for key in whole:
+        assert parts[0][key].shape[0] == P * K // 4
+        np.testing.assert_array_equal(np.concatenate([part[key] for part in parts]), whole[key])
+
+
+def test_batch_not_divisible_names_the_key(source, store):
+    with pytest.raises(ValueError, match=r"triplet\.P\*triplet\.K = 6 .*device count \(4\)"):
+        triplet(source, store, sequences_per_subject=3)
+    with pytest.raises(ValueError, match=r"pretrain\.batch_size = 6 .*device count \(4\)"):
+        pretext(source, store, batch_size=6)
+    with pytest.raises(ValueError, match=r"triplet\.P = 6 .*only 5 subjects"):
+        triplet(source, store, subjects_per_batch=6, sequences_per_subject=2)
