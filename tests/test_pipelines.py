@@ -179,7 +179,7 @@ def test_four_processes_produce_the_global_batch(source, store):
 def test_batch_not_divisible_names_the_key(source, store):
     with pytest.raises(ValueError, match=r"triplet\.P\*triplet\.K = 6 .*device count \(4\)"):
         triplet(source, store, sequences_per_subject=3)
-    with pytest.raises(ValueError, match=r"pretrain\.batch_size = 6 .*device count \(4\)"):
+    with pytest.raises(ValueError, match=r"byol\.batch_size = 6 .*device count \(4\)"):
         pretext(source, store, batch_size=6)
     with pytest.raises(ValueError, match=r"triplet\.P = 6 .*only 5 subjects"):
         triplet(source, store, subjects_per_batch=6, sequences_per_subject=2)

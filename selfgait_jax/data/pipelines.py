@@ -38,7 +38,7 @@ _PACKED_WIDTH = FRAME_SHAPE[0] * FRAME_SHAPE[1] // 8
 # Byte value -> its 8 pixels (0/255), most significant bit first, as np.packbits writes them.
 _UNPACK_TABLE = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) * np.uint8(255)
 
-PRETEXT_BATCH_KEY = "pretrain.batch_size"
+PRETEXT_BATCH_KEY = "byol.batch_size"
 TRIPLET_BATCH_KEY = "triplet.P*triplet.K"
 
 

@@ -78,9 +78,9 @@ class PretextSampler:
     def __post_init__(self):
         object.__setattr__(self, "lengths", _check_lengths(self.lengths))
         if self.k < 1:
-            raise ValueError(f"pretrain.k must be >= 1, got {self.k}")
+            raise ValueError(f"byol.k must be >= 1, got {self.k}")
         if self.batch_size < 1:
-            raise ValueError(f"pretrain.batch_size must be >= 1, got {self.batch_size}")
+            raise ValueError(f"byol.batch_size must be >= 1, got {self.batch_size}")
 
     def __call__(self, batch_number: int) -> dict[str, np.ndarray]:
         """{"sequence": int64 [B] positions in the candidate list, "frame": int64 [B, k+1]}."""

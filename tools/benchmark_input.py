@@ -1,0 +1,117 @@
+"""Measure the triplet pipeline's throughput (sequences/s) on this machine.
+
+    python tools/benchmark_input.py --out /tmp/input.json
+
+The source is an in-memory set of random binary silhouette sequences of realistic CASIA-B lengths
+(50-120 frames; content does not change the cost of bit-packed gathering), or `--synthgait` for the
+tiny SynthGait-B. Writes a JSON record (--out) and appends one line to docs/benchmarks.md. The issue
+asks for at least 3x the sequences/s the training step consumes (a full-size step on a 2-core CPU
+takes ~1-2 s for 8 sequences, i.e. < 10 sequences/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from selfgait_jax.data import pipelines
+from selfgait_jax.data.sequence import SequenceMeta
+
+BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+class RandomSequences:
+    """A SequenceSource of random 0/255 frames, `subjects` x `per_subject` sequences, lengths uniform in range."""
+
+    name = "random"
+
+    def __init__(self, subjects: int, per_subject: int, min_len: int, max_len: int, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.metas = [SequenceMeta(f"{s:03d}", f"nm-{j:02d}", "090")
+                      for s in range(subjects) for j in range(per_subject)]
+        self._lengths = rng.integers(min_len, max_len + 1, len(self.metas))
+        self._seed = seed
+
+    def __len__(self):
+        return len(self.metas)
+
+    def load(self, i):
+        rng = np.random.default_rng([self._seed, i])
+        return np.where(rng.random((self._lengths[i], 64, 44)) < 0.3, 255, 0).astype(np.uint8)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subjects", type=int, default=40)
+    parser.add_argument("--per-subject", type=int, default=20, help="sequences per subject")
+    parser.add_argument("--min-len", type=int, default=50)
+    parser.add_argument("--max-len", type=int, default=120)
+    parser.add_argument("--P", type=int, default=8)
+    parser.add_argument("--K", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--unordered", action="store_true", help="GaitSet-style random frame sets")
+    parser.add_argument("--batches", type=int, default=40, help="timed batches (after 3 warm-up ones)")
+    parser.add_argument("--synthgait", action="store_true", help="use the tiny SynthGait-B instead")
+    parser.add_argument("--out", help="write the result as JSON here")
+    parser.add_argument("--no-markdown", action="store_true", help="do not append to docs/benchmarks.md")
+    args = parser.parse_args()
+
+    if args.synthgait:
+        from selfgait_jax.data.sources import data_config, open_source
+        source = open_source(data_config("synthgait_b", "tiny"))
+    else:
+        source = RandomSequences(args.subjects, args.per_subject, args.min_len, args.max_len)
+    indices = np.arange(len(source))
+
+    start = time.perf_counter()
+    store = pipelines.FrameStore.load(source, indices, progress=False)
+    load_s = time.perf_counter() - start
+
+    it = pipelines.make_triplet_pipeline(
+        source, indices, subjects_per_batch=args.P, sequences_per_subject=args.K, frames=args.frames,
+        ordered=not args.unordered, store=store, process_index=0, process_count=1, device_count=1)
+    for _ in range(3):
+        next(it)
+    start = time.perf_counter()
+    for _ in range(args.batches):
+        batch = next(it)
+    elapsed = time.perf_counter() - start
+    sequences = args.batches * args.P * args.K
+    result = {
+        "benchmark": "triplet_input_pipeline",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}",
+        "source": source.name, "sequences_in_source": len(source),
+        "frames_in_source": int(store.lengths.sum()), "packed": store.packed,
+        "store_mb": round(store.frames.nbytes / 2**20, 1), "load_s": round(load_s, 2),
+        "batch_shape": list(batch["frames"].shape), "ordered": not args.unordered,
+        "batches": args.batches, "seconds": round(elapsed, 3),
+        "sequences_per_s": round(sequences / elapsed, 1),
+    }
+    print(json.dumps(result, indent=2))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    if not args.no_markdown:
+        _append_line(result)
+
+
+def _append_line(r: dict) -> None:
+    if not BENCHMARKS_MD.exists():
+        BENCHMARKS_MD.write_text("# Benchmarks\n\nOne line per measurement: date, tool, machine, shapes, figure.\n\n")
+    line = (f"- {r['date'][:10]} `tools/benchmark_input.py` ({r['machine']}): triplet pipeline, "
+            f"batch {'x'.join(map(str, r['batch_shape']))} uint8, {'ordered' if r['ordered'] else 'unordered'}, "
+            f"{r['source']} source of {r['sequences_in_source']} sequences ({r['store_mb']} MB bit-packed in "
+            f"memory, loaded in {r['load_s']} s): **{r['sequences_per_s']:.0f} sequences/s**\n")
+    with BENCHMARKS_MD.open("a") as f:
+        f.write(line)
+
+
+if __name__ == "__main__":
+    main()
