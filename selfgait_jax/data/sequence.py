@@ -1,0 +1,77 @@
+"""What a gait sequence is, independent of where it is stored: metadata and the standard names.
+
+A sequence is one walk of one subject seen from one camera: ``uint8 [T, 64, 44]`` silhouettes
+(0 / 255). Every dataset reader and generator returns that, with a ``SequenceMeta`` beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+FRAME_HEIGHT = 64
+FRAME_WIDTH = 44
+CANVAS_WIDTH = 64  # OpenGait stores 64 x 64 frames; the central 44 columns are used.
+
+CASIA_B_VIEWS = tuple(f"{angle:03d}" for angle in range(0, 181, 18))
+OU_MVLP_VIEWS = tuple(f"{angle:03d}" for angle in (*range(0, 91, 15), *range(180, 271, 15)))
+
+CASIA_B_NM_TYPES = tuple(f"nm-{i:02d}" for i in range(1, 7))
+CASIA_B_BG_TYPES = ("bg-01", "bg-02")
+CASIA_B_CL_TYPES = ("cl-01", "cl-02")
+CASIA_B_TYPES = CASIA_B_NM_TYPES + CASIA_B_BG_TYPES + CASIA_B_CL_TYPES
+OU_MVLP_TYPES = ("00", "01")
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class SequenceMeta:
+    """Who walks (``subject``), in which condition (``type``, e.g. "nm-01"), seen from where (``view``)."""
+
+    subject: str
+    type: str
+    view: str
+
+    @property
+    def condition(self) -> str:
+        """The condition without its index: "nm", "bg", "cl" for CASIA-B; the type itself otherwise."""
+        return self.type.split("-")[0]
+
+    def path_parts(self) -> tuple[str, str, str]:
+        """The folder names under a dataset root: ``root/subject/type/view``."""
+        return (self.subject, self.type, self.view)
+
+
+def view_angle(view: str) -> float:
+    """A view name such as "090" as an angle in degrees (0 = walking towards the camera)."""
+    try:
+        return float(view)
+    except ValueError:
+        raise ValueError(f"view {view!r} is not an angle in degrees such as '090'") from None
+
+
+class SequenceSource:
+    """A dataset as an indexable list of sequences; every reader and generator is one of these.
+
+    ``name`` is the dataset name, ``metas[i]`` the i-th sequence's metadata, ``load(i)`` its frames
+    ``uint8 [T, 64, 44]`` (0/255). ``lengths`` holds every sequence's T when known up front (else
+    None), and ``summary`` lists what was skipped while reading (empty for generated data).
+    """
+
+    name: str
+    metas: list[SequenceMeta]
+
+    def load(self, index: int):
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self.metas)
+
+    @property
+    def lengths(self):
+        return None
+
+    @property
+    def summary(self):
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, sequences={len(self)})"

@@ -1,0 +1,206 @@
+"""SynthGait datasets: which sequences exist, how one is rendered, and the on-disk cache.
+
+A dataset is a ``SynthGaitSpec`` (seed, subject ids, types, views, frame range). A sequence is a pure
+function of (seed, subject, type, view), so subjects are generated independently: in parallel
+processes, and cached one file set per subject. The cache holds bit-packed frames (``np.packbits``
+along the width) that are memory-mapped on load; a subject's files are written into a temporary
+folder that is renamed into place at the end, so an interrupted run never leaves a half subject.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from selfgait_jax.data.pretreatment import pretreat_frames
+from selfgait_jax.data.sequence import FRAME_HEIGHT, FRAME_WIDTH, SequenceMeta, SequenceSource, view_angle
+from selfgait_jax.data.synthgait import render, walker
+from selfgait_jax.data.synthgait.params import draw_walk, draw_walker, rng_for
+
+# Bump when the rendering changes, so old caches are not read as current ones.
+GENERATOR_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthGaitSpec:
+    """Everything that determines a SynthGait dataset."""
+
+    name: str
+    seed: int
+    subjects: tuple[str, ...]
+    types: tuple[str, ...]
+    views: tuple[str, ...]
+    min_frames: int
+    max_frames: int
+
+    def __post_init__(self):
+        if not 1 <= self.min_frames <= self.max_frames:
+            raise ValueError(
+                f"{self.name}: need 1 <= min_frames <= max_frames, got {self.min_frames}, {self.max_frames}"
+            )
+        if not (self.subjects and self.types and self.views):
+            raise ValueError(f"{self.name}: subjects, types and views must all be non-empty")
+        for view in self.views:
+            view_angle(view)
+
+    def metas(self) -> list[SequenceMeta]:
+        """Subject-major order: subject, then type, then view."""
+        return [SequenceMeta(s, t, v) for s in self.subjects for t in self.types for v in self.views]
+
+    def cache_key(self) -> str:
+        """Identifies the per-subject content (not the subject list) for the cache folder name."""
+        fields = [GENERATOR_VERSION, self.name, self.seed, self.types, self.views, self.min_frames, self.max_frames]
+        return hashlib.sha1(json.dumps(fields).encode()).hexdigest()[:12]
+
+
+def sequence_length(spec: SynthGaitSpec, meta: SequenceMeta) -> int:
+    """Frames the camera of ``meta`` records (before the pretreatment, which keeps them all)."""
+    rng = rng_for(spec.seed, "length", meta.subject, meta.type, meta.view)
+    return int(rng.integers(spec.min_frames, spec.max_frames + 1))
+
+
+def render_walk(spec: SynthGaitSpec, subject: str, sequence_type: str) -> list[np.ndarray]:
+    """All views of one walk, in ``spec.views`` order: uint8 ``[T_v, 64, 44]`` each."""
+    w = draw_walker(spec.seed, subject)
+    walk = draw_walk(spec.seed, subject, sequence_type)
+    condition = sequence_type.split("-")[0] if "-" in sequence_type else "nm"
+    metas = [SequenceMeta(subject, sequence_type, v) for v in spec.views]
+    lengths = [sequence_length(spec, m) for m in metas]
+    offsets = [int(rng_for(spec.seed, "offset", m.subject, m.type, m.view).integers(0, 12)) for m in metas]
+    total = max(o + n for o, n in zip(offsets, lengths))
+    hand_side = w.bag_side if (condition == "bg" and w.bag == "hand") else 0
+    joints = walker.pose(w, walk, total, hand_bag_side=hand_side)
+    starts, ends, radii = walker.capsules(w, joints, condition)
+    out = []
+    for meta, offset, length in zip(metas, offsets, lengths):
+        rng = rng_for(spec.seed, "camera", meta.subject, meta.type, meta.view)
+        # The walker crosses the camera's field, so the viewing angle drifts a little.
+        drift = rng.uniform(-4.0, 4.0) * np.linspace(-0.5, 0.5, length)
+        views = view_angle(meta.view) + rng.normal(0.0, 1.0) + drift
+        window = slice(offset, offset + length)
+        a = render.project(starts[window], views)
+        b = render.project(ends[window], views)
+        masks = render.rasterize(a, b, radii * render.PIXELS_PER_METRE, render.CANVAS_ROWS, render.CANVAS_COLS)
+        masks = render.segmentation_noise(masks, rng, quality=float(rng.uniform(0.2, 1.0)))
+        frames, _ = pretreat_frames(masks)
+        out.append(frames)
+    return out
+
+
+def render_sequence(spec: SynthGaitSpec, meta: SequenceMeta) -> np.ndarray:
+    """One sequence, uint8 ``[T, 64, 44]`` (renders its whole walk; use ``render_walk`` for many views)."""
+    if meta.view not in spec.views:
+        raise ValueError(f"{spec.name}: view {meta.view!r} is not one of {spec.views}")
+    return render_walk(spec, meta.subject, meta.type)[spec.views.index(meta.view)]
+
+
+def render_subject(spec: SynthGaitSpec, subject: str) -> tuple[np.ndarray, np.ndarray]:
+    """All sequences of a subject in ``spec.metas()`` order: (packed frames [F, 64, 6], lengths [S])."""
+    frames, lengths = [], []
+    for sequence_type in spec.types:
+        for sequence in render_walk(spec, subject, sequence_type):
+            frames.append(sequence)
+            lengths.append(len(sequence))
+    packed = np.packbits(np.concatenate(frames) > 0, axis=-1)
+    return packed, np.asarray(lengths, np.int64)
+
+
+def default_cache_dir() -> Path:
+    """SELFGAIT_DATA_DIR if set, else ~/.cache/selfgait_jax."""
+    env = os.environ.get("SELFGAIT_DATA_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "selfgait_jax"
+
+
+def _store_subject(spec: SynthGaitSpec, folder: str, subject: str) -> str:
+    """Render one subject and move its files into ``folder/subject`` atomically."""
+    target = Path(folder) / subject
+    if target.is_dir():
+        return subject
+    packed, lengths = render_subject(spec, subject)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{subject}-", dir=folder))
+    try:
+        np.save(scratch / "frames.npy", packed)
+        np.save(scratch / "lengths.npy", lengths)
+        try:
+            os.rename(scratch, target)
+        except OSError:
+            if not target.is_dir():  # another process finished first is fine; anything else is not
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return subject
+
+
+class SynthGaitSource(SequenceSource):
+    """A SynthGait dataset generated into (or read from) the cache, as a ``SequenceSource``."""
+
+    def __init__(self, spec: SynthGaitSpec, cache_dir: str | os.PathLike | None = None, num_workers: int = 0):
+        self.spec = spec
+        self.name = spec.name
+        self.metas = spec.metas()
+        root = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.folder = root / "synthgait" / f"{spec.name}-{spec.cache_key()}"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        generate(spec, self.folder, num_workers)
+        per_subject = len(spec.types) * len(spec.views)
+        self._frames: dict[str, np.ndarray] = {}
+        lengths, self._offsets = [], []
+        for subject in spec.subjects:
+            subject_lengths = np.load(self.folder / subject / "lengths.npy")
+            if subject_lengths.shape != (per_subject,):
+                raise ValueError(f"cache file {self.folder / subject / 'lengths.npy'} does not match the spec; delete it")
+            lengths.append(subject_lengths)
+            self._offsets.append(np.concatenate([[0], np.cumsum(subject_lengths)[:-1]]))
+        self._lengths = np.concatenate(lengths)
+        self._offsets = np.concatenate(self._offsets)
+        self._per_subject = per_subject
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self._lengths
+
+    def load(self, index: int) -> np.ndarray:
+        meta = self.metas[index]
+        frames = self._frames.get(meta.subject)
+        if frames is None:
+            frames = np.load(self.folder / meta.subject / "frames.npy", mmap_mode="r")
+            self._frames[meta.subject] = frames
+        start = self._offsets[index]
+        bits = frames[start : start + self._lengths[index]]
+        return np.unpackbits(bits, axis=-1, count=FRAME_WIDTH) * np.uint8(255)
+
+
+def generate(spec: SynthGaitSpec, folder: str | os.PathLike, num_workers: int = 0) -> None:
+    """Render every subject of ``spec`` missing from ``folder``; ``num_workers`` 0 = all cores."""
+    folder = Path(folder)
+    missing = [s for s in spec.subjects if not (folder / s).is_dir()]
+    if not missing:
+        return
+    workers = num_workers or os.cpu_count() or 1
+    frames_estimate = len(missing) * len(spec.types) * len(spec.views) * (spec.min_frames + spec.max_frames) / 2
+    start = time.time()
+    logging.info("SynthGait %s: rendering %d subjects into %s", spec.name, len(missing), folder)
+    if workers > 1 and len(missing) > 1 and frames_estimate > 20_000:
+        # spawn, not fork: the parent may already run JAX or TensorFlow threads.
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(min(workers, len(missing)), mp_context=context) as pool:
+            jobs = [pool.submit(_store_subject, spec, str(folder), s) for s in missing]
+            for done, job in enumerate(concurrent.futures.as_completed(jobs), 1):
+                job.result()
+                if done % max(1, len(missing) // 10) == 0:
+                    logging.info("SynthGait %s: %d/%d subjects", spec.name, done, len(missing))
+    else:
+        for subject in missing:
+            _store_subject(spec, str(folder), subject)
+    logging.info("SynthGait %s: %d subjects in %.1f s", spec.name, len(missing), time.time() - start)
