@@ -123,7 +123,7 @@ def segmentation_noise(masks: np.ndarray, rng: np.random.Generator, quality: flo
         hy = rng.integers(top[holes], np.maximum(bottom[holes], top[holes] + 1))
         line = masks[holes, hy]  # [H, W]
         hx = (rng.random(line.shape) * line).argmax(axis=1)
-        radius = rng.uniform(1.0, 2.5, holes.size)
+        radius = rng.uniform(0.8, 2.0, holes.size)
         yy = np.arange(rows)[None, :, None] - hy[:, None, None]
         xx = np.arange(cols)[None, None, :] - hx[:, None, None]
         masks[holes] &= yy * yy + xx * xx > (radius * radius)[:, None, None]

@@ -203,7 +203,7 @@ def _bag(w: Walker, j: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarr
         back = chest - neck
         spine_dir = -back / np.linalg.norm(back, axis=-1, keepdims=True)  # upwards along the spine
         behind = np.stack([-spine_dir[:, 2], 0 * spine_dir[:, 0], spine_dir[:, 0]], axis=-1)
-        depth = 0.08 * s
+        depth = 0.1 * s
         centre = chest - 0.06 * spine_dir + behind * (w.torso_depth + depth)
         parts = []
         for lat in (-0.08 * s, 0.08 * s):
@@ -214,14 +214,14 @@ def _bag(w: Walker, j: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarr
         hip = j[f"hip_{side}"]
         pushed = 0.3 * (j[f"knee_{side}"] - hip) * np.array([1.0, 0.0, 0.0])  # the thigh swings it
         centre = hip + np.array([0.03, w.bag_side * (w.thigh_radius + 0.07 * s), 0.04]) + pushed
-        half = np.array([0.13 * s, 0.0, 0.0])
+        half = np.array([0.15 * s, 0.0, 0.0])
         return [
-            (centre - half + 0.05 * s * up, centre + half + 0.05 * s * up, 0.06 * s),
-            (centre - half - 0.05 * s * up, centre + half - 0.05 * s * up, 0.06 * s),
+            (centre - half + 0.06 * s * up, centre + half + 0.06 * s * up, 0.075 * s),
+            (centre - half - 0.06 * s * up, centre + half - 0.06 * s * up, 0.075 * s),
         ]
     hand = j[f"hand_{side}"]
     top = hand - 0.02 * up
     return [
-        (top - np.array([0.10 * s, 0.0, 0.0]) - 0.07 * s * up, top + np.array([0.10 * s, 0.0, 0.0]) - 0.07 * s * up, 0.07 * s),
-        (top - 0.03 * up, top - 0.22 * s * up, 0.07 * s),
+        (top - np.array([0.12 * s, 0.0, 0.0]) - 0.09 * s * up, top + np.array([0.12 * s, 0.0, 0.0]) - 0.09 * s * up, 0.09 * s),
+        (top - 0.03 * up, top - 0.25 * s * up, 0.09 * s),
     ]

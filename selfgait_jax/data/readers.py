@@ -1,0 +1,241 @@
+"""Readers for the gait datasets users already have on disk.
+
+- CASIA-B as distributed: ``root/subject/type/view/*.png`` raw silhouettes, pretreated on load.
+- OpenGait's pretreated tree: ``root/subject/type/view/*.pkl``, each a pickled ``uint8 [T, 64, 64]``
+  (columns 10..54 are kept) or already ``[T, 64, 44]``. Values are binarized to 0/255 (OpenGait's
+  resize leaves grey edges; the data contract is binary silhouettes).
+
+Bad input is never dropped silently. What is safe to skip (a corrupt frame, an empty folder, a
+sequence with a wrong shape or too few frames, a view missing for one walk) is skipped and listed
+with its path in a ``ReadSummary``; what is not (a missing root, a tree where nothing is readable)
+raises ``ValueError`` naming the path.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from selfgait_jax.data.pretreatment import crop_canvas, pretreat_frames
+from selfgait_jax.data.sequence import CANVAS_WIDTH, FRAME_HEIGHT, FRAME_WIDTH, SequenceMeta, SequenceSource
+
+EXTENSIONS = {"png": ".png", "pkl": ".pkl"}
+
+
+class SequenceError(ValueError):
+    """A sequence that cannot be used; the message starts with its path."""
+
+    def __init__(self, path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+@dataclasses.dataclass(frozen=True)
+class Issue:
+    path: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
+class ReadSummary:
+    """What was skipped while reading a tree, each with its path, plus counts of routine drops."""
+
+    def __init__(self):
+        self.issues: list[Issue] = []
+        self.counters: collections.Counter = collections.Counter()
+
+    def add(self, path, problem: str) -> None:
+        self.issues.append(Issue(str(path), problem))
+
+    def count(self, what: str, n: int = 1) -> None:
+        """Routine events that need no path, e.g. near-empty frames dropped by the pretreatment."""
+        self.counters[what] += n
+
+    def kinds(self) -> collections.Counter:
+        """Number of issues per kind of problem (the text before any ':' detail)."""
+        return collections.Counter(issue.problem.split(":")[0] for issue in self.issues)
+
+    def __len__(self) -> int:
+        return len(self.issues)
+
+    def __str__(self) -> str:
+        if not self.issues and not self.counters:
+            return "nothing skipped"
+        lines = [f"{n} x {kind}" for kind, n in sorted(self.kinds().items())]
+        lines += [f"{n} {what}" for what, n in sorted(self.counters.items())]
+        lines += [f"  {issue}" for issue in self.issues[:20]]
+        if len(self.issues) > 20:
+            lines.append(f"  ... and {len(self.issues) - 20} more")
+        return "\n".join(lines)
+
+
+def read_png_sequence(
+    folder, *, width: int = FRAME_WIDTH, summary: ReadSummary | None = None
+) -> np.ndarray:
+    """Read and pretreat a folder of raw silhouette PNGs → uint8 ``[T, 64, width]``.
+
+    Unreadable frames and frames whose size differs from the first readable one are skipped and
+    added to ``summary``; near-empty frames are dropped by the pretreatment and counted.
+    Raises ``SequenceError`` when no frame is left.
+    """
+    folder = Path(folder)
+    summary = summary if summary is not None else ReadSummary()
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
+    if not files:
+        raise SequenceError(folder, "empty folder: no .png files")
+    frames = []
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                frame = np.asarray(image.convert("L"))
+        except (OSError, ValueError, SyntaxError) as error:
+            summary.add(path, f"unreadable file: {error}")
+            continue
+        if frames and frame.shape != frames[0].shape:
+            summary.add(path, f"frame size differs: {frame.shape} vs {frames[0].shape}")
+            continue
+        frames.append(frame)
+    if not frames:
+        raise SequenceError(folder, "no readable .png frame")
+    out, kept = pretreat_frames(np.stack(frames), width=width)
+    if len(kept) < len(frames):
+        summary.count("near-empty frames dropped by the pretreatment", len(frames) - len(kept))
+    if len(out) == 0:
+        raise SequenceError(folder, "no frame has enough foreground pixels")
+    return out
+
+
+def read_pkl_sequence(path) -> np.ndarray:
+    """Read one OpenGait pkl → uint8 ``[T, 64, 44]`` (0/255). Raises ``SequenceError`` naming the file."""
+    try:
+        with open(path, "rb") as file:
+            array = np.asarray(pickle.load(file))
+    except Exception as error:  # a corrupt pickle can raise almost anything
+        raise SequenceError(path, f"unreadable file: {type(error).__name__}: {error}") from None
+    if array.ndim != 3 or array.shape[1] != FRAME_HEIGHT or array.shape[2] not in (CANVAS_WIDTH, FRAME_WIDTH):
+        raise SequenceError(path, f"wrong shape: array of shape {array.shape}, expected [T, 64, 64] or [T, 64, 44]")
+    if array.shape[0] == 0:
+        raise SequenceError(path, "too short: no frames")
+    if array.shape[2] == CANVAS_WIDTH:
+        array = crop_canvas(array, FRAME_WIDTH)
+    if array.dtype == bool:
+        return array.astype(np.uint8) * np.uint8(255)
+    scale = 1.0 if array.max(initial=0) > 1 else 255.0  # accept 0/1 arrays too
+    return np.where(array.astype(np.float32) * scale > 127, 255, 0).astype(np.uint8)
+
+
+class TreeSource(SequenceSource):
+    """A ``root/subject/type/view/`` tree of PNG frames or OpenGait pkl files, as a ``SequenceSource``.
+
+    With ``validate`` every sequence is read once at open: unreadable, wrong-shaped or shorter than
+    ``min_length`` ones are skipped and listed in ``summary`` (and ``lengths`` is known). Without it,
+    ``load`` raises ``SequenceError`` naming the path of a bad sequence.
+    """
+
+    def __init__(self, root, fmt: str, *, name: str | None = None, validate: bool = True, min_length: int = 1):
+        if fmt not in EXTENSIONS:
+            raise ValueError(f"format must be one of {sorted(EXTENSIONS)}, got {fmt!r}")
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise ValueError(f"dataset root {str(self.root)!r} does not exist or is not a folder")
+        self.fmt = fmt
+        self.name = name or ("casia_b" if fmt == "png" else "opengait_pkl")
+        self.min_length = max(1, int(min_length))
+        self._summary = ReadSummary()
+        metas, paths = self._scan()
+        if not metas:
+            raise ValueError(
+                f"no sequences under {str(self.root)!r} (expected root/subject/type/view/*{EXTENSIONS[fmt]}); "
+                f"skipped: {self._summary}"
+            )
+        self._lengths = None
+        if validate:
+            keep, lengths = [], []
+            for i, path in enumerate(paths):
+                try:
+                    lengths.append(len(self._read(path)))
+                    keep.append(i)
+                except SequenceError as error:
+                    self._summary.add(error.path, error.problem)
+            if not keep:
+                raise ValueError(f"no usable sequence under {str(self.root)!r}:\n{self._summary}")
+            metas = [metas[i] for i in keep]
+            paths = [paths[i] for i in keep]
+            self._lengths = np.asarray(lengths, np.int64)
+        self.metas = metas
+        self._paths = paths
+        if self._summary.issues or self._summary.counters:
+            logging.warning("%s at %s: skipped while reading:\n%s", self.name, self.root, self._summary)
+
+    @property
+    def summary(self) -> ReadSummary:
+        return self._summary
+
+    @property
+    def lengths(self):
+        return self._lengths
+
+    def path(self, index: int) -> Path:
+        """Where sequence ``index`` lives (a view folder for PNG trees, a file for pkl trees)."""
+        return self._paths[index]
+
+    def load(self, index: int) -> np.ndarray:
+        return self._read(self._paths[index])
+
+    def _read(self, path: Path) -> np.ndarray:
+        if self.fmt == "png":
+            frames = read_png_sequence(path, summary=self._summary)
+        else:
+            frames = read_pkl_sequence(path)
+        if len(frames) < self.min_length:
+            raise SequenceError(path, f"too short: {len(frames)} frames, data.min_length is {self.min_length}")
+        return frames
+
+    def _scan(self) -> tuple[list[SequenceMeta], list[Path]]:
+        """Walk the three folder levels; report empty folders, stray files and missing views."""
+        extension = EXTENSIONS[self.fmt]
+        metas, paths = [], []
+        views_of_walk: dict[tuple[str, str], set[str]] = {}
+        all_views: set[str] = set()
+        for subject in _folders(self.root, self._summary):
+            for sequence_type in _folders(subject, self._summary):
+                walk = views_of_walk.setdefault((subject.name, sequence_type.name), set())
+                for view in _folders(sequence_type, self._summary):
+                    all_views.add(view.name)
+                    walk.add(view.name)
+                    files = sorted(p for p in view.iterdir() if p.suffix.lower() == extension)
+                    if not files:
+                        self._summary.add(view, f"empty folder: no {extension} files")
+                        continue
+                    meta = SequenceMeta(subject.name, sequence_type.name, view.name)
+                    if self.fmt == "png":
+                        metas.append(meta)
+                        paths.append(view)
+                        continue
+                    if len(files) > 1:
+                        self._summary.add(view, f"several pkl files: using {files[0].name}, ignoring {len(files) - 1}")
+                    metas.append(meta)
+                    paths.append(files[0])
+        for (subject, sequence_type), views in sorted(views_of_walk.items()):
+            for view in sorted(all_views - views):
+                self._summary.add(self.root / subject / sequence_type / view, "missing view")
+        return metas, paths
+
+
+def _folders(parent: Path, summary: ReadSummary) -> list[Path]:
+    """Sub-folders in sorted order; stray files at a folder level are reported, hidden ones ignored."""
+    entries = sorted(p for p in parent.iterdir() if not p.name.startswith("."))
+    for entry in entries:
+        if not entry.is_dir():
+            summary.add(entry, "unexpected file: expected a folder")
+    return [p for p in entries if p.is_dir()]

@@ -1,0 +1,64 @@
+"""Protocol splits and the label-fraction subset on metadata lists built in the test."""
+
+import numpy as np
+import pytest
+
+from selfgait_jax.data.protocols import casia_b_protocol, label_fraction_subset, ou_mvlp_protocol, protocol_for
+from selfgait_jax.data.sequence import CASIA_B_TYPES, OU_MVLP_TYPES, SequenceMeta
+
+
+def casia_metas(num_subjects, views=("000", "090")):
+    return [SequenceMeta(f"{s:03d}", t, v) for s in range(1, num_subjects + 1) for t in CASIA_B_TYPES for v in views]
+
+
+def test_casia_b_split_is_the_lt_protocol():
+    metas = casia_metas(124)
+    p = casia_b_protocol(metas)
+    assert p.train_subjects == tuple(f"{s:03d}" for s in range(1, 75))
+    assert p.test_subjects == tuple(f"{s:03d}" for s in range(75, 125))
+    assert len(p.train) == 74 * 10 * 2
+    assert {metas[i].type for i in p.gallery} == {"nm-01", "nm-02", "nm-03", "nm-04"}
+    assert {metas[i].type for i in p.probes["NM"]} == {"nm-05", "nm-06"}
+    assert {metas[i].type for i in p.probes["BG"]} == {"bg-01", "bg-02"}
+    assert {metas[i].type for i in p.probes["CL"]} == {"cl-01", "cl-02"}
+    assert len(p.gallery) == 50 * 4 * 2 and all(len(v) == 50 * 2 * 2 for v in p.probes.values())
+    train = {metas[i].subject for i in p.train}
+    test = {metas[i].subject for i in np.concatenate([p.gallery, *p.probes.values()])}
+    assert not train & test
+
+
+def test_scaled_down_split_keeps_the_proportion():
+    p = protocol_for("synthgait_b", casia_metas(6))
+    assert p.train_subjects == ("001", "002", "003", "004") and p.test_subjects == ("005", "006")
+    p = protocol_for("synthgait_b", casia_metas(20))
+    assert len(p.train_subjects) == round(20 * 74 / 124) == 12
+
+
+def test_ou_mvlp_split_and_pkl_tree_detection():
+    metas = [SequenceMeta(f"{s:05d}", t, v) for s in range(1, 12) for t in OU_MVLP_TYPES for v in ("000", "015")]
+    p = ou_mvlp_protocol(metas)
+    assert len(p.train_subjects) == 5 and len(p.test_subjects) == 6
+    assert {metas[i].type for i in p.gallery} == {"01"} and {metas[i].type for i in p.probes["NM"]} == {"00"}
+    assert protocol_for("opengait_pkl", metas).name == "ou_mvlp"
+    assert protocol_for("opengait_pkl", casia_metas(4)).name == "casia_b"
+    with pytest.raises(ValueError, match="data.name"):
+        protocol_for("mnist", metas)
+
+
+def test_label_fraction_subset():
+    metas = casia_metas(10)
+    train = casia_b_protocol(metas).train  # 6 subjects x 20 sequences
+    subset = label_fraction_subset(metas, 0.4, seed=3, indices=train)
+    assert len(subset) == round(0.4 * len(train)) == 48
+    assert set(subset) <= set(train) and len(set(subset)) == len(subset)
+    counts = {}
+    for i in subset:
+        counts[metas[i].subject] = counts.get(metas[i].subject, 0) + 1
+    assert len(counts) == 6 and min(counts.values()) >= 2
+    np.testing.assert_array_equal(subset, label_fraction_subset(metas, 0.4, seed=3, indices=train))
+    assert not np.array_equal(subset, label_fraction_subset(metas, 0.4, seed=4, indices=train))
+    # A budget too small for two per subject still gives each subject one when it can.
+    small = label_fraction_subset(metas, 0.06, seed=0, indices=train)
+    assert len(small) == 7 and len({metas[i].subject for i in small}) == 6
+    with pytest.raises(ValueError, match="fraction"):
+        label_fraction_subset(metas, 0.0, seed=0)
