@@ -177,14 +177,14 @@ def capsules(w: Walker, j: dict[str, np.ndarray], condition: str) -> tuple[np.nd
         add(j[f"elbow_{side}"], j[f"wrist_{side}"], w.forearm_radius + sleeve)
         add(j[f"wrist_{side}"], j[f"hand_{side}"], 0.75 * w.forearm_radius)
     if coat:
-        hem_r = w.thigh_radius + w.coat_thickness + w.coat_flare
+        hem_r = w.thigh_radius + 0.6 * w.coat_thickness + w.coat_flare
         hems = []
         for side in ("l", "r"):
             hip, knee = j[f"hip_{side}"], j[f"knee_{side}"]
             hem = hip + min(w.coat_length, 1.1) * (knee - hip)
             hems.append(hem)
             add(hip + 0.05 * up, hem, hem_r)
-        add(pelvis, (hems[0] + hems[1]) / 2, hem_r * 1.1)
+        add(pelvis, (hems[0] + hems[1]) / 2, hem_r)
     elif condition == "bg":
         parts.extend(_bag(w, j))
     starts = np.stack([np.broadcast_to(a, pelvis.shape) for a, _, _ in parts], axis=1)
