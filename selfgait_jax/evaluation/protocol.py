@@ -189,7 +189,8 @@ def evaluate_embeddings(
             f"embeddings ({embeddings.shape[0]}) and metadata "
             f"({len(subjects)}, {len(types)}, {len(views)}) differ in length"
         )
-    mesh = mesh if mesh is not None else jax.make_mesh((jax.device_count(),), ("data",))
+    if mesh is None:
+        mesh = jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
     n_dev = mesh.shape["data"]
     block = -(-probe_block // n_dev) * n_dev
     rows_sharded = NamedSharding(mesh, PartitionSpec("data"))
