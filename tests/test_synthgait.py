@@ -115,6 +115,19 @@ def test_source_round_trip_and_cache(tmp_path, monkeypatch):
     np.testing.assert_array_equal(reopened.load(3), source.load(3))
 
 
+def test_parallel_generation_matches_in_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(dataset, "PARALLEL_MIN_FRAMES", 0)
+    cfg = data_config("synthgait_mv", "tiny")
+    cfg.cache_dir = str(tmp_path)
+    cfg.num_subjects = 2
+    cfg.num_workers = 2
+    source = open_source(cfg)
+    assert sorted(p.name for p in source.folder.iterdir()) == ["00001", "00002"]  # no temp files left
+    spec = synthgait_spec(cfg)
+    for i in (0, len(source) - 1):
+        np.testing.assert_array_equal(source.load(i), render_sequence(spec, source.metas[i]))
+
+
 def test_pool_subjects_are_new_people():
     cfg = data_config("synthgait_pool", "tiny")
     spec = synthgait_spec(cfg)

@@ -9,14 +9,14 @@ folder that is renamed into place at the end, so an interrupted run never leaves
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +30,8 @@ from selfgait_jax.data.synthgait.params import draw_walk, draw_walker, rng_for
 
 # Bump when the rendering changes, so old caches are not read as current ones.
 GENERATOR_VERSION = 1
+# Below this many frames, worker start-up costs more than it saves: render in-process.
+PARALLEL_MIN_FRAMES = 20_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,25 +184,49 @@ class SynthGaitSource(SequenceSource):
 
 
 def generate(spec: SynthGaitSpec, folder: str | os.PathLike, num_workers: int = 0) -> None:
-    """Render every subject of ``spec`` missing from ``folder``; ``num_workers`` 0 = all cores."""
+    """Render every subject of ``spec`` missing from ``folder``; ``num_workers`` 0 = all cores.
+
+    Large jobs run in fresh worker interpreters (``python -m`` this module), which neither inherit
+    the caller's threads (JAX, TensorFlow) as fork would nor re-run its main script as spawn would.
+    """
     folder = Path(folder)
     missing = [s for s in spec.subjects if not (folder / s).is_dir()]
     if not missing:
         return
-    workers = num_workers or os.cpu_count() or 1
+    workers = min(num_workers or os.cpu_count() or 1, len(missing))
     frames_estimate = len(missing) * len(spec.types) * len(spec.views) * (spec.min_frames + spec.max_frames) / 2
     start = time.time()
     logging.info("SynthGait %s: rendering %d subjects into %s", spec.name, len(missing), folder)
-    if workers > 1 and len(missing) > 1 and frames_estimate > 20_000:
-        # spawn, not fork: the parent may already run JAX or TensorFlow threads.
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(min(workers, len(missing)), mp_context=context) as pool:
-            jobs = [pool.submit(_store_subject, spec, str(folder), s) for s in missing]
-            for done, job in enumerate(concurrent.futures.as_completed(jobs), 1):
-                job.result()
-                if done % max(1, len(missing) // 10) == 0:
-                    logging.info("SynthGait %s: %d/%d subjects", spec.name, done, len(missing))
+    if workers > 1 and frames_estimate > PARALLEL_MIN_FRAMES:
+        spec_file = folder / f".spec-{os.getpid()}.json"
+        spec_file.write_text(json.dumps(dataclasses.asdict(spec)))
+        try:
+            processes = [
+                subprocess.Popen(
+                    [sys.executable, "-m", __name__, str(folder), str(spec_file), *missing[w::workers]],
+                    env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+                )
+                for w in range(workers)
+            ]
+            failed = [p.args for p in processes if p.wait() != 0]
+        finally:
+            spec_file.unlink(missing_ok=True)
+        if failed:
+            raise RuntimeError(f"SynthGait {spec.name}: a generation worker failed: {failed[0]}")
     else:
         for subject in missing:
             _store_subject(spec, str(folder), subject)
     logging.info("SynthGait %s: %d subjects in %.1f s", spec.name, len(missing), time.time() - start)
+
+
+def _worker_main(argv: list[str]) -> None:
+    """``python -m selfgait_jax.data.synthgait.dataset FOLDER SPEC_JSON SUBJECT...``"""
+    folder, spec_file, *subjects = argv
+    fields = json.loads(Path(spec_file).read_text())
+    spec = SynthGaitSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    for subject in subjects:
+        _store_subject(spec, folder, subject)
+
+
+if __name__ == "__main__":
+    _worker_main(sys.argv[1:])
