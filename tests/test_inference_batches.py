@@ -12,20 +12,32 @@ from selfgait_jax.data.sequence import SequenceMeta
 
 
 class CountingSource:
-    """A tiny SequenceSource whose frame t of sequence i is filled with the value (i * 7 + t) % 250 + 1."""
+    """A tiny SequenceSource whose frame t of sequence i is filled with the value (i * 7 + t) % 250 + 1.
+
+    Like a generated source it does not publish `lengths` (None): the batcher has to read them.
+    """
 
     name = "counting"
+    lengths = None
 
     def __init__(self, lengths):
-        self.lengths = list(lengths)
+        self.frame_counts = list(lengths)
         self.metas = [SequenceMeta(f"{i:03d}", "nm-01", "000") for i in range(len(lengths))]
 
     def __len__(self):
-        return len(self.lengths)
+        return len(self.frame_counts)
 
     def load(self, i):
-        values = (i * 7 + np.arange(self.lengths[i])) % 250 + 1
-        return np.broadcast_to(values[:, None, None], (self.lengths[i], 64, 44)).astype(np.uint8)
+        values = (i * 7 + np.arange(self.frame_counts[i])) % 250 + 1
+        return np.broadcast_to(values[:, None, None], (self.frame_counts[i], 64, 44)).astype(np.uint8)
+
+
+class KnownLengthSource(CountingSource):
+    """The same, publishing `lengths` like a validated tree: no reading pass needed."""
+
+    @property
+    def lengths(self):
+        return np.asarray(self.frame_counts)
 
 
 LENGTHS = [5, 17, 40, 1, 33, 64, 12, 16, 70, 9, 31]
@@ -63,7 +75,8 @@ def test_every_sequence_exactly_once_with_matching_frames_and_masks(source, proc
     assert sorted(seen) == list(range(len(LENGTHS)))
 
 
-def test_processes_get_disjoint_shares(source):
+def test_processes_get_disjoint_shares():
+    source = KnownLengthSource(LENGTHS)
     shares = [{i for b in batches for i in b["index"].tolist() if i >= 0} for batches in collect(source, 4)]
     assert sum(len(s) for s in shares) == len(set().union(*shares)) == len(LENGTHS)
 
@@ -97,6 +110,12 @@ def test_errors_name_the_problem(source):
     with pytest.raises(ValueError, match=r"counting sequence 2 \(002/nm-01/000\).*lengths"):
         list(inference.inference_batches(source, 4, indices=[2], lengths=[3], process_index=0,
                                          process_count=1, device_count=4))
+    lying = KnownLengthSource(LENGTHS)
+    lying.frame_counts[2] = 3  # publishes 3 frames for sequence 2 but loads 40
+    lying.load = CountingSource(LENGTHS).load
+    with pytest.raises(ValueError, match=r"counting sequence 2 .* more than the length it was planned"):
+        list(inference.inference_batches(lying, 4, indices=[2], process_index=0, process_count=1,
+                                         device_count=4))
 
 
 def test_to_global_shards_rows_over_the_data_axis():

@@ -48,7 +48,10 @@ def _describe(source, i: int) -> str:
 
 
 def sequence_lengths(source, indices: Sequence[int]) -> np.ndarray:
-    """Frame counts of `indices`, read by loading each sequence (pass known lengths to skip this)."""
+    """Frame counts of `indices`: the source's `lengths` when it knows them, else by loading each."""
+    known = getattr(source, "lengths", None)
+    if known is not None:
+        return np.asarray(known, dtype=np.int64)[np.asarray(indices, dtype=np.int64)]
     return np.array([len(source.load(i)) for i in indices], dtype=np.int64)
 
 
@@ -96,14 +99,15 @@ def inference_batches(source, batch_size: int, *, indices: Sequence[int] | None 
 
     Yields {"frames": uint8 [b, Tb, 64, 44], "mask": bool [b, Tb], "index": int32 [b]} with
     b = batch_size / process_count; `index` is the source index (metadata: source.metas[index]),
-    -1 for padding rows. `lengths` (aligned with `indices`) saves a reading pass when known; every
-    process must plan from the same lengths, so each reads all lengths if none are given.
+    -1 for padding rows. Every process plans from the lengths of all of `indices`: `lengths` (aligned
+    with `indices`), else the source's `lengths`, else one reading pass over the sequences.
     """
     p_index, p_count, d_count = batching.resolve_topology(process_index, process_count, device_count)
     batching.check_global_batch(batch_size, BATCH_KEY, d_count, p_count)
     rows = batching.process_rows(batch_size, p_index, p_count)
     indices = np.arange(len(source)) if indices is None else np.asarray(indices, dtype=np.int64)
-    lengths = sequence_lengths(source, indices) if lengths is None else np.asarray(lengths)
+    if lengths is None:
+        lengths = sequence_lengths(source, indices)
     plan = plan_inference(indices, lengths, batch_size, bucket_lengths=bucket_lengths, max_length=max_length)
     for planned in plan:
         yield _assemble(source, planned.indices[rows], planned.length, max_length)
@@ -123,7 +127,7 @@ def _assemble(source, indices: np.ndarray, length: int, max_length: int | None) 
         seq = seq[:max_length]
         if len(seq) > length:
             raise ValueError(f"{_describe(source, i)} has {len(seq)} frames, more than the length it was "
-                             f"planned with; the `lengths` passed in are wrong")
+                             f"planned with; the lengths given (or the source's `lengths`) are wrong")
         frames[row, :len(seq)] = seq
         mask[row, :len(seq)] = True
     return {"frames": frames, "mask": mask, "index": indices.astype(np.int32)}
