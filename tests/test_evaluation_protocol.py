@@ -3,9 +3,20 @@
 import numpy as np
 import pytest
 
+from selfgait_jax.data import protocols
 from selfgait_jax.evaluation import protocol as proto
 
-SMALL = proto.EvalProtocol(name="small", gallery_types=("nm-01",), probe_conditions={"NM": ("nm-05",)})
+SMALL = (("nm-01",), {"NM": ("nm-05",)})
+CASIA_B = (protocols.CASIA_B_GALLERY, protocols.CASIA_B_PROBES)
+
+
+def evaluate(emb, subjects, types, views, gallery_probe_types, **kwargs):
+    """evaluate_embeddings with gallery / probe indices selected by sequence type."""
+    gallery_types, probe_types = gallery_probe_types
+    types = np.asarray(types)
+    gallery = np.flatnonzero(np.isin(types, gallery_types))
+    probes = {cond: np.flatnonzero(np.isin(types, t)) for cond, t in probe_types.items()}
+    return proto.evaluate_embeddings(emb, subjects, views, gallery, probes, **kwargs)
 
 
 def _onehot(i, dim=4, parts=2):
@@ -43,7 +54,7 @@ def _hand_case():
 
 def test_hand_built_table_known_by_construction():
     emb, subjects, types, views = _hand_case()
-    result = proto.evaluate_embeddings(emb, subjects, types, views, SMALL, probe_block=4)
+    result = evaluate(emb, subjects, types, views, SMALL, probe_block=4)
     table = proto.summarize(result)["NM"]
     assert result.views == ("000", "090")
     assert table["matrix"][0][0] is None and table["matrix"][1][1] is None  # identical views excluded
@@ -58,11 +69,11 @@ def test_hand_built_table_known_by_construction():
 def test_same_view_gallery_is_never_used():
     """Moving the same-view gallery around must not change any reported number."""
     emb, subjects, types, views = _hand_case()
-    base = proto.summarize(proto.evaluate_embeddings(emb, subjects, types, views, SMALL))
+    base = proto.summarize(evaluate(emb, subjects, types, views, SMALL))
     emb2 = emb.copy()
     # make the view-000 gallery identical to the view-000 probes: a same-view match would be perfect
     emb2[0:3] = emb[6:9]
-    moved = proto.summarize(proto.evaluate_embeddings(emb2, subjects, types, views, SMALL))
+    moved = proto.summarize(evaluate(emb2, subjects, types, views, SMALL))
     assert moved["NM"]["matrix"][0] == base["NM"]["matrix"][0]  # probe view 000 uses only gallery 090
 
 
@@ -71,9 +82,9 @@ def test_probes_without_gallery_dropped_or_counted_as_misses():
     # subject D: probe at 090, no gallery anywhere
     emb = np.concatenate([emb, _onehot(3)[None]])
     subjects, types, views = subjects + ["D"], types + ["nm-05"], views + ["090"]
-    dropped = proto.summarize(proto.evaluate_embeddings(emb, subjects, types, views, SMALL))["NM"]
+    dropped = proto.summarize(evaluate(emb, subjects, types, views, SMALL))["NM"]
     counted = proto.summarize(
-        proto.evaluate_embeddings(emb, subjects, types, views, SMALL, drop_missing_gallery=False)
+        evaluate(emb, subjects, types, views, SMALL, drop_missing_gallery=False)
     )["NM"]
     assert dropped["matrix"][1][0] == pytest.approx(200.0 / 3)
     assert counted["matrix"][1][0] == pytest.approx(50.0)
@@ -103,13 +114,14 @@ def test_rank5_and_map_by_hand():
     assert out[2][0] == pytest.approx((1 / 2 + 2 / 6) / 2)
 
 
-def _brute_force(emb, subjects, types, views, protocol, metric, drop_missing):
+def _brute_force(emb, subjects, types, views, gallery_probe_types, metric, drop_missing):
     """Direct loops over every probe and every gallery sequence of every other view."""
     subjects, types, views = np.array(subjects), np.array(types), np.array(views)
-    is_gallery = np.isin(types, protocol.gallery_types)
+    gallery_types, probe_types = gallery_probe_types
+    is_gallery = np.isin(types, gallery_types)
     view_list = sorted(set(views))
     out = {}
-    for cond, cond_types in protocol.probe_conditions.items():
+    for cond, cond_types in probe_types.items():
         r1 = np.full((len(view_list), len(view_list)), np.nan)
         r5, ap = r1.copy(), r1.copy()
         for i, pv in enumerate(view_list):
@@ -150,7 +162,7 @@ def random_case():
     rng = np.random.default_rng(0)
     rows = []
     for s in range(7):
-        for t in proto.CASIA_B.gallery_types[:2] + ("nm-05", "bg-01", "cl-01"):
+        for t in ("nm-01", "nm-02", "nm-05", "bg-01", "cl-01"):
             for v in ("000", "018", "036"):
                 if rng.random() < 0.3:  # holes: some subjects lack a gallery sequence at some view
                     continue
@@ -166,10 +178,10 @@ def random_case():
 @pytest.mark.parametrize("metric,drop", [("euclidean", True), ("cosine", False)])
 def test_random_embeddings_match_brute_force_with_small_blocks(random_case, metric, drop):
     emb, subjects, types, views = random_case
-    ref = _brute_force(emb, subjects, types, views, proto.CASIA_B, metric, drop)
+    ref = _brute_force(emb, subjects, types, views, CASIA_B, metric, drop)
     # block of 4 probes (one per device) is far smaller than the ~30 probes per view
-    result = proto.evaluate_embeddings(
-        emb, subjects, types, views, proto.CASIA_B, metric=metric,
+    result = evaluate(
+        emb, subjects, types, views, CASIA_B, metric=metric,
         drop_missing_gallery=drop, probe_block=4,
     )
     got = proto.summarize(result)
@@ -182,8 +194,8 @@ def test_random_embeddings_match_brute_force_with_small_blocks(random_case, metr
             assert got[cond][key] == pytest.approx(ref[cond][key], abs=1e-4), (cond, key)
     # and a block larger than the data gives the same numbers
     whole = proto.summarize(
-        proto.evaluate_embeddings(
-            emb, subjects, types, views, proto.CASIA_B, metric=metric,
+        evaluate(
+            emb, subjects, types, views, CASIA_B, metric=metric,
             drop_missing_gallery=drop, probe_block=256,
         )
     )
@@ -193,6 +205,8 @@ def test_random_embeddings_match_brute_force_with_small_blocks(random_case, metr
 def test_bad_input_errors():
     emb, subjects, types, views = _hand_case()
     with pytest.raises(ValueError, match="metric"):
-        proto.evaluate_embeddings(emb, subjects, types, views, SMALL, metric="manhattan")
+        evaluate(emb, subjects, types, views, SMALL, metric="manhattan")
     with pytest.raises(ValueError, match="length"):
-        proto.evaluate_embeddings(emb, subjects[:-1], types, views, SMALL)
+        proto.evaluate_embeddings(emb, subjects[:-1], views, [0], {"NM": [6]})
+    with pytest.raises(ValueError, match="'NM' shares sequences"):
+        proto.evaluate_embeddings(emb, subjects, views, [0, 1], {"NM": [1, 6]})

@@ -58,10 +58,12 @@ def embed_source(
     embed_fn = embed_fn or make_embed_fn(embed_model)
     variables = jax.device_put(variables, NamedSharding(mesh, PartitionSpec()))
     position = {int(i): row for row, i in enumerate(indices)}
+    known = getattr(source, "lengths", None)  # saves a reading pass when the source knows them
+    lengths = None if known is None else np.asarray(known)[indices]
     out = None
     for batch in inference.inference_batches(
-        source, batch_size, indices=indices, bucket_lengths=bucket_lengths, max_length=max_length,
-        device_count=mesh.size,
+        source, batch_size, indices=indices, lengths=lengths, bucket_lengths=bucket_lengths,
+        max_length=max_length, device_count=mesh.size,
     ):
         arrays = batching.to_global({"frames": batch["frames"], "mask": batch["mask"]}, mesh)
         emb = embed_fn(variables, arrays["frames"], arrays["mask"])

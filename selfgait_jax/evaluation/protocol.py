@@ -26,23 +26,6 @@ METRICS = ("euclidean", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalProtocol:
-    """Which sequence types form the gallery and which form each probe condition."""
-
-    name: str
-    gallery_types: tuple[str, ...]
-    probe_conditions: Mapping[str, tuple[str, ...]]  # ordered: condition name -> sequence types
-
-
-CASIA_B = EvalProtocol(
-    name="casia_b",
-    gallery_types=("nm-01", "nm-02", "nm-03", "nm-04"),
-    probe_conditions={"NM": ("nm-05", "nm-06"), "BG": ("bg-01", "bg-02"), "CL": ("cl-01", "cl-02")},
-)
-OU_MVLP = EvalProtocol(name="ou_mvlp", gallery_types=("01",), probe_conditions={"NM": ("00",)})
-
-
-@dataclasses.dataclass(frozen=True)
 class ProtocolResult:
     """Per-condition sums over (probe view, gallery view) pairs; the tables are derived from these.
 
@@ -164,30 +147,32 @@ def _pad_rows(x: np.ndarray, rows: int, fill) -> np.ndarray:
 def evaluate_embeddings(
     embeddings: np.ndarray,
     subjects: Sequence[str],
-    types: Sequence[str],
     views: Sequence[str],
-    protocol: EvalProtocol,
+    gallery: Sequence[int],
+    probes: Mapping[str, Sequence[int]],
     *,
     metric: str = "euclidean",
     drop_missing_gallery: bool = True,
     probe_block: int = 256,
     mesh: jax.sharding.Mesh | None = None,
 ) -> ProtocolResult:
-    """Runs the cross-view protocol on embeddings [N, parts, dim] with per-sequence metadata.
+    """Runs the cross-view protocol on embeddings [N, parts, dim] with per-sequence subject and view.
 
-    Probe blocks are sharded over the mesh's "data" axis (all devices by default); each gallery view
-    is replicated. `probe_block` is rounded up to a multiple of the device count.
+    `gallery` and `probes` (condition -> indices, in table order) index the N sequences, as
+    `data.protocols.Protocol` gives them. Probe blocks are sharded over the mesh's "data" axis (all
+    devices by default); each gallery view is replicated. `probe_block` is rounded up to a multiple
+    of the device count.
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     embeddings = np.asarray(embeddings)
     if embeddings.ndim != 3:
         raise ValueError(f"embeddings must be [N, parts, dim], got shape {embeddings.shape}")
-    subjects, types, views = (np.asarray(a, dtype=str) for a in (subjects, types, views))
-    if not len(subjects) == len(types) == len(views) == embeddings.shape[0]:
+    subjects, views = np.asarray(subjects, dtype=str), np.asarray(views, dtype=str)
+    if not len(subjects) == len(views) == embeddings.shape[0]:
         raise ValueError(
-            f"embeddings ({embeddings.shape[0]}) and metadata "
-            f"({len(subjects)}, {len(types)}, {len(views)}) differ in length"
+            f"embeddings ({embeddings.shape[0]}) and metadata ({len(subjects)} subjects, "
+            f"{len(views)} views) differ in length"
         )
     if mesh is None:
         mesh = jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
@@ -198,11 +183,15 @@ def evaluate_embeddings(
 
     _, labels = np.unique(subjects, return_inverse=True)
     labels = labels.astype(np.int32)
-    conditions = tuple(protocol.probe_conditions)
-    is_gallery = np.isin(types, protocol.gallery_types)
-    probe_cond = np.full(len(types), -1)
+    conditions = tuple(probes)
+    is_gallery = np.zeros(len(subjects), bool)
+    is_gallery[np.asarray(gallery, np.int64)] = True
+    probe_cond = np.full(len(subjects), -1)
     for c, cond in enumerate(conditions):
-        probe_cond[np.isin(types, protocol.probe_conditions[cond])] = c
+        rows = np.asarray(probes[cond], np.int64)
+        if np.any(is_gallery[rows]) or np.any(probe_cond[rows] >= 0):
+            raise ValueError(f"probe condition {cond!r} shares sequences with the gallery or another condition")
+        probe_cond[rows] = c
     is_probe = probe_cond >= 0
     view_list = tuple(sorted(set(views[is_gallery]) | set(views[is_probe])))
     view_index = {v: i for i, v in enumerate(view_list)}

@@ -1,0 +1,142 @@
+"""Whole evaluations: a trained workdir (or params in training) -> the paper's tables on its test set.
+
+`evaluate_workdir` is what tools/evaluate.py and the quickstart call; `PeriodicEvaluator` is the hook
+the training loop calls every few steps (it keeps its source and compiled functions between calls).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from selfgait_jax.evaluation import embed as embed_lib
+from selfgait_jax.evaluation import protocol as protocol_lib
+from selfgait_jax.evaluation import tables
+
+
+def _eval_option(config, key, default):
+    """An optional `eval.<key>` of a training config (absent in configs that have no eval section)."""
+    section = config.get("eval") if hasattr(config, "get") else None
+    value = section.get(key) if section is not None and hasattr(section, "get") else None
+    return default if value is None else value
+
+
+class PeriodicEvaluator:
+    """Embeds the run's test sequences and computes the protocol; reusable across training steps."""
+
+    def __init__(self, config, embed_model, *, source=None, metric=None, drop_missing_gallery=None,
+                 mesh=None):
+        from selfgait_jax.data import protocols, sources
+
+        self.config = config
+        self.embed_model = embed_model
+        self.source = source if source is not None else sources.open_source(config.data)
+        self.protocol = protocols.protocol_for(config.data.name, self.source.metas)
+        self.metric = metric or _eval_option(config, "metric", "euclidean")
+        self.drop_missing_gallery = (
+            bool(_eval_option(config, "drop_missing_gallery", True))
+            if drop_missing_gallery is None else drop_missing_gallery
+        )
+        self.mesh = mesh if mesh is not None else embed_lib.data_mesh()
+        self.batch_size = int(_eval_option(config, "batch_size", 0)) or None
+        self.max_length = _eval_option(config, "max_length", None)
+        self.indices = np.unique(np.concatenate([self.protocol.gallery, *self.protocol.probes.values()]))
+        self._embed_fn = embed_lib.make_embed_fn(embed_model)
+
+    def embed(self, variables) -> np.ndarray:
+        """Embeddings [len(self.indices), parts, dim] of the test sequences, in `self.indices` order."""
+        return embed_lib.embed_source(
+            self.embed_model, variables, self.source, indices=self.indices,
+            batch_size=self.batch_size, max_length=self.max_length, mesh=self.mesh,
+            embed_fn=self._embed_fn,
+        )
+
+    def results(self, embeddings: np.ndarray) -> dict:
+        """results.json's dictionary (without "checkpoint") from the test embeddings."""
+        position = {int(i): k for k, i in enumerate(self.indices)}
+        metas = [self.source.metas[i] for i in self.indices]
+        result = protocol_lib.evaluate_embeddings(
+            embeddings,
+            [m.subject for m in metas],
+            [m.view for m in metas],
+            [position[int(i)] for i in self.protocol.gallery],
+            {c: [position[int(i)] for i in idx] for c, idx in self.protocol.probes.items()},
+            metric=self.metric,
+            drop_missing_gallery=self.drop_missing_gallery,
+            mesh=self.mesh,
+        )
+        return {
+            "dataset": self.config.data.name,
+            "metric": self.metric,
+            "views": list(result.views),
+            "conditions": protocol_lib.summarize(result),
+            "num_probes": int(sum(result.num_probes.values())),
+            "num_gallery": result.num_gallery,
+            "drop_missing_gallery": self.drop_missing_gallery,
+        }
+
+    def __call__(self, variables) -> dict[str, float]:
+        """The scalars a training loop logs: rank-1 mean per condition, rank-5 mean and mAP."""
+        return summary_scalars(self.results(self.embed(variables)))
+
+
+def summary_scalars(results: dict) -> dict[str, float]:
+    """{"eval/NM_rank1": ..., "eval/NM_rank5": ..., "eval/NM_mAP": ...} for every condition (no None)."""
+    out = {}
+    for cond, c in results["conditions"].items():
+        for name, key in (("rank1", "mean"), ("rank5", "rank5_mean"), ("mAP", "mAP")):
+            if c[key] is not None:
+                out[f"eval/{cond}_{name}"] = float(c[key])
+    return out
+
+
+def evaluate_model(config, embed_model, variables, *, metric="euclidean", drop_missing_gallery=True,
+                   source=None, mesh=None) -> tuple[dict, np.ndarray, list]:
+    """(results without "checkpoint", test embeddings [N, parts, dim], their SequenceMetas)."""
+    evaluator = PeriodicEvaluator(config, embed_model, source=source, metric=metric,
+                                  drop_missing_gallery=drop_missing_gallery, mesh=mesh)
+    embeddings = evaluator.embed(variables)
+    metas = [evaluator.source.metas[i] for i in evaluator.indices]
+    return evaluator.results(embeddings), embeddings, metas
+
+
+def write_outputs(results: dict, embeddings: np.ndarray, metas, out) -> Path:
+    """results.json / .md / .csv, heatmap_<COND>.png and embeddings.npz in folder `out`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.md").write_text(tables.results_markdown(results))
+    (out / "results.csv").write_text(tables.results_csv(results))
+    for cond, c in results["conditions"].items():
+        title = f"{results['dataset']} {cond}: rank-1 % (probe × gallery view)"
+        tables.write_heatmap(c, results["views"], title, out / f"heatmap_{cond}.png")
+    np.savez(
+        out / "embeddings.npz",
+        embeddings=np.asarray(embeddings, np.float32),
+        subjects=np.array([m.subject for m in metas], dtype=str),
+        types=np.array([m.type for m in metas], dtype=str),
+        views=np.array([m.view for m in metas], dtype=str),
+    )
+    return out
+
+
+def evaluate_workdir(workdir, step=None, out=None, metric="euclidean", drop_missing_gallery=True,
+                     verbose=True) -> dict:
+    """Restores a checkpoint (latest by default), evaluates its run's test set, writes OUT
+    (default WORKDIR/eval/<step>/), prints the table, and returns the results dictionary."""
+    from selfgait_jax.train.checkpointing import load_for_inference
+
+    config, embed_model, variables, step = load_for_inference(os.fspath(workdir), step)
+    results, embeddings, metas = evaluate_model(
+        config, embed_model, variables, metric=metric, drop_missing_gallery=drop_missing_gallery
+    )
+    results["checkpoint"] = {"workdir": os.path.abspath(os.fspath(workdir)), "step": int(step)}
+    out = Path(out) if out is not None else Path(workdir) / "eval" / str(step)
+    write_outputs(results, embeddings, metas, out)
+    if verbose:
+        print(tables.results_markdown(results))
+        print(f"written to {out}")
+    return results
