@@ -84,6 +84,7 @@ def test_pkl_tree(tmp_path):
     (tmp_path / "00003" / "00" / "000").mkdir(parents=True)  # empty
     cfg = data_config("ou_mvlp")
     cfg.root = str(tmp_path)
+    cfg.cache_dir = str(tmp_path.parent / f"{tmp_path.name}-cache")
     source = open_source(cfg)
     assert source.name == "ou_mvlp"
     assert source.metas == [SequenceMeta("00001", "00", "000"), SequenceMeta("00001", "01", "000")]
@@ -98,6 +99,24 @@ def test_pkl_tree(tmp_path):
     bad = lazy.metas.index(SequenceMeta("00002", "00", "000"))
     with pytest.raises(ValueError, match=r"00002/00/000/000\.pkl: wrong shape"):
         lazy.load(bad)
+
+
+def test_validation_is_cached_per_tree_listing(tmp_path, monkeypatch):
+    import selfgait_jax.data.readers as readers
+
+    tree, cache = tmp_path / "tree", tmp_path / "cache"
+    write_pkl(tree / "001" / "nm-01" / "000" / "a.pkl", np.zeros((3, 64, 64), np.uint8))
+    write_pkl(tree / "002" / "nm-01" / "000" / "a.pkl", np.zeros((5, 64, 64), np.uint8))
+    first = TreeSource(tree, "pkl", min_length=4, cache_dir=cache)
+    assert [m.subject for m in first.metas] == ["002"] and len(first.summary.kinds()) == 1
+    monkeypatch.setattr(readers, "read_pkl_sequence", lambda path: pytest.fail("read again"))
+    again = TreeSource(tree, "pkl", min_length=4, cache_dir=cache)
+    assert again.metas == first.metas and list(again.lengths) == [5]
+    assert [str(i) for i in again.summary.issues] == [str(i) for i in first.summary.issues]
+    monkeypatch.undo()
+    write_pkl(tree / "001" / "nm-01" / "000" / "a.pkl", np.zeros((6, 64, 64), np.uint8))  # changed file
+    changed = TreeSource(tree, "pkl", min_length=4, cache_dir=cache)
+    assert [m.subject for m in changed.metas] == ["001", "002"] and list(changed.lengths) == [6, 5]
 
 
 def test_whole_tree_wrong_shape_and_missing_root_are_errors(tmp_path):

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
+import json
 import logging
 import os
 import pickle
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,7 @@ from selfgait_jax.data.pretreatment import crop_canvas, pretreat_frames
 from selfgait_jax.data.sequence import CANVAS_WIDTH, FRAME_HEIGHT, FRAME_WIDTH, SequenceMeta, SequenceSource
 
 EXTENSIONS = {"png": ".png", "pkl": ".pkl"}
+INDEX_VERSION = 1  # bump when validation changes, so cached validation results are not reused
 
 
 class SequenceError(ValueError):
@@ -138,11 +142,21 @@ class TreeSource(SequenceSource):
     """A ``root/subject/type/view/`` tree of PNG frames or OpenGait pkl files, as a ``SequenceSource``.
 
     With ``validate`` every sequence is read once at open: unreadable, wrong-shaped or shorter than
-    ``min_length`` ones are skipped and listed in ``summary`` (and ``lengths`` is known). Without it,
+    ``min_length`` ones are skipped and listed in ``summary`` (and ``lengths`` is known); with a
+    ``cache_dir`` the outcome is kept for the next open of the unchanged tree. Without ``validate``,
     ``load`` raises ``SequenceError`` naming the path of a bad sequence.
     """
 
-    def __init__(self, root, fmt: str, *, name: str | None = None, validate: bool = True, min_length: int = 1):
+    def __init__(
+        self,
+        root,
+        fmt: str,
+        *,
+        name: str | None = None,
+        validate: bool = True,
+        min_length: int = 1,
+        cache_dir=None,
+    ):
         if fmt not in EXTENSIONS:
             raise ValueError(f"format must be one of {sorted(EXTENSIONS)}, got {fmt!r}")
         self.root = Path(root)
@@ -152,6 +166,7 @@ class TreeSource(SequenceSource):
         self.name = name or ("casia_b" if fmt == "png" else "opengait_pkl")
         self.min_length = max(1, int(min_length))
         self._summary = ReadSummary()
+        self._listing = hashlib.sha1(f"{INDEX_VERSION}|{fmt}|{self.min_length}|{self.root.resolve()}".encode())
         metas, paths = self._scan()
         if not metas:
             raise ValueError(
@@ -160,13 +175,7 @@ class TreeSource(SequenceSource):
             )
         self._lengths = None
         if validate:
-            keep, lengths = [], []
-            for i, path in enumerate(paths):
-                try:
-                    lengths.append(len(self._read(path)))
-                    keep.append(i)
-                except SequenceError as error:
-                    self._summary.add(error.path, error.problem)
+            keep, lengths = self._validate(paths, cache_dir)
             if not keep:
                 raise ValueError(f"no usable sequence under {str(self.root)!r}:\n{self._summary}")
             metas = [metas[i] for i in keep]
@@ -176,6 +185,41 @@ class TreeSource(SequenceSource):
         self._paths = paths
         if self._summary.issues or self._summary.counters:
             logging.warning("%s at %s: skipped while reading:\n%s", self.name, self.root, self._summary)
+
+    def _validate(self, paths: list[Path], cache_dir) -> tuple[list[int], list[int]]:
+        """Read every sequence once; the outcome is cached per tree listing (names, sizes, times)."""
+        index_file = None
+        if cache_dir:
+            index_file = Path(cache_dir) / "tree_index" / f"{self._listing.hexdigest()}.json"
+            if index_file.is_file():
+                cached = json.loads(index_file.read_text())
+                for path, problem in cached["issues"]:
+                    self._summary.add(path, problem)
+                for what, n in cached["counters"].items():
+                    self._summary.count(what, n)
+                return cached["keep"], cached["lengths"]
+        before = len(self._summary.issues)
+        counters_before = collections.Counter(self._summary.counters)
+        keep, lengths = [], []
+        for i, path in enumerate(paths):
+            try:
+                lengths.append(len(self._read(path)))
+                keep.append(i)
+            except SequenceError as error:
+                self._summary.add(error.path, error.problem)
+        if index_file is not None:
+            record = {
+                "keep": keep,
+                "lengths": lengths,
+                "issues": [[i.path, i.problem] for i in self._summary.issues[before:]],
+                "counters": dict(self._summary.counters - counters_before),
+            }
+            index_file.parent.mkdir(parents=True, exist_ok=True)
+            handle, scratch = tempfile.mkstemp(prefix=".tmp-", dir=index_file.parent)
+            with os.fdopen(handle, "w") as file:
+                json.dump(record, file)
+            os.replace(scratch, index_file)
+        return keep, lengths
 
     @property
     def summary(self) -> ReadSummary:
@@ -214,6 +258,10 @@ class TreeSource(SequenceSource):
                     all_views.add(view.name)
                     walk.add(view.name)
                     files = sorted(p for p in view.iterdir() if p.suffix.lower() == extension)
+                    self._listing.update(str(view.relative_to(self.root)).encode())
+                    for file in files:
+                        stat = file.stat()
+                        self._listing.update(f"|{file.name}|{stat.st_size}|{stat.st_mtime_ns}".encode())
                     if not files:
                         self._summary.add(view, f"empty folder: no {extension} files")
                         continue

@@ -7,6 +7,8 @@ A sequence is one walk of one subject seen from one camera: ``uint8 [T, 64, 44]`
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 
 FRAME_HEIGHT = 64
 FRAME_WIDTH = 44
@@ -46,6 +48,12 @@ def view_angle(view: str) -> float:
         return float(view)
     except ValueError:
         raise ValueError(f"view {view!r} is not an angle in degrees such as '090'") from None
+
+
+def default_cache_dir() -> Path:
+    """Where generated data and read indices are cached: $SELFGAIT_DATA_DIR, else ~/.cache/selfgait_jax."""
+    env = os.environ.get("SELFGAIT_DATA_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "selfgait_jax"
 
 
 class SequenceSource:

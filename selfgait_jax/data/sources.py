@@ -19,6 +19,7 @@ from selfgait_jax.data.sequence import (
     OU_MVLP_VIEWS,
     SequenceMeta,
     SequenceSource,
+    default_cache_dir,
 )
 
 __all__ = ["SequenceSource", "SequenceMeta", "ArraySource", "data_config", "open_source", "synthgait_spec"]
@@ -66,7 +67,7 @@ def data_config(name: str, size: str = "full") -> ml_collections.ConfigDict:
     cfg.pool_base_sequences = 0  # training sequences of the labelled set the pool is measured against
     cfg.cache_dir = ""  # empty = $SELFGAIT_DATA_DIR or ~/.cache/selfgait_jax
     cfg.num_workers = 0  # generation processes; 0 = all cores
-    cfg.validate = True  # trees: read every sequence once at open, skip and report bad ones
+    cfg.validate = True  # trees: read every sequence once at open (cached), skip and report bad ones
     cfg.min_length = 1  # trees: shorter sequences (after pretreatment) are skipped and reported
     if name == "synthgait_b":
         cfg.num_subjects = 6 if tiny else 124
@@ -144,6 +145,7 @@ def open_source(cfg) -> SequenceSource:
             name=name,
             validate=bool(_get(cfg, "validate", True)),
             min_length=int(_get(cfg, "min_length", 1) or 1),
+            cache_dir=_get(cfg, "cache_dir") or default_cache_dir(),
         )
     known = sorted(SYNTHGAIT_NAMES + tuple(TREE_NAMES))
     raise ValueError(f"data.name {name!r} is not a known dataset; known: {known}")

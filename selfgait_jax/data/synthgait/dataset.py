@@ -24,7 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from selfgait_jax.data.pretreatment import pretreat_frames
-from selfgait_jax.data.sequence import FRAME_HEIGHT, FRAME_WIDTH, SequenceMeta, SequenceSource, view_angle
+from selfgait_jax.data.sequence import (
+    FRAME_HEIGHT,
+    FRAME_WIDTH,
+    SequenceMeta,
+    SequenceSource,
+    default_cache_dir,
+    view_angle,
+)
 from selfgait_jax.data.synthgait import render, walker
 from selfgait_jax.data.synthgait.params import draw_walk, draw_walker, rng_for
 
@@ -118,12 +125,6 @@ def render_subject(spec: SynthGaitSpec, subject: str) -> tuple[np.ndarray, np.nd
     return packed, np.asarray(lengths, np.int64)
 
 
-def default_cache_dir() -> Path:
-    """SELFGAIT_DATA_DIR if set, else ~/.cache/selfgait_jax."""
-    env = os.environ.get("SELFGAIT_DATA_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "selfgait_jax"
-
-
 def _store_subject(spec: SynthGaitSpec, folder: str, subject: str) -> str:
     """Render one subject and move its files into ``folder/subject`` atomically."""
     target = Path(folder) / subject
@@ -156,7 +157,8 @@ class SynthGaitSource(SequenceSource):
         self.folder.mkdir(parents=True, exist_ok=True)
         generate(spec, self.folder, num_workers)
         per_subject = len(spec.types) * len(spec.views)
-        self._frames: dict[str, np.ndarray] = {}
+        self._data_offsets: dict[str, int] = {}
+        self._packed_width = (FRAME_WIDTH + 7) // 8
         lengths, self._offsets = [], []
         for subject in spec.subjects:
             subject_lengths = np.load(self.folder / subject / "lengths.npy")
@@ -173,13 +175,25 @@ class SynthGaitSource(SequenceSource):
         return self._lengths
 
     def load(self, index: int) -> np.ndarray:
+        # Read just this sequence's rows (no memory maps: a large pool would hold a file per subject).
         meta = self.metas[index]
-        frames = self._frames.get(meta.subject)
-        if frames is None:
-            frames = np.load(self.folder / meta.subject / "frames.npy", mmap_mode="r")
-            self._frames[meta.subject] = frames
-        start = self._offsets[index]
-        bits = frames[start : start + self._lengths[index]]
+        path = self.folder / meta.subject / "frames.npy"
+        row_bytes = FRAME_HEIGHT * self._packed_width
+        with open(path, "rb") as file:
+            offset = self._data_offsets.get(meta.subject)
+            if offset is None:
+                version = np.lib.format.read_magic(file)
+                if version == (1, 0):
+                    np.lib.format.read_array_header_1_0(file)
+                else:
+                    np.lib.format.read_array_header_2_0(file)
+                offset = self._data_offsets[meta.subject] = file.tell()
+            file.seek(offset + int(self._offsets[index]) * row_bytes)
+            count = int(self._lengths[index])
+            bits = np.fromfile(file, np.uint8, count=count * row_bytes)
+        if bits.size != count * row_bytes:
+            raise ValueError(f"cache file {path} is truncated; delete its folder to regenerate it")
+        bits = bits.reshape(count, FRAME_HEIGHT, self._packed_width)
         return np.unpackbits(bits, axis=-1, count=FRAME_WIDTH) * np.uint8(255)
 
 
