@@ -45,7 +45,7 @@ def pretreat_frames(
     if frames.ndim != 3:
         raise ValueError(f"pretreat_frames expects frames [T, H, W], got shape {frames.shape}")
     if not 0 < width <= CANVAS_WIDTH or (CANVAS_WIDTH - width) % 2:
-        raise ValueError(f"width must be even-offset within {CANVAS_WIDTH}, got {width}")
+        raise ValueError(f"width must be an even number of columns up to {CANVAS_WIDTH}, got {width}")
     mask = foreground(frames)
     kept = np.flatnonzero(mask.sum(axis=(1, 2)) >= max(int(min_foreground_pixels), 1))
     if kept.size == 0:

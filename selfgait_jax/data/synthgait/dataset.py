@@ -102,9 +102,18 @@ def render_walk(spec: SynthGaitSpec, subject: str, sequence_type: str) -> list[n
         b = render.project(ends[window], views)
         masks = render.rasterize(a, b, radii * render.PIXELS_PER_METRE, render.CANVAS_ROWS, render.CANVAS_COLS)
         masks = render.segmentation_noise(masks, rng, quality=float(rng.uniform(0.2, 1.0)))
-        frames, _ = pretreat_frames(masks)
+        frames, _ = pretreat_frames(_crop_to_content(masks))
         out.append(frames)
     return out
+
+
+def _crop_to_content(masks: np.ndarray) -> np.ndarray:
+    """The smallest window holding every frame's silhouette (the pretreatment's output is unchanged)."""
+    rows = np.flatnonzero(masks.any(axis=(0, 2)))
+    cols = np.flatnonzero(masks.any(axis=(0, 1)))
+    if rows.size == 0:
+        return masks
+    return masks[:, rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def render_sequence(spec: SynthGaitSpec, meta: SequenceMeta) -> np.ndarray:

@@ -88,7 +88,7 @@ def pose(w: Walker, walk: Walk, num_frames: int, *, hand_bag_side: int = 0) -> d
     thorax_yaw = -np.radians(w.thorax_rotation) * np.cos(phase)
     for side, (sign, ph, amp) in sides.items():
         hip_angle, knee_angle, pitch = angles[side]
-        hip = pelvis + _yaw(np.array([0.0, sign * w.hip_width / 2, 0.0]) + 0 * pelvis, pelvis_yaw)
+        hip = pelvis + _yaw(np.broadcast_to([0.0, sign * w.hip_width / 2, 0.0], pelvis.shape), pelvis_yaw)
         inward = sign * max(0.0, w.hip_width / 2 - w.step_width / 2)
         knee = hip + _sagittal(hip_angle, w.thigh, -inward / 2)
         ankle = knee + _sagittal(hip_angle - knee_angle, w.shin, -inward / 2)
@@ -107,8 +107,8 @@ def pose(w: Walker, walk: Walk, num_frames: int, *, hand_bag_side: int = 0) -> d
     spine = _sagittal(np.pi - lean, w.torso)  # pointing up, leaning forward
     neck_base = pelvis + spine
     head_angle = lean + np.radians(w.head_tilt)
-    head_base = neck_base + np.stack([w.neck * np.sin(lean), 0 * lean, w.neck * np.cos(lean)], axis=-1)
-    head_axis = np.stack([np.sin(head_angle), 0 * lean, np.cos(head_angle)], axis=-1)
+    head_base = neck_base + _sagittal(np.pi - lean, w.neck)
+    head_axis = _sagittal(np.pi - head_angle, 1.0)
     joints.update(
         neck=neck_base,
         waist=pelvis + 0.45 * spine,
@@ -117,9 +117,7 @@ def pose(w: Walker, walk: Walk, num_frames: int, *, hand_bag_side: int = 0) -> d
         head_high=head_base + (w.head_radius * 0.8 + w.head_length) * head_axis,
     )
     for side, (sign, ph, amp) in sides.items():
-        shoulder = neck_base + _yaw(
-            np.array([0.0, sign * w.shoulder_width / 2, -0.02]) + 0 * pelvis, thorax_yaw
-        )
+        shoulder = neck_base + _yaw(np.broadcast_to([0.0, sign * w.shoulder_width / 2, -0.02], pelvis.shape), thorax_yaw)
         swing = w.arm_swing * walk.arm_swing_scale * amp * (0.25 if sign == hand_bag_side else 1.0)
         flexion = np.radians(w.arm_offset - swing * np.cos(ph))
         elbow_bend = np.radians(
