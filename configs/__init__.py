@@ -1,0 +1,1 @@
+"""ml_collections experiment configs; load one with ``--config=configs/<name>.py[:tiny]``."""

@@ -1,0 +1,64 @@
+"""Shared defaults of every training config; the experiment files import this and override.
+
+Stable keys that scripts may rely on: ``total_steps``, ``log_every``, ``checkpoint_every``,
+``seed``, ``init_from``, ``data.name``. Sizes: "full" (the paper's setting) and "tiny" (tests and
+CPU smoke runs: tiny network, tiny SynthGait, a few steps).
+"""
+
+import ml_collections
+
+from selfgait_jax.data.sources import data_config
+from selfgait_jax.models.registry import model_config
+
+SIZES = ("full", "tiny")
+
+
+def parse_size(arg) -> str:
+    size = arg or "full"
+    if size not in SIZES:
+        raise ValueError(f"config size {size!r} is not one of {', '.join(SIZES)}")
+    return size
+
+
+def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collections.ConfigDict:
+    """Defaults for a ``stage`` ("pretrain" or "triplet") of ``model`` on dataset ``data``."""
+    tiny = size == "tiny"
+    c = ml_collections.ConfigDict()
+    c.name = stage
+    c.stage = stage
+    c.size = size
+    c.seed = 0
+    c.total_steps = 12 if tiny else 80_000  # the paper: 80k iterations on CASIA-B
+    c.log_every = 2 if tiny else 100
+    c.checkpoint_every = 4 if tiny else 2_000
+    c.keep_checkpoints = 3
+    c.init_from = ""  # a pretraining workdir to initialise the embedding network from
+
+    c.model = model_config(model, size)  # model.dtype: compute dtype float32 | bfloat16; params fp32
+    c.data = data_config(data, size)
+
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "adam"  # adam | sgd (the authors' code: sgd 0.03, momentum 0.9, wd 4e-4)
+    c.optimizer.lr = 1e-4
+    c.optimizer.schedule = "constant"  # constant | warmup_cosine | multistep
+    c.optimizer.warmup_steps = 0
+    c.optimizer.boundaries = ()  # multistep: the lr is multiplied by decay_factor at each
+    c.optimizer.decay_factor = 0.1
+    c.optimizer.momentum = 0.9
+    c.optimizer.weight_decay = 0.0
+
+    c.byol = ml_collections.ConfigDict()
+    c.byol.batch_size = 8 if tiny else 128  # global batch of pretext windows
+    c.byol.k = 4 if tiny else 30  # online frames; the target gets frame k
+    c.byol.tau = 0.996
+    c.byol.tau_schedule = "constant"  # constant | cosine (BYOL's schedule to 1)
+    c.byol.share_target_fcs = False  # True: the target uses the online FC bins (the paper's text)
+
+    c.triplet = ml_collections.ConfigDict()
+    c.triplet.margin = 0.2
+    c.triplet.P = 2 if tiny else 8
+    c.triplet.K = 4 if tiny else 16
+    c.triplet.frames = 6 if tiny else 30
+    c.triplet.ordered = True  # consecutive windows (MTB); False: random frame sets (GaitSet)
+    c.triplet.label_fraction = 1.0  # share of the training split's sequences that carry labels
+    return c

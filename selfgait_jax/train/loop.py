@@ -1,0 +1,185 @@
+"""``run(config, workdir)``: one training stage, or a chain of stages (pretrain → fine-tune → eval).
+
+Resume order for a stage: the workdir's latest finalized checkpoint (state + data position), else
+``init_from`` (a pretraining workdir whose embedding weights initialise the network), else fresh.
+"""
+
+import logging
+import math
+import os
+
+import jax
+import ml_collections
+import numpy as np
+
+from selfgait_jax.data import batching
+from selfgait_jax.train import checkpointing, experiment, steps, validate
+from selfgait_jax.train.metrics import TrainLog
+
+_log = logging.getLogger(__name__)
+
+# Metrics that describe the step's setting rather than its result: logged as of the last step.
+_LAST_VALUE_METRICS = ("lr", "tau")
+
+
+def run(config: ml_collections.ConfigDict, workdir: str):
+    """Runs what the config describes in ``workdir``; returns the last logged metrics (or a dict
+    of them per stage for a chain)."""
+    if "stages" in config:
+        return run_chain(config, workdir)
+    return train(config, workdir)
+
+
+def run_chain(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    """Runs ``config.stages`` (comma-separated names of sub-configs) in ``workdir/<name>``.
+
+    A stage whose ``init_from`` is "@<name>" starts from that earlier stage's workdir. When
+    ``config.evaluate`` names a stage, its workdir is evaluated at the end (if the evaluation
+    package is available).
+    """
+    results = {}
+    names = [n.strip() for n in config.stages.split(",") if n.strip()]
+    for name in names:
+        if name not in config:
+            raise ValueError(f"config.stages names {name!r} but config.{name} does not exist")
+    for name in names:
+        stage = config[name].copy_and_resolve_references()
+        if stage.init_from.startswith("@"):
+            ref = stage.init_from[1:]
+            if ref not in names[:names.index(name)]:
+                raise ValueError(f"config.{name}.init_from={stage.init_from!r} must name an earlier stage")
+            stage.init_from = os.path.join(workdir, ref)
+        _log.info("chain stage %s → %s", name, os.path.join(workdir, name))
+        results[name] = train(stage, os.path.join(workdir, name))
+    target = config.get("evaluate", "")
+    if target:
+        results["evaluation"] = _evaluate(os.path.join(workdir, target))
+    return results
+
+
+def _evaluate(stage_dir: str):
+    try:
+        from selfgait_jax.evaluation import evaluate_workdir  # pylint: disable=g-import-not-at-top
+    except ImportError as e:
+        _log.warning("evaluation skipped: selfgait_jax.evaluation.evaluate_workdir is not "
+                        "available (%s)", e)
+        print(f"evaluation skipped: selfgait_jax.evaluation.evaluate_workdir is not available ({e})")
+        return None
+    return evaluate_workdir(stage_dir)
+
+
+def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    """Trains one stage to ``config.total_steps``; returns the last logged metrics."""
+    validate.validate_config(config, jax.device_count())
+    exp = experiment.build_experiment(config)
+    mesh = steps.data_mesh()
+    rng = jax.random.PRNGKey(config.seed)
+    ckpts = checkpointing.Checkpoints(workdir, keep=config.keep_checkpoints)
+    try:
+        state, next_batch = _initial_state(config, exp, mesh, rng, ckpts)
+        step = int(jax.device_get(state.step))
+        batches = make_batches(config, start_batch=next_batch)
+        train_step = steps.jit_step(exp.step, mesh)
+        return _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, ckpts)
+    finally:
+        ckpts.wait_until_finished()
+        ckpts.close()
+
+
+def _initial_state(config, exp, mesh, rng, ckpts):
+    latest = ckpts.latest_step()
+    if latest is not None:
+        _log.info("resuming from %s/%d", ckpts.directory, latest)
+        abstract = checkpointing.with_sharding(jax.eval_shape(exp.init_state, rng),
+                                               steps.replicated(mesh))
+        return ckpts.restore(latest, abstract)
+    state = steps.init_on_mesh(exp.init_state, rng, mesh)
+    if config.init_from:
+        _log.info("initialising the embedding network from %s", config.init_from)
+        _, _, pretrained, _ = checkpointing.load_for_inference(config.init_from)
+        params = checkpointing.copy_by_name(state.params, pretrained["params"])
+        state = jax.device_put(state.replace(params=params), steps.replicated(mesh))
+    return state, 0
+
+
+def make_batches(config, start_batch: int):
+    """The stage's endless iterator of host-local numpy batches, from batch ``start_batch`` on."""
+    from selfgait_jax.data import pipelines, protocols, sources  # pylint: disable=g-import-not-at-top
+
+    source = sources.open_source(config.data)
+    if config.stage == "pretrain":
+        if config.data.name in protocols.PROTOCOL_OF_DATASET:  # labeled set: its training split only
+            indices = protocols.protocol_for(config.data.name, source.metas).train
+        else:
+            indices = np.arange(len(source))
+        _check_window(config, source, indices)
+        return pipelines.make_pretext_pipeline(
+            source, indices, batch_size=config.byol.batch_size, k=config.byol.k, seed=config.seed,
+            start_batch=start_batch)
+    train_split = protocols.protocol_for(config.data.name, source.metas).train
+    indices = protocols.label_fraction_subset(source.metas, config.triplet.label_fraction,
+                                              config.seed, indices=train_split)
+    t = config.triplet
+    return pipelines.make_triplet_pipeline(
+        source, indices, subjects_per_batch=t.P, sequences_per_subject=t.K, frames=t.frames,
+        ordered=t.ordered, seed=config.seed, start_batch=start_batch)
+
+
+def _check_window(config, source, indices):
+    lengths = getattr(source, "lengths", None)
+    if lengths is not None and len(indices) and config.byol.k >= int(np.max(lengths[indices])):
+        raise ValueError(f"config.byol.k: k={config.byol.k} is not below the longest sequence "
+                         f"({int(np.max(lengths[indices]))} frames) of {config.data.name}")
+
+
+def _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, ckpts) -> dict:
+    total = config.total_steps
+    log = TrainLog(workdir, total, step, name=config.name)
+    pending = []  # device metrics since the last fetch; fetched only at log / checkpoint steps
+    record = {}
+    try:
+        while step < total:
+            batch = batching.to_global(next(batches), mesh)
+            state, metrics = train_step(state, batch)
+            step += 1
+            next_batch += 1
+            pending.append(metrics)
+            due_log = step % config.log_every == 0 or step == total
+            due_ckpt = step % config.checkpoint_every == 0 or step == total
+            if not (due_log or due_ckpt):
+                continue
+            fetched = jax.device_get(pending)
+            pending = []
+            _stop_if_not_finite(fetched, step, ckpts)
+            if due_log:
+                record = log.write(step, _summarise(fetched))
+            if due_ckpt:
+                ckpts.save(step, state, next_batch, config)
+    finally:
+        log.close()
+    return record
+
+
+def _stop_if_not_finite(fetched, step, ckpts):
+    first = step - len(fetched) + 1
+    for offset, metrics in enumerate(fetched):
+        loss, grad_norm = float(metrics["loss"]), float(metrics["grad_norm"])
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            ckpts.wait_until_finished()
+            last = ckpts.latest_step()
+            kept = (f"the last good checkpoint (step {last}) is kept in {ckpts.directory}"
+                    if last is not None else "no checkpoint was written yet")
+            raise FloatingPointError(
+                f"non-finite loss {loss} (gradient norm {grad_norm}) at step {first + offset}; "
+                f"stopping: {kept}")
+
+
+def _summarise(fetched) -> dict:
+    """Mean of each metric over the logging interval (last value for lr / tau)."""
+    out = {}
+    for key in fetched[-1]:
+        if key in _LAST_VALUE_METRICS:
+            out[key] = float(fetched[-1][key])
+        else:
+            out[key] = float(np.mean([float(m[key]) for m in fetched]))
+    return out

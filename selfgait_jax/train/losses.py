@@ -1,0 +1,74 @@
+"""Training losses: BYOL's pretext loss and the batch-all triplet loss (BA+).
+
+Both compute in float32 whatever the compute dtype of the network, so bf16 runs keep an exact
+loss. Under the global-view ``jax.jit`` of the train step the inputs are global arrays, so every
+mean and every triplet below spans the whole global batch (see ``steps.py``).
+"""
+
+import jax
+import jax.numpy as jnp
+
+
+def byol_loss(prediction: jax.Array, target_projection: jax.Array) -> jax.Array:
+    """2 − 2·cos(prediction, target) per part, mean over parts and batch.
+
+    Args:
+        prediction: online prediction ``[N, parts, d]``.
+        target_projection: target projection ``[N, parts, d]``; the caller stops its gradient.
+    """
+    p = _l2_normalize(prediction.astype(jnp.float32))
+    z = _l2_normalize(target_projection.astype(jnp.float32))
+    return jnp.mean(2.0 - 2.0 * jnp.sum(p * z, axis=-1))
+
+
+def _l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
+    # Same as torch.nn.functional.normalize: x / max(|x|, eps).
+    norm = jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True))
+    return x / jnp.maximum(norm, eps)
+
+
+def pairwise_distances(embeddings: jax.Array) -> jax.Array:
+    """Euclidean distances per part: ``[N, parts, d]`` → ``[parts, N, N]``.
+
+    The square root is taken of a value clamped at 1e-12, so the (masked) diagonal has a finite
+    gradient instead of the NaN of sqrt'(0).
+    """
+    x = jnp.transpose(embeddings.astype(jnp.float32), (1, 0, 2))  # [parts, N, d]
+    sq = jnp.sum(x * x, axis=-1)
+    d2 = sq[:, :, None] + sq[:, None, :] - 2.0 * jnp.einsum("pnd,pmd->pnm", x, x)
+    return jnp.sqrt(jnp.maximum(d2, 1e-12))
+
+
+def batch_all_triplet_loss(embeddings: jax.Array, labels: jax.Array, margin: float = 0.2):
+    """Batch-all triplet loss BA+, per part, averaged over the triplets with non-zero loss.
+
+    Every (anchor a, positive p, negative n) with label[a] == label[p], a ≠ p and
+    label[a] ≠ label[n] contributes relu(d(a, p) − d(a, n) + margin). Per part the loss is the sum
+    over triplets divided by the number of triplets with non-zero loss (0 when there are none); the
+    result is the mean over parts.
+
+    Args:
+        embeddings: ``[N, parts, d]``.
+        labels: int ``[N]``.
+        margin: the margin ξ.
+
+    Returns:
+        ``(loss, aux)`` where aux holds ``nonzero_fraction`` (share of valid triplets with non-zero
+        loss, a convergence signal) and ``mean_distance``.
+    """
+    dist = pairwise_distances(embeddings)  # [parts, N, N]
+    same = labels[:, None] == labels[None, :]
+    not_self = ~jnp.eye(labels.shape[0], dtype=bool)
+    positive = same & not_self  # [a, p]
+    negative = ~same  # [a, n]
+    valid = positive[:, :, None] & negative[:, None, :]  # [a, p, n]
+    per_triplet = jax.nn.relu(dist[:, :, :, None] - dist[:, :, None, :] + margin)  # [parts, a, p, n]
+    per_triplet = jnp.where(valid[None], per_triplet, 0.0)
+    nonzero = jnp.sum(per_triplet > 0, axis=(1, 2, 3))  # [parts]
+    per_part = jnp.sum(per_triplet, axis=(1, 2, 3)) / jnp.maximum(nonzero, 1)
+    num_valid = jnp.maximum(jnp.sum(valid), 1)
+    aux = {
+            "nonzero_fraction": jnp.mean(nonzero) / num_valid,
+            "mean_distance": jnp.mean(dist),
+    }
+    return jnp.mean(per_part), aux

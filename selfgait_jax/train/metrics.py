@@ -1,0 +1,85 @@
+"""Observability: ``workdir/metrics.jsonl``, TensorBoard event files and a console progress line.
+
+Scalars arrive here already on the host: the loop fetches device values only every ``log_every``
+steps. TensorBoard goes through ``clu.metric_writers`` when its ``tensorboard`` dependency is
+installed; otherwise the same scalars are written as TensorBoard events with plain TensorFlow
+(TensorFlow is already needed by the input pipeline; it is imported only here, lazily).
+"""
+
+import json
+import logging
+import os
+import time
+
+_log = logging.getLogger(__name__)
+
+
+class _TfEventWriter:
+    """Minimal TensorBoard scalar writer (``simple_value`` events) for when clu cannot import."""
+
+    def __init__(self, logdir: str):
+        import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+        self._tf = tf
+        self._writer = tf.summary.create_file_writer(logdir)
+
+    def write_scalars(self, step: int, scalars: dict):
+        tf = self._tf
+        summary = tf.compat.v1.Summary(value=[
+            tf.compat.v1.Summary.Value(tag=k, simple_value=float(v)) for k, v in scalars.items()])
+        with self._writer.as_default():
+            tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step)
+
+    def flush(self):
+        self._writer.flush()
+
+    def close(self):
+        self._writer.close()
+
+
+def _tensorboard_writer(logdir: str):
+    try:
+        from clu import metric_writers  # pylint: disable=g-import-not-at-top
+    except ImportError:  # clu's TensorBoard writer needs the `tensorboard` package
+        return _TfEventWriter(logdir)
+    return metric_writers.create_default_writer(logdir, asynchronous=False)
+
+
+class TrainLog:
+    """Writes one record per logged step; adds ``steps_per_sec`` and prints progress with ETA."""
+
+    def __init__(self, workdir: str, total_steps: int, start_step: int, name: str = "train"):
+        os.makedirs(workdir, exist_ok=True)
+        self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a", encoding="utf-8")
+        self._tb = _tensorboard_writer(os.path.join(workdir, "tensorboard"))
+        self._total = int(total_steps)
+        self._name = name
+        self._last_step = int(start_step)
+        self._last_time = time.perf_counter()
+
+    def write(self, step: int, scalars: dict) -> dict:
+        """``step`` is the number of steps done; returns the record written."""
+        now = time.perf_counter()
+        rate = (step - self._last_step) / max(now - self._last_time, 1e-9)
+        self._last_step, self._last_time = step, now
+        record = {"step": int(step), **{k: float(v) for k, v in scalars.items()},
+                  "steps_per_sec": rate}
+        self._jsonl.write(json.dumps(record) + "\n")
+        self._jsonl.flush()
+        self._tb.write_scalars(int(step), {k: v for k, v in record.items() if k != "step"})
+        eta = (self._total - step) / rate if rate > 0 else float("inf")
+        _log.info("%s step %d/%d  loss %.4f  %.2f steps/s  ETA %s", self._name, step,
+                     self._total, record["loss"], rate, _format_seconds(eta))
+        return record
+
+    def close(self):
+        self._jsonl.close()
+        self._tb.flush()
+        self._tb.close()
+
+
+def _format_seconds(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

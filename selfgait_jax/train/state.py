@@ -1,0 +1,105 @@
+"""The whole training state as one pytree, its initialisation, and BYOL's EMA target update."""
+
+import math
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+# The target network's sub-networks (docs/design.md): the EMA is a tree map over these keys.
+TARGET_KEYS = ("backbone", "part_fcs", "fc_bins", "projector")
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything a step reads and writes; checkpointed as is.
+
+    ``params``/``batch_stats`` belong to the network being trained (BYOL's online network, or the
+    embedding network when training with the triplet loss). ``target_params``/``target_batch_stats``
+    are BYOL's EMA target (empty dicts for triplet training): a separate pytree that never gets a
+    gradient. ``rng`` is a raw uint32 key; each step folds ``step`` into it.
+    """
+
+    step: jax.Array
+    params: Any
+    target_params: Any
+    batch_stats: Any
+    target_batch_stats: Any
+    opt_state: Any
+    rng: jax.Array
+
+
+def _dummy_inputs(num_frames: int, height: int, width: int):
+    frames = jnp.zeros((2, num_frames, height, width), jnp.float32)
+    return frames, jnp.ones((2, num_frames), bool)
+
+
+def init_pretrain_state(online, target, tx: optax.GradientTransformation, rng: jax.Array,
+                        k: int, frame_shape=(64, 44)) -> TrainState:
+    """Fresh BYOL state; the target starts as a copy of the online network (as in BYOL)."""
+    init_rng, online_rng, target_rng = jax.random.split(rng, 3)
+    frames, mask = _dummy_inputs(k, *frame_shape)
+    online_vars = online.init(online_rng, frames, mask, train=False)
+    target_vars = target.init(target_rng, frames[:, 0], train=False)
+    params = online_vars["params"]
+    target_params = {}
+    for key in target_vars["params"]:
+        if key not in params:
+            raise ValueError(f"model: target sub-network {key!r} has no online counterpart")
+        # A copy, not an alias: the state's buffers are donated to the step, each exactly once.
+        target_params[key] = jax.tree.map(jnp.copy, params[key])
+    if jax.tree.structure(target_params) != jax.tree.structure(target_vars["params"]):
+        raise ValueError("model: target and online sub-networks differ in structure")
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        target_params=target_params,
+        batch_stats=online_vars.get("batch_stats", {}),
+        target_batch_stats=target_vars.get("batch_stats", {}),
+        opt_state=tx.init(params),
+        rng=init_rng)
+
+
+def init_triplet_state(model, tx: optax.GradientTransformation, rng: jax.Array, num_frames: int,
+                       frame_shape=(64, 44)) -> TrainState:
+    """Fresh state for triplet training of an embedding network (fine-tuning, baselines)."""
+    init_rng, model_rng = jax.random.split(rng)
+    frames, mask = _dummy_inputs(num_frames, *frame_shape)
+    variables = model.init(model_rng, frames, mask, train=False)
+    params = variables["params"]
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        target_params={},
+        batch_stats=variables.get("batch_stats", {}),
+        target_batch_stats={},
+        opt_state=tx.init(params),
+        rng=init_rng)
+
+
+def ema_tau(step: jax.Array, base_tau: float, schedule: str, total_steps: int) -> jax.Array:
+    """EMA rate at ``step``: constant, or BYOL's τ_k = 1 − (1 − τ_base)(cos(πk/K) + 1)/2."""
+    if schedule == "constant":
+        return jnp.asarray(base_tau, jnp.float32)
+    if schedule == "cosine":
+        progress = jnp.asarray(step, jnp.float32) / max(int(total_steps), 1)
+        return 1.0 - (1.0 - base_tau) * (jnp.cos(math.pi * progress) + 1.0) / 2.0
+    raise ValueError(f"byol.tau_schedule={schedule!r} is not one of constant, cosine")
+
+
+def ema_update(target_params, online_params, tau: jax.Array, share_fcs: bool = False):
+    """τ·target + (1 − τ)·online over the target's sub-networks.
+
+    With ``share_fcs`` the target's FC bins are the online ones (the paper's reading) instead of an
+    EMA copy (the authors' code).
+    """
+    new = {}
+    for key, target_sub in target_params.items():
+        if share_fcs and key == "fc_bins":
+            new[key] = online_params[key]
+        else:
+            new[key] = jax.tree.map(lambda t, o: tau * t + (1.0 - tau) * o,
+                                    target_sub, online_params[key])
+    return new

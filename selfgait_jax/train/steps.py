@@ -1,0 +1,135 @@
+"""Pure train steps ``step(state, batch) -> (state, metrics)`` and their jit over a device mesh.
+
+Data parallelism is global-view: the step is written for the whole global batch and jitted once
+with the batch sharded over the mesh's "data" axis and the state replicated; XLA inserts the
+collectives. Consequences, chosen deliberately:
+
+* BatchNorm statistics (BYOL heads) are computed over the GLOBAL batch — the mean over the batch
+  axis of a sharded array is a global mean. This is what BYOL does (cross-replica BN) and it makes
+  the result independent of the device count.
+* Triplet mining (batch-all) runs over the GLOBAL batch: a P×K batch is split over devices without
+  regard to subjects, so per-device mining would lose most positive pairs; embeddings are small
+  ([B, parts, d]), so gathering them costs little next to the convolutions.
+* Losses and gradients are global means, so no pmean is needed and 1 device and N devices compute
+  the same update (up to float reassociation).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from selfgait_jax.train import losses
+from selfgait_jax.train.state import TrainState, ema_tau, ema_update
+
+
+def _frames_to_float(frames: jax.Array) -> jax.Array:
+    # uint8 0/255 silhouettes -> float32 in [0, 1]; the model casts to its compute dtype.
+    return frames.astype(jnp.float32) / 255.0
+
+
+def make_pretrain_step(online, target, tx: optax.GradientTransformation, schedule, byol_cfg,
+                       total_steps: int):
+    """BYOL step on pretext batches ``{"frames": uint8 [B, k, H, W], "target_frame": uint8 [B, H, W]}``.
+
+    The online network sees frames 0..k-1 (mask all True), the target sees frame k; gradients are
+    taken w.r.t. the online params only; the target is then updated as an EMA with τ from
+    ``state.step``.
+    """
+    share_fcs = bool(byol_cfg.share_target_fcs)
+
+    def step(state: TrainState, batch):
+        rng = jax.random.fold_in(state.rng, state.step)
+        frames = _frames_to_float(batch["frames"])
+        mask = jnp.ones(frames.shape[:2], bool)
+        target_frame = _frames_to_float(batch["target_frame"])
+
+        target_params = dict(state.target_params)
+        if share_fcs:
+            target_params["fc_bins"] = state.params["fc_bins"]
+        target_proj, target_updates = target.apply(
+            {"params": target_params, "batch_stats": state.target_batch_stats}, target_frame,
+            train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.fold_in(rng, 1)})
+        target_proj = jax.lax.stop_gradient(target_proj)
+
+        def loss_fn(params):
+            out, updates = online.apply(
+                {"params": params, "batch_stats": state.batch_stats}, frames, mask, train=True,
+                mutable=["batch_stats"], rngs={"dropout": jax.random.fold_in(rng, 0)})
+            return losses.byol_loss(out["prediction"], target_proj), updates
+
+        (loss, updates), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, param_updates)
+        tau = ema_tau(state.step, byol_cfg.tau, byol_cfg.tau_schedule, total_steps)
+        new_state = state.replace(
+            step=state.step + 1,
+            params=params,
+            target_params=ema_update(state.target_params, params, tau, share_fcs),
+            batch_stats=updates.get("batch_stats", state.batch_stats),
+            target_batch_stats=target_updates.get("batch_stats", state.target_batch_stats),
+            opt_state=opt_state)
+        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
+                   "lr": schedule(state.step), "tau": tau}
+        return new_state, metrics
+
+    return step
+
+
+def make_triplet_step(model, tx: optax.GradientTransformation, schedule, margin: float):
+    """Batch-all triplet step on ``{"frames": uint8 [B, T, H, W], "mask": bool [B, T], "label": int32 [B]}``."""
+
+    def step(state: TrainState, batch):
+        rng = jax.random.fold_in(state.rng, state.step)
+        frames = _frames_to_float(batch["frames"])
+
+        def loss_fn(params):
+            embedding, updates = model.apply(
+                {"params": params, "batch_stats": state.batch_stats}, frames, batch["mask"],
+                train=True, mutable=["batch_stats"], rngs={"dropout": rng})
+            loss, aux = losses.batch_all_triplet_loss(embedding, batch["label"], margin)
+            return loss, (aux, updates)
+
+        (loss, (aux, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        new_state = state.replace(
+            step=state.step + 1,
+            params=optax.apply_updates(state.params, param_updates),
+            batch_stats=updates.get("batch_stats", state.batch_stats),
+            opt_state=opt_state)
+        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
+                   "lr": schedule(state.step), **aux}
+        return new_state, metrics
+
+    return step
+
+
+def data_mesh(devices=None) -> jax.sharding.Mesh:
+    """A 1-D mesh named "data" over ``devices`` (default: all devices of all processes).
+
+    The axis is Auto (GSPMD propagates shardings inside the step); only the step's inputs and
+    outputs carry explicit shardings.
+    """
+    auto = (jax.sharding.AxisType.Auto,)
+    if devices is None:
+        return jax.make_mesh((jax.device_count(),), ("data",), axis_types=auto)
+    return jax.sharding.Mesh(np.asarray(devices), ("data",), axis_types=auto)
+
+
+def replicated(mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def init_on_mesh(init_fn, rng, mesh):
+    """Runs ``init_fn(rng)`` jitted (eager flax init is slow) with the state replicated on ``mesh``."""
+    return jax.jit(init_fn, out_shardings=replicated(mesh))(rng)
+
+
+def jit_step(step_fn, mesh):
+    """Jit once: state replicated and donated, batch sharded over "data", metrics replicated."""
+    return jax.jit(
+        step_fn,
+        in_shardings=(replicated(mesh), NamedSharding(mesh, P("data"))),
+        out_shardings=(replicated(mesh), replicated(mesh)),
+        donate_argnums=0)

@@ -1,0 +1,89 @@
+"""Config checks that run before any data is generated or anything is compiled.
+
+Each failure is one ValueError naming the offending config key, so a bad command line fails in
+seconds instead of after minutes of data generation and compilation.
+"""
+
+import os
+
+from selfgait_jax.data import sources
+from selfgait_jax.models import registry
+from selfgait_jax.train import optim
+from selfgait_jax.train.checkpointing import checkpoint_dir
+
+STAGES = ("pretrain", "triplet")
+KNOWN_DATASETS = tuple(sources.SYNTHGAIT_NAMES) + tuple(sources.TREE_NAMES)
+
+
+def _fail(key: str, message: str):
+    raise ValueError(f"config.{key}: {message}")
+
+
+def _positive_int(value, key: str):
+    if not isinstance(value, int) or value < 1:
+        _fail(key, f"must be a positive integer, got {value!r}")
+
+
+def validate_config(config, device_count: int) -> None:
+    """Raises ValueError naming the key of the first invalid setting."""
+    if config.stage not in STAGES:
+        _fail("stage", f"{config.stage!r} is not one of {', '.join(STAGES)}")
+    for key in ("total_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
+        _positive_int(config[key], key)
+
+    if config.model.name not in registry.MODEL_NAMES:
+        _fail("model.name", f"unknown model {config.model.name!r}; known: {', '.join(registry.MODEL_NAMES)}")
+    if config.model.dtype not in registry.DTYPES:
+        _fail("model.dtype", f"{config.model.dtype!r} is not one of {', '.join(registry.DTYPES)}")
+    if config.stage == "pretrain" and config.model.name not in registry.SELFGAIT_NAMES:
+        _fail("model.name", f"{config.model.name!r} has no BYOL form; pretraining needs one of "
+              f"{', '.join(registry.SELFGAIT_NAMES)}")
+
+    data = config.data
+    if data.name not in KNOWN_DATASETS:
+        _fail("data.name", f"unknown dataset {data.name!r}; known: {', '.join(KNOWN_DATASETS)}")
+    if data.name in sources.TREE_NAMES and not (data.root and os.path.isdir(data.root)):
+        _fail("data.root", f"{data.root!r} is not a folder; {data.name} is read from disk")
+
+    if config.optimizer.name not in optim.OPTIMIZERS:
+        _fail("optimizer.name", f"{config.optimizer.name!r} is not one of {', '.join(optim.OPTIMIZERS)}")
+    if config.optimizer.schedule not in optim.SCHEDULES:
+        _fail("optimizer.schedule",
+              f"{config.optimizer.schedule!r} is not one of {', '.join(optim.SCHEDULES)}")
+    if not config.optimizer.lr > 0:
+        _fail("optimizer.lr", f"must be positive, got {config.optimizer.lr}")
+
+    if config.stage == "pretrain":
+        _check_batch("byol.batch_size", config.byol.batch_size, device_count)
+        k = config.byol.k
+        if not isinstance(k, int) or k < 1:
+            _fail("byol.k", f"must be a positive integer, got {k!r}")
+        if data.get("max_frames", 0) and k >= data.max_frames:
+            _fail("byol.k", f"k={k} online frames + 1 target frame need k below the sequence length, "
+                  f"but data.max_frames={data.max_frames}")
+        if config.byol.tau_schedule not in ("constant", "cosine"):
+            _fail("byol.tau_schedule", f"{config.byol.tau_schedule!r} is not constant or cosine")
+        if not 0.0 <= config.byol.tau <= 1.0:
+            _fail("byol.tau", f"must be in [0, 1], got {config.byol.tau}")
+    else:
+        t = config.triplet
+        if t.P < 2 or t.K < 2:
+            _fail("triplet.P", f"batch-all triplets need P >= 2 subjects and K >= 2 sequences each, "
+                  f"got P={t.P}, K={t.K}")
+        _check_batch("triplet.P*triplet.K", t.P * t.K, device_count)
+        _positive_int(t.frames, "triplet.frames")
+        if not 0.0 < t.label_fraction <= 1.0:
+            _fail("triplet.label_fraction", f"must be in (0, 1], got {t.label_fraction}")
+
+    if config.init_from:
+        if config.stage != "triplet":
+            _fail("init_from", "initialising from a pretraining run is for triplet training only")
+        if not os.path.isdir(checkpoint_dir(config.init_from)):
+            _fail("init_from", f"{config.init_from!r} has no checkpoints folder")
+
+
+def _check_batch(key: str, batch: int, device_count: int):
+    if not isinstance(batch, int) or batch < 1:
+        _fail(key, f"must be a positive integer, got {batch!r}")
+    if batch % device_count:
+        _fail(key, f"the global batch {batch} is not divisible by the device count {device_count}")
