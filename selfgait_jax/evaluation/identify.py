@@ -1,0 +1,104 @@
+"""Gallery search: who is this walker? Rank a gallery's identities by distance to one probe sequence.
+
+An identity's distance is that of its nearest gallery sequence (same per-part distance, averaged over
+parts, as the protocol). The embedder is either an in-process model or an exported file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from selfgait_jax.data import inference
+from selfgait_jax.data.readers import SequenceError, TreeSource, read_pkl_sequence, read_png_sequence
+
+CHUNK = 2048  # gallery sequences per distance chunk: bounded host memory for big galleries
+
+
+@dataclasses.dataclass(frozen=True)
+class Match:
+    subject: str
+    distance: float
+    type: str  # the nearest gallery sequence of this subject
+    view: str
+
+
+def read_probe(path) -> np.ndarray:
+    """One probe sequence uint8 [T, 64, 44]: a folder of PNG frames (pretreated), a .pkl file, or a
+    folder holding exactly one .pkl. Raises ValueError naming the path."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix.lower() != ".pkl":
+            raise ValueError(f"{path}: a probe file must be an OpenGait .pkl (or give a folder of PNG frames)")
+        return read_pkl_sequence(path)
+    if not path.is_dir():
+        raise ValueError(f"{path}: no such probe folder or .pkl file")
+    pngs = [p for p in path.iterdir() if p.suffix.lower() == ".png"]
+    pkls = [p for p in path.iterdir() if p.suffix.lower() == ".pkl"]
+    if pngs:
+        return read_png_sequence(path)
+    if len(pkls) == 1:
+        return read_pkl_sequence(pkls[0])
+    raise SequenceError(path, f"no .png frames and {len(pkls)} .pkl files: cannot tell which sequence to use")
+
+
+def open_gallery(root) -> TreeSource:
+    """A gallery tree root/subject/type/view/ of PNG frames or pkl files (whichever it holds)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root}: the gallery must be a folder root/subject/type/view/")
+    fmt = "pkl" if next(root.glob("*/*/*/*.pkl"), None) is not None else "png"
+    return TreeSource(root, fmt, name="gallery")
+
+
+def embed_sequences(embed_batch, source, batch_size: int = 8) -> np.ndarray:
+    """Embeds every sequence of `source` with `embed_batch(frames uint8, mask bool) -> [B, parts, dim]`
+    (e.g. an ExportedEmbedder), in bucketed batches on one device."""
+    out = None
+    for batch in inference.inference_batches(
+        source, batch_size, lengths=getattr(source, "lengths", None), process_index=0,
+        process_count=1, device_count=1,
+    ):
+        emb = np.asarray(embed_batch(batch["frames"], batch["mask"]))
+        if out is None:
+            out = np.zeros((len(source), *emb.shape[1:]), np.float32)
+        real = batch["index"] >= 0
+        out[batch["index"][real]] = emb[real]
+    return out
+
+
+def part_distances(probe: np.ndarray, gallery: np.ndarray, metric: str = "euclidean") -> np.ndarray:
+    """Distances [G] from one probe [parts, dim] to a gallery [G, parts, dim], in chunks."""
+    probe = np.asarray(probe, np.float64)
+    if metric == "cosine":
+        probe = probe / np.maximum(np.linalg.norm(probe, axis=-1, keepdims=True), 1e-12)
+    out = []
+    for start in range(0, len(gallery), CHUNK):
+        g = np.asarray(gallery[start : start + CHUNK], np.float64)
+        if metric == "euclidean":
+            d = np.sqrt(((g - probe) ** 2).sum(-1))
+        elif metric == "cosine":
+            g = g / np.maximum(np.linalg.norm(g, axis=-1, keepdims=True), 1e-12)
+            d = 1.0 - (g * probe).sum(-1)
+        else:
+            raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
+        out.append(d.mean(-1))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def rank_identities(probe_embedding, gallery_embeddings, metas, metric="euclidean") -> list[Match]:
+    """Every gallery identity once, nearest first, at the distance of its nearest sequence."""
+    dist = part_distances(probe_embedding, gallery_embeddings, metric)
+    best: dict[str, int] = {}
+    for i in np.argsort(dist, kind="stable"):
+        best.setdefault(metas[i].subject, int(i))
+    return [Match(s, float(dist[i]), metas[i].type, metas[i].view) for s, i in best.items()]
+
+
+def format_matches(matches: list[Match], top: int) -> str:
+    lines = [f"{'rank':>4}  {'subject':<12} {'distance':>10}  nearest sequence"]
+    for rank, m in enumerate(matches[:top], 1):
+        lines.append(f"{rank:>4}  {m.subject:<12} {m.distance:>10.4f}  {m.type}/{m.view}")
+    return "\n".join(lines)

@@ -1,0 +1,186 @@
+"""A checkpointed tiny model end to end: evaluate_workdir's files, export, and identify."""
+
+import json
+import pickle
+import sys
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from configs import finetune
+from selfgait_jax.evaluation import api, embed, exported, identify, protocol
+from selfgait_jax.train import checkpointing, experiment
+
+sys.path.insert(0, "tools")
+import evaluate as evaluate_tool  # noqa: E402
+import export as export_tool  # noqa: E402
+import identify as identify_tool  # noqa: E402
+
+
+def random_state(exp, seed=0):
+    """A TrainState of the right tree with scaled random floats (compiling flax init is slow on CPU)."""
+    abstract = jax.eval_shape(exp.init_state, jax.random.key_data(jax.random.key(0)))
+    rng = np.random.default_rng(seed)
+
+    def fill(s):
+        if not np.issubdtype(s.dtype, np.floating):
+            return np.zeros(s.shape, s.dtype)
+        scale = np.sqrt(2.0 / max(1, int(np.prod(s.shape[-3:-1]))))
+        return (rng.normal(size=s.shape) * scale).astype(s.dtype)
+
+    return jax.tree.map(fill, abstract)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    config = finetune.get_config("tiny")
+    config.data.cache_dir = str(root / "cache")
+    config.data.num_workers = 1
+    exp = experiment.build_experiment(config)
+    ckpts = checkpointing.Checkpoints(str(root / "work"))
+    ckpts.save(7, random_state(exp), 3, config)
+    ckpts.wait_until_finished()
+    ckpts.close()
+    return root / "work"
+
+
+@pytest.fixture(scope="module")
+def evaluated(workdir):
+    out = workdir / "eval" / "7"
+    assert evaluate_tool.main([f"--workdir={workdir}"]) == 0
+    return out
+
+
+def test_evaluate_workdir_writes_the_issue_schema(evaluated, workdir, capsys):
+    results = json.loads((evaluated / "results.json").read_text())
+    assert set(results) >= {"dataset", "metric", "views", "conditions", "num_probes", "num_gallery",
+                            "checkpoint"}
+    assert results["dataset"] == "synthgait_b" and results["metric"] == "euclidean"
+    assert results["checkpoint"]["step"] == 7
+    assert list(results["conditions"]) == ["NM", "BG", "CL"]
+    views = results["views"]
+    for cond in results["conditions"].values():
+        assert len(cond["matrix"]) == len(views) and all(len(r) == len(views) for r in cond["matrix"])
+        assert len(cond["rank1_per_probe_view"]) == len(views)
+        assert {"mean", "rank5_mean", "mAP"} <= set(cond)
+    for name in ("results.md", "results.csv", "heatmap_NM.png", "heatmap_BG.png", "heatmap_CL.png"):
+        assert (evaluated / name).stat().st_size > 0
+    # the stored embeddings reproduce the stored tables
+    npz = np.load(evaluated / "embeddings.npz")
+    emb, types = npz["embeddings"], npz["types"]
+    assert emb.dtype == np.float32 and emb.ndim == 3 and len(emb) == len(types) == len(npz["subjects"])
+    assert len(emb) == results["num_probes"] + results["num_gallery"]
+    gallery = np.flatnonzero(np.isin(types, ["nm-01", "nm-02", "nm-03", "nm-04"]))
+    probes = {"NM": np.flatnonzero(np.isin(types, ["nm-05", "nm-06"])),
+              "BG": np.flatnonzero(np.char.startswith(types, "bg")),
+              "CL": np.flatnonzero(np.char.startswith(types, "cl"))}
+    again = protocol.summarize(
+        protocol.evaluate_embeddings(emb, npz["subjects"], npz["views"], gallery, probes)
+    )
+    for cond in again:
+        for key in ("matrix", "mean", "rank5_mean", "mAP"):
+            assert again[cond][key] == results["conditions"][cond][key]
+    assert "| Probe |" in (evaluated / "results.md").read_text()
+
+
+def test_periodic_evaluator_logs_the_means(workdir, evaluated):
+    config, model, variables, _ = checkpointing.load_for_inference(str(workdir))
+    results = json.loads((evaluated / "results.json").read_text())
+    scalars = api.summary_scalars(results)
+    assert scalars["eval/NM_rank1"] == results["conditions"]["NM"]["mean"]
+    assert set(scalars) <= {f"eval/{c}_{m}" for c in ("NM", "BG", "CL") for m in ("rank1", "rank5", "mAP")}
+
+
+@pytest.fixture(scope="module")
+def exported_file(workdir):
+    path = workdir.parent / "model.npz"
+    assert export_tool.main([f"--workdir={workdir}", f"--out={path}", "--platforms=cpu"]) == 0
+    return path
+
+
+def test_exported_equals_in_process(workdir, exported_file, evaluated):
+    config, model, variables, _ = checkpointing.load_for_inference(str(workdir))
+    loaded = exported.load_exported(exported_file)
+    in_process = embed.make_embed_fn(model)  # what evaluate_workdir uses
+    rng = np.random.default_rng(0)
+    # symbolic batch and length: two shapes through one file
+    for n, t in ((3, 9), (2, 21)):
+        frames = (rng.random((n, t, 64, 44)) < 0.3).astype(np.uint8) * 255
+        mask = np.ones((n, t), bool)
+        mask[0, t // 2 :] = False
+        want = np.asarray(in_process(variables, frames, mask))
+        np.testing.assert_allclose(loaded(frames, mask), want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    assert loaded.parts == want.shape[1] and loaded.dim == want.shape[2]
+    with pytest.raises(ValueError, match="not an exported embedding"):
+        exported.load_exported(evaluated / "results.csv")
+
+
+def _write_tree(root, sequences):
+    for (subject, typ, view), frames in sequences.items():
+        folder = root / subject / typ / view
+        folder.mkdir(parents=True)
+        with open(folder / f"{view}.pkl", "wb") as f:
+            pickle.dump(frames, f)
+
+
+@pytest.fixture(scope="module")
+def gallery_and_probe(workdir, tmp_path_factory):
+    """A pkl gallery of the test subjects' nm-01/02 walks at view 090; probes cut from one of them."""
+    from selfgait_jax.data import sources
+
+    config, _, _, _ = checkpointing.load_for_inference(str(workdir))
+    source = sources.open_source(config.data)
+    root = tmp_path_factory.mktemp("search")
+    picked = {m: source.load(i) for i, m in enumerate(source.metas)
+              if m.type in ("nm-01", "nm-02") and m.view == "090"}
+    _write_tree(root / "gallery", {(m.subject, m.type, m.view): f for m, f in picked.items()})
+    target = sorted(picked)[3]
+    frames = picked[target][2:]  # the same walk, two frames later
+    probe_dir = root / "probe_png"
+    probe_dir.mkdir()
+    for k, frame in enumerate(frames):
+        Image.fromarray(np.pad(frame, ((10, 10), (20, 20)))).save(probe_dir / f"{k:03d}.png")
+    with open(root / "probe.pkl", "wb") as f:
+        pickle.dump(frames, f)
+    return root, target.subject
+
+
+def test_identify_finds_the_walker_with_exported_and_workdir(workdir, exported_file, gallery_and_probe,
+                                                              capsys):
+    root, subject = gallery_and_probe
+    assert identify_tool.main([f"--model={exported_file}", f"--gallery={root / 'gallery'}",
+                               f"--probe={root / 'probe.pkl'}", "--top=3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split()[:2] == ["1", subject] and len(lines) == 5
+    assert identify_tool.main([f"--workdir={workdir}", f"--gallery={root / 'gallery'}",
+                               f"--probe={root / 'probe_png'}"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split()[:2] == ["1", subject]
+
+
+def test_rank_identities_by_nearest_sequence():
+    metas = [type("M", (), {"subject": s, "type": "nm-01", "view": "000"})() for s in "ABAC"]
+    gallery = np.array([[[0.0]], [[1.0]], [[5.0]], [[3.0]]], np.float32)
+    matches = identify.rank_identities(np.array([[0.9]]), gallery, metas)
+    assert [m.subject for m in matches] == ["B", "A", "C"]
+    assert matches[1].distance == pytest.approx(0.9)
+
+
+def test_identify_bad_input_names_the_path(tmp_path, exported_file, capsys):
+    empty = tmp_path / "empty_probe"
+    empty.mkdir()
+    assert identify_tool.main([f"--model={exported_file}", f"--gallery={tmp_path}",
+                               f"--probe={empty}"]) == 1
+    assert str(empty) in capsys.readouterr().err
+    missing = tmp_path / "nowhere"
+    assert identify_tool.main([f"--model={exported_file}", f"--gallery={missing}",
+                               f"--probe={missing}"]) == 1
+    assert str(missing) in capsys.readouterr().err
+    bad = tmp_path / "bad.pkl"
+    bad.write_bytes(b"not a pickle")
+    assert identify_tool.main([f"--model={exported_file}", f"--gallery={tmp_path}",
+                               f"--probe={bad}"]) == 1
+    assert str(bad) in capsys.readouterr().err
