@@ -87,11 +87,11 @@ def test_coat_and_bag_change_the_silhouette(walks):
         return np.array([(rendered[(s, sequence_type)][view] > 0).mean() for s in SUBJECTS])
 
     for view in range(len(VIEWS)):
-        assert (area("cl-01", view) / area("nm-01", view)).mean() > 1.12
-    assert (area("bg-01", 1) / area("nm-01", 1)).mean() > 1.02
+        assert (area("cl-01", view) / area("nm-01", view)).mean() > 1.07
+    assert (area("bg-01", 1) / area("nm-01", 1)).mean() > 1.04
     # The coat widens the front view (the shoulders and the skirt over the thighs).
     front_width = {t: np.mean([(rendered[(s, t)][0] > 0).any(1).sum(1).mean() for s in SUBJECTS]) for t in ("nm-01", "cl-01")}
-    assert front_width["cl-01"] > front_width["nm-01"] + 1.5
+    assert front_width["cl-01"] > front_width["nm-01"] + 0.8
 
 
 def test_source_round_trip_and_cache(tmp_path, monkeypatch):

@@ -36,7 +36,7 @@ from selfgait_jax.data.synthgait import render, walker
 from selfgait_jax.data.synthgait.params import draw_walk, draw_walker, rng_for
 
 # Bump when the rendering changes, so old caches are not read as current ones.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 # Below this many frames, worker start-up costs more than it saves: render in-process.
 PARALLEL_MIN_FRAMES = 20_000
 

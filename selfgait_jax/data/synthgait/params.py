@@ -166,9 +166,9 @@ def draw_walker(seed: int, subject: str) -> Walker:
         bag=BAG_KINDS[int(rng.integers(len(BAG_KINDS)))],
         bag_side=int(rng.choice([-1, 1])),
         bag_size=b(rng, 0.85, 1.25),
-        coat_length=b(rng, 0.45, 1.15),
-        coat_thickness=b(rng, 0.035, 0.075),
-        coat_flare=b(rng, 0.0, 0.06),
+        coat_length=b(rng, 0.3, 1.0),
+        coat_thickness=b(rng, 0.02, 0.05),
+        coat_flare=b(rng, 0.0, 0.04),
     )
 
 

@@ -167,7 +167,7 @@ def capsules(w: Walker, j: dict[str, np.ndarray], condition: str) -> tuple[np.nd
     add(neck - 0.02 * up, j["head_low"], 0.055 * (0.8 + 0.2 * w.build))
     add(j["head_low"], j["head_high"], w.head_radius)
     for side in ("l", "r"):
-        sleeve = 0.8 * extra
+        sleeve = 0.6 * extra
         add(j[f"hip_{side}"], j[f"knee_{side}"], w.thigh_radius)
         add(j[f"knee_{side}"], j[f"ankle_{side}"], w.shin_radius)
         add(j[f"heel_{side}"], j[f"toe_{side}"], 0.45 * w.ankle_height * (0.8 + 0.2 * w.build) + 0.01)
