@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 from PIL import Image, ImageDraw
 
 from selfgait_jax.data.sequence import CASIA_B_VIEWS, OU_MVLP_VIEWS
