@@ -116,10 +116,11 @@ def _frames_op(store: FrameStore):
     """A TF function: flat frame rows int64 [...] -> uint8 frames [..., 64, 44]."""
     frames = tf.constant(store.frames)
     table = tf.constant(_UNPACK_TABLE)
+    packed = store.packed
 
     def gather(rows):
         x = tf.gather(frames, rows)
-        if store.packed:
+        if packed:
             x = tf.gather(table, tf.cast(x, tf.int32))  # [..., 352, 8]
         return tf.reshape(x, tf.concat([tf.shape(rows), FRAME_SHAPE], axis=0))
 
@@ -160,10 +161,11 @@ def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int =
     rows = batching.process_rows(batch_size, p_index, p_count)
     store = _load_store(source, indices, store, progress)
     sampler = sampling.PretextSampler(store.lengths, batch_size=batch_size, k=k, seed=seed)
+    offsets = store.offsets  # the closures keep only this, not the numpy frames
 
     def plan(i):
         chosen = sampler(int(i))
-        return store.offsets[chosen["sequence"][rows], None] + chosen["frame"][rows]
+        return offsets[chosen["sequence"][rows], None] + chosen["frame"][rows]
 
     gather = _frames_op(store)
 
@@ -198,9 +200,11 @@ def triplet_dataset(source, indices: Sequence[int], *, subjects_per_batch: int =
     sampler = sampling.TripletSampler(labels, store.lengths, subjects_per_batch, sequences_per_subject,
                                       frames, ordered, seed)
 
+    offsets = store.offsets  # the closures keep only this, not the numpy frames
+
     def plan(i):
         chosen = sampler(int(i))
-        flat = store.offsets[chosen["sequence"][rows], None] + chosen["frame"][rows]
+        flat = offsets[chosen["sequence"][rows], None] + chosen["frame"][rows]
         return flat, chosen["label"][rows]
 
     gather = _frames_op(store)
