@@ -27,6 +27,12 @@ def test_casia_b_split_is_the_lt_protocol():
     assert not train & test
 
 
+def test_casia_b_numbering_survives_a_missing_subject():
+    metas = [m for m in casia_metas(124) if m.subject != "100"]
+    p = casia_b_protocol(metas)
+    assert p.train_subjects[-1] == "074" and p.test_subjects[0] == "075" and len(p.test_subjects) == 49
+
+
 def test_scaled_down_split_keeps_the_proportion():
     p = protocol_for("synthgait_b", casia_metas(6))
     assert p.train_subjects == ("001", "002", "003", "004") and p.test_subjects == ("005", "006")

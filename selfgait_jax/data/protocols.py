@@ -68,9 +68,13 @@ def _protocol(name, metas, train_subjects, test_subjects, gallery, probes) -> Pr
 
 
 def casia_b_protocol(metas: Sequence[SequenceMeta]) -> Protocol:
-    """CASIA-B LT split; with 124 subjects exactly 001-074 train, otherwise the same proportion."""
+    """CASIA-B LT split. CASIA-B's numbering (ids up to 124): 001-074 train, even if some subject is
+    missing from the copy; any other set of ids: the first round(n * 74 / 124) sorted subjects."""
     subjects = sorted({m.subject for m in metas})
-    num_train = round(len(subjects) * CASIA_B_TRAIN_SUBJECTS / CASIA_B_SUBJECTS)
+    if all(s.isdigit() for s in subjects) and max(int(s) for s in subjects) == CASIA_B_SUBJECTS:
+        num_train = sum(int(s) <= CASIA_B_TRAIN_SUBJECTS for s in subjects)
+    else:
+        num_train = round(len(subjects) * CASIA_B_TRAIN_SUBJECTS / CASIA_B_SUBJECTS)
     train, test = split_subjects(subjects, max(1, min(num_train, len(subjects) - 1)))
     return _protocol("casia_b", metas, train, test, CASIA_B_GALLERY, CASIA_B_PROBES)
 
