@@ -3,7 +3,7 @@
 A dataset is a ``SynthGaitSpec`` (seed, subject ids, types, views, frame range). A sequence is a pure
 function of (seed, subject, type, view), so subjects are generated independently: in parallel
 processes, and cached one file set per subject. The cache holds bit-packed frames (``np.packbits``
-along the width) that are memory-mapped on load; a subject's files are written into a temporary
+along the width); ``load`` reads just one sequence's rows. A subject's files are written into a temporary
 folder that is renamed into place at the end, so an interrupted run never leaves a half subject.
 """
 
