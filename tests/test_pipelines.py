@@ -80,6 +80,14 @@ def test_frame_store_round_trip_packed_and_raw(source):
             np.testing.assert_array_equal(store.sequence(j), src.load(i))
 
 
+def test_non_binary_frames_pass_through_the_pipeline_unchanged():
+    grey = RandomSource(LENGTHS[:4], SUBJECTS[:4], binary=False)
+    owner = {grey.load(i)[t].tobytes() for i in range(4) for t in range(LENGTHS[i])}
+    batch = next(pipelines.make_triplet_pipeline(grey, np.arange(4), subjects_per_batch=P,
+                                                 sequences_per_subject=K, frames=T, progress=False, **TOPOLOGY))
+    assert all(f.tobytes() in owner for f in batch["frames"].reshape(-1, 64, 44))
+
+
 def test_frame_store_names_bad_sequence():
     class Broken(RandomSource):
         def load(self, i):
