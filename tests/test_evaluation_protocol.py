@@ -180,10 +180,12 @@ def test_random_embeddings_match_brute_force_with_small_blocks(random_case, metr
     emb, subjects, types, views = random_case
     ref = _brute_force(emb, subjects, types, views, CASIA_B, metric, drop)
     # block of 4 probes (one per device) is far smaller than the ~30 probes per view
+    compiled_before = proto.score_block._cache_size()
     result = evaluate(
         emb, subjects, types, views, CASIA_B, metric=metric,
         drop_missing_gallery=drop, probe_block=4,
     )
+    assert proto.score_block._cache_size() - compiled_before <= 1  # fixed block and gallery sizes
     got = proto.summarize(result)
     assert sum(got[c]["probes_without_gallery"] for c in got) > 0  # the drop option matters here
     for cond in ("NM", "BG", "CL"):

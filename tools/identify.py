@@ -12,26 +12,26 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
-
+from selfgait_jax.data.sources import ArraySource, SequenceMeta
 from selfgait_jax.evaluation import identify, protocol
 
 
 def make_embedder(args):
-    """(embed_gallery(source) -> [G, parts, dim], embed_one(frames [T, 64, 44]) -> [parts, dim])."""
+    """embed(source) -> [len(source), parts, dim], from an exported file or a workdir's checkpoint.
+
+    The probe goes through the same bucketed batches as the gallery, so it reuses their compiles.
+    """
     if args.model:
         from selfgait_jax.evaluation.exported import load_exported
 
         model = load_exported(args.model)
-        return (lambda source: identify.embed_sequences(model, source),
-                lambda frames: model(frames[None])[0])
+        return lambda source: identify.embed_sequences(model, source)
     from selfgait_jax.evaluation import embed
     from selfgait_jax.train.checkpointing import load_for_inference
 
     _, embed_model, variables, _ = load_for_inference(args.workdir, args.step)
     fn = embed.make_embed_fn(embed_model)
-    return (lambda source: embed.embed_source(embed_model, variables, source, embed_fn=fn),
-            lambda frames: np.asarray(fn(variables, frames[None], np.ones((1, len(frames)), bool)))[0])
+    return lambda source: embed.embed_source(embed_model, variables, source, embed_fn=fn)
 
 
 def main(argv=None) -> int:
@@ -48,9 +48,10 @@ def main(argv=None) -> int:
     try:
         probe = identify.read_probe(args.probe)
         gallery = identify.open_gallery(args.gallery)
-        embed_gallery, embed_one = make_embedder(args)
+        embed = make_embedder(args)
+        probe_source = ArraySource("probe", [SequenceMeta("probe", "probe", "probe")], [probe])
         matches = identify.rank_identities(
-            embed_one(probe), embed_gallery(gallery), gallery.metas, args.metric
+            embed(probe_source)[0], embed(gallery), gallery.metas, args.metric
         )
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
