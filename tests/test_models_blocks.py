@@ -14,178 +14,178 @@ from selfgait_jax.models import mtb
 
 
 def prefix_mask(lengths, steps):
-  return np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
+    return np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
 
 
 # ---------------------------------------------------------------- masking
 
 
 def test_masked_max_and_mean_use_real_frames_only():
-  x = np.array([[1.0, 5.0, 100.0], [-3.0, -1.0, -2.0], [7.0, 8.0, 9.0]], np.float32)
-  mask = prefix_mask([2, 3, 0], 3)
-  np.testing.assert_allclose(masking.masked_max(jnp.asarray(x), jnp.asarray(mask)), [5.0, -1.0, 0.0])
-  np.testing.assert_allclose(masking.masked_mean(jnp.asarray(x), jnp.asarray(mask)), [3.0, -2.0, 0.0])
+    x = np.array([[1.0, 5.0, 100.0], [-3.0, -1.0, -2.0], [7.0, 8.0, 9.0]], np.float32)
+    mask = prefix_mask([2, 3, 0], 3)
+    np.testing.assert_allclose(masking.masked_max(jnp.asarray(x), jnp.asarray(mask)), [5.0, -1.0, 0.0])
+    np.testing.assert_allclose(masking.masked_mean(jnp.asarray(x), jnp.asarray(mask)), [3.0, -2.0, 0.0])
 
 
 def test_temporal_pools_match_pytorch_conventions_on_the_unpadded_sequence():
-  # Real frames 1, 4, 2 then garbage. PyTorch AvgPool1d(3, 1, 1) counts the zero padding:
-  # [(0+1+4)/3, (1+4+2)/3, (4+2+0)/3]; MaxPool1d(3, 1, 1) pads with -inf: [4, 4, 4].
-  x = jnp.asarray([[1.0, 4.0, 2.0, 50.0, -50.0]])[..., None]
-  mask = jnp.asarray(prefix_mask([3], 5))
-  avg = masking.masked_avg_pool(x, mask, 3)[0, :, 0]
-  mx = masking.masked_max_pool(x, mask, 3)[0, :, 0]
-  np.testing.assert_allclose(avg, [5 / 3, 7 / 3, 2.0, 0.0, 0.0], rtol=1e-6)
-  np.testing.assert_allclose(mx, [4.0, 4.0, 4.0, 0.0, 0.0])
-  avg5 = masking.masked_avg_pool(x, mask, 5)[0, :, 0]
-  np.testing.assert_allclose(avg5, [7 / 5, 7 / 5, 7 / 5, 0.0, 0.0], rtol=1e-6)
+    # Real frames 1, 4, 2 then garbage. PyTorch AvgPool1d(3, 1, 1) counts the zero padding:
+    # [(0+1+4)/3, (1+4+2)/3, (4+2+0)/3]; MaxPool1d(3, 1, 1) pads with -inf: [4, 4, 4].
+    x = jnp.asarray([[1.0, 4.0, 2.0, 50.0, -50.0]])[..., None]
+    mask = jnp.asarray(prefix_mask([3], 5))
+    avg = masking.masked_avg_pool(x, mask, 3)[0, :, 0]
+    mx = masking.masked_max_pool(x, mask, 3)[0, :, 0]
+    np.testing.assert_allclose(avg, [5 / 3, 7 / 3, 2.0, 0.0, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(mx, [4.0, 4.0, 4.0, 0.0, 0.0])
+    avg5 = masking.masked_avg_pool(x, mask, 5)[0, :, 0]
+    np.testing.assert_allclose(avg5, [7 / 5, 7 / 5, 7 / 5, 0.0, 0.0], rtol=1e-6)
 
 
 # ---------------------------------------------------------------- HPM
 
 
 def test_hpm_against_hand_computed_values():
-  # One 4×2 map, channel 0 = 0..7 row-major, channel 1 = its negative.
-  v = np.arange(8, dtype=np.float32).reshape(4, 2)
-  x = jnp.asarray(np.stack([v, -v], axis=-1))[None]
-  out = np.asarray(hpm.horizontal_pyramid(x, (1, 2, 4)))
-  assert out.shape == (1, 7, 2)
-  # mean + max of each strip: whole map; rows 0-1, 2-3; each row.
-  np.testing.assert_allclose(out[0, :, 0], [3.5 + 7, 1.5 + 3, 5.5 + 7, 0.5 + 1, 2.5 + 3, 4.5 + 5, 6.5 + 7])
-  np.testing.assert_allclose(out[0, :, 1], [-3.5 + 0, -1.5 + 0, -5.5 - 4, -0.5 + 0, -2.5 - 2, -4.5 - 4,
-                                            -6.5 - 6])
+    # One 4×2 map, channel 0 = 0..7 row-major, channel 1 = its negative.
+    v = np.arange(8, dtype=np.float32).reshape(4, 2)
+    x = jnp.asarray(np.stack([v, -v], axis=-1))[None]
+    out = np.asarray(hpm.horizontal_pyramid(x, (1, 2, 4)))
+    assert out.shape == (1, 7, 2)
+    # mean + max of each strip: whole map; rows 0-1, 2-3; each row.
+    np.testing.assert_allclose(out[0, :, 0], [3.5 + 7, 1.5 + 3, 5.5 + 7, 0.5 + 1, 2.5 + 3, 4.5 + 5, 6.5 + 7])
+    np.testing.assert_allclose(out[0, :, 1], [-3.5 + 0, -1.5 + 0, -5.5 - 4, -0.5 + 0, -2.5 - 2, -4.5 - 4,
+                                              -6.5 - 6])
 
 
 def test_hpm_full_size_gives_31_parts_and_rejects_uneven_strips():
-  x = jnp.zeros((2, 3, 16, 11, 8))
-  assert hpm.horizontal_pyramid(x, hpm.SELFGAIT_BINS).shape == (2, 3, 31, 8)
-  with pytest.raises(ValueError, match="cannot be split into 3"):
-    hpm.horizontal_pyramid(x, (3,))
+    x = jnp.zeros((2, 3, 16, 11, 8))
+    assert hpm.horizontal_pyramid(x, hpm.SELFGAIT_BINS).shape == (2, 3, 31, 8)
+    with pytest.raises(ValueError, match="cannot be split into 3"):
+        hpm.horizontal_pyramid(x, (3,))
 
 
 # ---------------------------------------------------------------- MTB vs a naive per-part loop
 
 
 def naive_conv1d(x, kernel, bias):
-  """PyTorch Conv1d(padding=k//2) on one unpadded sequence: x [T, C], kernel [k, C, F]."""
-  k = kernel.shape[0]
-  xp = np.pad(x, ((k // 2, k // 2), (0, 0)))
-  y = sum(xp[j:j + len(x)] @ kernel[j] for j in range(k))
-  return y + (0 if bias is None else bias)
+    """PyTorch Conv1d(padding=k//2) on one unpadded sequence: x [T, C], kernel [k, C, F]."""
+    k = kernel.shape[0]
+    xp = np.pad(x, ((k // 2, k // 2), (0, 0)))
+    y = sum(xp[j:j + len(x)] @ kernel[j] for j in range(k))
+    return y + (0 if bias is None else bias)
 
 
 def naive_pool(x, size, reduce):
-  half = size // 2
-  fill = 0.0 if reduce == "avg" else -np.inf
-  xp = np.pad(x, ((half, half), (0, 0)), constant_values=fill)
-  windows = np.stack([xp[j:j + len(x)] for j in range(size)])
-  return windows.sum(0) / size if reduce == "avg" else windows.max(0)
+    half = size // 2
+    fill = 0.0 if reduce == "avg" else -np.inf
+    xp = np.pad(x, ((half, half), (0, 0)), constant_values=fill)
+    windows = np.stack([xp[j:j + len(x)] for j in range(size)])
+    return windows.sum(0) / size if reduce == "avg" else windows.max(0)
 
 
 def naive_mtb(x, params, use_bias, act):
-  """Loop over parts of one unpadded sequence x [T, P, C] -> [P, C]."""
-  sig = lambda z: 1 / (1 + np.exp(-z))
+    """Loop over parts of one unpadded sequence x [T, P, C] -> [P, C]."""
+    sig = lambda z: 1 / (1 + np.exp(-z))
 
-  def conv(name, part, z):
-    p = params[name]
-    return naive_conv1d(z, p["kernel"][part], p["bias"][part] if use_bias else None)
+    def conv(name, part, z):
+        p = params[name]
+        return naive_conv1d(z, p["kernel"][part], p["bias"][part] if use_bias else None)
 
-  outs = []
-  for part in range(x.shape[1]):
-    xp = x[:, part]
-    att1 = sig(conv("branch1_conv_b", part, act(conv("branch1_conv_a", part, xp))))
-    att2 = sig(conv("branch2_conv_b", part, act(conv("branch2_conv_a", part, xp))))
-    t1 = naive_pool(xp, 3, "avg") + naive_pool(xp, 3, "max")
-    t2 = naive_pool(xp, 5, "avg") + naive_pool(xp, 5, "max")
-    outs.append((t1 * att1 + t2 * att2).max(0))
-  return np.stack(outs)
+    outs = []
+    for part in range(x.shape[1]):
+        xp = x[:, part]
+        att1 = sig(conv("branch1_conv_b", part, act(conv("branch1_conv_a", part, xp))))
+        att2 = sig(conv("branch2_conv_b", part, act(conv("branch2_conv_a", part, xp))))
+        t1 = naive_pool(xp, 3, "avg") + naive_pool(xp, 3, "max")
+        t2 = naive_pool(xp, 5, "avg") + naive_pool(xp, 5, "max")
+        outs.append((t1 * att1 + t2 * att2).max(0))
+    return np.stack(outs)
 
 
 def random_params(abstract, rng):
-  return jax.tree_util.tree_map(
-      lambda s: rng.normal(0, 0.5, s.shape).astype(np.float32), abstract)
+    return jax.tree_util.tree_map(
+        lambda s: rng.normal(0, 0.5, s.shape).astype(np.float32), abstract)
 
 
 @pytest.mark.parametrize("use_bias,act_name", [(False, "leaky_relu"), (True, "relu")])
 def test_mtb_matches_naive_per_part_loop(use_bias, act_name):
-  rng = np.random.default_rng(0)
-  n, steps, parts, channels = 2, 6, 3, 8
-  lengths = [6, 4]
-  x = rng.normal(size=(n, steps, parts, channels)).astype(np.float32)
-  x[1, 4:] = 1e3 * rng.normal(size=(2, parts, channels))  # garbage in the padding
-  mask = prefix_mask(lengths, steps)
-  module = mtb.MTB(parts, squeeze=4, use_bias=use_bias, activation=act_name)
-  abstract = jax.eval_shape(module.init, jax.random.key(0), x, mask)["params"]
-  assert abstract["branch2_conv_a"]["kernel"].shape == (parts, 3, channels, 2)
-  assert abstract["branch1_conv_b"]["kernel"].shape == (parts, 1, 2, channels)
-  assert ("bias" in abstract["branch1_conv_a"]) == use_bias
-  params = random_params(abstract, rng)
-  got = np.asarray(jax.jit(module.apply)({"params": params}, x, mask))
-  np_act = (lambda z: np.maximum(z, 0)) if act_name == "relu" else (lambda z: np.where(z > 0, z, 0.01 * z))
-  for i, length in enumerate(lengths):
-    want = naive_mtb(x[i, :length], params, use_bias, np_act)
-    np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=1e-5)
+    rng = np.random.default_rng(0)
+    n, steps, parts, channels = 2, 6, 3, 8
+    lengths = [6, 4]
+    x = rng.normal(size=(n, steps, parts, channels)).astype(np.float32)
+    x[1, 4:] = 1e3 * rng.normal(size=(2, parts, channels))  # garbage in the padding
+    mask = prefix_mask(lengths, steps)
+    module = mtb.MTB(parts, squeeze=4, use_bias=use_bias, activation=act_name)
+    abstract = jax.eval_shape(module.init, jax.random.key(0), x, mask)["params"]
+    assert abstract["branch2_conv_a"]["kernel"].shape == (parts, 3, channels, 2)
+    assert abstract["branch1_conv_b"]["kernel"].shape == (parts, 1, 2, channels)
+    assert ("bias" in abstract["branch1_conv_a"]) == use_bias
+    params = random_params(abstract, rng)
+    got = np.asarray(jax.jit(module.apply)({"params": params}, x, mask))
+    np_act = (lambda z: np.maximum(z, 0)) if act_name == "relu" else (lambda z: np.where(z > 0, z, 0.01 * z))
+    for i, length in enumerate(lengths):
+        want = naive_mtb(x[i, :length], params, use_bias, np_act)
+        np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=1e-5)
 
 
 def test_plain_tcn_matches_naive_convolutions():
-  rng = np.random.default_rng(1)
-  x = rng.normal(size=(2, 5, 3, 4)).astype(np.float32)
-  mask = prefix_mask([5, 2], 5)
-  x[1, 2:] = 1e3
-  module = mtb.PlainTCN(use_bias=True)
-  params = random_params(jax.eval_shape(module.init, jax.random.key(0), x, mask)["params"], rng)
-  got = np.asarray(module.apply({"params": params}, x, mask))
-  lrelu = lambda z: np.where(z > 0, z, 0.01 * z)
-  for i, length in enumerate([5, 2]):
-    for part in range(3):  # weights are shared across parts
-      h = lrelu(naive_conv1d(x[i, :length, part], params["conv_a"]["kernel"], params["conv_a"]["bias"]))
-      h = lrelu(naive_conv1d(h, params["conv_b"]["kernel"], params["conv_b"]["bias"]))
-      np.testing.assert_allclose(got[i, part], h.max(0), rtol=1e-5, atol=1e-5)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 5, 3, 4)).astype(np.float32)
+    mask = prefix_mask([5, 2], 5)
+    x[1, 2:] = 1e3
+    module = mtb.PlainTCN(use_bias=True)
+    params = random_params(jax.eval_shape(module.init, jax.random.key(0), x, mask)["params"], rng)
+    got = np.asarray(module.apply({"params": params}, x, mask))
+    lrelu = lambda z: np.where(z > 0, z, 0.01 * z)
+    for i, length in enumerate([5, 2]):
+        for part in range(3):  # weights are shared across parts
+            h = lrelu(naive_conv1d(x[i, :length, part], params["conv_a"]["kernel"], params["conv_a"]["bias"]))
+            h = lrelu(naive_conv1d(h, params["conv_b"]["kernel"], params["conv_b"]["bias"]))
+            np.testing.assert_allclose(got[i, part], h.max(0), rtol=1e-5, atol=1e-5)
 
 
 def test_mtb_rejects_wrong_part_count_and_unknown_activation():
-  x, mask = jnp.zeros((1, 3, 4, 8)), jnp.ones((1, 3), bool)
-  with pytest.raises(ValueError, match="built for 5 parts got 4"):
-    jax.eval_shape(mtb.MTB(5).init, jax.random.key(0), x, mask)
-  with pytest.raises(ValueError, match="model.mtb_activation='gelu'"):
-    jax.eval_shape(mtb.MTB(4, activation="gelu").init, jax.random.key(0), x, mask)
+    x, mask = jnp.zeros((1, 3, 4, 8)), jnp.ones((1, 3), bool)
+    with pytest.raises(ValueError, match="built for 5 parts got 4"):
+        jax.eval_shape(mtb.MTB(5).init, jax.random.key(0), x, mask)
+    with pytest.raises(ValueError, match="model.mtb_activation='gelu'"):
+        jax.eval_shape(mtb.MTB(4, activation="gelu").init, jax.random.key(0), x, mask)
 
 
 # ---------------------------------------------------------------- convolutions and heads
 
 
 def test_focal_conv_convolves_each_strip_on_its_own():
-  rng = np.random.default_rng(2)
-  x = rng.normal(size=(2, 8, 5, 3)).astype(np.float32)
-  focal = backbone.FocalConv(4, 3, strips=4)
-  params = random_params(jax.eval_shape(focal.init, jax.random.key(0), x)["params"], rng)
-  got = np.asarray(focal.apply({"params": params}, x))
-  conv = backbone.ConvLReLU(4, 3)
-  for s in range(4):
-    strip = x[:, 2 * s:2 * s + 2]
-    want = conv.apply({"params": params["conv"]}, strip)
-    np.testing.assert_allclose(got[:, 2 * s:2 * s + 2], want, rtol=1e-5, atol=1e-6)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 8, 5, 3)).astype(np.float32)
+    focal = backbone.FocalConv(4, 3, strips=4)
+    params = random_params(jax.eval_shape(focal.init, jax.random.key(0), x)["params"], rng)
+    got = np.asarray(focal.apply({"params": params}, x))
+    conv = backbone.ConvLReLU(4, 3)
+    for s in range(4):
+        strip = x[:, 2 * s:2 * s + 2]
+        want = conv.apply({"params": params["conv"]}, strip)
+        np.testing.assert_allclose(got[:, 2 * s:2 * s + 2], want, rtol=1e-5, atol=1e-6)
 
 
 def test_separate_fcs_uses_one_matrix_per_part():
-  rng = np.random.default_rng(3)
-  x = rng.normal(size=(2, 3, 4)).astype(np.float32)
-  kernel = rng.normal(size=(3, 4, 5)).astype(np.float32)
-  got = heads.SeparateFCs(5).apply({"params": {"kernel": kernel}}, x)
-  want = np.stack([x[:, p] @ kernel[p] for p in range(3)], axis=1)
-  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    kernel = rng.normal(size=(3, 4, 5)).astype(np.float32)
+    got = heads.SeparateFCs(5).apply({"params": {"kernel": kernel}}, x)
+    want = np.stack([x[:, p] @ kernel[p] for p in range(3)], axis=1)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_mlp_head_batch_norm_is_over_batch_and_parts():
-  rng = np.random.default_rng(4)
-  x = rng.normal(size=(3, 5, 4)).astype(np.float32)
-  head = heads.MLPHead(hidden=6, features=2)
-  variables = head.init(jax.random.key(0), x, train=False)
-  assert set(variables) == {"params", "batch_stats"}
-  out, updates = head.apply(variables, x, train=True, mutable=["batch_stats"])
-  p = variables["params"]
-  h = x @ np.asarray(p["dense1"]["kernel"]) + np.asarray(p["dense1"]["bias"])
-  mean, var = h.reshape(-1, 6).mean(0), h.reshape(-1, 6).var(0)
-  h = np.maximum((h - mean) / np.sqrt(var + 1e-5), 0)  # BN scale 1, bias 0 at init
-  want = h @ np.asarray(p["dense2"]["kernel"]) + np.asarray(p["dense2"]["bias"])
-  np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
-  np.testing.assert_allclose(updates["batch_stats"]["bn"]["mean"], 0.1 * mean, rtol=1e-4, atol=1e-6)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    head = heads.MLPHead(hidden=6, features=2)
+    variables = head.init(jax.random.key(0), x, train=False)
+    assert set(variables) == {"params", "batch_stats"}
+    out, updates = head.apply(variables, x, train=True, mutable=["batch_stats"])
+    p = variables["params"]
+    h = x @ np.asarray(p["dense1"]["kernel"]) + np.asarray(p["dense1"]["bias"])
+    mean, var = h.reshape(-1, 6).mean(0), h.reshape(-1, 6).var(0)
+    h = np.maximum((h - mean) / np.sqrt(var + 1e-5), 0)  # BN scale 1, bias 0 at init
+    want = h @ np.asarray(p["dense2"]["kernel"]) + np.asarray(p["dense2"]["bias"])
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(updates["batch_stats"]["bn"]["mean"], 0.1 * mean, rtol=1e-4, atol=1e-6)

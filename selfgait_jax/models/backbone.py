@@ -12,109 +12,112 @@ LEAKY_SLOPE = 0.01
 
 
 def apply_per_frame(fn, frames):
-  """Runs ``fn`` (images ``[B, H, W, 1] -> [B, ...]``) on every frame of ``frames [N, T, H, W]``."""
-  n, t, h, w = frames.shape
-  out = fn(frames.reshape(n * t, h, w, 1))
-  return out.reshape((n, t) + out.shape[1:])
+    """Runs ``fn`` (images ``[B, H, W, 1] -> [B, ...]``) on every frame of ``frames [N, T, H, W]``."""
+    n, t, h, w = frames.shape
+    out = fn(frames.reshape(n * t, h, w, 1))
+    return out.reshape((n, t) + out.shape[1:])
 
 
 def max_pool2(x):
-  """2×2 max pooling, stride 2 (odd sizes are floored, like PyTorch's ``MaxPool2d(2)``)."""
-  return nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")
+    """2×2 max pooling, stride 2 (odd sizes are floored, like PyTorch's ``MaxPool2d(2)``)."""
+    return nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")
 
 
 class ConvLReLU(nn.Module):
-  """Bias-free "same" convolution followed by leaky ReLU 0.01."""
-  features: int
-  kernel: int
-  dtype: Any = jnp.float32
+    """Bias-free "same" convolution followed by leaky ReLU 0.01."""
+    features: int
+    kernel: int
+    dtype: Any = jnp.float32
 
-  @nn.compact
-  def __call__(self, x):
-    x = nn.Conv(self.features, (self.kernel, self.kernel), padding="SAME", use_bias=False,
-                dtype=self.dtype, name="conv")(x)
-    return nn.leaky_relu(x, LEAKY_SLOPE)
+    @nn.compact
+    def __call__(self, x):
+        x = nn.Conv(self.features, (self.kernel, self.kernel), padding="SAME", use_bias=False,
+                    dtype=self.dtype, name="conv")(x)
+        return nn.leaky_relu(x, LEAKY_SLOPE)
 
 
 class FocalConv(nn.Module):
-  """GaitPart's FocalConv: the height is cut into ``strips`` horizontal strips and each strip is
-  convolved on its own (zero padding at strip borders) with the same weights; then leaky ReLU."""
-  features: int
-  kernel: int
-  strips: int
-  dtype: Any = jnp.float32
+    """GaitPart's FocalConv: the height is cut into ``strips`` horizontal strips and each strip is
+    convolved on its own (zero padding at strip borders) with the same weights; then leaky ReLU."""
+    features: int
+    kernel: int
+    strips: int
+    dtype: Any = jnp.float32
 
-  @nn.compact
-  def __call__(self, x):
-    b, h, w, c = x.shape
-    if h % self.strips:
-      raise ValueError(f"FocalConv: height {h} is not divisible into {self.strips} strips")
-    x = x.reshape(b * self.strips, h // self.strips, w, c)
-    x = ConvLReLU(self.features, self.kernel, self.dtype, name="conv")(x)
-    return x.reshape(b, h, w, self.features)
+    @nn.compact
+    def __call__(self, x):
+        b, h, w, c = x.shape
+        if h % self.strips:
+            raise ValueError(f"FocalConv: height {h} is not divisible into {self.strips} strips")
+        x = x.reshape(b * self.strips, h // self.strips, w, c)
+        x = ConvLReLU(self.features, self.kernel, self.dtype, name="conv")(x)
+        return x.reshape(b, h, w, self.features)
 
 
 class SetBlock(nn.Module):
-  """Two convolutions (first ``first_kernel``×, then 3×3) of width ``features``, optional 2×2 pool.
+    """Two convolutions (first ``first_kernel``×, then 3×3) of width ``features``, optional 2×2 pool.
 
-  GaitSet's building block; its global branch reuses it on set-pooled maps."""
-  features: int
-  first_kernel: int = 3
-  pool: bool = True
-  dtype: Any = jnp.float32
+    GaitSet's building block; its global branch reuses it on set-pooled maps."""
+    features: int
+    first_kernel: int = 3
+    pool: bool = True
+    dtype: Any = jnp.float32
 
-  @nn.compact
-  def __call__(self, x):
-    x = ConvLReLU(self.features, self.first_kernel, self.dtype, name="conv_a")(x)
-    x = ConvLReLU(self.features, 3, self.dtype, name="conv_b")(x)
-    return max_pool2(x) if self.pool else x
+    @nn.compact
+    def __call__(self, x):
+        x = ConvLReLU(self.features, self.first_kernel, self.dtype, name="conv_a")(x)
+        x = ConvLReLU(self.features, 3, self.dtype, name="conv_b")(x)
+        return max_pool2(x) if self.pool else x
 
 
 class GaitSetBackbone(nn.Module):
-  """conv5×5 1→c1, conv3×3 c1→c1, pool, conv3×3 c1→c2, c2→c2, pool, conv3×3 c2→c3, c3→c3.
+    """conv5×5 1→c1, conv3×3 c1→c1, pool, conv3×3 c1→c2, c2→c2, pool, conv3×3 c2→c3, c3→c3
+    (each conv bias-free + leaky ReLU).
 
-  ``[B, 64, 44, 1] -> [B, 16, 11, c3]`` with ``channels = (c1, c2, c3)`` (paper: 32, 64, 128)."""
-  channels: Sequence[int] = (32, 64, 128)
-  dtype: Any = jnp.float32
+    ``[B, 64, 44, 1] -> [B, 16, 11, c3]`` with ``channels = (c1, c2, c3)`` (paper: 32, 64, 128)."""
+    channels: Sequence[int] = (32, 64, 128)
+    dtype: Any = jnp.float32
 
-  @nn.compact
-  def __call__(self, x):
-    c1, c2, c3 = self.channels
-    x = SetBlock(c1, first_kernel=5, dtype=self.dtype, name="block1")(x)
-    x = SetBlock(c2, dtype=self.dtype, name="block2")(x)
-    return SetBlock(c3, pool=False, dtype=self.dtype, name="block3")(x)
+    @nn.compact
+    def __call__(self, x):
+        c1, c2, c3 = self.channels
+        x = SetBlock(c1, first_kernel=5, dtype=self.dtype, name="block1")(x)
+        x = SetBlock(c2, dtype=self.dtype, name="block2")(x)
+        return SetBlock(c3, pool=False, dtype=self.dtype, name="block3")(x)
 
 
 class GaitPartBackbone(nn.Module):
-  """conv5×5 1→c1, conv3×3 c1→c1, pool, FocalConv3×3 c1→c2, c2→c2 (``strips[0]`` strips), pool,
-  FocalConv3×3 c2→c3, c3→c3 (``strips[1]`` strips). Same parameter count as GaitSet's stack."""
-  channels: Sequence[int] = (32, 64, 128)
-  strips: Sequence[int] = (4, 8)
-  dtype: Any = jnp.float32
+    """conv5×5 1→c1, conv3×3 c1→c1, pool, FocalConv3×3 c1→c2, c2→c2 (``strips[0]`` strips),
+    pool, FocalConv3×3 c2→c3, c3→c3 (``strips[1]`` strips).
 
-  @nn.compact
-  def __call__(self, x):
-    c1, c2, c3 = self.channels
-    s2, s3 = self.strips
-    x = ConvLReLU(c1, 5, self.dtype, name="conv1")(x)
-    x = max_pool2(ConvLReLU(c1, 3, self.dtype, name="conv2")(x))
-    x = FocalConv(c2, 3, s2, self.dtype, name="focal3")(x)
-    x = max_pool2(FocalConv(c2, 3, s2, self.dtype, name="focal4")(x))
-    x = FocalConv(c3, 3, s3, self.dtype, name="focal5")(x)
-    return FocalConv(c3, 3, s3, self.dtype, name="focal6")(x)
+    Same parameter count as GaitSet's stack: strips share their conv weights."""
+    channels: Sequence[int] = (32, 64, 128)
+    strips: Sequence[int] = (4, 8)
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        c1, c2, c3 = self.channels
+        s2, s3 = self.strips
+        x = ConvLReLU(c1, 5, self.dtype, name="conv1")(x)
+        x = max_pool2(ConvLReLU(c1, 3, self.dtype, name="conv2")(x))
+        x = FocalConv(c2, 3, s2, self.dtype, name="focal3")(x)
+        x = max_pool2(FocalConv(c2, 3, s2, self.dtype, name="focal4")(x))
+        x = FocalConv(c3, 3, s3, self.dtype, name="focal5")(x)
+        return FocalConv(c3, 3, s3, self.dtype, name="focal6")(x)
 
 
 class PlainCNN(nn.Module):
-  """The "w/o HPM" ablation's encoder: three convolutions, one per width,
-  conv5×5 1→c1, pool, conv3×3 c1→c2, pool, conv3×3 c2→c3 → ``[B, 16, 11, c3]``.
+    """The "w/o HPM" ablation's encoder: three convolutions, one per width,
+    conv5×5 1→c1, pool, conv3×3 c1→c2, pool, conv3×3 c2→c3 → ``[B, 16, 11, c3]``.
 
-  It is followed by global pooling (a single-bin pyramid) instead of the multi-scale pyramid."""
-  channels: Sequence[int] = (32, 64, 128)
-  dtype: Any = jnp.float32
+    It is followed by global pooling (a single-bin pyramid) instead of the multi-scale pyramid."""
+    channels: Sequence[int] = (32, 64, 128)
+    dtype: Any = jnp.float32
 
-  @nn.compact
-  def __call__(self, x):
-    c1, c2, c3 = self.channels
-    x = max_pool2(ConvLReLU(c1, 5, self.dtype, name="conv1")(x))
-    x = max_pool2(ConvLReLU(c2, 3, self.dtype, name="conv2")(x))
-    return ConvLReLU(c3, 3, self.dtype, name="conv3")(x)
+    @nn.compact
+    def __call__(self, x):
+        c1, c2, c3 = self.channels
+        x = max_pool2(ConvLReLU(c1, 5, self.dtype, name="conv1")(x))
+        x = max_pool2(ConvLReLU(c2, 3, self.dtype, name="conv2")(x))
+        return ConvLReLU(c3, 3, self.dtype, name="conv3")(x)

@@ -15,24 +15,24 @@ from selfgait_jax.models.selfgait import check_sequence_inputs
 
 
 class GaitPart(nn.Module):
-  """``frames [N, T, H, W]``, ``mask [N, T]`` → embedding ``[N, sum(bins), d1]`` (float32)."""
-  channels: Sequence[int] = (32, 64, 128)
-  d1: int = 128
-  bins: Sequence[int] = hpm.GAITPART_BINS
-  focal_strips: Sequence[int] = (4, 8)
-  mtb_bias: bool = False
-  mtb_activation: str = "leaky_relu"
-  mtb_squeeze: int = 4
-  dtype: Any = jnp.float32
+    """``frames [N, T, H, W]``, ``mask [N, T]`` → embedding ``[N, sum(bins), d1]`` (float32)."""
+    channels: Sequence[int] = (32, 64, 128)
+    d1: int = 128
+    bins: Sequence[int] = hpm.GAITPART_BINS
+    focal_strips: Sequence[int] = (4, 8)
+    mtb_bias: bool = False
+    mtb_activation: str = "leaky_relu"
+    mtb_squeeze: int = 4
+    dtype: Any = jnp.float32
 
-  @nn.compact
-  def __call__(self, frames, mask, train: bool = False):
-    del train  # no BatchNorm / dropout
-    check_sequence_inputs(frames, mask, "GaitPart")
-    net = backbone_lib.GaitPartBackbone(tuple(self.channels), tuple(self.focal_strips), self.dtype,
-                                        name="backbone")
-    x = backbone_lib.apply_per_frame(net, frames.astype(self.dtype))
-    x = hpm.horizontal_pyramid(x, tuple(self.bins))
-    x = mtb_lib.MTB(sum(self.bins), self.mtb_squeeze, self.mtb_bias, self.mtb_activation, self.dtype,
-                    name="mtb")(x, mask)
-    return heads.SeparateFCs(self.d1, self.dtype, name="fc_bins")(x).astype(jnp.float32)
+    @nn.compact
+    def __call__(self, frames, mask, train: bool = False):
+        del train  # no BatchNorm / dropout
+        check_sequence_inputs(frames, mask, "GaitPart")
+        net = backbone_lib.GaitPartBackbone(
+            tuple(self.channels), tuple(self.focal_strips), self.dtype, name="backbone")
+        x = backbone_lib.apply_per_frame(net, frames.astype(self.dtype))
+        x = hpm.horizontal_pyramid(x, tuple(self.bins))
+        x = mtb_lib.MTB(sum(self.bins), self.mtb_squeeze, self.mtb_bias, self.mtb_activation,
+                        self.dtype, name="mtb")(x, mask)
+        return heads.SeparateFCs(self.d1, self.dtype, name="fc_bins")(x).astype(jnp.float32)

@@ -11,16 +11,17 @@ GAITPART_BINS = (16,)
 
 
 def horizontal_pyramid(x, bins: Sequence[int]):
-  """``x [..., H, W, C] -> [..., sum(bins), C]``.
+    """``x [..., H, W, C] -> [..., sum(bins), C]``.
 
-  For each ``b`` in ``bins`` (in that order) the H rows are split into ``b`` equal strips, top to
-  bottom; each strip becomes mean + max over its pixels. ``bins=(1,)`` is global mean+max pooling.
-  """
-  *lead, h, w, c = x.shape
-  parts = []
-  for b in bins:
-    if b < 1 or h % b:
-      raise ValueError(f"HPM: {h} rows cannot be split into {b} equal strips (bins={tuple(bins)})")
-    strips = x.reshape(*lead, b, (h // b) * w, c)
-    parts.append(jnp.mean(strips, axis=-2) + jnp.max(strips, axis=-2))
-  return jnp.concatenate(parts, axis=-2)
+    For each ``b`` in ``bins`` (in that order) the H rows are split into ``b`` equal strips, top to
+    bottom; each strip becomes mean + max over its pixels. ``bins=(1,)`` is global mean+max pooling.
+    """
+    *lead, h, w, c = x.shape
+    parts = []
+    for b in bins:
+        if b < 1 or h % b:
+            raise ValueError(
+                f"HPM: {h} rows cannot be split into {b} equal strips (bins={tuple(bins)})")
+        strips = x.reshape(*lead, b, (h // b) * w, c)
+        parts.append(jnp.mean(strips, axis=-2) + jnp.max(strips, axis=-2))
+    return jnp.concatenate(parts, axis=-2)

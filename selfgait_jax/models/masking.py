@@ -12,60 +12,60 @@ import jax.numpy as jnp
 
 
 def broadcast_mask(mask, x):
-  """Reshapes ``mask [N, T]`` so that it broadcasts against ``x [N, T, ...]``."""
-  return mask.reshape(mask.shape + (1,) * (x.ndim - mask.ndim))
+    """Reshapes ``mask [N, T]`` so that it broadcasts against ``x [N, T, ...]``."""
+    return mask.reshape(mask.shape + (1,) * (x.ndim - mask.ndim))
 
 
 def zero_padded(x, mask):
-  """Sets padded frames of ``x [N, T, ...]`` to zero (``where``, so NaN/inf garbage is removed too)."""
-  return jnp.where(broadcast_mask(mask, x), x, jnp.zeros((), x.dtype))
+    """Sets padded frames of ``x [N, T, ...]`` to zero (``where``, so NaN/inf garbage is removed too)."""
+    return jnp.where(broadcast_mask(mask, x), x, jnp.zeros((), x.dtype))
 
 
 def masked_max(x, mask):
-  """Max over time of ``x [N, T, ...]`` using real frames only -> ``[N, ...]``.
+    """Max over time of ``x [N, T, ...]`` using real frames only -> ``[N, ...]``.
 
-  A row without any real frame (a padding row of a batch) gives zeros rather than -inf, so padding
-  rows stay finite.
-  """
-  m = broadcast_mask(mask, x)
-  out = jnp.max(jnp.where(m, x, jnp.array(-jnp.inf, x.dtype)), axis=1)
-  return jnp.where(jnp.any(m, axis=1), out, jnp.zeros((), x.dtype))
+    A row without any real frame (a padding row of a batch) gives zeros rather than -inf, so padding
+    rows stay finite.
+    """
+    m = broadcast_mask(mask, x)
+    out = jnp.max(jnp.where(m, x, jnp.array(-jnp.inf, x.dtype)), axis=1)
+    return jnp.where(jnp.any(m, axis=1), out, jnp.zeros((), x.dtype))
 
 
 def masked_mean(x, mask):
-  """Mean over time of ``x [N, T, ...]`` using real frames only; zeros for rows without frames."""
-  m = broadcast_mask(mask, x)
-  total = jnp.sum(jnp.where(m, x, jnp.zeros((), x.dtype)), axis=1)
-  count = jnp.sum(m, axis=1).astype(x.dtype)
-  return total / jnp.maximum(count, 1)
+    """Mean over time of ``x [N, T, ...]`` using real frames only; zeros for rows without frames."""
+    m = broadcast_mask(mask, x)
+    total = jnp.sum(jnp.where(m, x, jnp.zeros((), x.dtype)), axis=1)
+    count = jnp.sum(m, axis=1).astype(x.dtype)
+    return total / jnp.maximum(count, 1)
 
 
 def temporal_windows(x, size, pad_value):
-  """Sliding windows of odd ``size`` centred on each frame: ``[N, T, ...] -> [N, T, size, ...]``.
+    """Sliding windows of odd ``size`` centred on each frame: ``[N, T, ...] -> [N, T, size, ...]``.
 
-  Positions outside ``[0, T)`` read ``pad_value`` ("same" padding, stride 1).
-  """
-  if size % 2 != 1:
-    raise ValueError(f"temporal window size must be odd, got {size}")
-  half = size // 2
-  pad = [(0, 0)] * x.ndim
-  pad[1] = (half, half)
-  xp = jnp.pad(x, pad, constant_values=pad_value)
-  steps = x.shape[1]
-  return jnp.stack([xp[:, j:j + steps] for j in range(size)], axis=2)
+    Positions outside ``[0, T)`` read ``pad_value`` ("same" padding, stride 1).
+    """
+    if size % 2 != 1:
+        raise ValueError(f"temporal window size must be odd, got {size}")
+    half = size // 2
+    pad = [(0, 0)] * x.ndim
+    pad[1] = (half, half)
+    xp = jnp.pad(x, pad, constant_values=pad_value)
+    steps = x.shape[1]
+    return jnp.stack([xp[:, j:j + steps] for j in range(size)], axis=2)
 
 
 def masked_avg_pool(x, mask, size):
-  """Temporal average pool (stride 1, zero "same" padding counted in the mean, like PyTorch's
-  ``AvgPool1d(size, 1, size // 2)``); padded frames are treated as that zero padding and the output
-  is zero on them."""
-  windows = temporal_windows(zero_padded(x, mask), size, 0)
-  return zero_padded(jnp.sum(windows, axis=2) / size, mask)
+    """Temporal average pool (stride 1, zero "same" padding counted in the mean, like PyTorch's
+    ``AvgPool1d(size, 1, size // 2)``); padded frames are treated as that zero padding and the output
+    is zero on them."""
+    windows = temporal_windows(zero_padded(x, mask), size, 0)
+    return zero_padded(jnp.sum(windows, axis=2) / size, mask)
 
 
 def masked_max_pool(x, mask, size):
-  """Temporal max pool (stride 1, -inf "same" padding, like PyTorch's ``MaxPool1d``); padded frames
-  never win and the output is zero on them."""
-  neg_inf = jnp.array(-jnp.inf, x.dtype)
-  windows = temporal_windows(jnp.where(broadcast_mask(mask, x), x, neg_inf), size, neg_inf)
-  return zero_padded(jnp.max(windows, axis=2), mask)
+    """Temporal max pool (stride 1, -inf "same" padding, like PyTorch's ``MaxPool1d``); padded frames
+    never win and the output is zero on them."""
+    neg_inf = jnp.array(-jnp.inf, x.dtype)
+    windows = temporal_windows(jnp.where(broadcast_mask(mask, x), x, neg_inf), size, neg_inf)
+    return zero_padded(jnp.max(windows, axis=2), mask)

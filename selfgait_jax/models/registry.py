@@ -22,80 +22,80 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 def model_config(name: str = "selfgait", size: str = "full") -> ml_collections.ConfigDict:
-  """The config of model ``name`` at ``size``; every key is used by :func:`build_embed_model`.
+    """The config of model ``name`` at ``size``; every key is used by :func:`build_embed_model`.
 
-  ``dtype`` is the compute dtype; parameters are always float32. ``d1`` is the embedding width
-  (GaitSet: 256). ``d2``/``head_hidden`` size the BYOL heads (unused by the baselines).
-  ``part_fcs``: the paper's per-part FCs before the MTB (off = the authors' code).
-  ``mtb_bias``/``mtb_activation``: paper = False/"leaky_relu", authors' code = True/"relu".
-  """
-  if name not in MODEL_NAMES:
-    raise ValueError(f"model.name={name!r}: expected one of {MODEL_NAMES}")
-  if size not in SIZES:
-    raise ValueError(f"model size={size!r}: expected one of {SIZES}")
-  tiny = size == "tiny"
-  cfg = ml_collections.ConfigDict()
-  cfg.name = name
-  cfg.channels = (4, 8, 16) if tiny else (32, 64, 128)
-  cfg.d1 = 16 if tiny else (256 if name == "gaitset" else 128)
-  cfg.d2 = 16 if tiny else 128
-  cfg.head_hidden = 32 if tiny else 256
-  cfg.bins = {"gaitset": hpm.GAITSET_BINS, "gaitpart": hpm.GAITPART_BINS,
-              "selfgait_no_hpm": (1,)}.get(name, hpm.SELFGAIT_BINS)
-  cfg.part_fcs = name in SELFGAIT_NAMES
-  cfg.mtb_bias = False
-  cfg.mtb_activation = "leaky_relu"
-  cfg.mtb_squeeze = 4
-  cfg.focal_strips = (4, 8)
-  cfg.dtype = "float32"
-  return cfg
+    ``dtype`` is the compute dtype; parameters are always float32. ``d1`` is the embedding width
+    (GaitSet: 256). ``d2``/``head_hidden`` size the BYOL heads (unused by the baselines).
+    ``part_fcs``: the paper's per-part FCs before the MTB (off = the authors' code).
+    ``mtb_bias``/``mtb_activation``: paper = False/"leaky_relu", authors' code = True/"relu".
+    """
+    if name not in MODEL_NAMES:
+        raise ValueError(f"model.name={name!r}: expected one of {MODEL_NAMES}")
+    if size not in SIZES:
+        raise ValueError(f"model size={size!r}: expected one of {SIZES}")
+    tiny = size == "tiny"
+    cfg = ml_collections.ConfigDict()
+    cfg.name = name
+    cfg.channels = (4, 8, 16) if tiny else (32, 64, 128)
+    cfg.d1 = 16 if tiny else (256 if name == "gaitset" else 128)
+    cfg.d2 = 16 if tiny else 128
+    cfg.head_hidden = 32 if tiny else 256
+    cfg.bins = {"gaitset": hpm.GAITSET_BINS, "gaitpart": hpm.GAITPART_BINS,
+                "selfgait_no_hpm": (1,)}.get(name, hpm.SELFGAIT_BINS)
+    cfg.part_fcs = name in SELFGAIT_NAMES
+    cfg.mtb_bias = False
+    cfg.mtb_activation = "leaky_relu"
+    cfg.mtb_squeeze = 4
+    cfg.focal_strips = (4, 8)
+    cfg.dtype = "float32"
+    return cfg
 
 
 def _dtype(cfg):
-  if cfg.dtype not in DTYPES:
-    raise ValueError(f"model.dtype={cfg.dtype!r}: expected one of {sorted(DTYPES)}")
-  return DTYPES[cfg.dtype]
+    if cfg.dtype not in DTYPES:
+        raise ValueError(f"model.dtype={cfg.dtype!r}: expected one of {sorted(DTYPES)}")
+    return DTYPES[cfg.dtype]
 
 
 def _check_name(cfg):
-  if cfg.name not in MODEL_NAMES:
-    raise ValueError(f"model.name={cfg.name!r}: expected one of {MODEL_NAMES}")
+    if cfg.name not in MODEL_NAMES:
+        raise ValueError(f"model.name={cfg.name!r}: expected one of {MODEL_NAMES}")
 
 
 def _selfgait_kwargs(cfg):
-  return dict(
-      channels=tuple(cfg.channels), d1=cfg.d1, d2=cfg.d2, head_hidden=cfg.head_hidden,
-      bins=tuple(cfg.bins), use_part_fcs=bool(cfg.part_fcs),
-      spatial="plain_cnn" if cfg.name == "selfgait_no_hpm" else "hpm",
-      temporal="tcn" if cfg.name == "selfgait_no_mtb" else "mtb",
-      mtb_bias=bool(cfg.mtb_bias), mtb_activation=cfg.mtb_activation,
-      mtb_squeeze=cfg.mtb_squeeze, dtype=_dtype(cfg))
+    return dict(
+        channels=tuple(cfg.channels), d1=cfg.d1, d2=cfg.d2, head_hidden=cfg.head_hidden,
+        bins=tuple(cfg.bins), use_part_fcs=bool(cfg.part_fcs),
+        spatial="plain_cnn" if cfg.name == "selfgait_no_hpm" else "hpm",
+        temporal="tcn" if cfg.name == "selfgait_no_mtb" else "mtb",
+        mtb_bias=bool(cfg.mtb_bias), mtb_activation=cfg.mtb_activation,
+        mtb_squeeze=cfg.mtb_squeeze, dtype=_dtype(cfg))
 
 
 def build_embed_model(cfg):
-  """The identity-embedding network of ``cfg`` (a ``model`` ConfigDict):
-  ``apply(variables, frames [N, T, H, W], mask [N, T], train=False) -> [N, parts, d1]``."""
-  _check_name(cfg)
-  if cfg.name in SELFGAIT_NAMES:
-    return selfgait.SelfGaitEmbed(**_selfgait_kwargs(cfg))
-  if cfg.name == "gaitset":
-    return gaitset.GaitSet(tuple(cfg.channels), cfg.d1, tuple(cfg.bins), _dtype(cfg))
-  return gaitpart.GaitPart(tuple(cfg.channels), cfg.d1, tuple(cfg.bins), tuple(cfg.focal_strips),
-                           bool(cfg.mtb_bias), cfg.mtb_activation, cfg.mtb_squeeze, _dtype(cfg))
+    """The identity-embedding network of ``cfg`` (a ``model`` ConfigDict):
+    ``apply(variables, frames [N, T, H, W], mask [N, T], train=False) -> [N, parts, d1]``."""
+    _check_name(cfg)
+    if cfg.name in SELFGAIT_NAMES:
+        return selfgait.SelfGaitEmbed(**_selfgait_kwargs(cfg))
+    if cfg.name == "gaitset":
+        return gaitset.GaitSet(tuple(cfg.channels), cfg.d1, tuple(cfg.bins), _dtype(cfg))
+    return gaitpart.GaitPart(tuple(cfg.channels), cfg.d1, tuple(cfg.bins), tuple(cfg.focal_strips),
+                             bool(cfg.mtb_bias), cfg.mtb_activation, cfg.mtb_squeeze, _dtype(cfg))
 
 
 def build_byol_models(cfg):
-  """``(online, target)`` for BYOL pretraining; only the SelfGait family has them."""
-  _check_name(cfg)
-  if cfg.name not in SELFGAIT_NAMES:
-    raise ValueError(f"model.name={cfg.name!r} is a supervised baseline with no BYOL form; "
-                     f"pretraining needs one of {SELFGAIT_NAMES}")
-  kwargs = _selfgait_kwargs(cfg)
-  return selfgait.SelfGaitOnline(**kwargs), selfgait.SelfGaitTarget(**kwargs)
+    """``(online, target)`` for BYOL pretraining; only the SelfGait family has them."""
+    _check_name(cfg)
+    if cfg.name not in SELFGAIT_NAMES:
+        raise ValueError(f"model.name={cfg.name!r} is a supervised baseline with no BYOL form; "
+                         f"pretraining needs one of {SELFGAIT_NAMES}")
+    kwargs = _selfgait_kwargs(cfg)
+    return selfgait.SelfGaitOnline(**kwargs), selfgait.SelfGaitTarget(**kwargs)
 
 
 def parts_and_dim(cfg):
-  """``(parts, d1)``: the shape of one embedding produced by :func:`build_embed_model`."""
-  _check_name(cfg)
-  parts = sum(cfg.bins) * (2 if cfg.name == "gaitset" else 1)
-  return parts, cfg.d1
+    """``(parts, d1)``: the shape of one embedding produced by :func:`build_embed_model`."""
+    _check_name(cfg)
+    parts = sum(cfg.bins) * (2 if cfg.name == "gaitset" else 1)
+    return parts, cfg.d1

@@ -2,11 +2,11 @@
 ``fc_bins``, ``projector``, ``predictor``) so weights move between them by name and the target's
 EMA is a tree map over its keys:
 
-- :class:`SelfGaitEmbed`  frames → backbone → pyramid → part FCs → MTB → FC bins → ẑ ``[N, P, d1]``
-  (fine-tuning and test);
-- :class:`SelfGaitOnline` the same, then projector and predictor (pretext task);
-- :class:`SelfGaitTarget` one frame → backbone → pyramid → part FCs → FC bins → projector (no MTB:
-  with one frame the temporal max is the identity).
+- :class:`SelfGaitEmbed`: frames → backbone → pyramid → part FCs → MTB → FC bins
+  → ẑ ``[N, P, d1]`` (fine-tuning and test);
+- :class:`SelfGaitOnline`: the same, then projector and predictor (pretext task);
+- :class:`SelfGaitTarget`: one frame → backbone → pyramid → part FCs → FC bins → projector
+  (no MTB: with one frame the temporal max is the identity).
 
 The ablations only swap pieces: ``spatial="plain_cnn"`` (w/o HPM, use with ``bins=(1,)``: global
 pooling) and ``temporal="tcn"`` (w/o MTB); the slot names stay the same.
@@ -24,106 +24,107 @@ from selfgait_jax.models import mtb as mtb_lib
 
 
 def check_sequence_inputs(frames, mask, where: str):
-  """One clear error for inputs that break the model contract (frames [N, T, H, W], mask [N, T])."""
-  if frames.ndim != 4:
-    raise ValueError(f"{where}: frames must be [N, T, H, W], got shape {frames.shape}")
-  if mask.shape != frames.shape[:2]:
-    raise ValueError(f"{where}: mask shape {mask.shape} does not match frames' [N, T] "
-                     f"{frames.shape[:2]}")
-  if mask.dtype != jnp.bool_:
-    raise ValueError(f"{where}: mask must be bool, got {mask.dtype}")
+    """One clear error for inputs that break the model contract (frames [N, T, H, W], mask [N, T])."""
+    if frames.ndim != 4:
+        raise ValueError(f"{where}: frames must be [N, T, H, W], got shape {frames.shape}")
+    if mask.shape != frames.shape[:2]:
+        raise ValueError(f"{where}: mask shape {mask.shape} does not match frames' [N, T] "
+                         f"{frames.shape[:2]}")
+    if mask.dtype != jnp.bool_:
+        raise ValueError(f"{where}: mask must be bool, got {mask.dtype}")
 
 
 class _SelfGaitBase(nn.Module):
-  """Fields and the per-frame spatial stage shared by the three networks."""
-  channels: Sequence[int] = (32, 64, 128)
-  d1: int = 128
-  d2: int = 128
-  head_hidden: int = 256
-  bins: Sequence[int] = hpm.SELFGAIT_BINS
-  use_part_fcs: bool = True
-  spatial: str = "hpm"  # "hpm": GaitSet stack + pyramid; "plain_cnn": w/o HPM ablation
-  temporal: str = "mtb"  # "mtb" or "tcn" (w/o MTB ablation)
-  mtb_bias: bool = False
-  mtb_activation: str = "leaky_relu"
-  mtb_squeeze: int = 4
-  dtype: Any = jnp.float32
+    """Fields and the per-frame spatial stage shared by the three networks."""
+    channels: Sequence[int] = (32, 64, 128)
+    d1: int = 128
+    d2: int = 128
+    head_hidden: int = 256
+    bins: Sequence[int] = hpm.SELFGAIT_BINS
+    use_part_fcs: bool = True
+    spatial: str = "hpm"  # "hpm": GaitSet stack + pyramid; "plain_cnn": w/o HPM ablation
+    temporal: str = "mtb"  # "mtb" or "tcn" (w/o MTB ablation)
+    mtb_bias: bool = False
+    mtb_activation: str = "leaky_relu"
+    mtb_squeeze: int = 4
+    dtype: Any = jnp.float32
 
-  def setup(self):
-    if self.spatial == "hpm":
-      self.backbone = backbone_lib.GaitSetBackbone(tuple(self.channels), self.dtype)
-    elif self.spatial == "plain_cnn":
-      self.backbone = backbone_lib.PlainCNN(tuple(self.channels), self.dtype)
-    else:
-      raise ValueError(f"spatial={self.spatial!r}: expected 'hpm' or 'plain_cnn'")
-    if self.use_part_fcs:
-      self.part_fcs = heads.SeparateFCs(self.channels[-1], self.dtype)
-    self.fc_bins = heads.SeparateFCs(self.d1, self.dtype)
+    def setup(self):
+        if self.spatial == "hpm":
+            self.backbone = backbone_lib.GaitSetBackbone(tuple(self.channels), self.dtype)
+        elif self.spatial == "plain_cnn":
+            self.backbone = backbone_lib.PlainCNN(tuple(self.channels), self.dtype)
+        else:
+            raise ValueError(f"spatial={self.spatial!r}: expected 'hpm' or 'plain_cnn'")
+        if self.use_part_fcs:
+            self.part_fcs = heads.SeparateFCs(self.channels[-1], self.dtype)
+        self.fc_bins = heads.SeparateFCs(self.d1, self.dtype)
 
-  def frame_parts(self, images):
-    """``[B, H, W]`` frames → part features ``[B, P, C]`` (backbone, pyramid, part FCs)."""
-    x = self.backbone(images[..., None].astype(self.dtype))
-    x = hpm.horizontal_pyramid(x, tuple(self.bins))
-    return self.part_fcs(x) if self.use_part_fcs else x
+    def frame_parts(self, images):
+        """``[B, H, W]`` frames → part features ``[B, P, C]`` (backbone, pyramid, part FCs)."""
+        x = self.backbone(images[..., None].astype(self.dtype))
+        x = hpm.horizontal_pyramid(x, tuple(self.bins))
+        return self.part_fcs(x) if self.use_part_fcs else x
 
-  def sequence_embedding(self, frames, mask):
-    """``frames [N, T, H, W]``, ``mask [N, T]`` → ẑ ``[N, P, d1]``."""
-    n, t, h, w = frames.shape
-    parts = self.frame_parts(frames.reshape(n * t, h, w))
-    parts = parts.reshape((n, t) + parts.shape[1:])
-    return self.fc_bins(self.mtb(parts, mask))
+    def sequence_embedding(self, frames, mask):
+        """``frames [N, T, H, W]``, ``mask [N, T]`` → ẑ ``[N, P, d1]``."""
+        n, t, h, w = frames.shape
+        parts = self.frame_parts(frames.reshape(n * t, h, w))
+        parts = parts.reshape((n, t) + parts.shape[1:])
+        return self.fc_bins(self.mtb(parts, mask))
 
-  def make_temporal(self):
-    num_parts = sum(self.bins)
-    if self.temporal == "mtb":
-      return mtb_lib.MTB(num_parts, self.mtb_squeeze, self.mtb_bias, self.mtb_activation, self.dtype)
-    if self.temporal == "tcn":
-      return mtb_lib.PlainTCN(self.mtb_bias, self.mtb_activation, self.dtype)
-    raise ValueError(f"temporal={self.temporal!r}: expected 'mtb' or 'tcn'")
+    def make_temporal(self):
+        num_parts = sum(self.bins)
+        if self.temporal == "mtb":
+            return mtb_lib.MTB(num_parts, self.mtb_squeeze, self.mtb_bias, self.mtb_activation,
+                               self.dtype)
+        if self.temporal == "tcn":
+            return mtb_lib.PlainTCN(self.mtb_bias, self.mtb_activation, self.dtype)
+        raise ValueError(f"temporal={self.temporal!r}: expected 'mtb' or 'tcn'")
 
 
 class SelfGaitEmbed(_SelfGaitBase):
-  """Identity embedding ẑ ``[N, P, d1]`` (float32) of padded sequences."""
+    """Identity embedding ẑ ``[N, P, d1]`` (float32) of padded sequences."""
 
-  def setup(self):
-    super().setup()
-    self.mtb = self.make_temporal()
+    def setup(self):
+        super().setup()
+        self.mtb = self.make_temporal()
 
-  def __call__(self, frames, mask, train: bool = False):
-    del train  # no BatchNorm / dropout in the embedding network
-    check_sequence_inputs(frames, mask, "SelfGaitEmbed")
-    return self.sequence_embedding(frames, mask).astype(jnp.float32)
+    def __call__(self, frames, mask, train: bool = False):
+        del train  # no BatchNorm / dropout in the embedding network
+        check_sequence_inputs(frames, mask, "SelfGaitEmbed")
+        return self.sequence_embedding(frames, mask).astype(jnp.float32)
 
 
 class SelfGaitOnline(_SelfGaitBase):
-  """Online network: dict of ``embedding [N, P, d1]``, ``projection`` and ``prediction`` ``[N, P, d2]``
-  (all float32)."""
+    """Online network: dict of ``embedding [N, P, d1]``, ``projection`` and ``prediction`` ``[N, P, d2]``
+    (all float32)."""
 
-  def setup(self):
-    super().setup()
-    self.mtb = self.make_temporal()
-    self.projector = heads.MLPHead(self.head_hidden, self.d2, self.dtype)
-    self.predictor = heads.MLPHead(self.head_hidden, self.d2, self.dtype)
+    def setup(self):
+        super().setup()
+        self.mtb = self.make_temporal()
+        self.projector = heads.MLPHead(self.head_hidden, self.d2, self.dtype)
+        self.predictor = heads.MLPHead(self.head_hidden, self.d2, self.dtype)
 
-  def __call__(self, frames, mask, train: bool = True):
-    check_sequence_inputs(frames, mask, "SelfGaitOnline")
-    embedding = self.sequence_embedding(frames, mask)
-    projection = self.projector(embedding, train)
-    prediction = self.predictor(projection, train)
-    return {"embedding": embedding.astype(jnp.float32),
-            "projection": projection.astype(jnp.float32),
-            "prediction": prediction.astype(jnp.float32)}
+    def __call__(self, frames, mask, train: bool = True):
+        check_sequence_inputs(frames, mask, "SelfGaitOnline")
+        embedding = self.sequence_embedding(frames, mask)
+        projection = self.projector(embedding, train)
+        prediction = self.predictor(projection, train)
+        return {"embedding": embedding.astype(jnp.float32),
+                "projection": projection.astype(jnp.float32),
+                "prediction": prediction.astype(jnp.float32)}
 
 
 class SelfGaitTarget(_SelfGaitBase):
-  """Target network: one frame ``[N, H, W]`` → projection ``[N, P, d2]`` (float32)."""
+    """Target network: one frame ``[N, H, W]`` → projection ``[N, P, d2]`` (float32)."""
 
-  def setup(self):
-    super().setup()
-    self.projector = heads.MLPHead(self.head_hidden, self.d2, self.dtype)
+    def setup(self):
+        super().setup()
+        self.projector = heads.MLPHead(self.head_hidden, self.d2, self.dtype)
 
-  def __call__(self, frame, train: bool = True):
-    if frame.ndim != 3:
-      raise ValueError(f"SelfGaitTarget: frame must be [N, H, W], got shape {frame.shape}")
-    embedding = self.fc_bins(self.frame_parts(frame))
-    return self.projector(embedding, train).astype(jnp.float32)
+    def __call__(self, frame, train: bool = True):
+        if frame.ndim != 3:
+            raise ValueError(f"SelfGaitTarget: frame must be [N, H, W], got shape {frame.shape}")
+        embedding = self.fc_bins(self.frame_parts(frame))
+        return self.projector(embedding, train).astype(jnp.float32)
