@@ -64,3 +64,29 @@ def test_comparison_rows_and_published_rows_are_labelled():
     assert "not comparable" not in tables.comparison_markdown([("A", RESULTS)])
     csv_rows = list(csv.reader(io.StringIO(tables.comparison_csv([("A", RESULTS)]))))
     assert csv_rows[1][:3] == ["A", "synthgait_b", "measured"]
+
+
+def test_compare_tool_reads_eval_folders(tmp_path, capsys):
+    import json
+    import sys
+
+    sys.path.insert(0, "tools")
+    import compare
+
+    first = tmp_path / "selfgait" / "eval" / "12"
+    first.mkdir(parents=True)
+    (first / "results.json").write_text(json.dumps(RESULTS))
+    second = tmp_path / "gaitset.json"
+    second.write_text(json.dumps({**RESULTS, "dataset": "synthgait_mv"}))
+    out_csv = tmp_path / "table.csv"
+    assert compare.main([str(first), str(second), "--paper", f"--csv={out_csv}"]) == 0
+    text = capsys.readouterr().out
+    assert "| selfgait | synthgait_b | measured | 83.3 | - | 50.0 | 100.0 | 65.0 |" in text
+    assert "not comparable" in text
+    rows = list(csv.reader(io.StringIO(out_csv.read_text())))
+    assert [r[0] for r in rows[1:3]] == ["selfgait", "gaitset"]
+    assert compare.main([str(first), str(second), "--names=A,B"]) == 0
+    assert "| B | synthgait_mv | measured |" in capsys.readouterr().out
+    assert compare.main([str(tmp_path / "missing")]) == 1
+    assert str(tmp_path / "missing") in capsys.readouterr().err
+    assert compare.main([str(first), "--names=A,B"]) == 1
