@@ -111,7 +111,7 @@ def write_outputs(results: dict, embeddings: np.ndarray, metas, out) -> Path:
     (out / "results.md").write_text(tables.results_markdown(results))
     (out / "results.csv").write_text(tables.results_csv(results))
     for cond, c in results["conditions"].items():
-        title = f"{results['dataset']} {cond}: rank-1 % (probe × gallery view)"
+        title = f"{results['dataset']} {cond}: rank-1 %, mean {tables.fmt(c['mean'])}"
         tables.write_heatmap(c, results["views"], title, out / f"heatmap_{cond}.png")
     np.savez(
         out / "embeddings.npz",

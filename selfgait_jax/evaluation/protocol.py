@@ -144,6 +144,19 @@ def _pad_rows(x: np.ndarray, rows: int, fill) -> np.ndarray:
     return np.pad(x, pad, constant_values=fill)
 
 
+def _put(x: np.ndarray, sharding) -> jax.Array:
+    """A host array (the same on every process) as a global array with `sharding`."""
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
+def _to_host(x: jax.Array) -> np.ndarray:
+    if x.is_fully_addressable:
+        return np.asarray(x)
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
 def evaluate_embeddings(
     embeddings: np.ndarray,
     subjects: Sequence[str],
@@ -161,7 +174,7 @@ def evaluate_embeddings(
     `gallery` and `probes` (condition -> indices, in table order) index the N sequences, as
     `data.protocols.Protocol` gives them. Probe blocks are sharded over the mesh's "data" axis (all
     devices by default); each gallery view is replicated. `probe_block` is rounded up to a multiple
-    of the device count.
+    of the device count. With several processes, each passes the same (gathered) embeddings.
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
@@ -207,14 +220,14 @@ def evaluate_embeddings(
         if len(g_idx) == 0 or len(p_idx) == 0:
             continue
         g_rows = _bucket(len(g_idx))
-        gallery = jax.device_put(_pad_rows(embeddings[g_idx], g_rows, 0), replicated)
-        g_label = jax.device_put(_pad_rows(labels[g_idx], g_rows, -1), replicated)
+        gallery = _put(_pad_rows(embeddings[g_idx], g_rows, 0), replicated)
+        g_label = _put(_pad_rows(labels[g_idx], g_rows, -1), replicated)
         for start in range(0, len(p_idx), block):
             rows = p_idx[start : start + block]
-            probe = jax.device_put(_pad_rows(embeddings[rows], block, 0), rows_sharded)
-            p_label = jax.device_put(_pad_rows(labels[rows], block, -2), rows_sharded)
+            probe = _put(_pad_rows(embeddings[rows], block, 0), rows_sharded)
+            p_label = _put(_pad_rows(labels[rows], block, -2), rows_sharded)
             out = score_block(probe, p_label, gallery, g_label, metric=metric)
-            hit1, hit5, ap, has_match = (np.asarray(o)[: len(rows)] for o in out)
+            hit1, hit5, ap, has_match = (_to_host(o)[: len(rows)] for o in out)
             keep = has_match | (not drop_missing_gallery)
             idx = (probe_cond[rows], probe_view[rows], np.full(len(rows), g_view))
             np.add.at(hits1, idx, hit1 & keep)

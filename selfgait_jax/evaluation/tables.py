@@ -100,7 +100,7 @@ def write_heatmap(condition: dict, views: Sequence[str], title: str, path) -> No
     from matplotlib.figure import Figure
 
     matrix = np.array([[np.nan if v is None else v for v in row] for row in condition["matrix"]])
-    size = 1.0 + 0.55 * len(views)
+    size = max(3.0, 1.0 + 0.55 * len(views))
     fig = Figure(figsize=(size + 1.5, size))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -109,7 +109,7 @@ def write_heatmap(condition: dict, views: Sequence[str], title: str, path) -> No
     ax.set_yticks(range(len(views)), labels=list(views))
     ax.set_xlabel("gallery view")
     ax.set_ylabel("probe view")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     for i in range(len(views)):
         for j in range(len(views)):
             if np.isfinite(matrix[i, j]):
