@@ -1,6 +1,5 @@
 """Building blocks checked against hand-computed values and naive loops written here."""
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,8 +22,9 @@ def prefix_mask(lengths, steps):
 def test_masked_max_and_mean_use_real_frames_only():
     x = np.array([[1.0, 5.0, 100.0], [-3.0, -1.0, -2.0], [7.0, 8.0, 9.0]], np.float32)
     mask = prefix_mask([2, 3, 0], 3)
-    np.testing.assert_allclose(masking.masked_max(jnp.asarray(x), jnp.asarray(mask)), [5.0, -1.0, 0.0])
-    np.testing.assert_allclose(masking.masked_mean(jnp.asarray(x), jnp.asarray(mask)), [3.0, -2.0, 0.0])
+    x, mask = jnp.asarray(x), jnp.asarray(mask)
+    np.testing.assert_allclose(masking.masked_max(x, mask), [5.0, -1.0, 0.0])
+    np.testing.assert_allclose(masking.masked_mean(x, mask), [3.0, -2.0, 0.0])
 
 
 def test_temporal_pools_match_pytorch_conventions_on_the_unpadded_sequence():
@@ -50,9 +50,10 @@ def test_hpm_against_hand_computed_values():
     out = np.asarray(hpm.horizontal_pyramid(x, (1, 2, 4)))
     assert out.shape == (1, 7, 2)
     # mean + max of each strip: whole map; rows 0-1, 2-3; each row.
-    np.testing.assert_allclose(out[0, :, 0], [3.5 + 7, 1.5 + 3, 5.5 + 7, 0.5 + 1, 2.5 + 3, 4.5 + 5, 6.5 + 7])
-    np.testing.assert_allclose(out[0, :, 1], [-3.5 + 0, -1.5 + 0, -5.5 - 4, -0.5 + 0, -2.5 - 2, -4.5 - 4,
-                                              -6.5 - 6])
+    np.testing.assert_allclose(
+        out[0, :, 0], [3.5 + 7, 1.5 + 3, 5.5 + 7, 0.5 + 1, 2.5 + 3, 4.5 + 5, 6.5 + 7])
+    np.testing.assert_allclose(
+        out[0, :, 1], [-3.5 + 0, -1.5 + 0, -5.5 - 4, -0.5 + 0, -2.5 - 2, -4.5 - 4, -6.5 - 6])
 
 
 def test_hpm_full_size_gives_31_parts_and_rejects_uneven_strips():
@@ -120,10 +121,31 @@ def test_mtb_matches_naive_per_part_loop(use_bias, act_name):
     assert ("bias" in abstract["branch1_conv_a"]) == use_bias
     params = random_params(abstract, rng)
     got = np.asarray(jax.jit(module.apply)({"params": params}, x, mask))
-    np_act = (lambda z: np.maximum(z, 0)) if act_name == "relu" else (lambda z: np.where(z > 0, z, 0.01 * z))
+    if act_name == "relu":
+        np_act = lambda z: np.maximum(z, 0)
+    else:
+        np_act = lambda z: np.where(z > 0, z, 0.01 * z)
     for i, length in enumerate(lengths):
         want = naive_mtb(x[i, :length], params, use_bias, np_act)
         np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=1e-5)
+
+
+def test_mtb_gradients_are_finite_and_zero_on_padding():
+    """-inf padding inside the pools must not leak NaNs into gradients, even for a row with no
+    real frame; padded frames get exactly zero gradient."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3, 6, 3, 8)).astype(np.float32)
+    mask = prefix_mask([6, 2, 0], 6)
+    module = mtb.MTB(3, use_bias=True)
+    params = random_params(jax.eval_shape(module.init, jax.random.key(0), x, mask)["params"], rng)
+
+    def loss(p, frames):
+        return jnp.sum(module.apply({"params": p}, frames, mask) ** 2)
+
+    grad_params, grad_x = jax.jit(jax.grad(loss, argnums=(0, 1)))(params, x)
+    assert all(np.isfinite(g).all() for g in jax.tree_util.tree_leaves(grad_params))
+    assert np.isfinite(grad_x).all()
+    assert np.abs(grad_x[~mask]).max() == 0 and np.abs(grad_x[mask]).max() > 0
 
 
 def test_plain_tcn_matches_naive_convolutions():
@@ -137,8 +159,9 @@ def test_plain_tcn_matches_naive_convolutions():
     lrelu = lambda z: np.where(z > 0, z, 0.01 * z)
     for i, length in enumerate([5, 2]):
         for part in range(3):  # weights are shared across parts
-            h = lrelu(naive_conv1d(x[i, :length, part], params["conv_a"]["kernel"], params["conv_a"]["bias"]))
-            h = lrelu(naive_conv1d(h, params["conv_b"]["kernel"], params["conv_b"]["bias"]))
+            a, b = params["conv_a"], params["conv_b"]
+            h = lrelu(naive_conv1d(x[i, :length, part], a["kernel"], a["bias"]))
+            h = lrelu(naive_conv1d(h, b["kernel"], b["bias"]))
             np.testing.assert_allclose(got[i, part], h.max(0), rtol=1e-5, atol=1e-5)
 
 
@@ -188,4 +211,5 @@ def test_mlp_head_batch_norm_is_over_batch_and_parts():
     h = np.maximum((h - mean) / np.sqrt(var + 1e-5), 0)  # BN scale 1, bias 0 at init
     want = h @ np.asarray(p["dense2"]["kernel"]) + np.asarray(p["dense2"]["bias"])
     np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(updates["batch_stats"]["bn"]["mean"], 0.1 * mean, rtol=1e-4, atol=1e-6)
+    new_mean = updates["batch_stats"]["bn"]["mean"]  # momentum 0.9 from a zero start
+    np.testing.assert_allclose(new_mean, 0.1 * mean, rtol=1e-4, atol=1e-6)

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from selfgait_jax import models
-from selfgait_jax.models import registry
 
 H, W = 64, 44
 SELFGAIT = ("selfgait", "selfgait_no_hpm", "selfgait_no_mtb")
@@ -93,7 +92,8 @@ def conv(k, cin, cout):
     return k * k * cin * cout
 
 
-def gaitset_stack(c1, c2, c3):  # conv5×5 1→c1, 3×3 c1→c1 | c1→c2, c2→c2 | c2→c3, c3→c3
+def gaitset_stack(c1, c2, c3):
+    """conv5×5 1→c1, 3×3 c1→c1 | 3×3 c1→c2, c2→c2 | 3×3 c2→c3, c3→c3."""
     return (conv(5, 1, c1) + conv(3, c1, c1) + conv(3, c1, c2) + conv(3, c2, c2) + conv(3, c2, c3)
             + conv(3, c3, c3))
 
@@ -124,7 +124,8 @@ def expected_counts(name):
     temporal = 2 * 3 * c3 * c3 if name == "selfgait_no_mtb" else mtb(parts, c3)
     shared = spatial + parts * c3 * c3 + parts * c3 * d1  # backbone, part FCs, FC bins
     embed = shared + temporal
-    return embed, embed + mlp_head(d1, hid, d2) + mlp_head(d2, hid, d2), shared + mlp_head(d1, hid, d2)
+    online = embed + mlp_head(d1, hid, d2) + mlp_head(d2, hid, d2)
+    return embed, online, shared + mlp_head(d1, hid, d2)
 
 
 @pytest.mark.parametrize("name", models.MODEL_NAMES)
@@ -216,24 +217,18 @@ def data():
     return short, padded, mask
 
 
-def run_embed(name, data, seed=0):
-    short, padded, mask = data
-    model = models.build_embed_model(models.model_config(name, "tiny"))
-    variables = numpy_variables(abstract_init(model, padded, mask), seed)
-    apply = jax.jit(model.apply)
-    return apply, variables
-
-
 @pytest.mark.parametrize("name", models.MODEL_NAMES)
 def test_embedding_ignores_padded_frames(name, data):
     short, padded, mask = data
-    apply, variables = run_embed(name, data)
+    model = models.build_embed_model(models.model_config(name, "tiny"))
+    variables = numpy_variables(abstract_init(model, padded, mask))
+    apply = jax.jit(model.apply)
     out_padded = np.asarray(apply(variables, padded, mask))
     out_short = np.asarray(apply(variables, short, np.ones((1, 3), bool)))
     assert out_padded.shape == (2, expected_parts(name), 16)
     assert np.isfinite(out_padded).all() and np.abs(out_short).max() > 1e-3
     np.testing.assert_allclose(out_padded[0], out_short[0], rtol=0, atol=1e-5)
-    # Reordered frames of the full-length row 1 (same [2, 6] shape: no new compile).
+    # Row 1's five real frames reordered, rows swapped (same [2, 6] shape: no new compile).
     order = np.array([4, 1, 3, 0, 2, 5])
     out_perm = np.asarray(apply(variables, np.stack([padded[1, order], padded[0]]), mask[::-1]))
     np.testing.assert_allclose(out_perm[1], out_padded[0], rtol=0, atol=1e-5)
@@ -244,7 +239,7 @@ def test_embedding_ignores_padded_frames(name, data):
 
 
 def test_online_network_ignores_padded_frames(data):
-    """train=True (batch statistics over batch × parts): same batch, more padding and other garbage.
+    """train=True (BN statistics over batch × parts): same batch, more padding, other garbage.
 
     The ablations' online networks differ only in the pieces their embedding tests cover."""
     name = "selfgait"
@@ -256,12 +251,13 @@ def test_online_network_ignores_padded_frames(data):
     longer = np.concatenate([padded, 5 * rng.normal(size=(2, 3, H, W)).astype(np.float32)], axis=1)
     longer[0, 3:6] = -7.0  # overwrite the old garbage too
     longer_mask = np.concatenate([mask, np.zeros((2, 3), bool)], axis=1)
-    (out_a, stats_a), (out_b, stats_b) = apply(variables, padded, mask), apply(variables, longer, longer_mask)
+    out_a, stats_a = apply(variables, padded, mask)
+    out_b, stats_b = apply(variables, longer, longer_mask)
     for key in ("embedding", "projection", "prediction"):
         assert out_a[key].shape[:2] == (2, expected_parts(name))
         np.testing.assert_allclose(out_a[key], out_b[key], rtol=0, atol=1e-5)
-    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=0, atol=1e-5), stats_a,
-                           stats_b)
+    for a, b in zip(jax.tree_util.tree_leaves(stats_a), jax.tree_util.tree_leaves(stats_b)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
     # Target: one frame, projection with the target's (shared-structure) weights.
     t_vars = {"params": {k: variables["params"][k] for k in abstract_init(
         target, padded[:, 0], train=False)["params"]},
@@ -271,6 +267,7 @@ def test_online_network_ignores_padded_frames(data):
 
 
 def test_models_import_without_tensorflow():
-    code = "import sys, selfgait_jax.models; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    code = ("import sys, selfgait_jax.models\n"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
