@@ -10,8 +10,8 @@ import jax.numpy as jnp
 from selfgait_jax.models import backbone as backbone_lib
 from selfgait_jax.models import heads
 from selfgait_jax.models import hpm
+from selfgait_jax.models import masking
 from selfgait_jax.models import mtb as mtb_lib
-from selfgait_jax.models.selfgait import check_sequence_inputs
 
 
 class GaitPart(nn.Module):
@@ -28,7 +28,7 @@ class GaitPart(nn.Module):
     @nn.compact
     def __call__(self, frames, mask, train: bool = False):
         del train  # no BatchNorm / dropout
-        check_sequence_inputs(frames, mask, "GaitPart")
+        masking.check_sequence_inputs(frames, mask, "GaitPart")
         net = backbone_lib.GaitPartBackbone(
             tuple(self.channels), tuple(self.focal_strips), self.dtype, name="backbone")
         x = backbone_lib.apply_per_frame(net, frames.astype(self.dtype))

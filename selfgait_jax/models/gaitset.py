@@ -16,7 +16,6 @@ from selfgait_jax.models import backbone
 from selfgait_jax.models import heads
 from selfgait_jax.models import hpm
 from selfgait_jax.models import masking
-from selfgait_jax.models.selfgait import check_sequence_inputs
 
 
 class GaitSet(nn.Module):
@@ -29,7 +28,7 @@ class GaitSet(nn.Module):
     @nn.compact
     def __call__(self, frames, mask, train: bool = False):
         del train  # no BatchNorm / dropout
-        check_sequence_inputs(frames, mask, "GaitSet")
+        masking.check_sequence_inputs(frames, mask, "GaitSet")
         c1, c2, c3 = self.channels
 
         def block(features, name, **kwargs):

@@ -69,3 +69,14 @@ def masked_max_pool(x, mask, size):
     neg_inf = jnp.array(-jnp.inf, x.dtype)
     windows = temporal_windows(jnp.where(broadcast_mask(mask, x), x, neg_inf), size, neg_inf)
     return zero_padded(jnp.max(windows, axis=2), mask)
+
+
+def check_sequence_inputs(frames, mask, where: str):
+    """One clear error for inputs that break the model contract (frames [N, T, H, W], mask [N, T])."""
+    if frames.ndim != 4:
+        raise ValueError(f"{where}: frames must be [N, T, H, W], got shape {frames.shape}")
+    if mask.shape != frames.shape[:2]:
+        raise ValueError(f"{where}: mask shape {mask.shape} does not match frames' [N, T] "
+                         f"{frames.shape[:2]}")
+    if mask.dtype != jnp.bool_:
+        raise ValueError(f"{where}: mask must be bool, got {mask.dtype}")

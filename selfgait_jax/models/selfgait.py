@@ -20,18 +20,8 @@ import jax.numpy as jnp
 from selfgait_jax.models import backbone as backbone_lib
 from selfgait_jax.models import heads
 from selfgait_jax.models import hpm
+from selfgait_jax.models import masking
 from selfgait_jax.models import mtb as mtb_lib
-
-
-def check_sequence_inputs(frames, mask, where: str):
-    """One clear error for inputs that break the model contract (frames [N, T, H, W], mask [N, T])."""
-    if frames.ndim != 4:
-        raise ValueError(f"{where}: frames must be [N, T, H, W], got shape {frames.shape}")
-    if mask.shape != frames.shape[:2]:
-        raise ValueError(f"{where}: mask shape {mask.shape} does not match frames' [N, T] "
-                         f"{frames.shape[:2]}")
-    if mask.dtype != jnp.bool_:
-        raise ValueError(f"{where}: mask must be bool, got {mask.dtype}")
 
 
 class _SelfGaitBase(nn.Module):
@@ -92,7 +82,7 @@ class SelfGaitEmbed(_SelfGaitBase):
 
     def __call__(self, frames, mask, train: bool = False):
         del train  # no BatchNorm / dropout in the embedding network
-        check_sequence_inputs(frames, mask, "SelfGaitEmbed")
+        masking.check_sequence_inputs(frames, mask, "SelfGaitEmbed")
         return self.sequence_embedding(frames, mask).astype(jnp.float32)
 
 
@@ -107,7 +97,7 @@ class SelfGaitOnline(_SelfGaitBase):
         self.predictor = heads.MLPHead(self.head_hidden, self.d2, self.dtype)
 
     def __call__(self, frames, mask, train: bool = True):
-        check_sequence_inputs(frames, mask, "SelfGaitOnline")
+        masking.check_sequence_inputs(frames, mask, "SelfGaitOnline")
         embedding = self.sequence_embedding(frames, mask)
         projection = self.projector(embedding, train)
         prediction = self.predictor(projection, train)
