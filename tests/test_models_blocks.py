@@ -202,13 +202,17 @@ def test_mlp_head_batch_norm_is_over_batch_and_parts():
     rng = np.random.default_rng(4)
     x = rng.normal(size=(3, 5, 4)).astype(np.float32)
     head = heads.MLPHead(hidden=6, features=2)
-    variables = head.init(jax.random.key(0), x, train=False)
-    assert set(variables) == {"params", "batch_stats"}
+    abstract = jax.eval_shape(lambda: head.init(jax.random.key(0), x, train=False))
+    assert set(abstract) == {"params", "batch_stats"}
+    variables = {"params": random_params(abstract["params"], rng),
+                 "batch_stats": {"bn": {"mean": np.zeros(6, np.float32),
+                                        "var": np.ones(6, np.float32)}}}
     out, updates = head.apply(variables, x, train=True, mutable=["batch_stats"])
     p = variables["params"]
     h = x @ np.asarray(p["dense1"]["kernel"]) + np.asarray(p["dense1"]["bias"])
     mean, var = h.reshape(-1, 6).mean(0), h.reshape(-1, 6).var(0)
-    h = np.maximum((h - mean) / np.sqrt(var + 1e-5), 0)  # BN scale 1, bias 0 at init
+    bn = p["bn"]
+    h = np.maximum((h - mean) / np.sqrt(var + 1e-5) * bn["scale"] + bn["bias"], 0)
     want = h @ np.asarray(p["dense2"]["kernel"]) + np.asarray(p["dense2"]["bias"])
     np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
     new_mean = updates["batch_stats"]["bn"]["mean"]  # momentum 0.9 from a zero start
