@@ -114,6 +114,21 @@ def test_rank5_and_map_by_hand():
     assert out[2][0] == pytest.approx((1 / 2 + 2 / 6) / 2)
 
 
+def test_ties_count_in_gallery_order():
+    """Equal distances rank like a stable sort: the earlier gallery sequence is ahead."""
+    gallery = np.array([1.0, 1.0, 2.0, 1.0], np.float32).reshape(4, 1, 1)
+    probe = np.zeros((3, 1, 1), np.float32)
+    h1, h5, ap, _ = (np.asarray(x) for x in proto.score_block(
+        probe, np.array([7, 8, 9], np.int32), gallery, np.array([8, 7, 5, 9], np.int32)))
+    # subject 8 at index 0: rank 1; subject 7 at index 1: rank 2; subject 9 at index 3: rank 3
+    np.testing.assert_array_equal(h1, [False, True, False])
+    np.testing.assert_allclose(ap, [1 / 2, 1.0, 1 / 3])
+    # two relevant sequences tied with a third: ranks 1 and 3 -> AP (1/1 + 2/3) / 2
+    h1, _, ap, _ = (np.asarray(x) for x in proto.score_block(
+        probe[:1], np.array([4], np.int32), gallery, np.array([4, 6, 5, 4], np.int32)))
+    assert h1[0] and ap[0] == pytest.approx((1 + 2 / 3) / 2)
+
+
 def _brute_force(emb, subjects, types, views, gallery_probe_types, metric, drop_missing):
     """Direct loops over every probe and every gallery sequence of every other view."""
     subjects, types, views = np.array(subjects), np.array(types), np.array(views)

@@ -36,6 +36,8 @@ class PeriodicEvaluator:
         self.source = source if source is not None else sources.open_source(config.data)
         self.protocol = protocols.protocol_for(config.data.name, self.source.metas)
         self.metric = metric or _eval_option(config, "metric", "euclidean")
+        if self.metric not in protocol_lib.METRICS:  # before minutes of embedding, not after
+            raise ValueError(f"metric must be one of {protocol_lib.METRICS}, got {self.metric!r}")
         self.drop_missing_gallery = (
             bool(_eval_option(config, "drop_missing_gallery", True))
             if drop_missing_gallery is None else drop_missing_gallery
