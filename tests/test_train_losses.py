@@ -1,0 +1,110 @@
+"""Losses, EMA and schedules against hand computations and brute-force loops."""
+
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from selfgait_jax.train import losses, optim, state as state_lib
+
+
+def test_byol_loss_equals_hand_computation():
+    # One sequence, two parts. Part 0: cos((1,0),(1,1)) = 1/√2; part 1: cos((0,2),(0,-1)) = -1.
+    prediction = jnp.array([[[1.0, 0.0], [0.0, 2.0]]])
+    target = jnp.array([[[1.0, 1.0], [0.0, -1.0]]])
+    expected = ((2 - 2 / math.sqrt(2)) + (2 + 2)) / 2
+    assert float(losses.byol_loss(prediction, target)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_byol_loss_is_zero_for_parallel_vectors_and_scale_free():
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 4, 5))
+    assert float(losses.byol_loss(x, 7.0 * x)) == pytest.approx(0.0, abs=1e-6)
+
+
+def _brute_force_triplet(emb, labels, margin):
+    n, parts, _ = emb.shape
+    per_part = []
+    for p in range(parts):
+        total, nonzero = 0.0, 0
+        for a, pos, neg in itertools.product(range(n), repeat=3):
+            if a == pos or labels[a] != labels[pos] or labels[a] == labels[neg]:
+                continue
+            d_ap = np.linalg.norm(emb[a, p] - emb[pos, p])
+            d_an = np.linalg.norm(emb[a, p] - emb[neg, p])
+            value = max(d_ap - d_an + margin, 0.0)
+            total += value
+            nonzero += value > 0
+        per_part.append(total / nonzero if nonzero else 0.0)
+    return float(np.mean(per_part))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_batch_all_triplet_loss_equals_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    emb = rng.normal(size=(7, 3, 4)).astype(np.float32) * 0.3
+    labels = np.array([0, 0, 1, 1, 1, 2, 2], np.int32)
+    loss, aux = losses.batch_all_triplet_loss(jnp.asarray(emb), jnp.asarray(labels), 0.2)
+    assert float(loss) == pytest.approx(_brute_force_triplet(emb, labels, 0.2), rel=1e-5)
+    assert 0.0 < float(aux["nonzero_fraction"]) <= 1.0
+
+
+def test_batch_all_triplet_loss_is_zero_when_classes_are_separated():
+    # Subjects 10 apart, sequences of one subject 0.01 apart: no triplet violates the margin.
+    emb = np.array([[[0.0]], [[0.01]], [[10.0]], [[10.01]]], np.float32)
+    labels = np.array([0, 0, 1, 1], np.int32)
+    loss, aux = losses.batch_all_triplet_loss(jnp.asarray(emb), jnp.asarray(labels), 0.2)
+    assert float(loss) == 0.0 and float(aux["nonzero_fraction"]) == 0.0
+    grads = jax.grad(lambda e: losses.batch_all_triplet_loss(e, jnp.asarray(labels), 0.2)[0])(
+        jnp.asarray(emb))
+    assert np.all(np.isfinite(np.asarray(grads)))
+
+
+def test_ema_update_equals_formula_and_share_fcs():
+    rng = np.random.default_rng(0)
+    keys = ("backbone", "fc_bins", "projector")
+    target = {k: {"w": rng.normal(size=(2, 3)).astype(np.float32)} for k in keys}
+    online = {k: {"w": rng.normal(size=(2, 3)).astype(np.float32)} for k in keys + ("predictor",)}
+    tau = 0.9
+    new = state_lib.ema_update(target, online, jnp.float32(tau))
+    assert set(new) == set(keys)  # the predictor has no target counterpart
+    for k in keys:
+        np.testing.assert_allclose(new[k]["w"], tau * target[k]["w"] + (1 - tau) * online[k]["w"],
+                                   rtol=1e-5, atol=1e-6)  # float32 vs float64
+    shared = state_lib.ema_update(target, online, jnp.float32(tau), share_fcs=True)
+    np.testing.assert_array_equal(shared["fc_bins"]["w"], online["fc_bins"]["w"])
+    np.testing.assert_allclose(shared["backbone"]["w"], new["backbone"]["w"])
+
+
+def test_tau_schedules():
+    assert float(state_lib.ema_tau(5, 0.996, "constant", 100)) == pytest.approx(0.996)
+    cosine = lambda k: float(state_lib.ema_tau(k, 0.99, "cosine", 100))
+    assert cosine(0) == pytest.approx(0.99)
+    assert cosine(50) == pytest.approx(1 - 0.01 * 0.5, rel=1e-6)
+    assert cosine(100) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="byol.tau_schedule"):
+        state_lib.ema_tau(0, 0.99, "linear", 100)
+
+
+def _opt(**kw):
+    base = dict(name="adam", lr=1e-3, schedule="constant", warmup_steps=0, boundaries=(),
+                decay_factor=0.1, momentum=0.9, weight_decay=0.0)
+    base.update(kw)
+    return ml_collections.ConfigDict(base)
+
+
+def test_schedules_values():
+    multistep = optim.make_schedule(_opt(schedule="multistep", boundaries=(10, 20)), 30)
+    assert [float(multistep(s)) for s in (0, 9, 10, 19, 20)] == pytest.approx(
+        [1e-3, 1e-3, 1e-4, 1e-4, 1e-5])
+    cosine = optim.make_schedule(_opt(schedule="warmup_cosine", warmup_steps=10), 110)
+    assert float(cosine(0)) == 0.0
+    assert float(cosine(10)) == pytest.approx(1e-3)
+    assert float(cosine(60)) == pytest.approx(5e-4, rel=1e-5)
+    with pytest.raises(ValueError, match="optimizer.schedule"):
+        optim.make_schedule(_opt(schedule="step"), 10)
+    with pytest.raises(ValueError, match="optimizer.name"):
+        optim.make_optimizer(_opt(name="lamb"), 10)

@@ -1,0 +1,214 @@
+"""Train steps on a device mesh: 1 vs 4 devices, no recompiles, BYOL's target gets no gradient.
+
+Small flax modules defined here stand in for the networks (same calling contract and parameter
+names as models.registry's), so each jit compiles in a second.
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import pytest
+
+from selfgait_jax.data.batching import to_global
+from selfgait_jax.train import state as state_lib, steps
+
+H, W, K, B = 8, 6, 3, 8
+
+
+class Features(nn.Module):
+    """Per frame: rows split into 2 parts → [..., 2, 3]."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = x.reshape(x.shape[:-2] + (2, -1))
+        return nn.Dense(3, name="dense")(x)
+
+
+class Head(nn.Module):
+    """BYOL head. tanh, not ReLU: with a few ReLU units a row can go all-dead, leaving the output
+    ≈ the near-zero bias, whose direction (all the cosine loss sees) then flips on 1e-9 noise."""
+
+    @nn.compact
+    def __call__(self, x, train):
+        x = nn.Dense(16)(x)
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.5)(x)
+        return nn.Dense(3)(nn.tanh(x))
+
+
+class TinyEmbed(nn.Module):
+    def setup(self):
+        self.backbone = Features()
+        self.part_fcs = nn.Dense(3)
+        self.mtb = nn.Dense(3)
+        self.fc_bins = nn.Dense(3)
+
+    def embed(self, frames, mask):
+        x = self.mtb(self.part_fcs(self.backbone(frames)))  # [N, T, 2, 3]
+        x = jnp.max(jnp.where(mask[:, :, None, None], x, -jnp.inf), axis=1)
+        return self.fc_bins(x)
+
+    def __call__(self, frames, mask, train=False):
+        return self.embed(frames, mask)
+
+
+class TinyOnline(TinyEmbed):
+    def setup(self):
+        super().setup()
+        self.projector = Head()
+        self.predictor = Head()
+
+    def __call__(self, frames, mask, train=False):
+        embedding = self.embed(frames, mask)
+        projection = self.projector(embedding, train)
+        return {"embedding": embedding, "projection": projection,
+                "prediction": self.predictor(projection, train)}
+
+
+class TinyTarget(nn.Module):
+    def setup(self):
+        self.backbone = Features()
+        self.part_fcs = nn.Dense(3)
+        self.fc_bins = nn.Dense(3)
+        self.projector = Head()
+
+    def __call__(self, frame, train=False):
+        return self.projector(self.fc_bins(self.part_fcs(self.backbone(frame))), train)
+
+
+def _byol_cfg(tau=0.996, share=False):
+    return ml_collections.ConfigDict(
+        {"k": K, "tau": tau, "tau_schedule": "constant", "share_target_fcs": share})
+
+
+# Plain SGD: the update is linear in the gradient, so the tolerance below means what it says
+# (Adam divides by √v and would blow up the ~1e-9 float noise of gradients that are zero in
+# exact arithmetic, e.g. the FC biases, which a distance-based loss cannot see).
+TX = optax.sgd(0.02)
+SCHEDULE = optax.constant_schedule(0.02)
+TAU = 0.75  # far from 1, so the EMA step is visible
+
+
+def _pretext_batches(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [{"frames": (rng.random((B, K, H, W)) > 0.5).astype(np.uint8) * 255,
+             "target_frame": (rng.random((B, H, W)) > 0.5).astype(np.uint8) * 255}
+            for _ in range(n)]
+
+
+def _triplet_batches(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [{"frames": (rng.random((B, 4, H, W)) > 0.5).astype(np.uint8) * 255,
+             "mask": np.arange(4)[None, :] < rng.integers(1, 5, size=(B, 1)),
+             "label": np.repeat(np.arange(B // 4), 4).astype(np.int32)}
+            for _ in range(n)]
+
+
+def _pretrain_state(mesh):
+    init = lambda rng: state_lib.init_pretrain_state(TinyOnline(), TinyTarget(), TX, rng, K, (H, W))
+    return steps.init_on_mesh(init, jax.random.PRNGKey(0), mesh)
+
+
+def _triplet_state(mesh):
+    init = lambda rng: state_lib.init_triplet_state(TinyEmbed(), TX, rng, 4, (H, W))
+    return steps.init_on_mesh(init, jax.random.PRNGKey(0), mesh)
+
+
+def _pretrain_step(share=False):
+    return steps.make_pretrain_step(TinyOnline(), TinyTarget(), TX, SCHEDULE,
+                                    _byol_cfg(TAU, share), total_steps=10)
+
+
+def _run(step_fn, state, batches, mesh):
+    """Runs the jitted step over ``batches``; returns host copies of every state and the traces."""
+    traces = []
+
+    def counted(state, batch):
+        traces.append(1)  # runs once per trace, not per call
+        return step_fn(state, batch)
+
+    train_step = steps.jit_step(counted, mesh)
+    history = [jax.device_get(state)]
+    for batch in batches:
+        state, metrics = train_step(state, to_global(batch, mesh))
+        history.append(jax.device_get(state))
+    return history, jax.device_get(metrics), len(traces)
+
+
+@pytest.fixture(scope="module")
+def pretrain_runs():
+    one, four = steps.data_mesh(jax.devices()[:1]), steps.data_mesh()
+    batches = _pretext_batches(3)
+    return {name: _run(_pretrain_step(), _pretrain_state(mesh), batches, mesh)
+            for name, mesh in (("one", one), ("four", four))}
+
+
+def _assert_same_states(a, b):
+    # Tolerance atol 2e-6 + rtol 1e-5: float32 sums are reassociated across devices (1e-7 after
+    # one step, observed ≤ 4e-7 after three at this learning rate).
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=2e-6),
+                 (a.params, a.target_params, a.batch_stats, a.target_batch_stats, a.opt_state),
+                 (b.params, b.target_params, b.batch_stats, b.target_batch_stats, b.opt_state))
+
+
+def test_pretrain_same_on_one_and_four_devices(pretrain_runs):
+    assert jax.device_count() == 4
+    (hist1, metrics1, _), (hist4, metrics4, _) = pretrain_runs["one"], pretrain_runs["four"]
+    _assert_same_states(hist1[-1], hist4[-1])
+    np.testing.assert_allclose(metrics1["loss"], metrics4["loss"], rtol=1e-5)
+    assert int(hist4[-1].step) == 3
+    assert not np.allclose(hist4[0].params["fc_bins"]["kernel"], hist4[-1].params["fc_bins"]["kernel"])
+    assert hist4[-1].batch_stats  # the BYOL heads' BatchNorm statistics were updated
+    assert not np.allclose(hist4[0].batch_stats["projector"]["BatchNorm_0"]["mean"],
+                           hist4[-1].batch_stats["projector"]["BatchNorm_0"]["mean"])
+
+
+def test_no_recompilation_after_the_first_step(pretrain_runs):
+    for name in ("one", "four"):
+        history, metrics, traces = pretrain_runs[name]
+        assert traces == 1, name
+        assert len(history) == 4 and np.isfinite(metrics["loss"])
+
+
+def test_ema_update_inside_the_step(pretrain_runs):
+    history, _, _ = pretrain_runs["four"]
+    for old, new in zip(history[:-1], history[1:]):
+        assert set(new.target_params) == {"backbone", "part_fcs", "fc_bins", "projector"}
+        for key in new.target_params:  # τ·old target + (1 − τ)·the updated online params
+            jax.tree.map(lambda t, t_old, o: np.testing.assert_allclose(
+                t, TAU * t_old + (1 - TAU) * o, rtol=1e-5, atol=1e-7),
+                new.target_params[key], old.target_params[key], new.params[key])
+
+
+def test_online_gradient_does_not_touch_target_params():
+    mesh = steps.data_mesh()
+    batch = to_global(_pretext_batches(1)[0], mesh)
+    state = _pretrain_state(mesh)
+    step_fn = _pretrain_step()
+
+    def loss_wrt_target(target_params):
+        return step_fn(state.replace(target_params=target_params), batch)[1]["loss"]
+
+    target_grad = jax.jit(jax.grad(loss_wrt_target))(state.target_params)
+    leaves = jax.tree.leaves(target_grad)
+    assert leaves and all(np.all(np.asarray(g) == 0) for g in leaves)
+
+
+def test_share_target_fcs_uses_online_fc_bins():
+    mesh = steps.data_mesh()
+    history, _, _ = _run(_pretrain_step(share=True), _pretrain_state(mesh), _pretext_batches(1), mesh)
+    np.testing.assert_array_equal(history[-1].target_params["fc_bins"]["kernel"],
+                                  history[-1].params["fc_bins"]["kernel"])
+
+
+def test_triplet_same_on_one_and_four_devices():
+    step_fn = steps.make_triplet_step(TinyEmbed(), TX, SCHEDULE, margin=0.2)
+    batches = _triplet_batches(2)
+    one, four = steps.data_mesh(jax.devices()[:1]), steps.data_mesh()
+    hist1, metrics1, _ = _run(step_fn, _triplet_state(one), batches, one)
+    hist4, metrics4, traces = _run(step_fn, _triplet_state(four), batches, four)
+    _assert_same_states(hist1[-1], hist4[-1])
+    np.testing.assert_allclose(metrics1["loss"], metrics4["loss"], rtol=1e-5)
+    assert traces == 1 and metrics4["loss"] > 0
