@@ -6,7 +6,7 @@ training loop can import the evaluator hook without a cycle.
 
 
 def __getattr__(name):
-    if name in ("evaluate_workdir", "evaluate_model", "summary_scalars"):
+    if name in ("evaluate_workdir", "evaluate_model", "summary_scalars", "PeriodicEvaluator"):
         from selfgait_jax.evaluation import api
 
         return getattr(api, name)
