@@ -70,7 +70,7 @@ def make_pretrain_step(online, target, tx: optax.GradientTransformation, schedul
             batch_stats=updates.get("batch_stats", state.batch_stats),
             target_batch_stats=target_updates.get("batch_stats", state.target_batch_stats),
             opt_state=opt_state)
-        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
+        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads),
                    "lr": schedule(state.step), "tau": tau}
         return new_state, metrics
 
@@ -98,7 +98,7 @@ def make_triplet_step(model, tx: optax.GradientTransformation, schedule, margin:
             params=optax.apply_updates(state.params, param_updates),
             batch_stats=updates.get("batch_stats", state.batch_stats),
             opt_state=opt_state)
-        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
+        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads),
                    "lr": schedule(state.step), **aux}
         return new_state, metrics
 

@@ -1,0 +1,146 @@
+"""Checkpoints (round trip, unfinished steps never restored), weight transfer errors, config
+errors raised before compiling, and the non-finite-loss stop keeping the last good checkpoint."""
+
+import os
+import pathlib
+import shutil
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from selfgait_jax.train import checkpointing, experiment, loop, steps, validate
+from selfgait_jax.train.state import TrainState
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # configs/ import configs.base
+from configs import finetune, pretrain  # noqa: E402  pylint: disable=g-import-not-at-top
+
+
+def _state(value: float, step: int = 3) -> TrainState:
+    params = {"backbone": {"w": jnp.full((2, 3), value)}, "fc_bins": {"b": jnp.arange(4.0)}}
+    return TrainState(step=jnp.int32(step), params=params, target_params={}, batch_stats={},
+                      target_batch_stats={}, opt_state=optax.sgd(0.1, momentum=0.9).init(params),
+                      rng=jax.random.PRNGKey(7))
+
+
+def _abstract(mesh):
+    return checkpointing.with_sharding(jax.eval_shape(lambda: _state(0.0)), steps.replicated(mesh))
+
+
+def test_round_trip_and_unfinished_checkpoint_is_ignored(tmp_path):
+    config = pretrain.get_config("tiny")
+    ckpts = checkpointing.Checkpoints(str(tmp_path))
+    ckpts.save(2, _state(1.5, step=2), next_batch=2, config=config)
+    ckpts.wait_until_finished()
+    ckpts.close()
+    # What a crash mid-save leaves behind: orbax's temporary folder for a later step.
+    final = tmp_path / "checkpoints" / "2"
+    shutil.copytree(final, tmp_path / "checkpoints" / "6.orbax-checkpoint-tmp-1795616000")
+    (tmp_path / "checkpoints" / "9.orbax-checkpoint-tmp-1795616001").mkdir()
+
+    ckpts = checkpointing.Checkpoints(str(tmp_path))
+    try:
+        assert ckpts.all_steps() == [2] and ckpts.latest_step() == 2
+        mesh = steps.data_mesh()
+        state, next_batch = ckpts.restore(2, _abstract(mesh))
+        restored_config = ckpts.restore_config(2)
+    finally:
+        ckpts.close()
+    assert next_batch == 2 and int(state.step) == 2
+    np.testing.assert_array_equal(state.params["backbone"]["w"], np.full((2, 3), 1.5))
+    np.testing.assert_array_equal(state.rng, jax.random.PRNGKey(7))
+    assert state.params["backbone"]["w"].sharding.is_equivalent_to(steps.replicated(mesh), 2)
+    assert restored_config == config  # tuples survive the JSON round trip
+    assert restored_config.model.channels == config.model.channels
+
+
+def test_copy_by_name_errors_name_the_parameter():
+    wanted = {"backbone": {"conv": {"kernel": jax.ShapeDtypeStruct((3, 3, 1, 4), jnp.float32)}},
+              "fc_bins": {"kernel": jax.ShapeDtypeStruct((31, 4, 8), jnp.float32)}}
+    good = {"backbone": {"conv": {"kernel": np.ones((3, 3, 1, 4))}},
+            "fc_bins": {"kernel": np.zeros((31, 4, 8))}, "predictor": {"w": np.ones(2)}}
+    copied = checkpointing.copy_by_name(wanted, good)
+    assert set(copied) == {"backbone", "fc_bins"}
+    with pytest.raises(ValueError, match="params/fc_bins/kernel has shape"):
+        checkpointing.copy_by_name(wanted, {**good, "fc_bins": {"kernel": np.zeros((31, 4, 16))}})
+    with pytest.raises(ValueError, match="no parameter params/backbone/conv/kernel"):
+        checkpointing.copy_by_name(wanted, {"fc_bins": good["fc_bins"]})
+
+
+def _bad_configs(tmp_path):
+    def with_(base, **changes):
+        config = base.copy_and_resolve_references()
+        for key, value in changes.items():
+            node = config
+            *parents, leaf = key.split(".")
+            for p in parents:
+                node = node[p]
+            node[leaf] = value
+        return config
+
+    pre, fine = pretrain.get_config("tiny"), finetune.get_config("tiny")
+    return [
+        (with_(pre, **{"byol.batch_size": 6}), "byol.batch_size"),
+        (with_(fine, **{"triplet.P": 3, "triplet.K": 3}), "triplet.P\*triplet.K"),
+        (with_(pre, **{"byol.k": pre.data.max_frames}), "byol.k"),
+        (with_(pre, **{"data.name": "casia_c"}), "data.name"),
+        (with_(fine, **{"data.name": "casia_b", "data.root": str(tmp_path / "missing")}), "data.root"),
+        (with_(pre, **{"model.name": "gaitnet"}), "model.name"),
+        (with_(pre, **{"model.name": "gaitset"}), "model.name"),  # no BYOL form
+        (with_(fine, init_from=str(tmp_path / "nowhere")), "init_from"),
+        (with_(pre, **{"optimizer.schedule": "poly"}), "optimizer.schedule"),
+    ]
+
+
+def test_config_errors_are_raised_before_compiling(tmp_path, monkeypatch):
+    def no_compile(*args, **kwargs):
+        raise AssertionError("compilation started before the config was checked")
+
+    monkeypatch.setattr(steps, "jit_step", no_compile)
+    monkeypatch.setattr(steps, "init_on_mesh", no_compile)
+    monkeypatch.setattr(loop, "make_batches", no_compile)
+    for config, key in _bad_configs(tmp_path):
+        with pytest.raises(ValueError, match=f"config.{key}"):
+            loop.train(config, str(tmp_path / "run"))
+    validate.validate_config(pretrain.get_config("tiny"), 4)  # the shipped configs are valid
+    validate.validate_config(finetune.get_config("tiny"), 4)
+    assert not os.path.exists(tmp_path / "run" / "metrics.jsonl")
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    """A stand-in experiment whose loss turns NaN at step 5 exercises the loop's guard."""
+
+    def init_state(rng):
+        params = {"w": jnp.zeros(3)}
+        return TrainState(jnp.int32(0), params, {}, {}, {}, optax.sgd(1.0).init(params), rng)
+
+    def step(state, batch):
+        loss = jnp.where(state.step >= 4, jnp.nan, 1.0 / (state.step + 1.0))
+        params = {"w": state.params["w"] + jnp.mean(batch["x"])}
+        return (state.replace(step=state.step + 1, params=params),
+                {"loss": loss, "grad_norm": jnp.float32(1.0), "lr": jnp.float32(0.1)})
+
+    fake = experiment.Experiment("pretrain", None, optax.sgd(1.0), lambda s: 0.1, init_state,
+                                 step, 4)
+    monkeypatch.setattr(experiment, "build_experiment", lambda config: fake)
+    monkeypatch.setattr(loop, "make_batches",
+                        lambda config, start_batch: iter([{"x": np.ones(4, np.float32)}] * 100))
+    config = pretrain.get_config("tiny")
+    config.total_steps, config.log_every, config.checkpoint_every = 10, 3, 2
+    with pytest.raises(FloatingPointError, match=r"at step 5; stopping: the last good checkpoint \(step 4\)"):
+        loop.train(config, str(tmp_path))
+    ckpts = checkpointing.Checkpoints(str(tmp_path))
+    try:
+        assert ckpts.all_steps() == [2, 4]
+        abstract = checkpointing.with_sharding(jax.eval_shape(init_state, jax.random.PRNGKey(0)),
+                                               steps.replicated(steps.data_mesh()))
+        state, next_batch = ckpts.restore(4, abstract)
+    finally:
+        ckpts.close()
+    assert int(state.step) == 4 and next_batch == 4
+    np.testing.assert_array_equal(state.params["w"], np.full(3, 4.0))
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and '"step": 3' in lines[0]  # step 6's log never happened
