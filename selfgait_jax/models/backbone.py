@@ -8,6 +8,8 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from selfgait_jax.models import conv as conv_lib
+
 LEAKY_SLOPE = 0.01
 
 
@@ -24,15 +26,17 @@ def max_pool2(x):
 
 
 class ConvLReLU(nn.Module):
-    """Bias-free "same" convolution followed by leaky ReLU 0.01."""
+    """Bias-free "same" convolution followed by leaky ReLU 0.01.
+
+    The convolution is :class:`conv.Conv` (same parameter as ``nn.Conv``, fast weight gradient on
+    CPU)."""
     features: int
     kernel: int
     dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x):
-        x = nn.Conv(self.features, (self.kernel, self.kernel), padding="SAME", use_bias=False,
-                    dtype=self.dtype, name="conv")(x)
+        x = conv_lib.Conv(self.features, (self.kernel, self.kernel), self.dtype, name="conv")(x)
         return nn.leaky_relu(x, LEAKY_SLOPE)
 
 

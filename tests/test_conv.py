@@ -1,0 +1,101 @@
+"""The fast-backward convolution equals XLA's / flax's convolution: values, gradients, parameters."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from selfgait_jax.models import backbone
+from selfgait_jax.models import conv
+
+
+def naive_same_conv(x, kernel):
+    """Direct loops over kernel taps with numpy ("same" zero padding, stride 1)."""
+    kh, kw = kernel.shape[:2]
+    b, h, w, _ = x.shape
+    xp = np.pad(x, ((0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0)))
+    out = np.zeros((b, h, w, kernel.shape[3]), np.float64)
+    for i in range(kh):
+        for j in range(kw):
+            out += np.einsum("bhwc,cf->bhwf", xp[:, i:i + h, j:j + w], kernel[i, j])
+    return out
+
+
+# (batch, height, width, in, out, kernel); batch 6 splits into several scan chunks below.
+SHAPES = [(6, 8, 6, 1, 4, 5), (6, 8, 5, 3, 5, 3), (4, 4, 3, 6, 2, 3)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_values_and_gradients_match_lax_and_a_naive_loop(shape):
+    b, h, w, cin, cout, k = shape
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal((b, h, w, cin)).astype(np.float32)
+    kernel = rng.standard_normal((k, k, cin, cout)).astype(np.float32)
+    cotangent = rng.standard_normal((b, h, w, cout)).astype(np.float32)
+
+    np.testing.assert_allclose(conv.conv2d(x, kernel), naive_same_conv(x, kernel),
+                               rtol=1e-5, atol=1e-4)
+
+    def grads(fn):
+        return jax.jit(jax.grad(lambda x, k: jnp.sum(fn(x, k) * cotangent), argnums=(0, 1)))(
+            x, kernel)
+
+    fast_x, fast_k = grads(conv.cpu_conv2d)
+    ref_x, ref_k = grads(conv.lax_conv2d)
+    scale_k = np.abs(ref_k).max()
+    np.testing.assert_allclose(fast_x, ref_x, rtol=1e-5, atol=1e-5 * np.abs(ref_x).max())
+    np.testing.assert_allclose(fast_k, ref_k, rtol=1e-5, atol=1e-5 * scale_k)
+    # the public entry point (platform dispatch) gives the same on this CPU
+    np.testing.assert_allclose(grads(conv.conv2d)[1], ref_k, rtol=1e-5, atol=1e-5 * scale_k)
+
+
+def test_weight_grad_is_the_same_for_every_chunk_size():
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((12, 5, 4, 3)), jnp.float32)
+    g = jnp.asarray(rng.standard_normal((12, 5, 4, 2)), jnp.float32)
+    shape = (3, 3, 3, 2)
+    per_frame = 5 * 4 * 9 * 3 * 4
+    assert conv.frames_per_chunk(x.shape, shape, 4, budget=per_frame * 5) == 4  # divisor of 12
+    assert conv.frames_per_chunk(x.shape, shape, 4, budget=1) == 1
+    whole = conv.weight_grad(x, g, shape)
+    original = conv.PATCH_CHUNK_BYTES
+    try:
+        conv.PATCH_CHUNK_BYTES = per_frame * 3  # 3 frames per chunk -> 4 scan steps
+        assert conv.frames_per_chunk(x.shape, shape, 4) == 3
+        chunked = conv.weight_grad(x, g, shape)
+    finally:
+        conv.PATCH_CHUNK_BYTES = original
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-5)
+
+
+def test_module_is_a_drop_in_for_flax_conv():
+    x = jnp.asarray(np.random.default_rng(1).random((2, 8, 6, 3)), jnp.float32)
+    ours = conv.Conv(4, (3, 3))
+    flax_conv = nn.Conv(4, (3, 3), padding="SAME", use_bias=False)
+    params = ours.init(jax.random.key(7), x)
+    reference = flax_conv.init(jax.random.key(7), x)
+    assert jax.tree.structure(params) == jax.tree.structure(reference)
+    np.testing.assert_array_equal(params["params"]["kernel"], reference["params"]["kernel"])
+    np.testing.assert_allclose(ours.apply(params, x), flax_conv.apply(reference, x),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_bfloat16_module_computes_in_bfloat16_and_keeps_float32_params():
+    x = jnp.ones((2, 4, 3, 2))
+    module = conv.Conv(3, (3, 3), dtype=jnp.bfloat16)
+    params = module.init(jax.random.key(0), x)
+    assert params["params"]["kernel"].dtype == jnp.float32
+    assert module.apply(params, x).dtype == jnp.bfloat16
+    grad = jax.grad(lambda p: jnp.sum(module.apply(p, x).astype(jnp.float32)))(params)
+    assert grad["params"]["kernel"].dtype == jnp.float32
+
+
+def test_backbone_layer_keeps_flax_parameter_path():
+    params = backbone.ConvLReLU(4, 3).init(jax.random.key(0), jnp.zeros((1, 4, 4, 2)))
+    assert params["params"]["conv"]["kernel"].shape == (3, 3, 2, 4)
+
+
+def test_shape_errors_are_clear():
+    with pytest.raises(ValueError, match="conv2d: expected x"):
+        conv.conv2d(jnp.zeros((2, 4, 4, 3)), jnp.zeros((3, 3, 2, 5)))
