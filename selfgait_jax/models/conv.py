@@ -19,6 +19,11 @@ from jax import lax
 DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 # Patches of one chunk of frames (bytes): a few MB keeps the im2col product in the L2/L3 caches.
 PATCH_CHUNK_BYTES = 4 * 2**20
+# Read when a function is traced. "auto": im2col weight gradient on CPU, XLA's convolution elsewhere;
+# "lax": XLA's convolution everywhere (the reference; tools/benchmark.py uses it for XLA's cost
+# analysis, which counts the body of the weight gradient's scan only once).
+FORMULATION = "auto"
+FORMULATIONS = ("auto", "lax")
 
 
 def _same_padding(kernel_shape):
@@ -103,6 +108,10 @@ def conv2d(x, kernel):
     if x.ndim != 4 or kernel.ndim != 4 or x.shape[-1] != kernel.shape[2]:
         raise ValueError(f"conv2d: expected x [B, H, W, C] and kernel [kh, kw, C, F], got "
                          f"{x.shape} and {kernel.shape}")
+    if FORMULATION not in FORMULATIONS:
+        raise ValueError(f"conv.FORMULATION={FORMULATION!r}: expected one of {FORMULATIONS}")
+    if FORMULATION == "lax":
+        return lax_conv2d(x, kernel)
     return lax.platform_dependent(x, kernel, cpu=cpu_conv2d, default=lax_conv2d)
 
 

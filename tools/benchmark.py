@@ -1,0 +1,306 @@
+"""Time the training step, the input pipeline and evaluation on this machine.
+
+    python tools/benchmark.py --out=FILE.json [--stage=pretrain|finetune] [--batch=PxK] [--frames=30]
+        [--height=64] [--width=44] [--steps=N] [--dtype=float32|bfloat16] [--skip-input] [--skip-eval]
+
+- train step: the training code's own jitted step (train/experiment.py: full-size SelfGait, Adam,
+  BYOL EMA for pretrain / batch-all triplet for finetune) on a device-resident random batch of
+  P·K sequences; median of N steps after the compile. FLOPs from XLA's cost analysis of the step
+  (see ``flops_per_step`` below).
+- input pipeline (only where TensorFlow imports): the tf.data triplet pipeline alone, P×K batches
+  from random binary sequences of CASIA-B lengths held in memory.
+- eval: embedding with the step's embedding network + the cross-view protocol (distances, rank-1/5,
+  mAP) on a SynthGait-B-sized test split (50 subjects × 10 types × 11 views = 5,500 sequences of
+  50-120 random frames). ``--eval-sequences`` embeds only that many of them (the full model on CPU
+  needs ~1 h for all 5,500); ``embed_s_all`` then extrapolates by frame count. Ranking always runs
+  on 5,500 embeddings.
+
+The step part needs only JAX (GPU machines without TensorFlow). Writes the JSON (--out) and appends
+one line to docs/benchmarks.md; the 1-minute load average is recorded because other work on the
+machine skews timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for `configs`
+
+from selfgait_jax.data import protocols  # noqa: E402  (numpy only)
+from selfgait_jax.data.sequence import SequenceMeta  # noqa: E402
+from selfgait_jax.models import conv  # noqa: E402
+from selfgait_jax.train import experiment, steps as steps_lib  # noqa: E402
+
+BENCHMARKS_MD = REPO / "docs" / "benchmarks.md"
+CASIA_TYPES = tuple(f"nm-{i:02d}" for i in range(1, 7)) + ("bg-01", "bg-02", "cl-01", "cl-02")
+CASIA_VIEWS = tuple(f"{a:03d}" for a in range(0, 181, 18))
+
+
+class RandomSequences:
+    """A SequenceSource of random 0/255 frames for ``metas``, lengths uniform in [min_len, max_len]
+    (content does not change the cost of any benchmarked part)."""
+
+    name = "random"
+
+    def __init__(self, metas, min_len: int, max_len: int, height: int, width: int, seed: int = 0):
+        self.metas = list(metas)
+        self.lengths = np.random.default_rng(seed).integers(min_len, max_len + 1, len(self.metas))
+        self.shape = (height, width)
+        self._seed = seed
+
+    def __len__(self):
+        return len(self.metas)
+
+    def load(self, i):
+        rng = np.random.default_rng([self._seed, i])
+        return np.where(rng.random((int(self.lengths[i]), *self.shape)) < 0.3, 255, 0).astype(np.uint8)
+
+
+def parse_batch(text: str) -> tuple[int, int]:
+    try:
+        p, k = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"--batch={text!r}: expected PxK, e.g. 2x4") from None
+    if p < 1 or k < 1:
+        raise SystemExit(f"--batch={text!r}: P and K must be positive")
+    return p, k
+
+
+def make_config(args, p: int, k: int):
+    """The stage's full-size training config with the benchmark's shapes."""
+    from configs import finetune, pretrain
+
+    config = (pretrain if args.stage == "pretrain" else finetune).get_config("full")
+    config.model.dtype = args.dtype
+    if args.stage == "pretrain":
+        config.byol.batch_size, config.byol.k = p * k, args.frames
+    else:
+        config.triplet.P, config.triplet.K, config.triplet.frames = p, k, args.frames
+    return config
+
+
+def random_batch(stage: str, batch: int, frames: int, height: int, width: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+
+    def silhouettes(*shape):
+        return np.where(rng.random(shape) < 0.3, 255, 0).astype(np.uint8)
+
+    if stage == "pretrain":
+        return {"frames": silhouettes(batch, frames, height, width),
+                "target_frame": silhouettes(batch, height, width)}
+    return {"frames": silhouettes(batch, frames, height, width),
+            "mask": np.ones((batch, frames), bool),
+            "label": np.repeat(np.arange(batch // 2, dtype=np.int32), 2)[:batch]}
+
+
+def _flops(cost) -> float | None:
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost["flops"]) if cost and "flops" in cost else None
+
+
+def time_train_step(args, config, mesh):
+    """Median step time on a device-resident batch, after compiling; XLA's FLOP count."""
+    exp = experiment.build_experiment(config)
+    batch_size = exp.global_batch
+    start = time.perf_counter()
+    state = steps_lib.init_on_mesh(exp.init_state, jax.random.PRNGKey(0), mesh)
+    jax.block_until_ready(state)
+    init_s = time.perf_counter() - start
+    host_batch = random_batch(args.stage, batch_size, args.frames, args.height, args.width)
+    batch = jax.device_put(host_batch, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data")))
+    jitted = steps_lib.jit_step(exp.step, mesh)
+
+    # XLA's cost analysis of the step written with XLA's own convolutions: the CPU formulation's
+    # weight gradient is a scan, whose body the analysis would count once.
+    saved, conv.FORMULATION = conv.FORMULATION, "lax"
+    try:
+        flops = _flops(jitted.lower(state, batch).cost_analysis())
+    finally:
+        conv.FORMULATION = saved
+    start = time.perf_counter()
+    compiled = jitted.lower(state, batch).compile()
+    compile_s = time.perf_counter() - start
+    flops_compiled = _flops(compiled.cost_analysis())
+
+    state, metrics = compiled(state, batch)  # first call: allocations, thread pools
+    jax.block_until_ready(metrics)
+    times = []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        state, metrics = compiled(state, batch)
+        jax.block_until_ready(metrics)
+        times.append(time.perf_counter() - start)
+    if not np.isfinite(float(metrics["loss"])):
+        raise SystemExit(f"benchmark: the {args.stage} step gave a non-finite loss")
+    step_s = statistics.median(times)
+    return state, exp, {
+        "stage": args.stage,
+        "shape": [batch_size, args.frames, args.height, args.width],
+        "dtype": args.dtype,
+        "steps": args.steps,
+        "step_ms_median": round(step_s * 1e3, 1),
+        "step_ms_all": [round(t * 1e3, 1) for t in times],
+        "seq_per_s": round(batch_size / step_s, 3),
+        "frames_per_s": round(batch_size * args.frames / step_s, 1),
+        "flops_per_step": flops,
+        "flops_per_step_compiled": flops_compiled,
+        "achieved_tflops": round(flops / step_s / 1e12, 4) if flops else None,
+        "compile_s": round(compile_s, 1),
+        "init_s": round(init_s, 1),
+    }
+
+
+def time_input_pipeline(args, p: int, k: int, batches: int = 20):
+    """Sequences/s of the tf.data triplet pipeline alone; None where TensorFlow does not import."""
+    try:
+        from selfgait_jax.data import pipelines
+    except ImportError as e:  # GPU machines without TensorFlow
+        return {"seq_per_s": None, "skipped": f"no TensorFlow ({e})"}
+    metas = [SequenceMeta(f"{s:03d}", t, "090") for s in range(40) for t in CASIA_TYPES[:6]]
+    source = RandomSequences(metas, 50, 120, args.height, args.width)
+    indices = np.arange(len(source))
+    store = pipelines.FrameStore.load(source, indices, progress=False)
+    it = pipelines.make_triplet_pipeline(
+        source, indices, subjects_per_batch=p, sequences_per_subject=k, frames=args.frames,
+        ordered=True, store=store, process_index=0, process_count=1, device_count=1)
+    for _ in range(3):
+        next(it)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    elapsed = time.perf_counter() - start
+    return {"seq_per_s": round(batches * p * k / elapsed, 1), "batch": [p, k, args.frames],
+            "source_sequences": len(source)}
+
+
+def time_eval(args, exp, config, state, mesh):
+    """Embedding (a subset, extrapolated) and ranking (all 5,500) of a SynthGait-B-sized test split."""
+    from selfgait_jax.evaluation import embed as embed_lib, protocol as protocol_lib
+
+    metas = [SequenceMeta(f"{s:03d}", t, v) for s in range(75, 125) for t in CASIA_TYPES
+             for v in CASIA_VIEWS]
+    source = RandomSequences(metas, 50, 120, args.height, args.width, seed=1)
+    split = protocols.protocol_for("synthgait_b", metas)
+    embed_model = exp.embed_model
+    abstract = jax.eval_shape(lambda: experiment.init_embed_variables(embed_model, config))
+    variables = {"params": {key: state.params[key] for key in abstract["params"]}}
+    embed_fn = embed_lib.make_embed_fn(embed_model)
+    count = min(args.eval_sequences, len(source))
+    subset = np.linspace(0, len(source) - 1, count).round().astype(np.int64)
+    # Warm-up: compile every bucket length the timed call will use, on one sequence per bucket.
+    buckets = {}
+    for i in subset:
+        buckets.setdefault(int(np.ceil(np.log2(max(source.lengths[i], 16)))), int(i))
+    embed_lib.embed_source(embed_model, variables, source, indices=sorted(buckets.values()),
+                           max_length=args.eval_max_frames or None, mesh=mesh, embed_fn=embed_fn)
+    start = time.perf_counter()
+    embeddings = embed_lib.embed_source(embed_model, variables, source, indices=subset,
+                                        max_length=args.eval_max_frames or None, mesh=mesh,
+                                        embed_fn=embed_fn)
+    embed_s = time.perf_counter() - start
+    cap = args.eval_max_frames or np.inf
+    embedded_frames = int(np.minimum(source.lengths[subset], cap).sum())
+    all_frames = int(np.minimum(source.lengths, cap).sum())
+
+    # Ranking cost does not depend on the values: tile the computed embeddings to all sequences.
+    full = embeddings[np.arange(len(source)) % len(subset)]
+    full = full + np.random.default_rng(0).normal(0, 1e-3, full.shape).astype(np.float32)
+    kwargs = dict(metric="euclidean", mesh=mesh)
+    subjects, views = [m.subject for m in metas], [m.view for m in metas]
+    protocol_lib.evaluate_embeddings(full[:1100], subjects[:1100], views[:1100],  # compile
+                                     [i for i in split.gallery if i < 1100],
+                                     {c: [i for i in v if i < 1100] for c, v in split.probes.items()},
+                                     **kwargs)
+    start = time.perf_counter()
+    protocol_lib.evaluate_embeddings(full, subjects, views, split.gallery, split.probes, **kwargs)
+    rank_s = time.perf_counter() - start
+    return {"sequences": len(source), "embedded_sequences": int(count),
+            "embedded_frames": embedded_frames, "all_frames": all_frames,
+            "max_frames": args.eval_max_frames or None,
+            "embed_s": round(embed_s, 2),
+            "embed_s_all": round(embed_s * all_frames / max(embedded_frames, 1), 1),
+            "rank_s": round(rank_s, 2)}
+
+
+def append_line(result: dict, command: str) -> None:
+    r, t = result, result["train_step"]
+    line = (f"- {r['date'][:10]} `{command}` ({r['machine']}, {r['device']}, jax {r['jax_version']}, "
+            f"load average {r['load_average'][0]}→{r['load_average_after'][0]}): {t['stage']} step "
+            f"{'x'.join(map(str, t['shape']))} {t['dtype']}: **{t['step_ms_median']:.0f} ms/step, "
+            f"{t['seq_per_s']:.2f} sequences/s**, {t['frames_per_s']:.0f} frames/s, "
+            f"XLA flops/step {t['flops_per_step']:.3g} → {t['achieved_tflops']} TFLOP/s "
+            f"(compile {t['compile_s']} s)")
+    inp = r.get("input_pipeline") or {}
+    if inp.get("seq_per_s"):
+        line += (f"; triplet pipeline {inp['seq_per_s']:.0f} sequences/s "
+                 f"({inp['seq_per_s'] / t['seq_per_s']:.0f}x the step)")
+    ev = r.get("eval")
+    if ev:
+        line += (f"; eval of {ev['sequences']} sequences: embedding {ev['embed_s']} s for "
+                 f"{ev['embedded_sequences']} ({ev['embedded_frames']} frames; all "
+                 f"{ev['all_frames']} frames ≈ {ev['embed_s_all']} s), ranking {ev['rank_s']} s")
+    with BENCHMARKS_MD.open("a") as f:
+        f.write(line + "\n")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, help="JSON file to write")
+    parser.add_argument("--stage", default="pretrain", choices=("pretrain", "finetune"))
+    parser.add_argument("--batch", default="2x4", help="PxK: P·K sequences per step")
+    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--height", type=int, default=64)
+    parser.add_argument("--width", type=int, default=44)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps (median)")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+    parser.add_argument("--skip-input", action="store_true")
+    parser.add_argument("--skip-eval", action="store_true")
+    parser.add_argument("--eval-sequences", type=int, default=5500,
+                        help="how many of the 5,500 test sequences to embed (time extrapolated)")
+    parser.add_argument("--eval-max-frames", type=int, default=0,
+                        help="embed only the first N frames of each sequence (0: all)")
+    parser.add_argument("--no-markdown", action="store_true", help="do not append to docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    p, k = parse_batch(args.batch)
+    if args.steps < 1:
+        raise SystemExit("--steps must be at least 1")
+
+    load_before = [round(v, 2) for v in os.getloadavg()]
+    mesh = steps_lib.data_mesh()
+    config = make_config(args, p, k)
+    state, exp, train = time_train_step(args, config, mesh)
+    result = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}",
+        "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind} x{jax.device_count()}",
+        "jax_version": jax.__version__,
+        "conv_formulation": conv.FORMULATION,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "load_average": load_before,
+        "train_step": train,
+        "input_pipeline": None if args.skip_input else time_input_pipeline(args, p, k),
+        "eval": None if args.skip_eval else time_eval(args, exp, config, state, mesh),
+    }
+    result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    text = json.dumps(result, indent=2)
+    print(text)
+    Path(args.out).write_text(text + "\n")
+    if not args.no_markdown:
+        append_line(result, "python tools/benchmark.py " + " ".join(argv or sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
