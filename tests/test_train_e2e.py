@@ -1,5 +1,9 @@
-"""End to end on the tiny configs: pretrain → fine-tune from it → embeddings, and exact resume of
-a run killed with SIGKILL (a real ``python -m selfgait_jax.main`` subprocess)."""
+"""End to end on the tiny configs, through ``python -m selfgait_jax.main`` subprocesses:
+pretrain → fine-tune from it → embeddings, and exact resume of a run killed with SIGKILL.
+
+Cost control: the network is the tiny one with a 3-part pyramid (``model.bins=(1,2)``), and the
+three subprocesses share a JAX compilation cache, so the train steps are compiled once.
+"""
 
 import json
 import os
@@ -14,95 +18,79 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from selfgait_jax.train import checkpointing, loop, steps
+from selfgait_jax.train import checkpointing, experiment, steps
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # configs/ import configs.base
-from configs import quickstart  # noqa: E402  pylint: disable=g-import-not-at-top
-
-PRETRAIN_STEPS, CHECKPOINT_EVERY = 12, 4
+PRETRAIN_STEPS, CHECKPOINT_EVERY, FINETUNE_STEPS = 12, 4, 4
 
 
-def _overrides(cache_dir):
-    """The tiny quickstart chain, pretraining only, as flags and as config edits (kept in sync)."""
-    return {"stages": "pretrain", "evaluate": "", "pretrain.total_steps": PRETRAIN_STEPS,
-            "pretrain.checkpoint_every": CHECKPOINT_EVERY, "pretrain.log_every": 2,
-            "pretrain.data.cache_dir": str(cache_dir), "finetune.data.cache_dir": str(cache_dir),
-            "finetune.total_steps": 4, "finetune.log_every": 2}
+def _command(workdir, cache_dir, stages):
+    overrides = {
+        "stages": stages, "evaluate": "",
+        "pretrain.total_steps": PRETRAIN_STEPS, "pretrain.checkpoint_every": CHECKPOINT_EVERY,
+        "pretrain.log_every": 2, "finetune.total_steps": FINETUNE_STEPS, "finetune.log_every": 2,
+    }
+    for stage in ("pretrain", "finetune"):
+        overrides[f"{stage}.data.cache_dir"] = str(cache_dir / "data")
+        overrides[f"{stage}.model.bins"] = "(1,2)"
+    return [sys.executable, "-m", "selfgait_jax.main", "--config=configs/quickstart.py:tiny",
+            f"--workdir={workdir}", *[f"--config.{k}={v}" for k, v in overrides.items()]]
 
 
-def _apply(config, overrides):
-    for key, value in overrides.items():
-        node = config
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    return config
+def _env(cache_dir):
+    return dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(cache_dir / "jax"))
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory):
-    """The tiny quickstart chain (no evaluation) run in-process: DIR/pretrain and DIR/finetune."""
-    base = tmp_path_factory.mktemp("e2e")
-    config = _apply(quickstart.get_config("tiny"), _overrides(base / "data"))
-    config.stages = "pretrain,finetune"
-    results = loop.run(config, str(base / "chain"))
-    return base, config, results
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, cache_dir):
+    """The uninterrupted tiny chain: DIR/pretrain (BYOL) then DIR/finetune (init from it)."""
+    workdir = tmp_path_factory.mktemp("reference")
+    done = subprocess.run(_command(workdir, cache_dir, "pretrain,finetune"), cwd=ROOT,
+                          env=_env(cache_dir), capture_output=True, timeout=900)
+    assert done.returncode == 0, done.stderr.decode()[-4000:]
+    return workdir
 
 
 def _metrics(workdir):
-    return [json.loads(line) for line in (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines()]
+    text = (pathlib.Path(workdir) / "metrics.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines()]
 
 
-def _final_state_params(workdir):
-    ckpts = checkpointing.Checkpoints(str(workdir), read_only=True)
-    try:
-        step = ckpts.latest_step()
-        config = ckpts.restore_config(step)
-    finally:
-        ckpts.close()
-    _, _, variables, _ = checkpointing.load_for_inference(str(workdir), step)
-    return step, config, variables
-
-
-def test_pretrain_then_finetune_then_embeddings(chain):
-    base, config, results = chain
-    workdir = base / "chain"
-    pre = _metrics(workdir / "pretrain")
+def test_pretrain_then_finetune_then_embeddings(reference):
+    pre = _metrics(reference / "pretrain")
     assert [r["step"] for r in pre] == list(range(2, PRETRAIN_STEPS + 1, 2))
     assert {"loss", "lr", "tau", "steps_per_sec", "grad_norm"} <= set(pre[0])
     assert pre[-1]["loss"] < pre[0]["loss"]  # BYOL's loss goes down
-    assert list((workdir / "pretrain" / "tensorboard").glob("events.out.tfevents.*"))
-    fine = _metrics(workdir / "finetune")
-    assert fine[-1]["step"] == 4 and all(np.isfinite(r["loss"]) for r in fine)
-    assert results["finetune"]["step"] == 4
+    assert list((reference / "pretrain" / "tensorboard").glob("events.out.tfevents.*"))
+    fine = _metrics(reference / "finetune")
+    assert fine[-1]["step"] == FINETUNE_STEPS and all(np.isfinite(r["loss"]) for r in fine)
 
-    pre_step, _, pre_vars = _final_state_params(workdir / "pretrain")
-    config_ft, model, variables, step = checkpointing.load_for_inference(str(workdir / "finetune"))
-    assert pre_step == PRETRAIN_STEPS and step == 4
-    assert config_ft.init_from == str(workdir / "pretrain")
-    # Fine-tuning started from the pretrained weights: 4 Adam steps of lr 1e-4 move each weight by
-    # at most ~4e-4, far less than the distance between two random initialisations.
-    lr = config.finetune.optimizer.lr
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=10 * 4 * lr),
+    _, _, pre_vars, pre_step = checkpointing.load_for_inference(str(reference / "pretrain"))
+    config, model, variables, step = checkpointing.load_for_inference(str(reference / "finetune"))
+    assert (pre_step, step) == (PRETRAIN_STEPS, FINETUNE_STEPS)
+    assert config.init_from == str(reference / "pretrain")
+    assert set(pre_vars["params"]) == set(variables["params"]) == {"backbone", "part_fcs", "mtb", "fc_bins"}
+    # Fine-tuning started from the pretrained weights: a few Adam steps of lr 1e-4 move a weight by
+    # ~1e-4 each, far less than the distance between two random initialisations.
+    bound = 10 * FINETUNE_STEPS * config.optimizer.lr
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=bound),
                  pre_vars["params"], variables["params"])
 
     from selfgait_jax.data import sources  # pylint: disable=g-import-not-at-top
 
-    source = sources.open_source(config_ft.data)
-    frames = np.stack([source.load(i)[:16] for i in range(4)]).astype(np.float32) / 255.0
+    source = sources.open_source(config.data)
+    frames = np.stack([source.load(i)[:12] for i in range(4)]).astype(np.float32) / 255.0
     mask = np.ones(frames.shape[:2], bool)
-    mask[1, 10:] = False
-    embeddings = model.apply(variables, jnp.asarray(frames), jnp.asarray(mask), train=False)
-    assert embeddings.shape == (4, sum(config_ft.model.bins), config_ft.model.d1)
-    assert np.all(np.isfinite(np.asarray(embeddings)))
-
-
-def _main_command(workdir, cache_dir):
-    flags = [f"--config.{k}={v}" for k, v in _overrides(cache_dir).items()]
-    return [sys.executable, "-m", "selfgait_jax.main", "--config=configs/quickstart.py:tiny",
-            f"--workdir={workdir}", *flags]
+    mask[1, 8:] = False
+    embed = jax.jit(lambda v, f, m: model.apply(v, f, m, train=False))
+    embeddings = np.asarray(embed(variables, jnp.asarray(frames), jnp.asarray(mask)))
+    assert embeddings.shape == (4, sum(config.model.bins), config.model.d1)
+    assert np.all(np.isfinite(embeddings)) and np.std(embeddings) > 0
 
 
 def _finalized_steps(checkpoint_dir):
@@ -111,43 +99,40 @@ def _finalized_steps(checkpoint_dir):
     return sorted(int(p.name) for p in checkpoint_dir.iterdir() if p.name.isdigit())
 
 
-def test_exact_resume_after_sigkill(chain, tmp_path):
-    base, _, _ = chain
-    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jax_cache"))
-    workdir = tmp_path / "killed"
-    command = _main_command(workdir, base / "data")
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+def test_exact_resume_after_sigkill(reference, cache_dir, tmp_path):
+    command = _command(tmp_path, cache_dir, "pretrain")
+    proc = subprocess.Popen(command, cwd=ROOT, env=_env(cache_dir), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
-    checkpoints = workdir / "pretrain" / "checkpoints"
-    deadline = time.time() + 300
+    checkpoints = tmp_path / "pretrain" / "checkpoints"
+    deadline = time.time() + 600
     while not _finalized_steps(checkpoints) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     _, stderr = proc.communicate()
-    assert proc.returncode == -signal.SIGKILL, stderr.decode()[-3000:]
-    killed_at = _finalized_steps(checkpoints)
-    assert killed_at and max(killed_at) < PRETRAIN_STEPS
+    assert proc.returncode == -signal.SIGKILL, stderr.decode()[-4000:]
+    killed_at = max(_finalized_steps(checkpoints))
+    assert killed_at < PRETRAIN_STEPS
+    logged_before = len(_metrics(tmp_path / "pretrain"))
 
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=600)
-    assert done.returncode == 0, done.stderr.decode()[-3000:]
-    logged = [r["step"] for r in _metrics(workdir / "pretrain")]
-    assert logged[-1] == PRETRAIN_STEPS and min(s for s in logged if s > max(killed_at)) > max(killed_at)
+    done = subprocess.run(command, cwd=ROOT, env=_env(cache_dir), capture_output=True, timeout=600)
+    assert done.returncode == 0, done.stderr.decode()[-4000:]
+    after_restart = [r["step"] for r in _metrics(tmp_path / "pretrain")][logged_before:]
+    # The restart went on from the last finalized checkpoint, not from scratch.
+    assert after_restart == list(range(killed_at + 2, PRETRAIN_STEPS + 1, 2))
 
-    ref = checkpointing.Checkpoints(str(base / "chain" / "pretrain"), read_only=True)
-    res = checkpointing.Checkpoints(str(workdir / "pretrain"), read_only=True)
+    ref = checkpointing.Checkpoints(str(reference / "pretrain"), read_only=True)
+    res = checkpointing.Checkpoints(str(tmp_path / "pretrain"), read_only=True)
     try:
         assert ref.latest_step() == res.latest_step() == PRETRAIN_STEPS
-        from selfgait_jax.train import experiment  # pylint: disable=g-import-not-at-top
-
         exp = experiment.build_experiment(ref.restore_config(PRETRAIN_STEPS))
-        mesh = steps.data_mesh()
         abstract = checkpointing.with_sharding(
-            jax.eval_shape(exp.init_state, jax.random.PRNGKey(0)), steps.replicated(mesh))
+            jax.eval_shape(exp.init_state, jax.random.PRNGKey(0)),
+            steps.replicated(steps.data_mesh()))
         expected, expected_batch = ref.restore(PRETRAIN_STEPS, abstract)
         resumed, resumed_batch = res.restore(PRETRAIN_STEPS, abstract)
     finally:
         ref.close()
         res.close()
     assert expected_batch == resumed_batch == PRETRAIN_STEPS
-    # Bit-identical: the resumed run replays the same batches with the same rng from the state.
+    # Bit-identical: the resumed run replays the same batches with the rng carried in the state.
     jax.tree.map(np.testing.assert_array_equal, jax.device_get(expected), jax.device_get(resumed))
