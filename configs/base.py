@@ -61,4 +61,9 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     c.triplet.frames = 6 if tiny else 30
     c.triplet.ordered = True  # consecutive windows (MTB); False: random frame sets (GaitSet)
     c.triplet.label_fraction = 1.0  # share of the training split's sequences that carry labels
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.every = 0  # > 0: rank-1/rank-5/mAP on the test split every this many steps (labelled data)
+    c.eval.metric = "euclidean"  # euclidean | cosine (read by selfgait_jax.evaluation)
+    c.eval.batch_size = 0  # global inference batch; 0 = the evaluation's default
     return c

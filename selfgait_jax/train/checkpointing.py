@@ -108,7 +108,7 @@ def load_for_inference(workdir: str, step=None):
         config = ckpts.restore_config(step)
         exp = experiment.build_experiment(config)
         mesh = jax.sharding.Mesh(jax.devices()[:1], ("data",))
-        abstract = with_sharding(jax.eval_shape(exp.init_state, jax.random.key_data(jax.random.key(0))),
+        abstract = with_sharding(jax.eval_shape(exp.init_state, jax.random.PRNGKey(0)),
                                  jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
         state, _ = ckpts.restore(step, abstract)
     finally:

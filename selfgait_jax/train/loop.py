@@ -80,7 +80,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
         step = int(jax.device_get(state.step))
         batches = make_batches(config, start_batch=next_batch)
         train_step = steps.jit_step(exp.step, mesh)
-        return _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, ckpts)
+        evaluate = _periodic_evaluation(config, exp, mesh)
+        return _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, ckpts,
+                     evaluate)
     finally:
         ckpts.wait_until_finished()
         ckpts.close()
@@ -132,9 +134,27 @@ def _check_window(config, source, indices):
                          f"({int(np.max(lengths[indices]))} frames) of {config.data.name}")
 
 
-def _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, ckpts) -> dict:
+def _periodic_evaluation(config, exp, mesh):
+    """``state -> scalars`` evaluating the test split when ``config.eval.every`` > 0, else None."""
+    every = config.eval.every if config.get("eval") is not None else 0
+    if not every:
+        return None
+    from selfgait_jax.evaluation.api import PeriodicEvaluator  # pylint: disable=g-import-not-at-top
+
+    evaluator = PeriodicEvaluator(config, exp.embed_model, mesh=mesh)
+
+    def evaluate(state):
+        return evaluator(checkpointing.embed_subset(exp.embed_model, config, state.params,
+                                                    state.batch_stats))
+
+    return evaluate
+
+
+def _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, ckpts,
+          evaluate=None) -> dict:
     total = config.total_steps
-    log = TrainLog(workdir, total, step, name=config.name)
+    # Every process runs the same loop; only process 0 writes the logs.
+    log = TrainLog(workdir, total, step, name=config.name, enabled=jax.process_index() == 0)
     pending = []  # device metrics since the last fetch; fetched only at log / checkpoint steps
     record = {}
     try:
@@ -146,7 +166,8 @@ def _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, c
             pending.append(metrics)
             due_log = step % config.log_every == 0 or step == total
             due_ckpt = step % config.checkpoint_every == 0 or step == total
-            if not (due_log or due_ckpt):
+            due_eval = evaluate is not None and step % config.eval.every == 0
+            if not (due_log or due_ckpt or due_eval):
                 continue
             fetched = jax.device_get(pending)
             pending = []
@@ -155,6 +176,8 @@ def _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, c
                 record = log.write(step, _summarise(fetched))
             if due_ckpt:
                 ckpts.save(step, state, next_batch, config)
+            if due_eval:
+                log.write_eval(step, evaluate(state))
     finally:
         log.close()
     return record

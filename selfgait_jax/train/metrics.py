@@ -48,10 +48,13 @@ def _tensorboard_writer(logdir: str):
 class TrainLog:
     """Writes one record per logged step; adds ``steps_per_sec`` and prints progress with ETA."""
 
-    def __init__(self, workdir: str, total_steps: int, start_step: int, name: str = "train"):
-        os.makedirs(workdir, exist_ok=True)
-        self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a", encoding="utf-8")
-        self._tb = _tensorboard_writer(os.path.join(workdir, "tensorboard"))
+    def __init__(self, workdir: str, total_steps: int, start_step: int, name: str = "train",
+                 enabled: bool = True):
+        self._enabled = enabled
+        if enabled:
+            os.makedirs(workdir, exist_ok=True)
+            self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a", encoding="utf-8")
+            self._tb = _tensorboard_writer(os.path.join(workdir, "tensorboard"))
         self._total = int(total_steps)
         self._name = name
         self._last_step = int(start_step)
@@ -64,6 +67,8 @@ class TrainLog:
         self._last_step, self._last_time = step, now
         record = {"step": int(step), **{k: float(v) for k, v in scalars.items()},
                   "steps_per_sec": rate}
+        if not self._enabled:
+            return record
         self._jsonl.write(json.dumps(record) + "\n")
         self._jsonl.flush()
         self._tb.write_scalars(int(step), {k: v for k, v in record.items() if k != "step"})
@@ -72,7 +77,20 @@ class TrainLog:
                      self._total, record["loss"], rate, _format_seconds(eta))
         return record
 
+    def write_eval(self, step: int, scalars: dict):
+        """Evaluation scalars (e.g. ``eval/NM_rank1``) as their own record."""
+        if not self._enabled:
+            return
+        record = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
+        self._jsonl.write(json.dumps(record) + "\n")
+        self._jsonl.flush()
+        self._tb.write_scalars(int(step), scalars)
+        _log.info("%s step %d  %s", self._name, step,
+                  "  ".join(f"{k} {v:.2f}" for k, v in scalars.items()))
+
     def close(self):
+        if not self._enabled:
+            return
         self._jsonl.close()
         self._tb.flush()
         self._tb.close()

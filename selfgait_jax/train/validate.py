@@ -6,7 +6,7 @@ seconds instead of after minutes of data generation and compilation.
 
 import os
 
-from selfgait_jax.data import sources
+from selfgait_jax.data import protocols, sources
 from selfgait_jax.models import registry
 from selfgait_jax.train import optim
 from selfgait_jax.train.checkpointing import checkpoint_dir
@@ -74,6 +74,11 @@ def validate_config(config, device_count: int) -> None:
         _positive_int(t.frames, "triplet.frames")
         if not 0.0 < t.label_fraction <= 1.0:
             _fail("triplet.label_fraction", f"must be in (0, 1], got {t.label_fraction}")
+
+    if config.get("eval") is not None and config.eval.get("every", 0):
+        _positive_int(config.eval.every, "eval.every")
+        if data.name not in protocols.PROTOCOL_OF_DATASET:
+            _fail("eval.every", f"{data.name} has no test protocol to evaluate on; set it to 0")
 
     if config.init_from:
         if config.stage != "triplet":
