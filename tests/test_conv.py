@@ -99,3 +99,20 @@ def test_backbone_layer_keeps_flax_parameter_path():
 def test_shape_errors_are_clear():
     with pytest.raises(ValueError, match="conv2d: expected x"):
         conv.conv2d(jnp.zeros((2, 4, 4, 3)), jnp.zeros((3, 3, 2, 5)))
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 6, 4), (2, 7, 5, 3)])
+def test_max_pool2_matches_flax_max_pool_values_and_gradients_with_ties(shape):
+    rng = np.random.default_rng(shape[1])
+    x = rng.integers(-2, 3, shape).astype(np.float32)  # small integers: many tied maxima
+    x[0] = 0.0  # an all-zero frame, like silhouette background after a conv and leaky ReLU
+    out_shape = (shape[0], shape[1] // 2, shape[2] // 2, shape[3])
+    cotangent = rng.standard_normal(out_shape).astype(np.float32)
+
+    def reference(x):
+        return nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")
+
+    np.testing.assert_array_equal(backbone.max_pool2(x), reference(x))
+    ours = jax.jit(jax.grad(lambda x: jnp.sum(backbone.max_pool2(x) * cotangent)))(x)
+    theirs = jax.grad(lambda x: jnp.sum(reference(x) * cotangent))(x)
+    np.testing.assert_array_equal(ours, theirs)  # the first maximum of a window takes it all

@@ -6,6 +6,7 @@ of the "w/o HPM" ablation. All convolutions are bias-free, "same" padded and fol
 from typing import Any, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from selfgait_jax.models import conv as conv_lib
@@ -20,9 +21,53 @@ def apply_per_frame(fn, frames):
     return out.reshape((n, t) + out.shape[1:])
 
 
+@jax.custom_vjp
 def max_pool2(x):
-    """2×2 max pooling, stride 2 (odd sizes are floored, like PyTorch's ``MaxPool2d(2)``)."""
-    return nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")
+    """2×2 max pooling, stride 2 (odd sizes are floored, like PyTorch's ``MaxPool2d(2)``).
+
+    Same values and gradient as ``nn.max_pool(x, (2, 2), strides=(2, 2))`` (the gradient goes to
+    the first maximum of each window in row-major order, also on ties such as all-zero background),
+    but written as a reshape + max and an elementwise backward: XLA:CPU expands the
+    select-and-scatter of ``nn.max_pool``'s gradient into index maps and a scatter costing ~15 % of
+    the training step."""
+    return _window_max(_window_view(x))
+
+
+def _window_view(x):
+    # [B, H, W, C] -> [B, H/2, 2, W/2, 2, C] (odd trailing row / column dropped)
+    b, h, w, c = x.shape
+    x = x[:, :h - h % 2, :w - w % 2]
+    return x.reshape(b, h // 2, 2, w // 2, 2, c)
+
+
+def _window_max(windows):
+    return jnp.max(windows, axis=(2, 4))
+
+
+def _max_pool2_fwd(x):
+    windows = _window_view(x)
+    out = _window_max(windows)
+    return out, (windows, out, x.shape)
+
+
+def _max_pool2_bwd(residuals, grad_out):
+    windows, out, shape = residuals
+    taken = jnp.zeros(out.shape, bool)
+    grads = []
+    for i in range(2):  # window positions in row-major order: the first maximum takes the gradient
+        row = []
+        for j in range(2):
+            first = (windows[:, :, i, :, j] == out) & ~taken
+            taken = taken | first
+            row.append(jnp.where(first, grad_out, jnp.zeros((), grad_out.dtype)))
+        grads.append(jnp.stack(row, axis=3))
+    grad = jnp.stack(grads, axis=2).reshape(windows.shape[0], windows.shape[1] * 2,
+                                            windows.shape[3] * 2, windows.shape[5])
+    b, h, w, c = shape
+    return (jnp.pad(grad, ((0, 0), (0, h % 2), (0, w % 2), (0, 0))),)
+
+
+max_pool2.defvjp(_max_pool2_fwd, _max_pool2_bwd)
 
 
 class ConvLReLU(nn.Module):
