@@ -78,7 +78,10 @@ def make_pretrain_step(online, target, tx: optax.GradientTransformation, schedul
 
 
 def make_triplet_step(model, tx: optax.GradientTransformation, schedule, margin: float):
-    """Batch-all triplet step on ``{"frames": uint8 [B, T, H, W], "mask": bool [B, T], "label": int32 [B]}``."""
+    """Batch-all triplet step on P×K batches.
+
+    Batches: ``{"frames": uint8 [B, T, H, W], "mask": bool [B, T], "label": int32 [B]}``.
+    """
 
     def step(state: TrainState, batch):
         rng = jax.random.fold_in(state.rng, state.step)
