@@ -1,14 +1,9 @@
-"""Ablation "w/o HPM": BYOL pretraining with a plain CNN + global pooling instead of the pyramid.
-
-Fine-tune it like SelfGait: ``configs/finetune.py --config.model.name=selfgait_no_hpm
---config.init_from=THIS_DIR`` (or the chain in ``configs/quickstart.py`` with ``model=``).
+"""Ablation "w/o HPM" (SG-6): a plain CNN + global pooling instead of the pyramid, pretrained with
+BYOL on a 6× pool, fine-tuned on 40 % of the labels, evaluated. A chain: DIR/pretrain, DIR/finetune.
 """
 
 from configs import base
 
 
 def get_config(arg=None):
-    c = base.base_config(base.parse_size(arg), stage="pretrain", model="selfgait_no_hpm",
-                         data="synthgait_pool")
-    c.name = "ablation_no_hpm"
-    return c
+    return base.selfgait_chain(arg, name="ablation_no_hpm", model="selfgait_no_hpm", pool_ratio=6.0)

@@ -67,3 +67,31 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     c.eval.metric = "euclidean"  # euclidean | cosine (read by selfgait_jax.evaluation)
     c.eval.batch_size = 0  # global inference batch; 0 = the evaluation's default
     return c
+
+
+def chain_config(name: str, size: str, stages: dict, evaluate: str) -> ml_collections.ConfigDict:
+    """A chain: ``stages`` (name → training config) run in order in ``workdir/<name>``.
+
+    A stage's ``init_from="@<earlier stage>"`` starts it from that stage's workdir; ``evaluate``
+    names the stage evaluated at the end ("" = none). See ``train.loop.run_chain``.
+    """
+    c = ml_collections.ConfigDict()
+    c.name = name
+    c.size = size
+    c.stages = ",".join(stages)
+    c.evaluate = evaluate
+    for stage_name, stage in stages.items():
+        c[stage_name] = stage
+    return c
+
+
+def selfgait_chain(arg, *, name: str, model: str, pool_ratio: float) -> ml_collections.ConfigDict:
+    """BYOL pretraining of ``model`` on an SG-``pool_ratio`` pool → fine-tuning → evaluation."""
+    size = parse_size(arg)
+    pre = base_config(size, stage="pretrain", model=model, data="synthgait_pool")
+    pre.data.pool_ratio = pool_ratio
+    fine = base_config(size, stage="triplet", model=model, data="synthgait_b")
+    fine.name = "finetune"
+    fine.triplet.label_fraction = 0.4
+    fine.init_from = "@pretrain"
+    return chain_config(name, size, {"pretrain": pre, "finetune": fine}, evaluate="finetune")

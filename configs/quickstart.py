@@ -10,9 +10,7 @@ and compilation included: a narrow network on a small SynthGait-B (16 subjects, 
 of twice its training sequences. ``:tiny`` is the seconds-long version the tests run.
 """
 
-import ml_collections
-
-from configs import finetune, pretrain
+from configs import base, finetune, pretrain
 
 QUICK_VIEWS_B = ("000", "054", "090", "144")
 QUICK_VIEWS_POOL = ("000", "030", "060", "090")
@@ -28,14 +26,10 @@ def get_config(arg=None):
     size = arg or "quick"
     if size not in ("quick", "tiny"):
         raise ValueError(f"quickstart size {size!r} is not one of quick, tiny")
-    c = ml_collections.ConfigDict()
-    c.name = "quickstart"
-    c.size = size
-    c.stages = "pretrain,finetune"
-    c.evaluate = "finetune"  # "" skips the evaluation
-    c.pretrain = pretrain.get_config("tiny")
-    c.finetune = finetune.get_config("tiny")
-    c.finetune.init_from = "@pretrain"
+    fine = finetune.get_config("tiny")
+    fine.init_from = "@pretrain"
+    c = base.chain_config("quickstart", size, {"pretrain": pretrain.get_config("tiny"), "finetune": fine},
+                          evaluate="finetune")  # --config.evaluate= skips the evaluation
     if size == "tiny":
         return c
 
