@@ -17,7 +17,7 @@ from selfgait_jax.train import checkpointing, experiment, loop, steps, validate
 from selfgait_jax.train.state import TrainState
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # configs/ import configs.base
-from configs import finetune, pretrain  # noqa: E402  pylint: disable=g-import-not-at-top
+from configs import finetune, pretrain, quickstart  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
 def _state(value: float, step: int = 3) -> TrainState:
@@ -106,6 +106,16 @@ def test_config_errors_are_raised_before_compiling(tmp_path, monkeypatch):
     for config, key in _bad_configs(tmp_path):
         with pytest.raises(ValueError, match=re.escape(f"config.{key}:")):
             loop.train(config, str(tmp_path / "run"))
+    # A chain checks every stage before the first one starts.
+    chain = quickstart.get_config("tiny")
+    chain.finetune.triplet.K = 3
+    with pytest.raises(ValueError, match=re.escape("config.triplet.P*triplet.K:")):
+        loop.run(chain, str(tmp_path / "chain"))
+    chain = quickstart.get_config("tiny")
+    chain.evaluate = "pretest"
+    with pytest.raises(ValueError, match="config.evaluate='pretest'"):
+        loop.run(chain, str(tmp_path / "chain"))
+    assert not os.path.exists(tmp_path / "chain" / "pretrain")
     validate.validate_config(pretrain.get_config("tiny"), 4)  # the shipped configs are valid
     validate.validate_config(finetune.get_config("tiny"), 4)
     assert not os.path.exists(tmp_path / "run" / "metrics.jsonl")

@@ -42,16 +42,23 @@ def run_chain(config: ml_collections.ConfigDict, workdir: str) -> dict:
     for name in names:
         if name not in config:
             raise ValueError(f"config.stages names {name!r} but config.{name} does not exist")
-    for name in names:
+    target = config.get("evaluate", "")
+    if target and target not in names:
+        raise ValueError(f"config.evaluate={target!r} is not one of config.stages ({config.stages!r})")
+    stages = {}
+    for name in names:  # every stage is checked before the first one starts
         stage = config[name].copy_and_resolve_references()
-        if stage.init_from.startswith("@"):
+        chained = stage.init_from.startswith("@")
+        if chained:
             ref = stage.init_from[1:]
             if ref not in names[:names.index(name)]:
                 raise ValueError(f"config.{name}.init_from={stage.init_from!r} must name an earlier stage")
             stage.init_from = os.path.join(workdir, ref)
+        validate.validate_config(stage, jax.device_count(), check_init_from=not chained)
+        stages[name] = stage
+    for name, stage in stages.items():
         _log.info("chain stage %s → %s", name, os.path.join(workdir, name))
         results[name] = train(stage, os.path.join(workdir, name))
-    target = config.get("evaluate", "")
     if target:
         results["evaluation"] = _evaluate(os.path.join(workdir, target))
     return results
@@ -62,8 +69,7 @@ def _evaluate(stage_dir: str):
         from selfgait_jax.evaluation import evaluate_workdir  # pylint: disable=g-import-not-at-top
     except ImportError as e:
         _log.warning("evaluation skipped: selfgait_jax.evaluation.evaluate_workdir is not "
-                        "available (%s)", e)
-        print(f"evaluation skipped: selfgait_jax.evaluation.evaluate_workdir is not available ({e})")
+                     "available (%s)", e)
         return None
     return evaluate_workdir(stage_dir)
 

@@ -24,8 +24,12 @@ def _positive_int(value, key: str):
         _fail(key, f"must be a positive integer, got {value!r}")
 
 
-def validate_config(config, device_count: int) -> None:
-    """Raises ValueError naming the key of the first invalid setting."""
+def validate_config(config, device_count: int, check_init_from: bool = True) -> None:
+    """Raises ValueError naming the key of the first invalid setting.
+
+    ``check_init_from=False`` skips checking that ``init_from`` holds checkpoints (a chain's earlier
+    stage that has not run yet).
+    """
     if config.stage not in STAGES:
         _fail("stage", f"{config.stage!r} is not one of {', '.join(STAGES)}")
     for key in ("total_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
@@ -83,7 +87,7 @@ def validate_config(config, device_count: int) -> None:
     if config.init_from:
         if config.stage != "triplet":
             _fail("init_from", "initialising from a pretraining run is for triplet training only")
-        if not os.path.isdir(checkpoint_dir(config.init_from)):
+        if check_init_from and not os.path.isdir(checkpoint_dir(config.init_from)):
             _fail("init_from", f"{config.init_from!r} has no checkpoints folder")
 
 
