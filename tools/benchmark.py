@@ -2,6 +2,7 @@
 
     python tools/benchmark.py --out=FILE.json [--stage=pretrain|finetune] [--batch=PxK] [--frames=30]
         [--height=64] [--width=44] [--steps=N] [--dtype=float32|bfloat16] [--skip-input] [--skip-eval]
+        [--peer-pytorch] [--eval-sequences=N] [--eval-max-frames=N] [--no-markdown]
 
 - train step: the training code's own jitted step (train/experiment.py: full-size SelfGait, Adam,
   BYOL EMA for pretrain / batch-all triplet for finetune) on a device-resident random batch of
@@ -14,6 +15,8 @@
   50-120 random frames). ``--eval-sequences`` embeds only that many of them (the full model on CPU
   needs ~1 h for all 5,500); ``embed_s_all`` then extrapolates by frame count. Ranking always runs
   on 5,500 embeddings.
+- ``--peer-pytorch``: tools/peer_pytorch.py's plain PyTorch step (needs torch), run alternately with
+  the JAX step so that both see the same machine load; reports the JAX speed-up.
 
 The step part needs only JAX (GPU machines without TensorFlow). Writes the JSON (--out) and appends
 one line to docs/benchmarks.md; the 1-minute load average is recorded because other work on the
@@ -125,9 +128,12 @@ def time_train_step(args, config, mesh):
 
     # XLA's cost analysis of the step written with XLA's own convolutions: the CPU formulation's
     # weight gradient is a scan, whose body the analysis would count once.
+    # A separate jit of a fresh function: jit caches traces per function, and the formulation is
+    # read when tracing.
+    reference = steps_lib.jit_step(lambda state, batch: exp.step(state, batch), mesh)
     saved, conv.FORMULATION = conv.FORMULATION, "lax"
     try:
-        flops = _flops(jitted.lower(state, batch).cost_analysis())
+        flops = _flops(reference.lower(state, batch).cost_analysis())
     finally:
         conv.FORMULATION = saved
     start = time.perf_counter()
@@ -137,12 +143,21 @@ def time_train_step(args, config, mesh):
 
     state, metrics = compiled(state, batch)  # first call: allocations, thread pools
     jax.block_until_ready(metrics)
+    peer_step, peer_times = None, []
+    if args.peer_pytorch:  # interleaved with the JAX step: both see the same machine load
+        sys.path.insert(0, str(REPO / "tools"))
+        import peer_pytorch
+
+        peer_step = peer_pytorch.build_step(batch_size, args.frames)
+        peer_pytorch.time_steps(peer_step, steps=0)
     times = []
     for _ in range(args.steps):
         start = time.perf_counter()
         state, metrics = compiled(state, batch)
         jax.block_until_ready(metrics)
         times.append(time.perf_counter() - start)
+        if peer_step is not None:
+            peer_times.extend(peer_pytorch.time_steps(peer_step, steps=1, warmup=0))
     if not np.isfinite(float(metrics["loss"])):
         raise SystemExit(f"benchmark: the {args.stage} step gave a non-finite loss")
     step_s = statistics.median(times)
@@ -160,7 +175,20 @@ def time_train_step(args, config, mesh):
         "achieved_tflops": round(flops / step_s / 1e12, 4) if flops else None,
         "compile_s": round(compile_s, 1),
         "init_s": round(init_s, 1),
-    }
+    }, _peer_result(peer_times, batch_size, step_s)
+
+
+def _peer_result(times, batch_size, jax_step_s):
+    if not times:
+        return None
+    import torch
+
+    step_s = statistics.median(times)
+    return {"what": "tools/peer_pytorch.py, interleaved step by step with the JAX step",
+            "torch_version": torch.__version__, "step_ms_median": round(step_s * 1e3, 1),
+            "step_ms_all": [round(t * 1e3, 1) for t in times],
+            "seq_per_s": round(batch_size / step_s, 3),
+            "jax_speedup": round(step_s / jax_step_s, 3)}
 
 
 def time_input_pipeline(args, p: int, k: int, batches: int = 20):
@@ -243,6 +271,10 @@ def append_line(result: dict, command: str) -> None:
             f"{t['seq_per_s']:.2f} sequences/s**, {t['frames_per_s']:.0f} frames/s, "
             f"XLA flops/step {t['flops_per_step']:.3g} → {t['achieved_tflops']} TFLOP/s "
             f"(compile {t['compile_s']} s)")
+    peer = r.get("peer_pytorch")
+    if peer:
+        line += (f"; PyTorch {peer['torch_version']} peer interleaved: {peer['step_ms_median']:.0f} "
+                 f"ms/step ({peer['seq_per_s']:.2f} sequences/s), **JAX {peer['jax_speedup']:.2f}x**")
     inp = r.get("input_pipeline") or {}
     if inp.get("seq_per_s"):
         line += (f"; triplet pipeline {inp['seq_per_s']:.0f} sequences/s "
@@ -268,6 +300,8 @@ def main(argv=None):
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--skip-input", action="store_true")
     parser.add_argument("--skip-eval", action="store_true")
+    parser.add_argument("--peer-pytorch", action="store_true",
+                        help="interleave tools/peer_pytorch.py's step (needs torch; pretrain only)")
     parser.add_argument("--eval-sequences", type=int, default=5500,
                         help="how many of the 5,500 test sequences to embed (time extrapolated)")
     parser.add_argument("--eval-max-frames", type=int, default=0,
@@ -277,11 +311,13 @@ def main(argv=None):
     p, k = parse_batch(args.batch)
     if args.steps < 1:
         raise SystemExit("--steps must be at least 1")
+    if args.peer_pytorch and args.stage != "pretrain":
+        raise SystemExit("--peer-pytorch: the PyTorch peer is the pretraining step; use --stage=pretrain")
 
     load_before = [round(v, 2) for v in os.getloadavg()]
     mesh = steps_lib.data_mesh()
     config = make_config(args, p, k)
-    state, exp, train = time_train_step(args, config, mesh)
+    state, exp, train, peer = time_train_step(args, config, mesh)
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}",
@@ -291,6 +327,7 @@ def main(argv=None):
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "load_average": load_before,
         "train_step": train,
+        "peer_pytorch": peer,
         "input_pipeline": None if args.skip_input else time_input_pipeline(args, p, k),
         "eval": None if args.skip_eval else time_eval(args, exp, config, state, mesh),
     }
