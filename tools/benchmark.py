@@ -336,7 +336,8 @@ def main(argv=None):
     print(text)
     Path(args.out).write_text(text + "\n")
     if not args.no_markdown:
-        append_line(result, "python tools/benchmark.py " + " ".join(argv or sys.argv[1:]))
+        shown = ["--out=OUT.json" if a.startswith("--out") else a for a in (argv or sys.argv[1:])]
+        append_line(result, "python tools/benchmark.py " + " ".join(shown))  # no machine paths
 
 
 if __name__ == "__main__":

@@ -151,7 +151,7 @@ def build_step(batch: int = 8, frames: int = 30, threads: int | None = None, see
             for name, p in target.named_parameters():
                 if name in shared:
                     p.mul_(0.996).add_(online_params[name], alpha=0.004)
-        return float(loss)
+        return loss.detach().item()
 
     return step
 
