@@ -52,7 +52,9 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     c.byol.k = 4 if tiny else 30  # online frames; the target gets frame k
     c.byol.tau = 0.996
     c.byol.tau_schedule = "constant"  # constant | cosine (BYOL's schedule to 1)
-    c.byol.share_target_fcs = False  # True: the target uses the online FC bins (the paper's text)
+    # The paper: the target branch uses the online FC bins ("FCs shared with the parameters of the
+    # Transition Model"); False keeps an EMA copy, as the authors' code does.
+    c.byol.share_target_fcs = True
 
     c.triplet = ml_collections.ConfigDict()
     c.triplet.margin = 0.2
