@@ -116,3 +116,22 @@ def test_max_pool2_matches_flax_max_pool_values_and_gradients_with_ties(shape):
     ours = jax.jit(jax.grad(lambda x: jnp.sum(backbone.max_pool2(x) * cotangent)))(x)
     theirs = jax.grad(lambda x: jnp.sum(reference(x) * cotangent))(x)
     np.testing.assert_array_equal(ours, theirs)  # the first maximum of a window takes it all
+
+
+def test_gradients_with_the_batch_sharded_over_devices_match_lax():
+    # conftest forces 4 CPU devices; the training step shards the frames' batch like this.
+    mesh = jax.make_mesh((jax.device_count(),), ("data",),
+                         axis_types=(jax.sharding.AxisType.Auto,))
+    rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4 * jax.device_count(), 6, 5, 3)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+
+    def grads(fn, **jit_kwargs):
+        loss = lambda k, x: jnp.sum(jnp.tanh(fn(x, k)))  # noqa: E731
+        return jax.jit(jax.grad(loss, argnums=(0, 1)), **jit_kwargs)(kernel, x)
+
+    sharded = grads(conv.conv2d, in_shardings=(None, rows))
+    reference = grads(conv.lax_conv2d)
+    for ours, ref in zip(sharded, reference):
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())

@@ -1,0 +1,63 @@
+"""tools/benchmark.py's cheap parts: argument parsing, configs with the benchmark's shapes, batches.
+
+(The timed runs themselves compile the full-size network; they are run by hand, see
+docs/performance.md. Speed is never asserted.)"""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+TOOL = Path(__file__).resolve().parents[1] / "tools" / "benchmark.py"
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location("benchmark_tool", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_parse_batch(tool):
+    assert tool.parse_batch("2x4") == (2, 4)
+    assert tool.parse_batch("8X16") == (8, 16)
+    for bad in ("8", "2x", "0x4", "axb"):
+        with pytest.raises(SystemExit, match="--batch"):
+            tool.parse_batch(bad)
+
+
+def test_configs_take_the_benchmark_shapes(tool):
+    class Args:
+        frames, dtype = 12, "bfloat16"
+
+    args = Args()
+    args.stage = "pretrain"
+    config = tool.make_config(args, 2, 4)
+    assert (config.byol.batch_size, config.byol.k, config.model.dtype) == (8, 12, "bfloat16")
+    assert tuple(config.model.channels) == (32, 64, 128)  # the full-size network
+    args.stage = "finetune"
+    config = tool.make_config(args, 3, 2)
+    assert (config.triplet.P, config.triplet.K, config.triplet.frames) == (3, 2, 12)
+
+
+@pytest.mark.parametrize("stage", ["pretrain", "finetune"])
+def test_random_batches_follow_the_data_contract(tool, stage):
+    batch = tool.random_batch(stage, 4, 5, 64, 44)
+    assert batch["frames"].shape == (4, 5, 64, 44) and batch["frames"].dtype == np.uint8
+    assert set(np.unique(batch["frames"])) <= {0, 255}
+    if stage == "pretrain":
+        assert batch["target_frame"].shape == (4, 64, 44)
+    else:
+        assert batch["mask"].all() and batch["mask"].shape == (4, 5)
+        labels = batch["label"]
+        assert labels.dtype == np.int32 and np.all(np.bincount(labels) == 2)  # positives exist
+
+
+def test_random_sequences_source(tool):
+    source = tool.RandomSequences([None] * 5, 3, 6, 8, 4, seed=2)
+    assert len(source) == 5 and np.all((source.lengths >= 3) & (source.lengths <= 6))
+    frames = source.load(1)
+    assert frames.shape == (source.lengths[1], 8, 4) and frames.dtype == np.uint8
+    np.testing.assert_array_equal(frames, source.load(1))  # deterministic per sequence
