@@ -173,6 +173,7 @@ def time_train_step(args, config, mesh):
         "flops_per_step": flops,
         "flops_per_step_compiled": flops_compiled,
         "achieved_tflops": round(flops / step_s / 1e12, 4) if flops else None,
+        "paper_80k_steps_h": round(80_000 * step_s / 3600, 1),  # the paper's CASIA-B schedule
         "compile_s": round(compile_s, 1),
         "init_s": round(init_s, 1),
     }, _peer_result(peer_times, batch_size, step_s)
