@@ -8,6 +8,8 @@ temporal window helpers rely on the prefix layout: a window reaching past the la
 sees the same zeros / -inf that ordinary "same" padding of the unpadded sequence would supply.
 """
 
+import functools
+
 import jax.numpy as jnp
 
 
@@ -40,10 +42,13 @@ def masked_mean(x, mask):
     return total / jnp.maximum(count, 1)
 
 
-def temporal_windows(x, size, pad_value):
-    """Sliding windows of odd ``size`` centred on each frame: ``[N, T, ...] -> [N, T, size, ...]``.
+def temporal_shifts(x, size, pad_value):
+    """The ``size`` (odd) frames of a window centred on each frame, as ``size`` arrays ``[N, T, ...]``
+    (offsets -size//2 .. size//2); positions outside ``[0, T)`` read ``pad_value`` ("same" padding,
+    stride 1).
 
-    Positions outside ``[0, T)`` read ``pad_value`` ("same" padding, stride 1).
+    A list rather than one stacked ``[N, T, size, ...]`` array: sums and products over the window
+    then stay elementwise, and their gradients are slices, not a large transpose (docs/performance.md).
     """
     if size % 2 != 1:
         raise ValueError(f"temporal window size must be odd, got {size}")
@@ -52,23 +57,28 @@ def temporal_windows(x, size, pad_value):
     pad[1] = (half, half)
     xp = jnp.pad(x, pad, constant_values=pad_value)
     steps = x.shape[1]
-    return jnp.stack([xp[:, j:j + steps] for j in range(size)], axis=2)
+    return [xp[:, j:j + steps] for j in range(size)]
+
+
+def temporal_windows(x, size, pad_value):
+    """Sliding windows of odd ``size`` centred on each frame: ``[N, T, ...] -> [N, T, size, ...]``."""
+    return jnp.stack(temporal_shifts(x, size, pad_value), axis=2)
 
 
 def masked_avg_pool(x, mask, size):
     """Temporal average pool (stride 1, zero "same" padding counted in the mean, like PyTorch's
     ``AvgPool1d(size, 1, size // 2)``); padded frames are treated as that zero padding and the output
     is zero on them."""
-    windows = temporal_windows(zero_padded(x, mask), size, 0)
-    return zero_padded(jnp.sum(windows, axis=2) / size, mask)
+    total = functools.reduce(jnp.add, temporal_shifts(zero_padded(x, mask), size, 0))
+    return zero_padded(total / size, mask)
 
 
 def masked_max_pool(x, mask, size):
     """Temporal max pool (stride 1, -inf "same" padding, like PyTorch's ``MaxPool1d``); padded frames
     never win and the output is zero on them."""
     neg_inf = jnp.array(-jnp.inf, x.dtype)
-    windows = temporal_windows(jnp.where(broadcast_mask(mask, x), x, neg_inf), size, neg_inf)
-    return zero_padded(jnp.max(windows, axis=2), mask)
+    shifts = temporal_shifts(jnp.where(broadcast_mask(mask, x), x, neg_inf), size, neg_inf)
+    return zero_padded(functools.reduce(jnp.maximum, shifts), mask)
 
 
 def check_sequence_inputs(frames, mask, where: str):

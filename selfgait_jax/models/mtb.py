@@ -45,15 +45,18 @@ class TemporalConv(nn.Module):
         in_features = x.shape[-1]
         if self.parts is None:
             shape = (self.kernel_size, in_features, self.features)
-            batch_axis, spec = (), "ntkpc,kcf->ntpf"
+            batch_axis, spec = (), "ntpc,cf->ntpf"
         else:
             if x.shape[2] != self.parts:
                 raise ValueError(f"TemporalConv built for {self.parts} parts got {x.shape[2]}")
             shape, batch_axis = (self.parts, self.kernel_size, in_features, self.features), (0,)
-            spec = "ntkpc,pkcf->ntpf"
+            spec = "ntpc,pcf->ntpf"
         kernel = self.param("kernel", nn.initializers.lecun_normal(batch_axis=batch_axis), shape)
-        windows = masking.temporal_windows(masking.zero_padded(x, mask), self.kernel_size, 0)
-        y = jnp.einsum(spec, windows.astype(self.dtype), kernel.astype(self.dtype))
+        # One product per tap on the shifted sequence (no stacked [N, T, k, P, C] windows).
+        shifts = masking.temporal_shifts(masking.zero_padded(x, mask), self.kernel_size, 0)
+        kernel = kernel.astype(self.dtype)
+        y = sum(jnp.einsum(spec, shifted.astype(self.dtype), kernel[..., j, :, :])
+                for j, shifted in enumerate(shifts))
         if self.use_bias:
             bias_shape = (self.features,) if self.parts is None else (self.parts, self.features)
             y = y + self.param("bias", nn.initializers.zeros, bias_shape).astype(self.dtype)
