@@ -135,3 +135,17 @@ def test_gradients_with_the_batch_sharded_over_devices_match_lax():
     reference = grads(conv.lax_conv2d)
     for ours, ref in zip(sharded, reference):
         np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+def test_cpu_compiler_options_compile_and_change_no_numbers():
+    assert conv.cpu_compiler_options("gpu") == {}
+    options = conv.cpu_compiler_options("cpu")
+    assert options == conv.XLA_CPU_OPTIONS
+    rng = np.random.default_rng(5)
+    x = jnp.asarray(rng.standard_normal((3, 6, 5, 2)), jnp.float32)
+    kernel = jnp.asarray(rng.standard_normal((3, 3, 2, 4)), jnp.float32)
+    loss = lambda k, x: jnp.sum(jnp.tanh(conv.conv2d(x, k)))  # noqa: E731
+    plain = jax.jit(jax.value_and_grad(loss))(kernel, x)
+    tuned = jax.jit(jax.value_and_grad(loss), compiler_options=options)(kernel, x)
+    for a, b in zip(plain, tuned):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

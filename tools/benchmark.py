@@ -2,7 +2,8 @@
 
     python tools/benchmark.py --out=FILE.json [--stage=pretrain|finetune] [--batch=PxK] [--frames=30]
         [--height=64] [--width=44] [--steps=N] [--dtype=float32|bfloat16] [--skip-input] [--skip-eval]
-        [--peer-pytorch] [--eval-sequences=N] [--eval-max-frames=N] [--no-markdown]
+        [--peer-pytorch] [--compiler-option=KEY=VALUE ...] [--eval-sequences=N] [--eval-max-frames=N]
+        [--no-markdown]
 
 - train step: the training code's own jitted step (train/experiment.py: full-size SelfGait, Adam,
   BYOL EMA for pretrain / batch-all triplet for finetune) on a device-resident random batch of
@@ -109,6 +110,18 @@ def random_batch(stage: str, batch: int, frames: int, height: int, width: int, s
             "label": np.repeat(np.arange(batch // 2, dtype=np.int32), 2)[:batch]}
 
 
+def compiler_options(pairs) -> dict:
+    """``["KEY=VALUE", ...]`` -> XLA compile options for the step (e.g.
+    ``xla_cpu_experimental_ynn_fusion_type=``: XLA:CPU without YNNPACK, docs/performance.md)."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--compiler-option={pair!r}: expected KEY=VALUE")
+        options[key] = {"true": True, "false": False}.get(value.lower(), value)
+    return options
+
+
 def _flops(cost) -> float | None:
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     return float(cost["flops"]) if cost and "flops" in cost else None
@@ -137,7 +150,7 @@ def time_train_step(args, config, mesh):
     finally:
         conv.FORMULATION = saved
     start = time.perf_counter()
-    compiled = jitted.lower(state, batch).compile()
+    compiled = jitted.lower(state, batch).compile(compiler_options(args.compiler_option))
     compile_s = time.perf_counter() - start
     flops_compiled = _flops(compiled.cost_analysis())
 
@@ -267,7 +280,9 @@ def time_eval(args, exp, config, state, mesh):
 def append_line(result: dict, command: str) -> None:
     r, t = result, result["train_step"]
     line = (f"- {r['date'][:10]} `{command}` ({r['machine']}, {r['device']}, jax {r['jax_version']}, "
-            f"load average {r['load_average'][0]}→{r['load_average_after'][0]}): {t['stage']} step "
+            f"load average {r['load_average'][0]}→{r['load_average_after'][0]}"
+            f"{', compiler options ' + ' '.join(r['compiler_options']) if r['compiler_options'] else ''}"
+            f"): {t['stage']} step "
             f"{'x'.join(map(str, t['shape']))} {t['dtype']}: **{t['step_ms_median']:.0f} ms/step, "
             f"{t['seq_per_s']:.2f} sequences/s**, {t['frames_per_s']:.0f} frames/s, "
             f"XLA flops/step {t['flops_per_step']:.3g} → {t['achieved_tflops']} TFLOP/s "
@@ -301,6 +316,8 @@ def main(argv=None):
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--skip-input", action="store_true")
     parser.add_argument("--skip-eval", action="store_true")
+    parser.add_argument("--compiler-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="XLA option for compiling the step (repeatable)")
     parser.add_argument("--peer-pytorch", action="store_true",
                         help="interleave tools/peer_pytorch.py's step (needs torch; pretrain only)")
     parser.add_argument("--eval-sequences", type=int, default=5500,
@@ -326,6 +343,7 @@ def main(argv=None):
         "jax_version": jax.__version__,
         "conv_formulation": conv.FORMULATION,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "compiler_options": args.compiler_option,
         "load_average": load_before,
         "train_step": train,
         "peer_pytorch": peer,

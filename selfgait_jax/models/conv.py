@@ -26,6 +26,20 @@ FORMULATION = "auto"
 FORMULATIONS = ("auto", "lax")
 
 
+# XLA:CPU (jax 0.10) hands convolutions and dots to YNNPACK by default; on the 2-core AVX2 machine
+# the full-size training step ran 1.6x faster without it (XLA's own Eigen kernels; measured
+# interleaved, docs/performance.md). Pass these when compiling for CPU, e.g.
+# ``jax.jit(step, compiler_options=cpu_compiler_options())``.
+XLA_CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+
+
+def cpu_compiler_options(platform=None):
+    """:data:`XLA_CPU_OPTIONS` when compiling for CPU (``platform``, default: JAX's default
+    backend), else ``{}`` (GPU/TPU compilers reject CPU options)."""
+    platform = platform or jax.default_backend()
+    return dict(XLA_CPU_OPTIONS) if platform == "cpu" else {}
+
+
 def _same_padding(kernel_shape):
     # flax/TF "SAME" for stride 1: (k - 1) // 2 before, the rest after.
     return [((k - 1) // 2, k - 1 - (k - 1) // 2) for k in kernel_shape[:2]]
