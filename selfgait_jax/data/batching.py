@@ -40,6 +40,18 @@ def resolve_topology(process_index: int | None, process_count: int | None,
             jax.device_count() if device_count is None else device_count)
 
 
+def data_mesh(devices=None) -> jax.sharding.Mesh:
+    """A 1-D mesh named "data" over ``devices`` (default: all devices of all processes).
+
+    The axis is Auto (GSPMD propagates shardings inside the step); only the step's inputs and
+    outputs carry explicit shardings.
+    """
+    auto = (jax.sharding.AxisType.Auto,)
+    if devices is None:
+        return jax.make_mesh((jax.device_count(),), ("data",), axis_types=auto)
+    return jax.sharding.Mesh(np.asarray(devices), ("data",), axis_types=auto)
+
+
 def to_global(batch: Any, mesh: Mesh) -> Any:
     """Host-local numpy batch (a pytree) -> global jax.Arrays sharded along axis 0 over mesh axis "data".
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from selfgait_jax.data import batching
 from selfgait_jax.evaluation import embed as embed_lib
 from selfgait_jax.evaluation import protocol as protocol_lib
 from selfgait_jax.evaluation import tables
@@ -42,7 +43,7 @@ class PeriodicEvaluator:
             bool(_eval_option(config, "drop_missing_gallery", True))
             if drop_missing_gallery is None else drop_missing_gallery
         )
-        self.mesh = mesh if mesh is not None else embed_lib.data_mesh()
+        self.mesh = mesh if mesh is not None else batching.data_mesh()
         self.batch_size = int(_eval_option(config, "batch_size", 0)) or None
         self.max_length = _eval_option(config, "max_length", None)
         self.indices = np.unique(np.concatenate([self.protocol.gallery, *self.protocol.probes.values()]))

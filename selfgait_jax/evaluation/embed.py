@@ -19,12 +19,6 @@ from selfgait_jax.data import batching, inference
 DEFAULT_ROWS_PER_DEVICE = 4
 
 
-def data_mesh() -> jax.sharding.Mesh:
-    """All devices on one "data" axis, with automatic (not explicit) sharding propagation: the
-    models reshape sharded batches freely, which explicit mode (make_mesh's default) rejects."""
-    return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
-
-
 def make_embed_fn(embed_model):
     """jit(variables, frames uint8 [B, T, 64, 44], mask bool [B, T]) -> float32 [B, parts, dim]."""
 
@@ -52,7 +46,7 @@ def embed_source(
     `batch_size` is global (default 4 rows per device) and must divide over the devices.
     `embed_fn` lets a caller reuse one jitted function (and its compiles) across calls.
     """
-    mesh = mesh if mesh is not None else data_mesh()
+    mesh = mesh if mesh is not None else batching.data_mesh()
     batch_size = batch_size or DEFAULT_ROWS_PER_DEVICE * mesh.size
     indices = np.arange(len(source)) if indices is None else np.asarray(indices, dtype=np.int64)
     embed_fn = embed_fn or make_embed_fn(embed_model)

@@ -20,6 +20,8 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from selfgait_jax.data.batching import data_mesh  # noqa: F401  (re-exported: steps.data_mesh)
+from selfgait_jax.models import conv
 from selfgait_jax.train import losses
 from selfgait_jax.train.state import TrainState, ema_tau, ema_update
 
@@ -108,18 +110,6 @@ def make_triplet_step(model, tx: optax.GradientTransformation, schedule, margin:
     return step
 
 
-def data_mesh(devices=None) -> jax.sharding.Mesh:
-    """A 1-D mesh named "data" over ``devices`` (default: all devices of all processes).
-
-    The axis is Auto (GSPMD propagates shardings inside the step); only the step's inputs and
-    outputs carry explicit shardings.
-    """
-    auto = (jax.sharding.AxisType.Auto,)
-    if devices is None:
-        return jax.make_mesh((jax.device_count(),), ("data",), axis_types=auto)
-    return jax.sharding.Mesh(np.asarray(devices), ("data",), axis_types=auto)
-
-
 def replicated(mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 
@@ -130,9 +120,13 @@ def init_on_mesh(init_fn, rng, mesh):
 
 
 def jit_step(step_fn, mesh):
-    """Jit once: state replicated and donated, batch sharded over "data", metrics replicated."""
+    """Jit once: state replicated and donated, batch sharded over "data", metrics replicated.
+
+    On CPU the step is compiled with ``conv.cpu_compiler_options()`` (XLA:CPU's YNNPACK convolution
+    gradients are ~4x slower than its own; docs/performance.md)."""
     return jax.jit(
         step_fn,
         in_shardings=(replicated(mesh), NamedSharding(mesh, P("data"))),
         out_shardings=(replicated(mesh), replicated(mesh)),
-        donate_argnums=0)
+        donate_argnums=0,
+        compiler_options=conv.cpu_compiler_options(mesh.devices.flat[0].platform))
