@@ -4,6 +4,9 @@ Small flax modules defined here stand in for the networks (same calling contract
 names as models.registry's), so each jit compiles in a second.
 """
 
+import subprocess
+import sys
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -212,3 +215,13 @@ def test_triplet_same_on_one_and_four_devices():
     _assert_same_states(hist1[-1], hist4[-1])
     np.testing.assert_allclose(metrics1["loss"], metrics4["loss"], rtol=1e-5)
     assert traces == 1 and metrics4["loss"] > 0
+
+
+def test_training_core_imports_without_tensorflow():
+    # GPU hosts have no TensorFlow: the steps, losses, state, checkpoints and the loop module itself
+    # must import without it (the loop imports the tf.data pipelines only when it builds batches).
+    code = ("import sys\n"
+            "from selfgait_jax.train import checkpointing, loop, losses, state, steps\n"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
