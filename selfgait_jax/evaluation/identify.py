@@ -9,10 +9,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from selfgait_jax.data import inference
 from selfgait_jax.data.readers import SequenceError, TreeSource, read_pkl_sequence, read_png_sequence
+from selfgait_jax.evaluation import protocol
 
 CHUNK = 2048  # gallery sequences per distance chunk: bounded host memory for big galleries
 
@@ -70,22 +73,18 @@ def embed_sequences(embed_batch, source, batch_size: int = 8) -> np.ndarray:
 
 
 def part_distances(probe: np.ndarray, gallery: np.ndarray, metric: str = "euclidean") -> np.ndarray:
-    """Distances [G] from one probe [parts, dim] to a gallery [G, parts, dim], in chunks."""
-    probe = np.asarray(probe, np.float64)
-    if metric == "cosine":
-        probe = probe / np.maximum(np.linalg.norm(probe, axis=-1, keepdims=True), 1e-12)
-    out = []
-    for start in range(0, len(gallery), CHUNK):
-        g = np.asarray(gallery[start : start + CHUNK], np.float64)
-        if metric == "euclidean":
-            d = np.sqrt(((g - probe) ** 2).sum(-1))
-        elif metric == "cosine":
-            g = g / np.maximum(np.linalg.norm(g, axis=-1, keepdims=True), 1e-12)
-            d = 1.0 - (g * probe).sum(-1)
-        else:
-            raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
-        out.append(d.mean(-1))
+    """Distances [G] from one probe [parts, dim] to a gallery [G, parts, dim], in chunks, with the
+    evaluation protocol's own distance (:func:`protocol.part_distance`)."""
+    if metric not in protocol.METRICS:
+        raise ValueError(f"metric must be one of {protocol.METRICS}, got {metric!r}")
+    probe = jnp.asarray(probe, jnp.float32)[None]
+    out = [np.asarray(_distance_chunk(probe, jnp.asarray(gallery[start:start + CHUNK], jnp.float32),
+                                      metric))[0]
+           for start in range(0, len(gallery), CHUNK)]
     return np.concatenate(out) if out else np.zeros(0)
+
+
+_distance_chunk = jax.jit(protocol.part_distance, static_argnames="metric")
 
 
 def rank_identities(probe_embedding, gallery_embeddings, metas, metric="euclidean") -> list[Match]:

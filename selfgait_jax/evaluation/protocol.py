@@ -89,7 +89,7 @@ def _json_number(x) -> float | None:
     return None if math.isnan(x) else x
 
 
-def _part_distance(probe: jax.Array, gallery: jax.Array, metric: str) -> jax.Array:
+def part_distance(probe: jax.Array, gallery: jax.Array, metric: str) -> jax.Array:
     """Distance [B, G] = per-part distance averaged over parts, one part at a time (memory [B, G])."""
     hi = jax.lax.Precision.HIGHEST  # no TF32 on GPUs: rankings must not depend on the card
     if metric == "cosine":
@@ -126,7 +126,7 @@ def score_block(probe, probe_label, gallery, gallery_label, metric="euclidean", 
     """
     probe = probe.astype(jnp.float32)
     gallery = gallery.astype(jnp.float32)
-    dist = _part_distance(probe, gallery, metric)
+    dist = part_distance(probe, gallery, metric)
     dist = jnp.where(gallery_label[None, :] >= 0, dist, jnp.inf)
     relevant = gallery_label[None, :] == probe_label[:, None]  # [B, G]
     num_relevant = relevant.sum(axis=1)
