@@ -29,10 +29,12 @@ import tensorflow as tf
 from selfgait_jax.data import batching, sampling
 from selfgait_jax.data.sequence import FRAME_HEIGHT, FRAME_WIDTH
 
+_log = logging.getLogger(__name__)
+
 try:
     tf.config.set_visible_devices([], "GPU")
 except RuntimeError:  # TF devices already initialised (TF imported elsewhere first): nothing to hide now
-    logging.warning("TensorFlow was initialised before selfgait_jax.data.pipelines; it may see GPUs")
+    _log.warning("TensorFlow was initialised before selfgait_jax.data.pipelines; it may see GPUs")
 
 FRAME_SHAPE = (FRAME_HEIGHT, FRAME_WIDTH)
 # Byte value -> its 8 pixels (0/255), most significant bit first, as np.packbits writes them.
@@ -76,7 +78,7 @@ class FrameStore:
                 got = (f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames))
                 raise ValueError(f"{describe_sequence(source, i)}: expected uint8 [T>0, 64, 44], got {got}")
             if packed and not _is_binary(frames):
-                logging.info("%s is not binary (0/255); keeping raw uint8 frames",
+                _log.info("%s is not binary (0/255); keeping raw uint8 frames",
                              describe_sequence(source, i))
                 chunks, packed = [_unpack_rows(c) for c in chunks], False
             chunks.append(_pack_rows(frames) if packed else frames)
@@ -107,7 +109,7 @@ def _progress(items, enabled: bool, description: str):
     try:
         from tqdm import tqdm
     except ImportError:
-        logging.info(description)
+        _log.info(description)
         return items
     return tqdm(items, desc=description, unit="seq")
 

@@ -29,6 +29,8 @@ from PIL import Image
 from selfgait_jax.data.pretreatment import crop_canvas, pretreat_frames
 from selfgait_jax.data.sequence import CANVAS_WIDTH, FRAME_HEIGHT, FRAME_WIDTH, SequenceMeta, SequenceSource
 
+_log = logging.getLogger(__name__)
+
 EXTENSIONS = {"png": ".png", "pkl": ".pkl"}
 INDEX_VERSION = 1  # bump when validation changes, so cached validation results are not reused
 
@@ -184,7 +186,7 @@ class TreeSource(SequenceSource):
         self.metas = metas
         self._paths = paths
         if self._summary.issues or self._summary.counters:
-            logging.warning("%s at %s: skipped while reading:\n%s", self.name, self.root, self._summary)
+            _log.warning("%s at %s: skipped while reading:\n%s", self.name, self.root, self._summary)
 
     def _validate(self, paths: list[Path], cache_dir) -> tuple[list[int], list[int]]:
         """Read every sequence once; the outcome is cached per tree listing (names, sizes, times)."""

@@ -40,6 +40,8 @@ GENERATOR_VERSION = 2
 # Below this many frames, worker start-up costs more than it saves: render in-process.
 PARALLEL_MIN_FRAMES = 20_000
 
+_log = logging.getLogger(__name__)
+
 
 @dataclasses.dataclass(frozen=True)
 class SynthGaitSpec:
@@ -219,7 +221,7 @@ def generate(spec: SynthGaitSpec, folder: str | os.PathLike, num_workers: int = 
     workers = min(num_workers or os.cpu_count() or 1, len(missing))
     frames_estimate = len(missing) * len(spec.types) * len(spec.views) * (spec.min_frames + spec.max_frames) / 2
     start = time.time()
-    logging.info("SynthGait %s: rendering %d subjects into %s", spec.name, len(missing), folder)
+    _log.info("SynthGait %s: rendering %d subjects into %s", spec.name, len(missing), folder)
     if workers > 1 and frames_estimate > PARALLEL_MIN_FRAMES:
         spec_file = folder / f".spec-{os.getpid()}.json"
         spec_file.write_text(json.dumps(dataclasses.asdict(spec)))
@@ -231,6 +233,7 @@ def generate(spec: SynthGaitSpec, folder: str | os.PathLike, num_workers: int = 
                 )
                 for w in range(workers)
             ]
+            _show_progress(processes, [folder / s for s in missing], f"rendering SynthGait {spec.name}")
             failed = [p.args for p in processes if p.wait() != 0]
         finally:
             spec_file.unlink(missing_ok=True)
@@ -239,7 +242,19 @@ def generate(spec: SynthGaitSpec, folder: str | os.PathLike, num_workers: int = 
     else:
         for subject in missing:
             _store_subject(spec, str(folder), subject)
-    logging.info("SynthGait %s: %d subjects in %.1f s", spec.name, len(missing), time.time() - start)
+    _log.info("SynthGait %s: %d subjects in %.1f s", spec.name, len(missing), time.time() - start)
+
+
+def _show_progress(processes, subject_folders, description: str) -> None:
+    """A progress bar (subjects/s, ETA) while the workers run: a subject's folder appears, by rename,
+    once it is complete."""
+    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+
+    with tqdm(total=len(subject_folders), desc=description, unit="subject") as bar:
+        while any(p.poll() is None for p in processes):
+            time.sleep(1.0)
+            bar.update(sum(f.is_dir() for f in subject_folders) - bar.n)
+        bar.update(sum(f.is_dir() for f in subject_folders) - bar.n)
 
 
 def _worker_main(argv: list[str]) -> None:
