@@ -20,9 +20,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from selfgait_jax.data import batching
-from selfgait_jax.data.sequence import FRAME_HEIGHT, FRAME_WIDTH
+from selfgait_jax.data.sequence import FRAME_SHAPE
 
-FRAME_SHAPE = (FRAME_HEIGHT, FRAME_WIDTH)
 BATCH_KEY = "eval.batch_size"
 SMALLEST_BUCKET = 16
 

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from selfgait_jax.data import batching, sampling
-from selfgait_jax.data.sequence import FRAME_HEIGHT, FRAME_WIDTH
+from selfgait_jax.data.sequence import FRAME_SHAPE
 
 _log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ try:
 except RuntimeError:  # TF devices already initialised (TF imported elsewhere first): nothing to hide now
     _log.warning("TensorFlow was initialised before selfgait_jax.data.pipelines; it may see GPUs")
 
-FRAME_SHAPE = (FRAME_HEIGHT, FRAME_WIDTH)
 # Byte value -> its 8 pixels (0/255), most significant bit first, as np.packbits writes them.
 _UNPACK_TABLE = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) * np.uint8(255)
 

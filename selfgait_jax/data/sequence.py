@@ -12,6 +12,7 @@ from pathlib import Path
 
 FRAME_HEIGHT = 64
 FRAME_WIDTH = 44
+FRAME_SHAPE = (FRAME_HEIGHT, FRAME_WIDTH)
 CANVAS_WIDTH = 64  # OpenGait stores 64 x 64 frames; the central 44 columns are used.
 
 CASIA_B_VIEWS = tuple(f"{angle:03d}" for angle in range(0, 181, 18))

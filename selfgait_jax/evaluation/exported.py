@@ -16,9 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from selfgait_jax.data.sequence import FRAME_SHAPE
+
 FORMAT = "selfgait_jax.exported_embedding"
 VERSION = 1
-FRAME_SHAPE = (64, 44)
 DEFAULT_PLATFORMS = ("cpu", "cuda")
 
 

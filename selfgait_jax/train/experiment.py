@@ -11,11 +11,11 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from selfgait_jax.data.sequence import FRAME_SHAPE
 from selfgait_jax.models import registry
 from selfgait_jax.train import optim, state as state_lib, steps
 
 STAGES = ("pretrain", "triplet")
-FRAME_SHAPE = (64, 44)
 
 
 @dataclasses.dataclass(frozen=True)

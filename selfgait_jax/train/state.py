@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from selfgait_jax.data.sequence import FRAME_SHAPE
+
 # The target network's sub-networks (docs/design.md): the EMA is a tree map over these keys.
 TARGET_KEYS = ("backbone", "part_fcs", "fc_bins", "projector")
 
@@ -37,7 +39,7 @@ def _dummy_inputs(num_frames: int, height: int, width: int):
 
 
 def init_pretrain_state(online, target, tx: optax.GradientTransformation, rng: jax.Array,
-                        k: int, frame_shape=(64, 44)) -> TrainState:
+                        k: int, frame_shape=FRAME_SHAPE) -> TrainState:
     """Fresh BYOL state; the target starts as a copy of the online network (as in BYOL)."""
     init_rng, online_rng, target_rng = jax.random.split(rng, 3)
     frames, mask = _dummy_inputs(k, *frame_shape)
@@ -63,7 +65,7 @@ def init_pretrain_state(online, target, tx: optax.GradientTransformation, rng: j
 
 
 def init_triplet_state(model, tx: optax.GradientTransformation, rng: jax.Array, num_frames: int,
-                       frame_shape=(64, 44)) -> TrainState:
+                       frame_shape=FRAME_SHAPE) -> TrainState:
     """Fresh state for triplet training of an embedding network (fine-tuning, baselines)."""
     init_rng, model_rng = jax.random.split(rng)
     frames, mask = _dummy_inputs(num_frames, *frame_shape)
