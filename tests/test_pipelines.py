@@ -1,5 +1,7 @@
 """tf.data pretext and triplet pipelines: batch composition, windows, determinism, resume, sharding."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -191,3 +193,22 @@ def test_batch_not_divisible_names_the_key(source, store):
         pretext(source, store, batch_size=6)
     with pytest.raises(ValueError, match=r"triplet\.P = 6 .*only 5 subjects"):
         triplet(source, store, subjects_per_batch=6, sequences_per_subject=2)
+
+
+@pytest.mark.parametrize("kind", ["pretext", "triplet"])
+def test_iterator_deletion_waits_for_no_autotune_thread(source, store, kind):
+    """Deleting an iterator joins tf.data's autotuning thread, which could sleep on for up to a minute
+    (a race in TensorFlow's cancellation; the end of training stages stalled). The pipelines run
+    without autotuning, and an iterator with work in flight is deleted promptly."""
+    if kind == "triplet":
+        ds = pipelines.triplet_dataset(source, np.arange(len(source)), subjects_per_batch=P,
+                                       sequences_per_subject=K, frames=T, store=store, **TOPOLOGY)
+    else:
+        ds = pipelines.pretext_dataset(source, np.arange(len(source)), batch_size=8, k=T, store=store,
+                                       **TOPOLOGY)
+    assert ds.options().autotune.enabled is False
+    iterator = ds.as_numpy_iterator()
+    take(iterator, 3)  # the map calls and the prefetch are busy ahead of the consumer
+    start = time.monotonic()
+    del iterator
+    assert time.monotonic() - start < 20

@@ -12,6 +12,8 @@ How it works, and why:
   arrays cross from numpy to TensorFlow; gathering and unpacking the frames are TF ops, run in
   parallel map calls outside the GIL, then prefetched. `start_batch=n` starts the counter at n, so a
   resumed run gets exactly the batches n, n+1, ... of an uninterrupted one.
+- tf.data's autotuning is off (`_finish`): deleting an iterator could wait up to a minute for its
+  optimisation thread, which stalled the end of training stages.
 - Each process produces its rows of the global batch (`batching.process_rows`); the global batch must
   divide by the device count and the process count (a ValueError naming the config key otherwise).
 - TensorFlow must not take GPU memory from JAX: GPUs are hidden from it at import.
@@ -140,6 +142,25 @@ def _indexed_dataset(plan_fn, out_types, start_batch: int) -> tf.data.Dataset:
         plan, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
+# Batches made ahead of the training step. A fixed depth, since autotuning is off (see `_finish`).
+PREFETCH_BATCHES = 2
+
+
+def _finish(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """Prefetch, with tf.data's autotuning turned off.
+
+    Autotuning runs one optimisation thread per iterator (Model::OptimizeLoop) that sleeps between
+    rounds, the period doubling up to 60 s; deleting the iterator cancels and joins it. TensorFlow
+    wakes the thread before it marks the iterator cancelled, so on a busy machine the thread can see
+    "not cancelled" and sleep out the rest of its period: the end of a few-minute training stage
+    stalled for up to a minute (main thread in RootDataset::Iterator::~Iterator). Without autotuning
+    there is no such thread; AUTOTUNE map parallelism then means one call per core.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(PREFETCH_BATCHES).with_options(options)
+
+
 def _load_store(source, indices, store: FrameStore | None, progress: bool) -> FrameStore:
     if store is None:
         return FrameStore.load(source, indices, progress=progress)
@@ -176,7 +197,7 @@ def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int =
         return {"frames": window[:, :k], "target_frame": window[:, k]}
 
     ds = _indexed_dataset(plan, tf.int64, start_batch)
-    return ds.map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    return _finish(ds.map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
 
 
 def triplet_dataset(source, indices: Sequence[int], *, subjects_per_batch: int = 8,
@@ -216,7 +237,7 @@ def triplet_dataset(source, indices: Sequence[int], *, subjects_per_batch: int =
                 "label": tf.ensure_shape(label, (local,))}
 
     ds = _indexed_dataset(plan, (tf.int64, tf.int32), start_batch)
-    return ds.map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    return _finish(ds.map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
 
 
 def make_pretext_pipeline(source, indices: Sequence[int], **kwargs) -> Iterator[dict[str, np.ndarray]]:
