@@ -6,7 +6,7 @@ import pytest
 
 from selfgait_jax.data.sequence import SequenceMeta
 from selfgait_jax.evaluation import embed
-from selfgait_jax.models import registry
+from selfgait_jax.models import conv, registry
 
 
 class ListSource:
@@ -65,8 +65,10 @@ def test_padding_buckets_and_batch_mates_do_not_change_embeddings(tiny_model):
     )[::-1]
     np.testing.assert_allclose(padded, default, rtol=1e-5, atol=1e-5)
     assert fn._cache_size() == 2  # one compile per (batch, bucket) shape: [4, 16] and [4, 32]
-    # and each sequence alone, unpadded, straight through the model on one device
-    apply = jax.jit(lambda v, f, m: model.apply(v, f, m, train=False))
+    # and each sequence alone, unpadded, straight through the model on one device (compiled with
+    # the same XLA:CPU options as the embedding function, so the same convolution kernels run)
+    apply = jax.jit(lambda v, f, m: model.apply(v, f, m, train=False),
+                    compiler_options=conv.cpu_compiler_options())
     for i in (0,):
         seq = source.load(i)[None].astype(np.float32) / 255.0
         alone = apply(variables, seq, np.ones(seq.shape[:2], bool))
