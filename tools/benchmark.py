@@ -49,6 +49,7 @@ from selfgait_jax.models import conv  # noqa: E402
 from selfgait_jax.train import experiment, steps as steps_lib  # noqa: E402
 
 BENCHMARKS_MD = REPO / "docs" / "benchmarks.md"
+PEER_PAUSE_S = 0.5  # idle time before each interleaved step (--peer-pytorch)
 CASIA_TYPES = tuple(f"nm-{i:02d}" for i in range(1, 7)) + ("bg-01", "bg-02", "cl-01", "cl-02")
 CASIA_VIEWS = tuple(f"{a:03d}" for a in range(0, 181, 18))
 
@@ -140,7 +141,7 @@ def time_train_step(args, config, mesh):
     jitted = steps_lib.jit_step(exp.step, mesh)
 
     # XLA's cost analysis of the step written with XLA's own convolutions: the CPU formulation's
-    # weight gradient is a scan, whose body the analysis would count once.
+    # weight gradient is a loop, whose body the analysis would count once.
     # A separate jit of a fresh function: jit caches traces per function, and the formulation is
     # read when tracing.
     reference = steps_lib.jit_step(lambda state, batch: exp.step(state, batch), mesh)
@@ -165,11 +166,16 @@ def time_train_step(args, config, mesh):
         peer_pytorch.time_steps(peer_step, steps=0)
     times = []
     for _ in range(args.steps):
+        if peer_step is not None:
+            # Let the other framework's worker threads go idle (they spin for a while after a
+            # step) so that neither step starts on a machine the other is still using.
+            time.sleep(PEER_PAUSE_S)
         start = time.perf_counter()
         state, metrics = compiled(state, batch)
         jax.block_until_ready(metrics)
         times.append(time.perf_counter() - start)
         if peer_step is not None:
+            time.sleep(PEER_PAUSE_S)
             peer_times.extend(peer_pytorch.time_steps(peer_step, steps=1, warmup=0))
     if not np.isfinite(float(metrics["loss"])):
         raise SystemExit(f"benchmark: the {args.stage} step gave a non-finite loss")

@@ -21,7 +21,7 @@ DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 PATCH_CHUNK_BYTES = 2 * 2**20
 # Read when a function is traced. "auto": im2col weight gradient on CPU, XLA's convolution elsewhere;
 # "lax": XLA's convolution everywhere (the reference; tools/benchmark.py uses it for XLA's cost
-# analysis, which counts the body of the weight gradient's scan only once).
+# analysis, which counts the body of the weight gradient's loop only once).
 FORMULATION = "auto"
 FORMULATIONS = ("auto", "lax")
 
