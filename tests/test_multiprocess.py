@@ -1,0 +1,57 @@
+"""Two real JAX processes (2 CPU devices each, gloo collectives) give the same embeddings and
+protocol sums as one process with 4 devices: the per-process batch slices, the all-gathers in
+evaluation/embed.py and evaluation/protocol.py, and their row order are exercised for real."""
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import multiprocess_worker as worker
+import test_evaluation_embed as fixtures
+from selfgait_jax.evaluation import embed, protocol
+from selfgait_jax.models import registry
+
+WORKER = Path(__file__).with_name("multiprocess_worker.py")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def run_two_processes(out_dir: Path, timeout_s: int = 300):
+    port = free_port()
+    procs = [subprocess.Popen([sys.executable, str(WORKER), str(i), str(port), str(out_dir)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i in range(2)]
+    outputs = []
+    try:
+        for p in procs:
+            outputs.append(p.communicate(timeout=timeout_s)[0])
+    finally:
+        for p in procs:
+            p.kill()
+    for i, (p, out) in enumerate(zip(procs, outputs)):
+        assert p.returncode == 0, f"process {i} failed:\n{out[-4000:]}"
+    return [np.load(out_dir / f"process_{i}.npz") for i in range(2)]
+
+
+def test_two_processes_match_one(tmp_path):
+    results = run_two_processes(tmp_path)
+    # what one process with the 4 devices of conftest.py computes
+    model = registry.build_embed_model(registry.model_config("selfgait", "tiny"))
+    variables = fixtures.random_variables(model)
+    source = fixtures.random_source()
+    expected = embed.embed_source(model, variables, source, batch_size=4)
+    reference = protocol.evaluate_embeddings(expected, *worker.protocol_case(source))
+    np.testing.assert_array_equal(results[0]["embeddings"], results[1]["embeddings"])
+    for got in results:
+        np.testing.assert_allclose(got["embeddings"], expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(got["hits1"], reference.hits1)
+        np.testing.assert_array_equal(got["counted"], reference.counted)
+        np.testing.assert_allclose(got["ap_sum"], reference.ap_sum, rtol=1e-6)
+    assert reference.counted.sum() == len(source) - 3  # every probe was ranked
