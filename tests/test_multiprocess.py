@@ -1,6 +1,7 @@
-"""Two real JAX processes (2 CPU devices each, gloo collectives) give the same embeddings and
-protocol sums as one process with 4 devices: the per-process batch slices, the all-gathers in
-evaluation/embed.py and evaluation/protocol.py, and their row order are exercised for real."""
+"""Two real JAX processes (2 CPU devices each, gloo collectives) compute what one process with 4
+devices computes: embeddings and protocol sums (the per-process batch slices, the all-gathers in
+evaluation/embed.py and evaluation/protocol.py and their row order) and training steps fed by each
+process with its own rows (global BatchNorm and batch-all mining across processes)."""
 
 import socket
 import subprocess
@@ -10,9 +11,14 @@ from pathlib import Path
 import numpy as np
 
 import multiprocess_worker as worker
+import jax
+import pytest
+
 import test_evaluation_embed as fixtures
+import test_train_steps as train_fixtures
 from selfgait_jax.evaluation import embed, protocol
 from selfgait_jax.models import registry
+from selfgait_jax.train import steps
 
 WORKER = Path(__file__).with_name("multiprocess_worker.py")
 
@@ -40,8 +46,12 @@ def run_two_processes(out_dir: Path, timeout_s: int = 300):
     return [np.load(out_dir / f"process_{i}.npz") for i in range(2)]
 
 
-def test_two_processes_match_one(tmp_path):
-    results = run_two_processes(tmp_path)
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    return run_two_processes(tmp_path_factory.mktemp("two_processes"))
+
+
+def test_embeddings_and_protocol_match_one_process(results):
     # what one process with the 4 devices of conftest.py computes
     model = registry.build_embed_model(registry.model_config("selfgait", "tiny"))
     variables = fixtures.random_variables(model)
@@ -55,3 +65,17 @@ def test_two_processes_match_one(tmp_path):
         np.testing.assert_array_equal(got["counted"], reference.counted)
         np.testing.assert_allclose(got["ap_sum"], reference.ap_sum, rtol=1e-6)
     assert reference.counted.sum() == len(source) - 3  # every probe was ranked
+
+
+@pytest.mark.parametrize("case", [c[0] for c in worker.train_cases()])
+def test_training_steps_match_one_process(results, case):
+    name, make_state, step_fn, batches = next(c for c in worker.train_cases() if c[0] == case)
+    mesh = steps.data_mesh()
+    history, metrics, _ = train_fixtures._run(step_fn, make_state(mesh), batches, mesh)
+    expected = jax.tree_util.tree_leaves(history[-1].params)
+    initial = jax.tree_util.tree_leaves(history[0].params)
+    for got in results:
+        np.testing.assert_allclose(got[f"{name}_loss"], metrics["loss"], rtol=1e-5)
+        for i, (leaf, start) in enumerate(zip(expected, initial)):
+            np.testing.assert_allclose(got[f"{name}_param_{i}"], leaf, rtol=1e-5, atol=2e-6)
+    assert any(not np.allclose(a, b) for a, b in zip(expected, initial))  # the steps did train
