@@ -63,6 +63,34 @@ def test_hpm_full_size_gives_31_parts_and_rejects_uneven_strips():
         hpm.horizontal_pyramid(x, (3,))
 
 
+def flat_pyramid(x, bins):
+    """The definition, level by level: every strip pooled from its own pixels."""
+    *lead, h, w, c = x.shape
+    return jnp.concatenate([jnp.mean(x.reshape(*lead, b, -1, c), -2) + jnp.max(x.reshape(*lead, b, -1, c), -2)
+                            for b in bins], axis=-2)
+
+
+@pytest.mark.parametrize("bins", [hpm.SELFGAIT_BINS, hpm.GAITSET_BINS, (2, 3)])
+def test_hpm_pooled_from_finest_strips_equals_the_definition(bins):
+    # (2, 3) on 6 rows is not nested (3 is not a multiple of 2): the level-by-level path.
+    h = 16 if max(bins) == 16 else 6
+    x = jax.random.normal(jax.random.key(1), (3, h, 5, 4))  # continuous values: no ties
+    weights = jax.random.normal(jax.random.key(2), (3, sum(bins), 4))
+    np.testing.assert_allclose(hpm.horizontal_pyramid(x, bins), flat_pyramid(x, bins), rtol=1e-6, atol=1e-6)
+    grad = jax.grad(lambda v: jnp.sum(weights * hpm.horizontal_pyramid(v, bins)))(x)
+    expected = jax.grad(lambda v: jnp.sum(weights * flat_pyramid(v, bins)))(x)
+    np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_hpm_gradient_at_ties_keeps_each_strips_total():
+    x = jnp.zeros((1, 16, 11, 2))  # all tied, like an empty background
+    grad = jax.grad(lambda v: jnp.sum(hpm.horizontal_pyramid(v, hpm.SELFGAIT_BINS)))(x)
+    expected = jax.grad(lambda v: jnp.sum(flat_pyramid(v, hpm.SELFGAIT_BINS)))(x)
+    np.testing.assert_allclose(grad.sum(), expected.sum(), rtol=1e-5)
+    np.testing.assert_allclose(grad.sum(), 31 * 2 * 2, rtol=1e-5)  # 31 parts x (mean + max) x 2 channels
+    assert np.all(np.asarray(grad) > 0)  # every tied pixel gets a share
+
+
 # ---------------------------------------------------------------- MTB vs a naive per-part loop
 
 
