@@ -1,8 +1,8 @@
 """One process of the two-process test (tests/test_multiprocess.py); not collected by pytest.
 
-    python tests/multiprocess_worker.py PROCESS_ID PORT OUT_DIR
+    XLA_FLAGS=--xla_force_host_platform_device_count=2 python tests/multiprocess_worker.py ID PORT OUT_DIR
 
-Joins a 2-process JAX cluster on localhost (2 CPU devices each, gloo collectives), embeds the
+Joins a 2-process JAX cluster on localhost (2 CPU devices each, from the XLA_FLAGS the test sets; gloo collectives), embeds the
 test source with batches sharded over all 4 devices of both processes, runs the cross-view protocol
 on the gathered embeddings, runs three pretraining and two triplet steps with each process feeding
 its own rows of every batch, and saves what it got to OUT_DIR/process_<id>.npz.
@@ -11,11 +11,8 @@ its own rows of every batch, and saves what it got to OUT_DIR/process_<id>.npz.
 import os
 import sys
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
-os.environ["JAX_PLATFORMS"] = "cpu"
-
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [TESTS, os.path.dirname(TESTS)]  # this checkout's package and test fixtures

@@ -3,6 +3,7 @@ devices computes: embeddings and protocol sums (the per-process batch slices, th
 evaluation/embed.py and evaluation/protocol.py and their row order) and training steps fed by each
 process with its own rows (global BatchNorm and batch-all mining across processes)."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -31,8 +32,11 @@ def free_port() -> int:
 
 def run_two_processes(out_dir: Path, timeout_s: int = 300):
     port = free_port()
+    # Set here, not in the worker module: this module imports the worker, and an XLA_FLAGS change
+    # at import would reach this pytest process's JAX (conftest.py gives it 4 devices).
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     procs = [subprocess.Popen([sys.executable, str(WORKER), str(i), str(port), str(out_dir)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
              for i in range(2)]
     outputs = []
     try:
