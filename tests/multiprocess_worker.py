@@ -2,10 +2,11 @@
 
     XLA_FLAGS=--xla_force_host_platform_device_count=2 python tests/multiprocess_worker.py ID PORT OUT_DIR
 
-Joins a 2-process JAX cluster on localhost (2 CPU devices each, from the XLA_FLAGS the test sets; gloo collectives), embeds the
-test source with batches sharded over all 4 devices of both processes, runs the cross-view protocol
-on the gathered embeddings, runs three pretraining and two triplet steps with each process feeding
-its own rows of every batch, and saves what it got to OUT_DIR/process_<id>.npz.
+Joins a 2-process JAX cluster on localhost (2 CPU devices each, from the XLA_FLAGS the test sets;
+gloo collectives), embeds the test source with batches sharded over all 4 devices of both
+processes, runs the cross-view protocol on the gathered embeddings, runs three pretraining and two
+triplet steps with each process feeding its own rows of every batch, and saves what it got to
+OUT_DIR/process_<id>.npz.
 """
 
 import os
