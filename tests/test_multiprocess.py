@@ -71,9 +71,12 @@ def test_embeddings_and_protocol_match_one_process(results):
     assert reference.counted.sum() == len(source) - 3  # every probe was ranked
 
 
-@pytest.mark.parametrize("case", [c[0] for c in worker.train_cases()])
-def test_training_steps_match_one_process(results, case):
-    name, make_state, step_fn, batches = next(c for c in worker.train_cases() if c[0] == case)
+TRAIN_CASES = worker.train_cases()
+
+
+@pytest.mark.parametrize("name, make_state, step_fn, batches", TRAIN_CASES,
+                         ids=[case[0] for case in TRAIN_CASES])
+def test_training_steps_match_one_process(results, name, make_state, step_fn, batches):
     mesh = steps.data_mesh()
     history, metrics, _ = train_fixtures._run(step_fn, make_state(mesh), batches, mesh)
     expected = jax.tree_util.tree_leaves(history[-1].params)

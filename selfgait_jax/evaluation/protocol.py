@@ -22,6 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+from selfgait_jax.data import batching
+
 METRICS = ("euclidean", "cosine")
 
 
@@ -201,7 +203,7 @@ def evaluate_embeddings(
             f"{len(views)} views) differ in length"
         )
     if mesh is None:
-        mesh = jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+        mesh = batching.data_mesh()
     n_dev = mesh.shape["data"]
     block = -(-probe_block // n_dev) * n_dev
     rows_sharded = NamedSharding(mesh, PartitionSpec("data"))
