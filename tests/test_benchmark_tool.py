@@ -47,10 +47,10 @@ def test_random_batches_follow_the_data_contract(tool, stage):
     batch = tool.random_batch(stage, 4, 5, 64, 44)
     assert batch["frames"].shape == (4, 5, 64, 44) and batch["frames"].dtype == np.uint8
     assert set(np.unique(batch["frames"])) <= {0, 255}
+    assert batch["mask"].all() and batch["mask"].shape == (4, 5)
     if stage == "pretrain":
         assert batch["target_frame"].shape == (4, 64, 44)
     else:
-        assert batch["mask"].all() and batch["mask"].shape == (4, 5)
         labels = batch["label"]
         assert labels.dtype == np.int32 and np.all(np.bincount(labels) == 2)  # positives exist
 

@@ -139,15 +139,118 @@ def test_pretext_windows_are_consecutive_frames_of_one_sequence(source, store, f
     seen_short = False
     for batch in take(pretext(source, store), 3):
         assert batch["frames"].shape == (8, T, 64, 44) and batch["target_frame"].shape == (8, 64, 44)
+        assert batch["mask"].shape == (8, T) and batch["mask"].dtype == bool
         for row in range(8):
-            window = np.concatenate([batch["frames"][row], batch["target_frame"][row][None]])
+            m = int(batch["mask"][row].sum())
+            assert batch["mask"][row, :m].all()  # valid slots first, then padding
+            window = np.concatenate([batch["frames"][row, :m], batch["target_frame"][row][None]])
             owners = [frame_owner[f.tobytes()] for f in window]
             i = owners[0][0]
-            assert all(o[0] == i for o in owners)
-            ts = np.array([t for _, t in owners])
-            np.testing.assert_array_equal(np.diff(ts) % LENGTHS[i], 1)
+            assert all(o[0] == i for o in owners) and m == min(LENGTHS[i] - 1, T)
+            np.testing.assert_array_equal(np.diff([t for _, t in owners]), 1)  # no wrap
             seen_short |= LENGTHS[i] < T + 1
-    assert seen_short  # the cyclic reading of short sequences was exercised
+    assert seen_short  # the masked windows of short sequences were exercised
+
+
+# Pretext windows must hold out the target frame. Frames encode where they come from: row 0 holds
+# the sequence number + 1, the rest the frame number + 1. k = 5: lengths below, at and above k+1.
+HELD_K = 5
+HELD_LENGTHS = [1, 2, 3, 5, 6, 7, 12, 1, 4, 9, 6, 3]
+
+
+@pytest.fixture(scope="module")
+def numbered_source():
+    from selfgait_jax.data.sources import ArraySource
+
+    sequences = []
+    for i, n in enumerate(HELD_LENGTHS):
+        frames = np.repeat(np.arange(1, n + 1, dtype=np.uint8)[:, None, None], 64, axis=1)
+        frames = np.repeat(frames, 44, axis=2)
+        frames[:, 0, :] = i + 1
+        sequences.append(frames)
+    metas = [SequenceMeta(f"{i:03d}", "nm-01", "090") for i in range(len(HELD_LENGTHS))]
+    return ArraySource("numbered", metas, sequences)
+
+
+def _check_held_out(sequence, online, mask, target, k, min_online, lengths):
+    """One pretext row given as sequence number, online frame numbers [k], mask [k], target number."""
+    length = lengths[sequence]
+    assert length >= min_online + 1, f"sequence {sequence} ({length} frames) is too short to be sampled"
+    valid = online[mask]
+    assert target not in valid.tolist(), f"target frame {target} is also an online frame: {online}, {mask}"
+    m = int(mask.sum())
+    assert m == min(length - 1, k) and mask[:m].all() and not mask[m:].any()
+    np.testing.assert_array_equal(np.diff(valid), 1)  # consecutive, no wrap
+    assert target == valid[-1] + 1 and 0 <= valid[0] and target < length
+    assert target not in online.tolist()  # padding repeats online frames, never the target
+
+
+def _decode(batch, row):
+    """(sequence, online frame numbers, target frame number) of a batch row of numbered_source."""
+    frames, target = batch["frames"][row], batch["target_frame"][row]
+    sequences = {int(v) - 1 for v in np.unique(frames[:, 0, :])} | {int(target[0, 0]) - 1}
+    assert len(sequences) == 1
+    online = frames[:, 1:, :].reshape(len(frames), -1)
+    assert np.all(online == online[:, :1]) and np.all(target[1:] == target[1, 0])
+    return sequences.pop(), online[:, 0].astype(np.int64) - 1, int(target[1, 0]) - 1
+
+
+@pytest.mark.parametrize("min_online", [1, 3])
+def test_pretext_pipeline_holds_out_the_target_frame(numbered_source, min_online, caplog):
+    lengths = np.array(HELD_LENGTHS)
+    usable = np.flatnonzero(lengths >= min_online + 1)
+    with caplog.at_level("INFO", logger=pipelines.__name__):
+        iterator = pipelines.make_pretext_pipeline(
+            numbered_source, np.arange(len(lengths)), batch_size=8, k=HELD_K, seed=5,
+            min_online_frames=min_online, progress=False, **TOPOLOGY)
+    skipped = [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 1 and f"{len(lengths) - len(usable)} of {len(lengths)} sequences skipped" in (
+        skipped[0].getMessage())
+    seen = set()
+    for batch in take(iterator, 6):  # 48 rows: every usable sequence, several times
+        assert batch["mask"].shape == (8, HELD_K) and batch["mask"].dtype == bool
+        for row in range(8):
+            sequence, online, target = _decode(batch, row)
+            _check_held_out(sequence, online, batch["mask"][row], target, HELD_K, min_online, lengths)
+            seen.add(sequence)
+    assert seen == set(usable.tolist())  # short, k+1-long and long sequences all exercised
+
+
+def test_pretext_sampler_holds_out_the_target_frame():
+    lengths = np.array(HELD_LENGTHS)
+    k = HELD_K
+    for min_online in (1, 2, 5):
+        sampler = sampling.PretextSampler(lengths, batch_size=7, k=k, seed=2,
+                                          min_online_frames=min_online)
+        usable = np.flatnonzero(lengths >= min_online + 1)
+        assert sampler.skipped == len(lengths) - len(usable)
+        batches = [sampler(i) for i in range(4 * len(usable))]  # 7 epochs
+        visits = np.concatenate([b["sequence"] for b in batches])
+        assert set(visits.tolist()) == set(usable.tolist())
+        epoch = visits[:len(usable)]  # every usable sequence once in the first epoch
+        np.testing.assert_array_equal(np.sort(epoch), usable)
+        for i, chosen in enumerate(batches):
+            assert chosen["frame"].shape == (7, k + 1) and chosen["mask"].shape == (7, k)
+            for row in range(7):
+                _check_held_out(int(chosen["sequence"][row]), chosen["frame"][row, :k],
+                                chosen["mask"][row], int(chosen["frame"][row, k]), k, min_online,
+                                lengths)
+            # Sequences with more than k frames keep the windows they had before short sequences
+            # were masked instead of wrapped: same random stream, same starts.
+            long = lengths[chosen["sequence"]] > k
+            rng = np.random.default_rng([2, 1, i])
+            before = sampling.window_frames(rng, lengths[chosen["sequence"]], k + 1)
+            np.testing.assert_array_equal(chosen["frame"][long], before[long])
+            assert chosen["mask"][long].all()
+
+
+def test_pretext_with_no_usable_sequence_names_the_key(numbered_source):
+    with pytest.raises(ValueError, match=r"config\.byol\.min_online_frames: .*numbered"):
+        pipelines.make_pretext_pipeline(numbered_source, [0, 7], batch_size=4, k=HELD_K, progress=False,
+                                        **TOPOLOGY)
+    with pytest.raises(ValueError, match=r"config\.byol\.min_online_frames: .*numbered"):
+        pipelines.make_pretext_pipeline(numbered_source, [1, 2], batch_size=4, k=HELD_K,
+                                        min_online_frames=3, progress=False, **TOPOLOGY)
 
 
 def test_pretext_visits_every_sequence_once_per_epoch():
@@ -178,11 +281,13 @@ def test_resume_equals_uninterrupted(source, store, kind):
             np.testing.assert_array_equal(a[key], b[key])
 
 
-def test_four_processes_produce_the_global_batch(source, store):
-    whole = next(triplet(source, store))
-    parts = [next(triplet(source, store, process_index=p, process_count=4)) for p in range(4)]
+@pytest.mark.parametrize("kind", ["triplet", "pretext"])
+def test_four_processes_produce_the_global_batch(source, store, kind):
+    make = triplet if kind == "triplet" else pretext
+    whole = next(make(source, store))
+    parts = [next(make(source, store, process_index=p, process_count=4)) for p in range(4)]
     for key in whole:
-        assert parts[0][key].shape[0] == P * K // 4
+        assert parts[0][key].shape[0] == len(whole[key]) // 4
         np.testing.assert_array_equal(np.concatenate([part[key] for part in parts]), whole[key])
 
 

@@ -95,9 +95,11 @@ TAU = 0.75  # far from 1, so the EMA step is visible
 
 
 def _pretext_batches(n, seed=0):
+    """Pretext batches; a short sequence's window has fewer than K online frames (mask False after)."""
     rng = np.random.default_rng(seed)
     return [{"frames": (rng.random((B, K, H, W)) > 0.5).astype(np.uint8) * 255,
-             "target_frame": (rng.random((B, H, W)) > 0.5).astype(np.uint8) * 255}
+             "target_frame": (rng.random((B, H, W)) > 0.5).astype(np.uint8) * 255,
+             "mask": np.arange(K)[None, :] < np.r_[K, 1, rng.integers(1, K + 1, size=B - 2)][:, None]}
             for _ in range(n)]
 
 
@@ -197,6 +199,22 @@ def test_online_gradient_does_not_touch_target_params():
     target_grad = jax.jit(jax.grad(loss_wrt_target))(state.target_params)
     leaves = jax.tree.leaves(target_grad)
     assert leaves and all(np.all(np.asarray(g) == 0) for g in leaves)
+
+
+def test_pretrain_step_ignores_masked_online_frames():
+    """The online network gets the batch's mask: padding slots of a short window change nothing."""
+    mesh = steps.data_mesh()
+    batch = _pretext_batches(1)[0]
+    assert not batch["mask"].all()
+    other = dict(batch, frames=np.where(batch["mask"][:, :, None, None], batch["frames"],
+                                        255 - batch["frames"]))
+    runs = [_run(_pretrain_step(), _pretrain_state(mesh), [b], mesh) for b in (batch, other)]
+    (hist_a, metrics_a, _), (hist_b, metrics_b, _) = runs
+    assert float(metrics_a["loss"]) == float(metrics_b["loss"])
+    jax.tree.map(np.testing.assert_array_equal, hist_a[-1].params, hist_b[-1].params)
+    changed = dict(batch, frames=255 - batch["frames"])  # the valid frames do matter
+    _, metrics_c, _ = _run(_pretrain_step(), _pretrain_state(mesh), [changed], mesh)
+    assert float(metrics_c["loss"]) != float(metrics_a["loss"])
 
 
 def test_share_target_fcs_uses_online_fc_bins():

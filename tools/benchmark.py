@@ -105,6 +105,7 @@ def random_batch(stage: str, batch: int, frames: int, height: int, width: int, s
 
     if stage == "pretrain":
         return {"frames": silhouettes(batch, frames, height, width),
+                "mask": np.ones((batch, frames), bool),
                 "target_frame": silhouettes(batch, height, width)}
     return {"frames": silhouettes(batch, frames, height, width),
             "mask": np.ones((batch, frames), bool),

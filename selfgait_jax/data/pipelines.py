@@ -8,7 +8,9 @@ How it works, and why:
   shuffle buffer, which cannot give "batch i is a pure function of (seed, i)"; in memory we index
   directly.
 - Which frames make up batch i is decided by the numpy samplers of `sampling.py` (pure in (seed, i),
-  see there for short sequences: they are read cyclically, never dropped). Only those small index
+  see there for short sequences: triplet windows read them cyclically; pretext windows never wrap, so
+  a short sequence gives a shorter, masked online window, and one too short for any window is
+  skipped, counted in one INFO line when the pipeline is built). Only those small index
   arrays cross from numpy to TensorFlow; gathering and unpacking the frames are TF ops, run in
   parallel map calls outside the GIL, then prefetched. `start_batch=n` starts the counter at n, so a
   resumed run gets exactly the batches n, n+1, ... of an uninterrupted one.
@@ -42,6 +44,7 @@ except RuntimeError:  # TF devices already initialised (TF imported elsewhere fi
 _UNPACK_TABLE = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) * np.uint8(255)
 
 PRETEXT_BATCH_KEY = "byol.batch_size"
+PRETEXT_MIN_ONLINE_KEY = "byol.min_online_frames"
 TRIPLET_BATCH_KEY = "triplet.P*triplet.K"
 
 
@@ -170,33 +173,51 @@ def _load_store(source, indices, store: FrameStore | None, progress: bool) -> Fr
 
 
 def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int = 30, seed: int = 0,
-                    start_batch: int = 0, process_index: int | None = None,
+                    min_online_frames: int = 1, start_batch: int = 0, process_index: int | None = None,
                     process_count: int | None = None, device_count: int | None = None,
                     store: FrameStore | None = None, progress: bool = True) -> tf.data.Dataset:
-    """Unlabeled pretext batches: {"frames": uint8 [b, k, 64, 44], "target_frame": uint8 [b, 64, 44]}.
+    """Unlabeled pretext batches: {"frames": uint8 [b, k, 64, 44], "mask": bool [b, k],
+    "target_frame": uint8 [b, 64, 44]}.
 
     `batch_size` is the global batch; b = batch_size / process_count rows come from this process.
-    Row r: frames 0..k-1 and frame k of one window of k+1 consecutive frames of one sequence.
+    Row r: m consecutive frames of one sequence online (m = k when the sequence has more than k
+    frames, else its length - 1; slots m..k-1 repeat frame m-1 with mask False) and the frame right
+    after them as the target, never one of the online frames. Sequences with fewer than
+    `min_online_frames` + 1 frames are skipped (logged); a ValueError names the key if none is left.
     """
     p_index, p_count, d_count = batching.resolve_topology(process_index, process_count, device_count)
     local = batching.check_global_batch(batch_size, PRETEXT_BATCH_KEY, d_count, p_count)
     rows = batching.process_rows(batch_size, p_index, p_count)
     store = _load_store(source, indices, store, progress)
-    sampler = sampling.PretextSampler(store.lengths, batch_size=batch_size, k=k, seed=seed)
+    needed = min_online_frames + 1
+    skipped = int(np.sum(store.lengths < needed))
+    if skipped == len(store):
+        raise ValueError(f"config.{PRETEXT_MIN_ONLINE_KEY}: none of the {len(store)} sequences of "
+                         f"{source.name} has the {needed} frames a pretext window needs "
+                         f"({min_online_frames} online + 1 target; the longest has "
+                         f"{int(store.lengths.max())})")
+    short = int(np.sum((store.lengths >= needed) & (store.lengths <= k)))
+    if skipped or short:
+        _log.info("pretext windows of %s: %d of %d sequences skipped (fewer than %s + 1 = %d "
+                  "frames); %d shorter than k + 1 = %d frames give masked, shorter online windows",
+                  source.name, skipped, len(store), PRETEXT_MIN_ONLINE_KEY, needed, short, k + 1)
+    sampler = sampling.PretextSampler(store.lengths, batch_size=batch_size, k=k, seed=seed,
+                                      min_online_frames=min_online_frames)
     offsets = store.offsets  # the closures keep only this, not the numpy frames
 
     def plan(i):
         chosen = sampler(int(i))
-        return offsets[chosen["sequence"][rows], None] + chosen["frame"][rows]
+        return offsets[chosen["sequence"][rows], None] + chosen["frame"][rows], chosen["mask"][rows]
 
     gather = _frames_op(store)
 
-    def assemble(flat_rows):
+    def assemble(flat_rows, mask):
         flat_rows = tf.ensure_shape(flat_rows, (local, k + 1))
         window = gather(flat_rows)
-        return {"frames": window[:, :k], "target_frame": window[:, k]}
+        return {"frames": window[:, :k], "mask": tf.ensure_shape(mask, (local, k)),
+                "target_frame": window[:, k]}
 
-    ds = _indexed_dataset(plan, tf.int64, start_batch)
+    ds = _indexed_dataset(plan, (tf.int64, tf.bool), start_batch)
     return _finish(ds.map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
 
 

@@ -6,9 +6,15 @@ would have seen. The samplers return *indices* for the whole global batch (cheap
 computes the same plan and keeps its own rows (`batching.process_rows`). The frames themselves are
 gathered by the tf.data pipelines.
 
-Short sequences are never dropped. Gait is periodic, so a sequence shorter than the window is read
-cyclically: the window starts at a random frame and wraps around to frame 0 (frames repeat, all real,
-so every mask entry stays True).
+Short sequences:
+- Triplet windows: never dropped. Gait is periodic, so a sequence shorter than the window is read
+  cyclically: the window starts at a random frame and wraps around to frame 0 (frames repeat, all
+  real, so every mask entry stays True).
+- Pretext windows never wrap: the target frame must be held out of the online frames, and a wrapped
+  window of a sequence of <= k frames would contain it. A sequence of L <= k frames gives a shorter
+  window, its first m = L-1 frames online and frame L-1 as the target; the k online slots are filled
+  with those m frames, then the last of them repeated, and the mask is False on the repeats. A
+  sequence with fewer than `min_online_frames` + 1 frames has no window and is never sampled.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ def _epoch_order(seed: int, n: int, epoch: int) -> np.ndarray:
 
 
 def window_frames(rng: np.random.Generator, lengths: np.ndarray, window: int) -> np.ndarray:
-    """Consecutive frame numbers [B, window] at a random start; short sequences wrap around."""
+    """Consecutive frame numbers [B, window] at a random start; short sequences wrap around (triplets)."""
     n_starts = np.where(lengths >= window, lengths - window + 1, lengths)
     start = rng.integers(0, n_starts)
     return (start[:, None] + np.arange(window)[None, :]) % lengths[:, None]
@@ -62,18 +68,40 @@ def _pick(rng: np.random.Generator, members: np.ndarray, count: int) -> np.ndarr
     return np.concatenate([rng.permutation(members) for _ in range(rounds)])[:count]
 
 
+def pretext_frames(rng: np.random.Generator, lengths: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pretext windows: frame numbers int64 [B, k+1] (k online slots, then the target) and mask bool [B, k].
+
+    Never wraps. A sequence of L > k frames: k+1 consecutive frames from a uniform random start. One
+    of L <= k frames (L >= 2): its m = L-1 first frames online, frame L-1 the target; online slots
+    m..k-1 repeat frame m-1 and are masked out. The target frame is never among the online frames.
+    """
+    if np.any(lengths < 2):
+        raise ValueError("a pretext window needs a sequence of at least 2 frames")
+    online = np.minimum(lengths - 1, k)  # m, valid online frames per row
+    # A start is drawn for every row with the bounds of the old cyclic windows (a short row's draw
+    # is then discarded), so the random stream, and every long row's window, stay what they were.
+    start = rng.integers(0, np.where(lengths > k, lengths - k, lengths))
+    start = np.where(lengths > k, start, 0)
+    slots = np.arange(k + 1)[None, :]
+    offset = np.where(slots < k, np.minimum(slots, online[:, None] - 1), online[:, None])
+    mask = np.arange(k)[None, :] < online[:, None]
+    return start[:, None] + offset, mask
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class PretextSampler:
-    """Unlabeled windows of k+1 consecutive frames: frames 0..k-1 for the online net, frame k for the target.
+    """Unlabeled windows: online frames 0..m-1 (m = k, or fewer for a short sequence), target frame m.
 
-    Sequences are visited in a fresh random order every epoch (every sequence once per epoch), the
-    window start is uniform over the sequence.
+    Only sequences with at least `min_online_frames` + 1 frames are sampled (`usable`). They are
+    visited in a fresh random order every epoch (every usable sequence once per epoch); the window
+    start is uniform over the sequence (see `pretext_frames` for short sequences).
     """
 
     lengths: np.ndarray  # int [N], frames in each candidate sequence
     batch_size: int
     k: int = 30
     seed: int = 0
+    min_online_frames: int = 1
 
     def __post_init__(self):
         object.__setattr__(self, "lengths", _check_lengths(self.lengths))
@@ -81,19 +109,33 @@ class PretextSampler:
             raise ValueError(f"byol.k must be >= 1, got {self.k}")
         if self.batch_size < 1:
             raise ValueError(f"byol.batch_size must be >= 1, got {self.batch_size}")
+        if not 1 <= self.min_online_frames <= self.k:
+            raise ValueError(f"byol.min_online_frames must be in [1, byol.k = {self.k}], "
+                             f"got {self.min_online_frames}")
+        usable = np.flatnonzero(self.lengths >= self.min_online_frames + 1)
+        if usable.size == 0:
+            raise ValueError(f"byol.min_online_frames: no sequence has the {self.min_online_frames + 1} "
+                             f"frames a pretext window needs (the longest has {self.lengths.max()})")
+        object.__setattr__(self, "usable", usable)
+
+    @property
+    def skipped(self) -> int:
+        """How many sequences are too short for any window."""
+        return len(self.lengths) - len(self.usable)
 
     def __call__(self, batch_number: int) -> dict[str, np.ndarray]:
-        """{"sequence": int64 [B] positions in the candidate list, "frame": int64 [B, k+1]}."""
-        n = len(self.lengths)
+        """{"sequence": int64 [B] positions in the candidate list, "frame": int64 [B, k+1] (online slots,
+        then the target), "mask": bool [B, k] (False on padded online slots)}."""
+        n = len(self.usable)
         positions = batch_number * self.batch_size + np.arange(self.batch_size)
         epochs, within = np.divmod(positions, n)
         sequence = np.empty(self.batch_size, dtype=np.int64)
         for epoch in np.unique(epochs).tolist():
             sel = epochs == epoch
-            sequence[sel] = _epoch_order(self.seed, n, int(epoch))[within[sel]]
+            sequence[sel] = self.usable[_epoch_order(self.seed, n, int(epoch))[within[sel]]]
         rng = np.random.default_rng([self.seed, _STREAM_BATCH, batch_number])
-        frame = window_frames(rng, self.lengths[sequence], self.k + 1)
-        return {"sequence": sequence, "frame": frame}
+        frame, mask = pretext_frames(rng, self.lengths[sequence], self.k)
+        return {"sequence": sequence, "frame": frame, "mask": mask}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -33,9 +33,11 @@ def _frames_to_float(frames: jax.Array) -> jax.Array:
 
 def make_pretrain_step(online, target, tx: optax.GradientTransformation, schedule, byol_cfg,
                        total_steps: int):
-    """BYOL step on pretext batches ``{"frames": uint8 [B, k, H, W], "target_frame": uint8 [B, H, W]}``.
+    """BYOL step on pretext batches
+    ``{"frames": uint8 [B, k, H, W], "mask": bool [B, k], "target_frame": uint8 [B, H, W]}``.
 
-    The online network sees frames 0..k-1 (mask all True), the target sees frame k; gradients are
+    The online network sees the frames where ``mask`` is True (a short sequence's window has fewer
+    than k; the padding slots are masked out), the target sees the frame after them; gradients are
     taken w.r.t. the online params only; the target is then updated as an EMA with τ from
     ``state.step``.
     """
@@ -44,7 +46,7 @@ def make_pretrain_step(online, target, tx: optax.GradientTransformation, schedul
     def step(state: TrainState, batch):
         rng = jax.random.fold_in(state.rng, state.step)
         frames = _frames_to_float(batch["frames"])
-        mask = jnp.ones(frames.shape[:2], bool)
+        mask = batch["mask"]
         target_frame = _frames_to_float(batch["target_frame"])
 
         target_params = dict(state.target_params)
@@ -59,9 +61,9 @@ def make_pretrain_step(online, target, tx: optax.GradientTransformation, schedul
             out, updates = online.apply(
                 {"params": params, "batch_stats": state.batch_stats}, frames, mask, train=True,
                 mutable=["batch_stats"], rngs={"dropout": jax.random.fold_in(rng, 0)})
-            return losses.byol_loss(out["prediction"], target_proj), updates
+            return losses.byol_loss(out["prediction"], target_proj), (updates, out["projection"])
 
-        (loss, updates), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        (loss, (updates, projection)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, param_updates)
         tau = ema_tau(state.step, byol_cfg.tau, byol_cfg.tau_schedule, total_steps)
@@ -73,7 +75,8 @@ def make_pretrain_step(online, target, tx: optax.GradientTransformation, schedul
             target_batch_stats=target_updates.get("batch_stats", state.target_batch_stats),
             opt_state=opt_state)
         metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads),
-                   "lr": schedule(state.step), "tau": tau}
+                   "lr": schedule(state.step), "tau": tau,
+                   "projection_std": losses.normalized_std(projection)}
         return new_state, metrics
 
     return step
