@@ -119,8 +119,7 @@ def expected_counts(name):
     if name == "gaitpart":  # FocalConv keeps the conv weights; 16 parts
         return gaitset_stack(c1, c2, c3) + mtb(16, c3) + 16 * c3 * d1, None, None
     parts = 1 if name == "selfgait_no_hpm" else 31
-    spatial = (conv(5, 1, c1) + conv(3, c1, c2) + conv(3, c2, c3) if name == "selfgait_no_hpm"
-               else gaitset_stack(c1, c2, c3))
+    spatial = gaitset_stack(c1, c2, c3)  # w/o HPM keeps the conv stack; only the pyramid goes
     temporal = 2 * 3 * c3 * c3 if name == "selfgait_no_mtb" else mtb(parts, c3)
     shared = spatial + parts * c3 * c3 + parts * c3 * d1  # backbone, part FCs, FC bins
     embed = shared + temporal
@@ -156,6 +155,18 @@ def test_authors_code_configuration_reproduces_published_counts():
     for name, published in [("gaitset", 2_594_592), ("gaitpart", 1_204_000)]:
         embed = models.build_embed_model(models.model_config(name))
         assert count(abstract_init(embed, frames, mask)["params"]) == published
+
+
+def test_no_hpm_ablation_changes_only_the_pyramid():
+    """w/o HPM = SelfGait with global pooling (bins (1,)) instead of the pyramid; nothing else
+    changes: same config keys, and the backbone's parameters have the same names and shapes."""
+    full, ablated = models.model_config("selfgait"), models.model_config("selfgait_no_hpm")
+    assert {k for k in full if k != "name" and full[k] != ablated[k]} == {"bins"}
+    assert tuple(ablated.bins) == (1,)
+    frames, mask = jnp.zeros((2, 3, H, W)), jnp.ones((2, 3), bool)
+    shapes = [jax.tree_util.tree_map(lambda x: x.shape, abstract_init(
+        models.build_embed_model(c), frames, mask)["params"]["backbone"]) for c in (full, ablated)]
+    assert shapes[0] == shapes[1]
 
 
 # ---------------------------------------------------------------- contracts between networks

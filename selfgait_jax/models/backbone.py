@@ -1,7 +1,6 @@
-"""Per-frame convolutional stacks (NHWC): GaitSet's, GaitPart's FocalConv variant, and the plain CNN
-of the "w/o HPM" ablation. All convolutions are bias-free, "same" padded and followed by leaky ReLU
-0.01, as in GaitSet/GaitPart. Sequences are handled by folding time into the batch
-(:func:`apply_per_frame`)."""
+"""Per-frame convolutional stacks (NHWC): GaitSet's and GaitPart's FocalConv variant. All
+convolutions are bias-free, "same" padded and followed by leaky ReLU 0.01, as in GaitSet/GaitPart.
+Sequences are handled by folding time into the batch (:func:`apply_per_frame`)."""
 
 from typing import Any, Sequence
 
@@ -154,19 +153,3 @@ class GaitPartBackbone(nn.Module):
         x = max_pool2(FocalConv(c2, 3, s2, self.dtype, name="focal4")(x))
         x = FocalConv(c3, 3, s3, self.dtype, name="focal5")(x)
         return FocalConv(c3, 3, s3, self.dtype, name="focal6")(x)
-
-
-class PlainCNN(nn.Module):
-    """The "w/o HPM" ablation's encoder: three convolutions, one per width,
-    conv5×5 1→c1, pool, conv3×3 c1→c2, pool, conv3×3 c2→c3 → ``[B, 16, 11, c3]``.
-
-    It is followed by global pooling (a single-bin pyramid) instead of the multi-scale pyramid."""
-    channels: Sequence[int] = (32, 64, 128)
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x):
-        c1, c2, c3 = self.channels
-        x = max_pool2(ConvLReLU(c1, 5, self.dtype, name="conv1")(x))
-        x = max_pool2(ConvLReLU(c2, 3, self.dtype, name="conv2")(x))
-        return ConvLReLU(c3, 3, self.dtype, name="conv3")(x)

@@ -1,7 +1,7 @@
 """Model configs by name and size, and the builders the rest of the code uses.
 
-Names: ``selfgait``, ``selfgait_no_hpm`` (plain 3-layer CNN + global pooling instead of the
-pyramid), ``selfgait_no_mtb`` (plain temporal conv net instead of the MTB), ``gaitset``,
+Names: ``selfgait``, ``selfgait_no_hpm`` (the same conv stack with global pooling, bins (1,), instead
+of the pyramid; docs/models.md says why), ``selfgait_no_mtb`` (plain temporal conv net instead of the MTB), ``gaitset``,
 ``gaitpart``. Sizes: ``full`` (paper / official widths) and ``tiny`` (small widths for tests and CPU
 smoke runs; same layers, same 64×44 input).
 """
@@ -66,7 +66,6 @@ def _selfgait_kwargs(cfg):
     return dict(
         channels=tuple(cfg.channels), d1=cfg.d1, d2=cfg.d2, head_hidden=cfg.head_hidden,
         bins=tuple(cfg.bins), use_part_fcs=bool(cfg.part_fcs),
-        spatial="plain_cnn" if cfg.name == "selfgait_no_hpm" else "hpm",
         temporal="tcn" if cfg.name == "selfgait_no_mtb" else "mtb",
         mtb_bias=bool(cfg.mtb_bias), mtb_activation=cfg.mtb_activation,
         mtb_squeeze=cfg.mtb_squeeze, dtype=_dtype(cfg))

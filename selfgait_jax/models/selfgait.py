@@ -5,11 +5,13 @@ EMA is a tree map over its keys:
 - :class:`SelfGaitEmbed`: frames → backbone → pyramid → part FCs → MTB → FC bins
   → ẑ ``[N, P, d1]`` (fine-tuning and test);
 - :class:`SelfGaitOnline`: the same, then projector and predictor (pretext task);
-- :class:`SelfGaitTarget`: one frame → backbone → pyramid → part FCs → FC bins → projector
-  (no MTB: with one frame the temporal max is the identity).
+- :class:`SelfGaitTarget`: one frame → backbone → pyramid → part FCs → FC bins → projector.
+  It has no MTB because the paper's target branch, P_j'(FCs(E_o'(fm_k))), has no transition model:
+  the MTB is not the identity on one frame (its convolutions and attention still act), it is simply
+  not part of the target.
 
-The ablations only swap pieces: ``spatial="plain_cnn"`` (w/o HPM, use with ``bins=(1,)``: global
-pooling) and ``temporal="tcn"`` (w/o MTB); the slot names stay the same.
+The ablations only swap pieces: ``bins=(1,)`` (w/o HPM: global pooling instead of the pyramid, same
+conv stack) and ``temporal="tcn"`` (w/o MTB); the slot names stay the same.
 """
 
 from typing import Any, Sequence
@@ -32,7 +34,6 @@ class _SelfGaitBase(nn.Module):
     head_hidden: int = 256
     bins: Sequence[int] = hpm.SELFGAIT_BINS
     use_part_fcs: bool = True
-    spatial: str = "hpm"  # "hpm": GaitSet stack + pyramid; "plain_cnn": w/o HPM ablation
     temporal: str = "mtb"  # "mtb" or "tcn" (w/o MTB ablation)
     mtb_bias: bool = False
     mtb_activation: str = "leaky_relu"
@@ -40,12 +41,7 @@ class _SelfGaitBase(nn.Module):
     dtype: Any = jnp.float32
 
     def setup(self):
-        if self.spatial == "hpm":
-            self.backbone = backbone_lib.GaitSetBackbone(tuple(self.channels), self.dtype)
-        elif self.spatial == "plain_cnn":
-            self.backbone = backbone_lib.PlainCNN(tuple(self.channels), self.dtype)
-        else:
-            raise ValueError(f"spatial={self.spatial!r}: expected 'hpm' or 'plain_cnn'")
+        self.backbone = backbone_lib.GaitSetBackbone(tuple(self.channels), self.dtype)
         if self.use_part_fcs:
             self.part_fcs = heads.SeparateFCs(self.channels[-1], self.dtype)
         self.fc_bins = heads.SeparateFCs(self.d1, self.dtype)
