@@ -25,6 +25,18 @@ def test_byol_loss_is_zero_for_parallel_vectors_and_scale_free():
     assert float(losses.byol_loss(x, 7.0 * x)) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_collapse_monitor_is_zero_when_collapsed_and_matches_hand_computation():
+    # Collapsed: every row the same direction (any scale) -> 0.
+    row = jnp.array([[3.0, 4.0]])
+    assert float(losses.normalized_std(jnp.stack([row, 2 * row, 5 * row]))) == pytest.approx(0, abs=1e-7)
+    # Two rows, one part: unit vectors (1,0) and (0,1) -> per-dimension std 0.5 each, mean 0.5.
+    spread = jnp.array([[[2.0, 0.0]], [[0.0, 0.5]]])
+    assert float(losses.normalized_std(spread)) == pytest.approx(0.5, rel=1e-6)
+    # Random directions in d dims: about 1/sqrt(d).
+    x = jax.random.normal(jax.random.PRNGKey(1), (4096, 2, 64))
+    assert float(losses.normalized_std(x)) == pytest.approx(1 / 8, rel=0.02)
+
+
 def _brute_force_triplet(emb, labels, margin):
     n, parts, _ = emb.shape
     per_part = []

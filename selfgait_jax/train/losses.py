@@ -21,6 +21,17 @@ def byol_loss(prediction: jax.Array, target_projection: jax.Array) -> jax.Array:
     return jnp.mean(2.0 - 2.0 * jnp.sum(p * z, axis=-1))
 
 
+def normalized_std(x: jax.Array) -> jax.Array:
+    """Collapse monitor: the std over the batch of each dimension of the L2-normalised vectors
+    ``[N, parts, d]``, averaged over parts and dimensions.
+
+    About 1/sqrt(d) when the vectors spread over the sphere, towards 0 when every input maps to the
+    same vector (BYOL's collapse, which a falling loss alone cannot tell from learning).
+    """
+    z = _l2_normalize(x.astype(jnp.float32))
+    return jnp.mean(jnp.std(z, axis=0))
+
+
 def _l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
     # Same as torch.nn.functional.normalize: x / max(|x|, eps).
     norm = jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True))
