@@ -1,4 +1,5 @@
-"""Ablation "w/o HPM" (SG-6): a plain CNN + global pooling instead of the pyramid, pretrained with
+"""Ablation "SG-6 w/o HPM" (Table 3): SG-6 with global pooling (model.bins=(1,)) instead of the
+horizontal pyramid, on the same GaitSet conv stack (docs/models.md: why this reading); pretrained with
 BYOL on a 6× pool, fine-tuned on 40 % of the labels, evaluated. A chain: DIR/pretrain, DIR/finetune.
 """
 

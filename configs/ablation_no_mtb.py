@@ -1,5 +1,5 @@
-"""Ablation "w/o MTB" (SG-6): a plain temporal conv net instead of the MTB, pretrained with BYOL on
-a 6× pool, fine-tuned on 40 % of the labels, evaluated. A chain: DIR/pretrain, DIR/finetune.
+"""Ablation "SG-6 w/o MTB" (Table 3): a plain temporal conv net instead of the MTB, pretrained with
+BYOL on a 6× pool, fine-tuned on 40 % of the labels, evaluated. A chain: DIR/pretrain, DIR/finetune.
 """
 
 from configs import base

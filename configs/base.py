@@ -33,6 +33,9 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     c.checkpoint_every = 4 if tiny else 2_000
     c.keep_checkpoints = 3
     c.init_from = ""  # a pretraining workdir to initialise the embedding network from
+    # True: validation stops when init_from is empty (configs/finetune.py must not silently become
+    # the w/o PT row, which is configs/ablation_no_pt.py).
+    c.require_init_from = False
 
     c.model = model_config(model, size)  # model.dtype: compute dtype float32 | bfloat16; params fp32
     c.data = data_config(data, size)
@@ -50,6 +53,9 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     c.byol = ml_collections.ConfigDict()
     c.byol.batch_size = 8 if tiny else 128  # global batch of pretext windows
     c.byol.k = 4 if tiny else 30  # online frames; the target gets frame k
+    # A sequence of L <= k frames gives L-1 online frames (masked padding) and frame L-1 as the
+    # target; one with fewer than min_online_frames + 1 frames is skipped (docs/design.md).
+    c.byol.min_online_frames = 1
     c.byol.tau = 0.996
     c.byol.tau_schedule = "constant"  # constant | cosine (BYOL's schedule to 1)
     # The paper: the target branch uses the online FC bins ("FCs shared with the parameters of the
@@ -68,6 +74,16 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     c.eval.every = 0  # > 0: rank-1/rank-5/mAP on the test split every this many steps (labelled data)
     c.eval.metric = "euclidean"  # euclidean | cosine (read by selfgait_jax.evaluation)
     c.eval.batch_size = 0  # global inference batch; 0 = the evaluation's default
+
+    # Validation probe (any stage): rank-1 of the current embedding on the last
+    # `validation_subjects` TRAINING subjects of the labelled dataset `data` (never its test
+    # subjects), every `every` steps (0 = off) and at the last step; logged as probe/<COND>_rank1.
+    c.probe = ml_collections.ConfigDict()
+    c.probe.every = 0
+    c.probe.data = "synthgait_b"  # a labelled dataset name (its full-size data config)
+    c.probe.root = ""  # its folder, for casia_b / ou_mvlp / opengait_pkl
+    c.probe.validation_subjects = 24 if not tiny else 2
+    c.probe.max_length = 40  # frames embedded per sequence (0 = all)
     return c
 
 
@@ -87,13 +103,57 @@ def chain_config(name: str, size: str, stages: dict, evaluate: str) -> ml_collec
     return c
 
 
-def selfgait_chain(arg, *, name: str, model: str, pool_ratio: float) -> ml_collections.ConfigDict:
-    """BYOL pretraining of ``model`` on an SG-``pool_ratio`` pool → fine-tuning → evaluation."""
+def selfgait_chain(arg, *, name: str, model: str = "selfgait", pool_ratio: float = 6.0,
+                   pretrain: bool = True) -> ml_collections.ConfigDict:
+    """A Table 1 / Table 3 row: BYOL pretraining of ``model`` on an SG-``pool_ratio`` SynthGait pool
+    (the paper's OU-MVLP subset) → fine-tuning on 40 % of synthgait_b's training split (the paper's
+    CASIA-B LT) → evaluation. ``pretrain=False``: the fine-tuning stage alone, from random
+    initialisation (w/o PT). Stages run in DIR/pretrain and DIR/finetune."""
     size = parse_size(arg)
-    pre = base_config(size, stage="pretrain", model=model, data="synthgait_pool")
-    pre.data.pool_ratio = pool_ratio
+    stages = {}
     fine = base_config(size, stage="triplet", model=model, data="synthgait_b")
+    fine.name = "finetune"
+    fine.triplet.label_fraction = 0.4  # the paper's fine-tuning set
+    if pretrain:
+        pre = base_config(size, stage="pretrain", model=model, data="synthgait_pool")
+        pre.data.pool_ratio = pool_ratio
+        stages["pretrain"] = pre
+        fine.init_from = "@pretrain"
+        fine.require_init_from = True
+    stages["finetune"] = fine
+    return chain_config(name, size, stages, evaluate="finetune")
+
+
+# The paper: "150K iterations with learning rate decay for OU-MVLP" (Adam 1e-4); it does not say
+# which decay. Ours: x0.1 once, at 100k (2/3 of the run). Tiny: 12 steps, x0.1 at step 8.
+OU_MVLP_STEPS, OU_MVLP_BOUNDARIES = 150_000, (100_000,)
+
+
+def selfgait_ou_mvlp_chain(arg, *, name: str, pool_ratio: float) -> ml_collections.ConfigDict:
+    """A Table 2 row: SG-``pool_ratio`` on OU-MVLP (``data.name=ou_mvlp``, read from
+    ``data.root``). Pretraining uses pool mode: ``pool_ratio`` × ``data.pool_base_sequences``
+    (default 8,140, the CASIA-B LT training set the paper measures SG-n against) sequences of
+    OU-MVLP's training half, drawn by ``data.seed``; fine-tuning uses 40 % of that half; then the
+    14-view evaluation. Both stages: 150k iterations with a decay (``OU_MVLP_BOUNDARIES``).
+    The two stages share one ``data.root`` (a FieldReference): setting
+    ``--config.pretrain.data.root=PATH`` sets both. ``:tiny`` runs the same chain on a tiny
+    synthgait_mv (no data.root needed)."""
+    size = parse_size(arg)
+    tiny = size == "tiny"
+    data = "synthgait_mv" if tiny else "ou_mvlp"
+    root = ml_collections.FieldReference("")
+    pre = base_config(size, stage="pretrain", model="selfgait", data=data)
+    pre.data.pool_ratio = pool_ratio
+    if tiny:  # tiny synthgait_mv's training split: 3 subjects x 2 types x 2 views = 12 sequences
+        pre.data.pool_base_sequences = 5  # SG-2: 10 of them
+    fine = base_config(size, stage="triplet", model="selfgait", data=data)
     fine.name = "finetune"
     fine.triplet.label_fraction = 0.4
     fine.init_from = "@pretrain"
+    fine.require_init_from = True
+    for stage in (pre, fine):
+        stage.data.root = root
+        stage.total_steps = 12 if tiny else OU_MVLP_STEPS
+        stage.optimizer.schedule = "multistep"
+        stage.optimizer.boundaries = (8,) if tiny else OU_MVLP_BOUNDARIES
     return chain_config(name, size, {"pretrain": pre, "finetune": fine}, evaluate="finetune")

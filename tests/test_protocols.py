@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from selfgait_jax.data.protocols import casia_b_protocol, label_fraction_subset, ou_mvlp_protocol, protocol_for
+from selfgait_jax.data.protocols import (
+    casia_b_protocol, label_fraction_subset, ou_mvlp_protocol, pool_indices, pool_size, protocol_for)
 from selfgait_jax.data.sequence import CASIA_B_TYPES, OU_MVLP_TYPES, SequenceMeta
 
 
@@ -68,3 +69,54 @@ def test_label_fraction_subset():
     assert len(small) == 7 and len({metas[i].subject for i in small}) == 6
     with pytest.raises(ValueError, match="fraction"):
         label_fraction_subset(metas, 0.0, seed=0)
+
+
+def ou_metas(num_subjects, views=("000", "015", "030")):
+    return [SequenceMeta(f"{s:05d}", t, v) for s in range(1, num_subjects + 1) for t in OU_MVLP_TYPES for v in views]
+
+
+@pytest.mark.parametrize("name", ["synthgait_b", "casia_b", "ou_mvlp", "synthgait_mv", "opengait_pkl"])
+def test_pool_mode_draws_from_the_training_split_only(name):
+    ou_shape = name in ("ou_mvlp", "synthgait_mv")
+    metas = ou_metas(40) if ou_shape else casia_metas(20, views=("000", "090", "180"))
+    protocol = protocol_for(name, metas)
+    test_subjects = set(protocol.test_subjects)
+    for ratio, seed in [(2.0, 0), (4.0, 0), (0.5, 7), (3.0, 123)]:
+        pool = pool_indices(name, metas, pool_ratio=ratio, pool_base_sequences=10, seed=seed)
+        assert len(pool) == pool_size(ratio, 10) == int(np.ceil(ratio * 10))
+        assert len(set(pool.tolist())) == len(pool) and np.all(np.diff(pool) > 0)
+        assert set(pool.tolist()) <= set(protocol.train.tolist())
+        assert not {metas[i].subject for i in pool} & test_subjects  # no test subject, ever
+    # Pool mode off: the whole training split, as before.
+    np.testing.assert_array_equal(pool_indices(name, metas), protocol.train)
+
+
+def test_pool_is_deterministic_by_seed_and_nested_across_ratios():
+    metas = casia_metas(124, views=("000", "090"))
+    sg = {r: pool_indices("synthgait_b", metas, r, 100, seed=5) for r in (2.0, 4.0, 6.0)}
+    np.testing.assert_array_equal(sg[2.0], pool_indices("synthgait_b", metas, 2.0, 100, seed=5))
+    assert not np.array_equal(sg[2.0], pool_indices("synthgait_b", metas, 2.0, 100, seed=6))
+    assert set(sg[2.0]) <= set(sg[4.0]) <= set(sg[6.0])  # SG-2 inside SG-4 inside SG-6
+    assert [len(v) for v in sg.values()] == [200, 400, 600]
+    # It is a draw over the split, not its first subjects.
+    assert len({metas[i].subject for i in sg[2.0]}) > 200 // 20
+    # ceil, and no float noise: 0.1 x 30 = 3 sequences, not 4
+    assert len(pool_indices("synthgait_b", metas, 0.1, 30)) == 3
+    assert len(pool_indices("synthgait_b", metas, 0.11, 30)) == 4
+
+
+def test_pool_too_small_or_misconfigured_names_the_keys():
+    metas = casia_metas(124, views=("000",))  # 74 x 10 = 740 training sequences
+    assert len(pool_indices("casia_b", metas, 1.0, 740)) == 740
+    with pytest.raises(ValueError, match=r"data\.pool_ratio=2 x data\.pool_base_sequences=740 asks for "
+                                         r"1480 .* has only 740"):
+        pool_indices("casia_b", metas, 2.0, 740)
+    with pytest.raises(ValueError, match=r"data\.pool_base_sequences"):
+        pool_indices("casia_b", metas, 2.0, 0)
+    with pytest.raises(ValueError, match=r"data\.pool_ratio"):
+        pool_indices("casia_b", metas, -1.0, 10)
+
+
+def test_unlabelled_pool_is_used_whole():
+    metas = [SequenceMeta(f"u{s:05d}", t, "000") for s in range(1, 5) for t in OU_MVLP_TYPES]
+    np.testing.assert_array_equal(pool_indices("synthgait_pool", metas, 2.0, 3), np.arange(8))

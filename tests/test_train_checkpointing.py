@@ -87,6 +87,8 @@ def _bad_configs(tmp_path):
         (with_(pre, **{"byol.batch_size": 6}), "byol.batch_size"),
         (with_(fine, **{"triplet.P": 3, "triplet.K": 3}), "triplet.P*triplet.K"),
         (with_(pre, **{"byol.k": pre.data.max_frames}), "byol.k"),
+        (with_(pre, **{"byol.min_online_frames": 0}), "byol.min_online_frames"),
+        (with_(pre, **{"byol.min_online_frames": pre.byol.k + 1}), "byol.min_online_frames"),
         (with_(pre, **{"data.name": "casia_c"}), "data.name"),
         (with_(fine, **{"data.name": "casia_b", "data.root": str(tmp_path / "missing")}), "data.root"),
         (with_(pre, **{"model.name": "gaitnet"}), "model.name"),
@@ -117,8 +119,34 @@ def test_config_errors_are_raised_before_compiling(tmp_path, monkeypatch):
         loop.run(chain, str(tmp_path / "chain"))
     assert not os.path.exists(tmp_path / "chain" / "pretrain")
     validate.validate_config(pretrain.get_config("tiny"), 4)  # the shipped configs are valid
-    validate.validate_config(finetune.get_config("tiny"), 4)
+    fine = finetune.get_config("tiny")
+    fine.init_from = "PRETRAIN_WORKDIR"  # finetune.py requires one (tests/test_configs.py)
+    validate.validate_config(fine, 4, check_init_from=False)
     assert not os.path.exists(tmp_path / "run" / "metrics.jsonl")
+
+
+def test_pretrain_batches_mask_short_sequences_and_skip_unusable_ones(monkeypatch, caplog):
+    """loop.make_batches passes byol.min_online_frames: too-short sequences are skipped (one INFO
+    line), short ones give masked windows; a dataset with no usable sequence is a ValueError."""
+    from selfgait_jax.data import sources
+    from selfgait_jax.data.sequence import SequenceMeta
+
+    lengths = [1, 3, 4, 9]
+    source = sources.ArraySource(
+        "synthgait_pool", [SequenceMeta(f"u{i:05d}", "nm-01", "000") for i in range(len(lengths))],
+        [np.full((n, 64, 44), 255, np.uint8) for n in lengths])
+    monkeypatch.setattr(sources, "open_source", lambda data_config: source)
+    config = pretrain.get_config("tiny")  # k = 4, batch 8
+    config.byol.min_online_frames = 3
+    with caplog.at_level("INFO"):
+        batch = next(loop.make_batches(config, start_batch=0))
+    assert any("2 of 4 sequences skipped" in r.getMessage() for r in caplog.records)
+    assert batch["mask"].shape == (8, 4) and set(batch["mask"].sum(axis=1).tolist()) == {3, 4}
+    config.byol.min_online_frames = 4  # the 9-frame sequence left out: none has 5 frames
+    short = sources.ArraySource("synthgait_pool", source.metas[:3], [source.load(i) for i in range(3)])
+    monkeypatch.setattr(sources, "open_source", lambda data_config: short)
+    with pytest.raises(ValueError, match=r"config\.byol\.min_online_frames: .*synthgait_pool"):
+        loop.make_batches(config, start_batch=0)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):

@@ -4,11 +4,14 @@ CASIA-B (LT): subjects 001-074 train, 075-124 test; gallery nm-01..04; probes NM
 BG = bg-01,02, CL = cl-01,02. OU-MVLP: the first half of the sorted subjects train; gallery "01",
 probe "00". SynthGait datasets use the same rules; a scaled-down one splits its sorted subjects in
 the same proportion (round(n * 74 / 124) train subjects for the CASIA-B shape, n // 2 for OU-MVLP's).
+
+``pool_indices`` picks the sequences BYOL pretraining uses: the SG-2/4/6 "pool mode" of any dataset.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import defaultdict
 from typing import Sequence
 
@@ -106,6 +109,23 @@ def protocol_for(name: str, metas: Sequence[SequenceMeta]) -> Protocol:
     return rule(metas)
 
 
+def validation_protocol(name: str, metas: Sequence[SequenceMeta], num_subjects: int) -> Protocol:
+    """The last ``num_subjects`` of the training subjects as a held-out validation "test" set.
+
+    Gallery and probes follow the dataset's own rules; ``train`` is the rest of the training split.
+    Hyperparameters are chosen on this, never on the real test subjects, which it never contains.
+    """
+    full = protocol_for(name, metas)
+    num_subjects = int(num_subjects)
+    if not 0 < num_subjects < len(full.train_subjects):
+        raise ValueError(f"validation subjects: need 0 < n < {len(full.train_subjects)} (the training "
+                         f"subjects of {name}), got {num_subjects}")
+    train, held = split_subjects(full.train_subjects, len(full.train_subjects) - num_subjects)
+    gallery_types = {metas[i].type for i in full.gallery}
+    probe_types = {c: sorted({metas[i].type for i in idx}) for c, idx in full.probes.items()}
+    return _protocol(f"{full.name}-validation", metas, train, held, sorted(gallery_types), probe_types)
+
+
 def label_fraction_subset(
     metas: Sequence[SequenceMeta], fraction: float, seed: int, indices: Sequence[int] | None = None
 ) -> np.ndarray:
@@ -134,3 +154,46 @@ def label_fraction_subset(
         return np.sort(rng.choice(pool, budget, replace=False))
     extra = rng.choice(np.asarray(rest, np.int64), budget - len(chosen), replace=False) if budget > len(chosen) else []
     return np.sort(np.asarray(chosen + [int(i) for i in extra], np.int64))
+
+
+def pool_size(pool_ratio: float, pool_base_sequences: int) -> int:
+    """``ceil(pool_ratio × pool_base_sequences)``: the sequences of an SG-``pool_ratio`` pool."""
+    return math.ceil(round(float(pool_ratio) * int(pool_base_sequences), 9))
+
+
+def pool_indices(
+    name: str, metas: Sequence[SequenceMeta], pool_ratio: float = 0.0, pool_base_sequences: int = 0,
+    seed: int = 0
+) -> np.ndarray:
+    """The sequences BYOL pretraining uses on dataset ``name`` (sorted indices into ``metas``).
+
+    - A dataset without an evaluation protocol (``synthgait_pool``): every sequence. Its size was
+      already set when it was generated (``data.pool_ratio`` × ``data.pool_base_sequences``).
+    - A labelled dataset with ``pool_ratio`` 0: its whole training split (test subjects never enter).
+    - A labelled dataset with ``pool_ratio`` > 0 ("pool mode", e.g. the paper's SG-2/4/6 from
+      OU-MVLP): ``pool_size(pool_ratio, pool_base_sequences)`` sequences of its training split, drawn
+      uniformly without replacement by ``seed`` (``data.seed``). The draw is a prefix of one seeded
+      permutation, so with the same seed a smaller pool lies inside a larger one (SG-2 ⊂ SG-4 ⊂ SG-6).
+    A ValueError names ``data.pool_ratio`` / ``data.pool_base_sequences`` when they are invalid or ask
+    for more sequences than the training split holds.
+    """
+    ratio = float(pool_ratio or 0.0)
+    if not ratio >= 0.0:
+        raise ValueError(f"data.pool_ratio must be >= 0, got {pool_ratio!r}")
+    if name not in PROTOCOL_OF_DATASET:
+        return np.arange(len(metas), dtype=np.int64)
+    train = protocol_for(name, metas).train
+    if ratio == 0.0:
+        return train
+    base = int(pool_base_sequences or 0)
+    if base < 1:
+        raise ValueError(f"data.pool_base_sequences must be a positive sequence count when "
+                         f"data.pool_ratio > 0 (got {pool_base_sequences!r})")
+    size = pool_size(ratio, base)
+    if size > len(train):
+        raise ValueError(
+            f"data.pool_ratio={ratio:g} x data.pool_base_sequences={base} asks for {size} pretraining "
+            f"sequences, but the training split of {name} has only {len(train)}; lower "
+            f"data.pool_ratio or data.pool_base_sequences")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0x9001]))
+    return np.sort(rng.permutation(train)[:size])

@@ -63,8 +63,14 @@ def data_config(name: str, size: str = "full") -> ml_collections.ConfigDict:
     cfg.types = ()  # empty = every type of the dataset
     cfg.min_frames = 0  # SynthGait sequence length range
     cfg.max_frames = 0
-    cfg.pool_ratio = 0.0  # synthgait_pool: sequences = pool_ratio x pool_base_sequences
-    cfg.pool_base_sequences = 0  # training sequences of the labelled set the pool is measured against
+    # SG-n pools. synthgait_pool: generated with ceil(pool_ratio x pool_base_sequences) sequences
+    # (whole subjects). Any other dataset, pretraining stage: pool_ratio > 0 is "pool mode", BYOL uses
+    # ceil(pool_ratio x pool_base_sequences) sequences of its training split drawn by data.seed
+    # (protocols.pool_indices); 0 = the whole training split.
+    cfg.pool_ratio = 0.0
+    # Training sequences of the labelled set a pool is measured against: CASIA-B LT's
+    # 74 x 10 x 11 = 8,140 (tiny: synthgait_b tiny's 4 x 10 x 2 = 80).
+    cfg.pool_base_sequences = 4 * 10 * 2 if tiny else 74 * 10 * 11
     cfg.cache_dir = ""  # empty = $SELFGAIT_DATA_DIR or ~/.cache/selfgait_jax
     cfg.num_workers = 0  # generation processes; 0 = all cores
     cfg.validate = True  # trees: read every sequence once at open (cached), skip and report bad ones
@@ -84,8 +90,6 @@ def data_config(name: str, size: str = "full") -> ml_collections.ConfigDict:
         cfg.types = OU_MVLP_TYPES
         cfg.min_frames, cfg.max_frames = (16, 20) if tiny else (18, 35)
         cfg.pool_ratio = 2.0  # SG-2; 4.0 and 6.0 give SG-4 and SG-6
-        # Training sequences of synthgait_b at the same size: 4 x 10 x 2 (tiny), 74 x 10 x 11 (full).
-        cfg.pool_base_sequences = 4 * 10 * 2 if tiny else 74 * 10 * 11
     return cfg
 
 

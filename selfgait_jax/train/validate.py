@@ -13,6 +13,7 @@ from selfgait_jax.train.checkpointing import checkpoint_dir
 
 STAGES = ("pretrain", "triplet")
 KNOWN_DATASETS = tuple(sources.SYNTHGAIT_NAMES) + tuple(sources.TREE_NAMES)
+POOL_DATASET = "synthgait_pool"  # generated at its pool size; pool mode does not apply
 
 
 def _fail(key: str, message: str):
@@ -48,6 +49,7 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
         _fail("data.name", f"unknown dataset {data.name!r}; known: {', '.join(KNOWN_DATASETS)}")
     if data.name in sources.TREE_NAMES and not (data.root and os.path.isdir(data.root)):
         _fail("data.root", f"{data.root!r} is not a folder; {data.name} is read from disk")
+    _check_pool(config)
 
     if config.optimizer.name not in optim.OPTIMIZERS:
         _fail("optimizer.name", f"{config.optimizer.name!r} is not one of {', '.join(optim.OPTIMIZERS)}")
@@ -62,6 +64,9 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
         k = config.byol.k
         if not isinstance(k, int) or k < 1:
             _fail("byol.k", f"must be a positive integer, got {k!r}")
+        m = config.byol.min_online_frames
+        if not isinstance(m, int) or not 1 <= m <= k:
+            _fail("byol.min_online_frames", f"must be an integer in [1, byol.k = {k}], got {m!r}")
         if data.get("max_frames", 0) and k >= data.max_frames:
             _fail("byol.k", f"k={k} online frames + 1 target frame need k below the sequence length, "
                   f"but data.max_frames={data.max_frames}")
@@ -84,11 +89,39 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
         if data.name not in protocols.PROTOCOL_OF_DATASET:
             _fail("eval.every", f"{data.name} has no test protocol to evaluate on; set it to 0")
 
+    if config.get("require_init_from", False) and not config.init_from:
+        _fail("init_from", "this config fine-tunes a pretrained network (require_init_from=True) but "
+              "init_from is empty: pass --config.init_from=PRETRAIN_WORKDIR, or run "
+              "configs/ablation_no_pt.py to fine-tune from random initialisation (the w/o PT row)")
     if config.init_from:
         if config.stage != "triplet":
             _fail("init_from", "initialising from a pretraining run is for triplet training only")
         if check_init_from and not os.path.isdir(checkpoint_dir(config.init_from)):
             _fail("init_from", f"{config.init_from!r} has no checkpoints folder")
+
+
+def _check_pool(config):
+    """``data.pool_ratio`` / ``data.pool_base_sequences``; a SynthGait set's pool is checked in full
+    (its sequence list is known without generating anything), a tree's when it is read."""
+    data = config.data
+    ratio = data.get("pool_ratio", 0.0)
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio >= 0:
+        _fail("data.pool_ratio", f"must be a number >= 0, got {ratio!r}")
+    if not ratio or data.name == POOL_DATASET:
+        return
+    if config.stage != "pretrain":
+        _fail("data.pool_ratio", f"pool mode (pool_ratio={ratio:g}) picks pretraining sequences; "
+              f"{config.stage} training uses triplet.label_fraction of the training split: set it to 0")
+    base = data.get("pool_base_sequences", 0)
+    if isinstance(base, bool) or not isinstance(base, int) or base < 1:
+        _fail("data.pool_base_sequences", f"must be a positive integer when data.pool_ratio > 0, "
+              f"got {base!r}")
+    if data.name in sources.SYNTHGAIT_NAMES:
+        try:
+            protocols.pool_indices(data.name, sources.synthgait_spec(data).metas(), ratio, base,
+                                   data.get("seed", 0))
+        except ValueError as e:
+            _fail("data.pool_ratio", str(e))
 
 
 def _check_batch(key: str, batch: int, device_count: int):

@@ -1,0 +1,13 @@
+"""SG-2 (Table 1): BYOL pretraining of SelfGait on a pool of 2× the labelled training set's sequences
+(synthgait_pool, pool_ratio 2; the paper's OU-MVLP subset), fine-tuning on 40 % of synthgait_b's
+training split (the paper's CASIA-B LT), then the cross-view tables. A chain: DIR/pretrain,
+DIR/finetune, DIR/finetune/eval/<step>/.
+
+    python -m selfgait_jax.main --config=configs/sg2.py --workdir=DIR
+"""
+
+from configs import base
+
+
+def get_config(arg=None):
+    return base.selfgait_chain(arg, name="sg2", model="selfgait", pool_ratio=2.0)

@@ -1,0 +1,13 @@
+"""SG-4 (Table 1): BYOL pretraining of SelfGait on a pool of 4× the labelled training set's sequences
+(synthgait_pool, pool_ratio 4; the paper's OU-MVLP subset), fine-tuning on 40 % of synthgait_b's
+training split (the paper's CASIA-B LT), then the cross-view tables. A chain: DIR/pretrain,
+DIR/finetune, DIR/finetune/eval/<step>/.
+
+    python -m selfgait_jax.main --config=configs/sg4.py --workdir=DIR
+"""
+
+from configs import base
+
+
+def get_config(arg=None):
+    return base.selfgait_chain(arg, name="sg4", model="selfgait", pool_ratio=4.0)

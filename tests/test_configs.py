@@ -1,0 +1,166 @@
+"""Every config file under configs/ loads and validates at each size it offers, and the configs of
+the paper's Tables 1-3 say what the paper says (pool ratios, label fraction, what each ablation
+changes, the baselines' schedules). Nothing is generated or compiled."""
+
+import importlib
+import pathlib
+import re
+import sys
+
+import jax
+import pytest
+
+from selfgait_jax.train import validate
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # configs/ import configs.base
+
+CONFIG_NAMES = sorted(p.stem for p in (ROOT / "configs").glob("*.py") if p.stem not in ("__init__", "base"))
+SIZES = {"quickstart": (None, "tiny")}  # quickstart: "quick" (the default) and "tiny"
+SG_ROWS = {"sg2": 2.0, "sg4": 4.0, "sg6": 6.0}
+ABLATIONS = ("ablation_no_pt", "ablation_no_hpm", "ablation_no_mtb")
+
+
+def load(name, arg=None):
+    return importlib.import_module(f"configs.{name}").get_config(arg)
+
+
+def stages_of(config):
+    """(stage name, resolved stage config) of a chain, or ("", config) of a single stage."""
+    if "stages" not in config:
+        return [("", config)]
+    return [(n, config[n].copy_and_resolve_references()) for n in config.stages.split(",")]
+
+
+def flat(config, prefix=""):
+    out = {}
+    for key, value in config.items():
+        if hasattr(value, "items"):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def diff_keys(a, b):
+    fa, fb = flat(a.to_dict()), flat(b.to_dict())
+    return {k for k in set(fa) | set(fb) if fa.get(k, "<absent>") != fb.get(k, "<absent>")}
+
+
+def test_every_config_file_is_covered():
+    assert {"sg2", "sg4", "sg6", "sg2_ou_mvlp", "gaitset", "gaitpart", "gaitset_ou_mvlp",
+            "gaitpart_ou_mvlp", "finetune", "pretrain", "quickstart", *ABLATIONS} <= set(CONFIG_NAMES)
+
+
+@pytest.mark.parametrize("name", CONFIG_NAMES)
+def test_config_loads_and_validates_at_every_size(name, tmp_path):
+    for arg in SIZES.get(name, (None, "tiny")):
+        config = load(name, arg)
+        for stage_name, stage in stages_of(config):
+            where = f"{name}:{arg or 'default'} {stage_name}"
+            if stage.data.name in ("ou_mvlp", "casia_b", "opengait_pkl"):
+                # Full-size real-data configs validate only once data.root names the dataset.
+                assert arg != "tiny", where
+                with pytest.raises(ValueError, match=re.escape("config.data.root:")):
+                    validate.validate_config(stage, jax.device_count(), check_init_from=False)
+                stage.data.root = str(tmp_path)
+            if stage.get("require_init_from", False) and not stage.init_from:
+                assert name == "finetune", where
+                with pytest.raises(ValueError, match="init_from=PRETRAIN_WORKDIR.*ablation_no_pt"):
+                    validate.validate_config(stage, jax.device_count())
+                stage.init_from = "PRETRAIN_WORKDIR"
+            if stage.init_from.startswith("@"):  # an earlier stage of the chain
+                names = config.stages.split(",")
+                assert stage.init_from[1:] in names[:names.index(stage_name)], where
+                stage.init_from = str(tmp_path / stage.init_from[1:])
+            validate.validate_config(stage, jax.device_count(), check_init_from=False)
+        if "stages" in config and config.evaluate:
+            assert config.evaluate in config.stages.split(","), name
+
+
+@pytest.mark.parametrize("arg", [None, "tiny"])
+def test_sg_rows_pool_ratios_and_fine_tuning_set(arg):
+    for name, ratio in SG_ROWS.items():
+        c = load(name, arg)
+        assert c.stages == "pretrain,finetune" and c.evaluate == "finetune"
+        assert c.pretrain.stage == "pretrain" and c.pretrain.data.name == "synthgait_pool"
+        assert c.pretrain.data.pool_ratio == ratio
+        assert c.finetune.data.name == "synthgait_b" and c.finetune.init_from == "@pretrain"
+    for name in (*SG_ROWS, *ABLATIONS, "sg2_ou_mvlp"):
+        assert load(name, arg).finetune.triplet.label_fraction == 0.4, name
+    # The SG-n rows differ only in the pool ratio (and their names).
+    assert diff_keys(load("sg2", arg), load("sg6", arg)) == {"name", "pretrain.data.pool_ratio"}
+
+
+@pytest.mark.parametrize("arg", [None, "tiny"])
+def test_ablations_differ_from_sg6_only_in_the_intended_keys(arg):
+    sg6 = load("sg6", arg)
+    no_hpm, no_mtb, no_pt = (load(n, arg) for n in ABLATIONS[1:] + ABLATIONS[:1])
+    assert diff_keys(sg6, no_hpm) == {"name", "pretrain.model.name", "pretrain.model.bins",
+                                      "finetune.model.name", "finetune.model.bins"}
+    assert tuple(no_hpm.finetune.model.bins) == (1,)  # global pooling, same conv stack
+    assert diff_keys(sg6, no_mtb) == {"name", "pretrain.model.name", "finetune.model.name"}
+    assert no_pt.stages == "finetune" and no_pt.evaluate == "finetune"
+    assert no_pt.finetune.init_from == "" and not no_pt.finetune.require_init_from
+    without_pretrain = {k for k in diff_keys(sg6, no_pt) if not k.startswith("pretrain.")}
+    assert without_pretrain == {"name", "stages", "finetune.init_from", "finetune.require_init_from"}
+
+
+def test_finetune_refuses_to_become_the_no_pt_row():
+    c = load("finetune")
+    assert c.require_init_from and not c.init_from
+    with pytest.raises(ValueError) as e:
+        validate.validate_config(c, jax.device_count())
+    assert "config.init_from:" in str(e.value)
+    assert "--config.init_from=PRETRAIN_WORKDIR" in str(e.value)
+    assert "configs/ablation_no_pt.py" in str(e.value)
+    for name in CONFIG_NAMES:  # every other config (and stage) declares the key False
+        if name != "finetune":
+            for _, stage in stages_of(load(name, "tiny")):
+                assert stage.require_init_from == stage.init_from.startswith("@"), name
+
+
+@pytest.mark.parametrize("arg", [None, "tiny"])
+def test_baseline_recipes(arg):
+    full = arg is None
+    part = load("gaitpart", arg)
+    assert (part.optimizer.name, part.optimizer.lr, part.optimizer.schedule) == ("adam", 1e-4, "multistep")
+    assert part.optimizer.decay_factor == 0.1 and part.triplet.ordered
+    if full:  # OpenGait: x0.1 at 100k of 120k
+        assert part.total_steps == 120_000 and tuple(part.optimizer.boundaries) == (100_000,)
+    gs = load("gaitset", arg)
+    assert (gs.optimizer.name, gs.optimizer.lr, gs.optimizer.schedule) == ("adam", 1e-4, "constant")
+    assert not gs.triplet.ordered and (gs.total_steps == 80_000) == full
+    for name in ("gaitset_ou_mvlp", "gaitpart_ou_mvlp"):
+        c = load(name, arg)
+        assert c.data.name == ("ou_mvlp" if full else "synthgait_mv") and c.optimizer.schedule == "multistep"
+        if full:
+            assert c.total_steps == 250_000 and tuple(c.optimizer.boundaries) == (150_000,)
+            assert (c.triplet.P, c.triplet.K) == (32, 16)
+
+
+def test_ou_mvlp_rows_use_pool_mode_and_one_data_root():
+    c = load("sg2_ou_mvlp")
+    for stage in (c.pretrain, c.finetune):
+        assert stage.data.name == "ou_mvlp" and stage.total_steps == 150_000
+        assert stage.optimizer.schedule == "multistep" and tuple(stage.optimizer.boundaries) == (100_000,)
+    assert c.pretrain.data.pool_ratio == 2.0 and c.pretrain.data.pool_base_sequences == 74 * 10 * 11
+    c.pretrain.data.root = "/data/oumvlp"  # what --config.pretrain.data.root=... does
+    assert [s.data.root for _, s in stages_of(c)] == ["/data/oumvlp", "/data/oumvlp"]
+    tiny = load("sg2_ou_mvlp", "tiny")
+    assert tiny.pretrain.data.name == "synthgait_mv" and tiny.pretrain.data.pool_ratio == 2.0
+
+
+def test_pool_mode_errors_are_config_errors():
+    """A SynthGait labelled set's pool is checked before anything is generated."""
+    c = load("sg2_ou_mvlp", "tiny").pretrain.copy_and_resolve_references()
+    c.data.pool_ratio = 3.0  # 3 x 5 = 15 > the 12 training sequences of tiny synthgait_mv
+    with pytest.raises(ValueError, match=r"config\.data\.pool_ratio: .*asks for 15 .* has only 12"):
+        validate.validate_config(c, jax.device_count())
+    c.data.pool_ratio, c.data.pool_base_sequences = 2.0, 0
+    with pytest.raises(ValueError, match=re.escape("config.data.pool_base_sequences:")):
+        validate.validate_config(c, jax.device_count())
+    fine = load("gaitset", "tiny")
+    fine.data.pool_ratio = 2.0  # pool mode is for pretraining only
+    with pytest.raises(ValueError, match=re.escape("config.data.pool_ratio:")):
+        validate.validate_config(fine, jax.device_count())
