@@ -74,13 +74,14 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     c.eval.every = 0  # > 0: rank-1/rank-5/mAP on the test split every this many steps (labelled data)
     c.eval.metric = "euclidean"  # euclidean | cosine (read by selfgait_jax.evaluation)
     c.eval.batch_size = 0  # global inference batch; 0 = the evaluation's default
+    c.eval.max_length = 0  # frames embedded per test sequence (its first ones); 0 = all
 
     # Validation probe (any stage): rank-1 of the current embedding on the last
     # `validation_subjects` TRAINING subjects of the labelled dataset `data` (never its test
     # subjects), every `every` steps (0 = off) and at the last step; logged as probe/<COND>_rank1.
     c.probe = ml_collections.ConfigDict()
     c.probe.every = 0
-    c.probe.data = "synthgait_b"  # a labelled dataset name (its full-size data config)
+    c.probe.data = "synthgait_b:tiny" if tiny else "synthgait_b"  # NAME or NAME:SIZE, labelled
     c.probe.root = ""  # its folder, for casia_b / ou_mvlp / opengait_pkl
     c.probe.validation_subjects = 24 if not tiny else 2
     c.probe.max_length = 40  # frames embedded per sequence (0 = all)

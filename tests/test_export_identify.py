@@ -193,3 +193,38 @@ def test_identify_bad_input_names_the_path(tmp_path, exported_file, capsys):
     assert identify_tool.main([f"--model={exported_file}", f"--gallery={tmp_path}",
                                f"--probe={bad}"]) == 1
     assert str(bad) in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def pretrain_workdir(tmp_path_factory):
+    """A pretraining workdir (BYOL state of the tiny SelfGait) on the unlabelled tiny pool."""
+    from configs import pretrain
+
+    root = tmp_path_factory.mktemp("pretrain_run")
+    config = pretrain.get_config("tiny")
+    exp = experiment.build_experiment(config)
+    ckpts = checkpointing.Checkpoints(str(root / "work"))
+    ckpts.save(5, random_state(exp, seed=1), 6, config)
+    ckpts.wait_until_finished()
+    ckpts.close()
+    return root / "work"
+
+
+def test_pretrained_embedding_is_evaluated_on_a_named_labelled_dataset(pretrain_workdir, workdir,
+                                                                       capsys, monkeypatch):
+    # The pool has no labels: without --data the tool says which option to use.
+    assert evaluate_tool.main([f"--workdir={pretrain_workdir}"]) == 1
+    assert "--data=synthgait_b" in capsys.readouterr().err
+    # With --data, the pretrained embedding network gets the labelled set's tables, and they equal
+    # evaluating the same variables through the fine-tuning config of that dataset.
+    fine_config = checkpointing.load_for_inference(str(workdir))[0]
+    monkeypatch.setenv("SELFGAIT_DATA_DIR", fine_config.data.cache_dir)
+    assert evaluate_tool.main([f"--workdir={pretrain_workdir}", "--data=synthgait_b:tiny",
+                               "--max_length=8"]) == 0
+    results = json.loads((pretrain_workdir / "eval" / "5-synthgait_b" / "results.json").read_text())
+    assert results["dataset"] == "synthgait_b" and results["max_length"] == 8
+    _, model, variables, _ = checkpointing.load_for_inference(str(pretrain_workdir))
+    fine_config.eval.max_length = 8
+    direct, _, _ = api.evaluate_model(fine_config, model, variables)
+    for cond in ("NM", "BG", "CL"):
+        assert results["conditions"][cond]["matrix"] == direct["conditions"][cond]["matrix"]

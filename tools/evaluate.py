@@ -1,9 +1,13 @@
 """Evaluate a training workdir: the paper's cross-view tables for its test set.
 
     python tools/evaluate.py --workdir=DIR [--step=N] [--out=OUT] [--metric=euclidean|cosine]
-                             [--keep_missing_gallery]
+                             [--keep_missing_gallery] [--data=NAME [--data_root=PATH]] [--max_length=T]
 
-Writes OUT (default DIR/eval/<step>/): results.json, results.md, results.csv, heatmap_<COND>.png and
+`--data` evaluates on another labelled dataset than the run's own: with a pretraining workdir it
+gives the cross-view table of the pretrained embedding without fine-tuning (the standard probe of a
+self-supervised representation), e.g. `--workdir=runs/pt --data=synthgait_b`.
+
+Writes OUT (default DIR/eval/<step>/, DIR/eval/<step>-<NAME>/ with --data): results.json, results.md, results.csv, heatmap_<COND>.png and
 embeddings.npz, and prints the table. See docs/evaluation.md for the protocol and the file formats.
 """
 
@@ -25,12 +29,24 @@ def main(argv=None) -> int:
         "--keep_missing_gallery", action="store_true",
         help="count probes whose subject has no gallery sequence at a view as misses (default: drop)",
     )
+    parser.add_argument("--data", default=None,
+                        help="a labelled dataset to evaluate on instead of the run's own: NAME or NAME:tiny "
+                             "(synthgait_b, synthgait_mv, casia_b, ou_mvlp, opengait_pkl)")
+    parser.add_argument("--data_root", default="", help="dataset folder for --data=casia_b/ou_mvlp/...")
+    parser.add_argument("--max_length", type=int, default=None,
+                        help="embed at most this many frames of each sequence (default: all)")
     args = parser.parse_args(argv)
+    from selfgait_jax.data import sources
     from selfgait_jax.evaluation.api import evaluate_workdir
 
     try:
+        data = None
+        if args.data:
+            data = sources.named_data_config(args.data)
+            data.root = args.data_root
         evaluate_workdir(args.workdir, args.step, args.out, args.metric,
-                         drop_missing_gallery=not args.keep_missing_gallery)
+                         drop_missing_gallery=not args.keep_missing_gallery, data=data,
+                         max_length=args.max_length)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -93,6 +93,12 @@ def data_config(name: str, size: str = "full") -> ml_collections.ConfigDict:
     return cfg
 
 
+def named_data_config(spec: str) -> ml_collections.ConfigDict:
+    """``data_config`` from "NAME" or "NAME:SIZE" (e.g. "synthgait_b:tiny"), as tools and probes take it."""
+    name, _, size = spec.partition(":")
+    return data_config(name, size or "full")
+
+
 def _get(cfg, key, default=None):
     return cfg[key] if key in cfg else default
 

@@ -29,13 +29,14 @@ class PeriodicEvaluator:
     """Embeds the run's test sequences and computes the protocol; reusable across training steps."""
 
     def __init__(self, config, embed_model, *, source=None, metric=None, drop_missing_gallery=None,
-                 mesh=None):
+                 mesh=None, protocol=None):
         from selfgait_jax.data import protocols, sources
 
         self.config = config
         self.embed_model = embed_model
         self.source = source if source is not None else sources.open_source(config.data)
-        self.protocol = protocols.protocol_for(config.data.name, self.source.metas)
+        self.protocol = (protocol if protocol is not None
+                         else protocols.protocol_for(config.data.name, self.source.metas))
         self.metric = metric or _eval_option(config, "metric", "euclidean")
         if self.metric not in protocol_lib.METRICS:  # before minutes of embedding, not after
             raise ValueError(f"metric must be one of {protocol_lib.METRICS}, got {self.metric!r}")
@@ -45,7 +46,7 @@ class PeriodicEvaluator:
         )
         self.mesh = mesh if mesh is not None else batching.data_mesh()
         self.batch_size = int(_eval_option(config, "batch_size", 0)) or None
-        self.max_length = _eval_option(config, "max_length", None)
+        self.max_length = int(_eval_option(config, "max_length", 0)) or None  # 0: all frames
         self.indices = np.unique(np.concatenate([self.protocol.gallery, *self.protocol.probes.values()]))
         self._embed_fn = embed_lib.make_embed_fn(embed_model)
 
@@ -127,17 +128,38 @@ def write_outputs(results: dict, embeddings: np.ndarray, metas, out) -> Path:
 
 
 def evaluate_workdir(workdir, step=None, out=None, metric="euclidean", drop_missing_gallery=True,
-                     verbose=True) -> dict:
-    """Restores a checkpoint (latest by default), evaluates its run's test set, writes OUT
-    (default WORKDIR/eval/<step>/), prints the table, and returns the results dictionary."""
+                     verbose=True, data=None, max_length=None) -> dict:
+    """Restores a checkpoint (latest by default), evaluates a labelled test set, writes OUT
+    (default WORKDIR/eval/<step>/, or WORKDIR/eval/<step>-<dataset> with ``data``), prints the table,
+    and returns the results dictionary.
+
+    ``data`` (a data config, e.g. ``data_config("synthgait_b")``) replaces the run's own dataset: the
+    way to probe a *pretrained* embedding, whose pool has no labels, without fine-tuning it.
+    ``max_length`` caps the frames embedded per sequence (default: all).
+    """
+    from selfgait_jax.data import protocols
     from selfgait_jax.train.checkpointing import load_for_inference
 
     config, embed_model, variables, step = load_for_inference(os.fspath(workdir), step)
-    results, embeddings, metas = evaluate_model(
-        config, embed_model, variables, metric=metric, drop_missing_gallery=drop_missing_gallery
-    )
+    if data is not None:
+        config = config.copy_and_resolve_references()
+        config.data = data
+    elif config.data.name not in protocols.PROTOCOL_OF_DATASET:
+        raise ValueError(
+            f"{workdir} was trained on data.name={config.data.name!r}, which has no labels to "
+            f"evaluate on; name a labelled dataset, e.g. tools/evaluate.py --data=synthgait_b "
+            f"(one of {sorted(protocols.PROTOCOL_OF_DATASET)})")
+    evaluator = PeriodicEvaluator(config, embed_model, metric=metric,
+                                  drop_missing_gallery=drop_missing_gallery)
+    if max_length:
+        evaluator.max_length = int(max_length)
+    embeddings = evaluator.embed(variables)
+    metas = [evaluator.source.metas[i] for i in evaluator.indices]
+    results = evaluator.results(embeddings)
     results["checkpoint"] = {"workdir": os.path.abspath(os.fspath(workdir)), "step": int(step)}
-    out = Path(out) if out is not None else Path(workdir) / "eval" / str(step)
+    results["max_length"] = evaluator.max_length
+    default_out = Path(workdir) / "eval" / (str(step) if data is None else f"{step}-{data.name}")
+    out = Path(out) if out is not None else default_out
     write_outputs(results, embeddings, metas, out)
     if verbose:
         print(tables.results_markdown(results))

@@ -87,8 +87,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
         batches = make_batches(config, start_batch=next_batch)
         train_step = steps.jit_step(exp.step, mesh)
         evaluate = _periodic_evaluation(config, exp, mesh)
+        probe = _periodic_probe(config, exp, mesh)
         return _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, ckpts,
-                     evaluate)
+                     evaluate, probe)
     finally:
         ckpts.wait_until_finished()
         ckpts.close()
@@ -116,14 +117,19 @@ def make_batches(config, start_batch: int):
 
     source = sources.open_source(config.data)
     if config.stage == "pretrain":
-        if config.data.name in protocols.PROTOCOL_OF_DATASET:  # labeled set: its training split only
-            indices = protocols.protocol_for(config.data.name, source.metas).train
-        else:
-            indices = np.arange(len(source))
-        _check_window(config, source, indices)
+        # synthgait_pool: all of it; a labelled set: its training split, or with data.pool_ratio > 0
+        # an SG-n pool drawn from that split by data.seed.
+        data = config.data
+        indices = protocols.pool_indices(
+            data.name, source.metas, pool_ratio=data.get("pool_ratio", 0.0),
+            pool_base_sequences=data.get("pool_base_sequences", 0), seed=data.get("seed", 0))
+        _log.info("pretraining pool: %d sequences of %d subjects from %s (data.pool_ratio=%g)",
+                  len(indices), len({source.metas[i].subject for i in indices}), data.name,
+                  data.get("pool_ratio", 0.0))
+        # Sequences too short for a pretext window are skipped (logged); none left is a ValueError.
         return pipelines.make_pretext_pipeline(
             source, indices, batch_size=config.byol.batch_size, k=config.byol.k, seed=config.seed,
-            start_batch=start_batch)
+            min_online_frames=config.byol.min_online_frames, start_batch=start_batch)
     train_split = protocols.protocol_for(config.data.name, source.metas).train
     indices = protocols.label_fraction_subset(source.metas, config.triplet.label_fraction,
                                               config.seed, indices=train_split)
@@ -131,13 +137,6 @@ def make_batches(config, start_batch: int):
     return pipelines.make_triplet_pipeline(
         source, indices, subjects_per_batch=t.P, sequences_per_subject=t.K, frames=t.frames,
         ordered=t.ordered, seed=config.seed, start_batch=start_batch)
-
-
-def _check_window(config, source, indices):
-    lengths = getattr(source, "lengths", None)
-    if lengths is not None and len(indices) and config.byol.k >= int(np.max(lengths[indices])):
-        raise ValueError(f"config.byol.k: k={config.byol.k} is not below the longest sequence "
-                         f"({int(np.max(lengths[indices]))} frames) of {config.data.name}")
 
 
 def _periodic_evaluation(config, exp, mesh):
@@ -156,8 +155,39 @@ def _periodic_evaluation(config, exp, mesh):
     return evaluate
 
 
+def _periodic_probe(config, exp, mesh):
+    """``state -> scalars``: rank-1 of the current embedding on held-out *training* subjects of a
+    labelled dataset (``config.probe``), every ``probe.every`` steps; None when off.
+
+    The standard way to watch a self-supervised representation: it never touches the test subjects,
+    so choosing a learning rate or a number of steps on it is legitimate.
+    """
+    probe = config.get("probe")
+    if probe is None or not probe.every:
+        return None
+    from selfgait_jax.data import protocols, sources  # pylint: disable=g-import-not-at-top
+    from selfgait_jax.evaluation.api import PeriodicEvaluator  # pylint: disable=g-import-not-at-top
+
+    probe_config = config.copy_and_resolve_references()
+    probe_config.data = sources.named_data_config(probe.data)
+    probe_config.data.root = probe.root
+    source = sources.open_source(probe_config.data)
+    protocol = protocols.validation_protocol(probe_config.data.name, source.metas,
+                                             probe.validation_subjects)
+    evaluator = PeriodicEvaluator(probe_config, exp.embed_model, source=source, protocol=protocol,
+                                  mesh=mesh)
+    evaluator.max_length = int(probe.max_length) or None
+
+    def evaluate(state):
+        scalars = evaluator(checkpointing.embed_subset(exp.embed_model, config, state.params,
+                                                       state.batch_stats))
+        return {k.replace("eval/", "probe/"): v for k, v in scalars.items() if k.endswith("rank1")}
+
+    return evaluate
+
+
 def _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, ckpts,
-          evaluate=None) -> dict:
+          evaluate=None, probe=None) -> dict:
     total = config.total_steps
     # Every process runs the same loop; only process 0 writes the logs.
     log = TrainLog(workdir, total, step, name=config.name, enabled=jax.process_index() == 0)
@@ -173,7 +203,8 @@ def _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, c
             due_log = step % config.log_every == 0 or step == total
             due_ckpt = step % config.checkpoint_every == 0 or step == total
             due_eval = evaluate is not None and step % config.eval.every == 0
-            if not (due_log or due_ckpt or due_eval):
+            due_probe = probe is not None and (step % config.probe.every == 0 or step == total)
+            if not (due_log or due_ckpt or due_eval or due_probe):
                 continue
             fetched = jax.device_get(pending)
             pending = []
@@ -184,6 +215,8 @@ def _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, c
                 ckpts.save(step, state, next_batch, config)
             if due_eval:
                 log.write_eval(step, evaluate(state))
+            if due_probe:
+                log.write_eval(step, probe(state))
     finally:
         log.close()
     return record
