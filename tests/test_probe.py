@@ -62,3 +62,16 @@ def test_pretraining_logs_the_probe_and_it_equals_evaluating_the_checkpoint(tmp_
     assert step == 4
     for cond in ("NM", "BG", "CL"):
         assert probes[-1][f"probe/{cond}_rank1"] == pytest.approx(expected[f"eval/{cond}_rank1"], abs=1e-4)
+
+
+def test_validation_subjects_key_trains_without_them_and_evaluates_on_them(tmp_path):
+    data = sources.data_config("synthgait_b", "tiny")
+    data.num_subjects, data.cache_dir, data.num_workers = 12, str(tmp_path), 1
+    metas = sources.open_source(data).metas
+    assert protocols.protocol_of(data, metas).test_subjects == protocols.protocol_for(
+        "synthgait_b", metas).test_subjects
+    data.validation_subjects = 3
+    chosen = protocols.protocol_of(data, metas)
+    full = protocols.protocol_for("synthgait_b", metas)
+    assert chosen.test_subjects == full.train_subjects[-3:]
+    assert not {metas[i].subject for i in chosen.train} & set(chosen.test_subjects)

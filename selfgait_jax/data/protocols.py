@@ -126,6 +126,16 @@ def validation_protocol(name: str, metas: Sequence[SequenceMeta], num_subjects: 
     return _protocol(f"{full.name}-validation", metas, train, held, sorted(gallery_types), probe_types)
 
 
+def protocol_of(data, metas: Sequence[SequenceMeta]) -> Protocol:
+    """The protocol a data config asks for: the dataset's own, or with ``data.validation_subjects``
+    > 0 its validation protocol (train on the other training subjects, evaluate on those held out).
+    The way to choose hyperparameters without looking at the test subjects."""
+    held = int(data.get("validation_subjects", 0) or 0)
+    if held:
+        return validation_protocol(data.name, metas, held)
+    return protocol_for(data.name, metas)
+
+
 def label_fraction_subset(
     metas: Sequence[SequenceMeta], fraction: float, seed: int, indices: Sequence[int] | None = None
 ) -> np.ndarray:

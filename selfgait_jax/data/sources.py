@@ -75,6 +75,9 @@ def data_config(name: str, size: str = "full") -> ml_collections.ConfigDict:
     cfg.num_workers = 0  # generation processes; 0 = all cores
     cfg.validate = True  # trees: read every sequence once at open (cached), skip and report bad ones
     cfg.min_length = 1  # trees: shorter sequences (after pretreatment) are skipped and reported
+    # > 0: hold out the last this-many training subjects as a validation "test" set (training uses
+    # the others); evaluations then report on them. For choosing hyperparameters (docs/reproduction.md).
+    cfg.validation_subjects = 0
     if name == "synthgait_b":
         cfg.num_subjects = 6 if tiny else 124
         cfg.views = ("036", "090") if tiny else CASIA_B_VIEWS

@@ -36,7 +36,7 @@ class PeriodicEvaluator:
         self.embed_model = embed_model
         self.source = source if source is not None else sources.open_source(config.data)
         self.protocol = (protocol if protocol is not None
-                         else protocols.protocol_for(config.data.name, self.source.metas))
+                         else protocols.protocol_of(config.data, self.source.metas))
         self.metric = metric or _eval_option(config, "metric", "euclidean")
         if self.metric not in protocol_lib.METRICS:  # before minutes of embedding, not after
             raise ValueError(f"metric must be one of {protocol_lib.METRICS}, got {self.metric!r}")
