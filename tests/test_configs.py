@@ -16,7 +16,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # configs/ import configs.base
 
 CONFIG_NAMES = sorted(p.stem for p in (ROOT / "configs").glob("*.py") if p.stem not in ("__init__", "base"))
-SIZES = {"quickstart": (None, "tiny")}  # quickstart: "quick" (the default) and "tiny"
+# quickstart: "quick" (the default) and "tiny"; study: ROW,SEED[,val] for every row
+SIZES = {"quickstart": (None, "tiny"),
+         "study": ("wo_pt", "sg2,1", "sg4", "sg6,2,val", "sg6_no_hpm", "sg6_no_mtb", "gaitset",
+                   "gaitpart,1", "gaitset_40")}
 SG_ROWS = {"sg2": 2.0, "sg4": 4.0, "sg6": 6.0}
 ABLATIONS = ("ablation_no_pt", "ablation_no_hpm", "ablation_no_mtb")
 
@@ -116,7 +119,7 @@ def test_finetune_refuses_to_become_the_no_pt_row():
     assert "configs/ablation_no_pt.py" in str(e.value)
     for name in CONFIG_NAMES:  # every other config (and stage) declares the key False
         if name != "finetune":
-            for _, stage in stages_of(load(name, "tiny")):
+            for _, stage in stages_of(load(name, SIZES.get(name, (None, "tiny"))[-1])):
                 assert stage.require_init_from == stage.init_from.startswith("@"), name
 
 
@@ -164,3 +167,26 @@ def test_pool_mode_errors_are_config_errors():
     fine.data.pool_ratio = 2.0  # pool mode is for pretraining only
     with pytest.raises(ValueError, match=re.escape("config.data.pool_ratio:")):
         validate.validate_config(fine, jax.device_count())
+
+
+def test_study_rows_are_the_paper_rows_at_one_scale():
+    from configs import study
+
+    sg6, no_hpm, wo_pt = load("study", "sg6"), load("study", "sg6_no_hpm"), load("study", "wo_pt")
+    assert diff_keys(sg6, no_hpm) == {"name", "pretrain.model.name", "pretrain.model.bins",
+                                      "finetune.model.name", "finetune.model.bins"}
+    assert wo_pt.stages == "finetune" and sg6.stages == "pretrain,finetune"
+    assert diff_keys(sg6.finetune, wo_pt.finetune) == {"init_from", "require_init_from"}
+    for row in ("sg2", "sg4", "sg6"):
+        assert load("study", row).pretrain.data.pool_ratio == SG_ROWS[row]
+        assert load("study", row).pretrain.data.pool_base_sequences == 74 * 10 * 11
+    full_split = load("study", "gaitset").finetune.data
+    assert full_split.num_subjects == 124 and len(full_split.views) == 11
+    assert load("study", "gaitset").finetune.triplet.label_fraction == 1.0
+    assert load("study", "gaitset_40").finetune.triplet.label_fraction == 0.4
+    assert load("study", "sg6,1").finetune.seed == load("study", "sg6,1").pretrain.seed == 1
+    val = load("study", "wo_pt,0,val").finetune
+    assert val.data.validation_subjects == study.VALIDATION_SUBJECTS
+    assert load("study", "wo_pt").finetune.data.validation_subjects == 0
+    with pytest.raises(ValueError, match="ROW"):
+        load("study", "sg9")

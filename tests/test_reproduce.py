@@ -1,0 +1,66 @@
+"""tools/reproduce.py: run order, skipping finished runs, and the report computed from results files."""
+
+import json
+import pathlib
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT))
+import reproduce  # noqa: E402
+from configs import study  # noqa: E402
+
+
+def _fake_result(out, row, seed, nm, bg, cl, step=1000):
+    folder = reproduce.run_dir(out, row, seed) / "finetune" / "eval" / str(step)
+    folder.mkdir(parents=True)
+    conditions = {c: {"mean": v} for c, v in zip(("NM", "BG", "CL"), (nm, bg, cl))}
+    (folder / "results.json").write_text(json.dumps({"conditions": conditions}))
+
+
+def test_plan_runs_every_rows_first_seed_before_any_second_seed():
+    order = reproduce.plan(list(study.ROWS))
+    first = order[:len(study.ROWS)]
+    assert first == [(row, 0) for row in study.ROWS]
+    assert len(order) == sum(study.seeds(r) for r in study.ROWS)
+    assert all(seed < study.seeds(row) for row, seed in order)
+    assert reproduce.plan(["sg6", "gaitset"], max_seeds=1) == [("sg6", 0), ("gaitset", 0)]
+
+
+def test_finished_run_is_skipped_without_running_anything(tmp_path, monkeypatch):
+    _fake_result(tmp_path, "sg6", 0, 50, 40, 30)
+    monkeypatch.setattr(reproduce.subprocess, "run", lambda *a, **k: pytest.fail("ran a finished run"))
+    assert reproduce.run_one(tmp_path, "sg6", 0)
+
+
+def test_report_table_and_verdicts_follow_the_numbers(tmp_path):
+    # w/o PT: avg 40 and 42; SG-6: avg 50 and 51 -> clearly higher. SG-2 one seed.
+    _fake_result(tmp_path, "wo_pt", 0, 45, 40, 35)
+    _fake_result(tmp_path, "wo_pt", 1, 47, 42, 37)
+    _fake_result(tmp_path, "sg6", 0, 55, 50, 45)
+    _fake_result(tmp_path, "sg6", 1, 56, 51, 46)
+    _fake_result(tmp_path, "sg2", 0, 30, 20, 25)  # BG lowest here: CL is not the hardest
+    doc = tmp_path / "reproduction.md"
+    doc.write_text(f"# Study\n\nhand-written\n\n{reproduce.REPORT_BEGIN}\nOLD-GENERATED\n{reproduce.REPORT_END}\n\nmore\n")
+    table = reproduce.write_report(tmp_path, doc)
+    text = doc.read_text()
+    assert "hand-written" in text and "more" in text and "OLD-GENERATED" not in text
+    assert "| SG-6 | 2 of 3 | 55.5 ± 0.7 | 50.5 ± 0.7 | 45.5 ± 0.7 | 93.5 / 90.1 / 81.3 |" in text
+    assert "| SG-4 | 0 of 2 | not yet run |" in text
+    assert "SG-6 − w/o PT = +9.5 (clearly higher)" in text
+    assert "SG-2 − w/o PT = -16.0 (lower (one seed: no spread yet))" in text
+    assert "SG-4 − w/o PT: not yet run" in text
+    assert "does not hold" in text.split("(a)")[1].split("\n")[0]  # SG-2 is lower: (a) fails
+    assert "in 2 of 3 rows CL has the lowest" in text
+    assert (tmp_path / "images" / "reproduction_bars.png").stat().st_size > 0
+    assert set(table) == {"wo_pt", "sg6", "sg2"}
+
+
+def test_a_report_without_its_markers_is_an_error_not_an_overwrite(tmp_path):
+    doc = tmp_path / "reproduction.md"
+    doc.write_text("# someone's notes\n")
+    with pytest.raises(ValueError, match="study:begin"):
+        reproduce.write_report(tmp_path, doc)
+    assert doc.read_text() == "# someone's notes\n"
