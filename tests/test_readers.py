@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from selfgait_jax.data.pretreatment import pretreat_frames
-from selfgait_jax.data.readers import TreeSource, read_pkl_sequence
+from selfgait_jax.data.readers import SequenceError, TreeSource, load_array_pickle, read_pkl_sequence
 from selfgait_jax.data.sequence import SequenceMeta
 from selfgait_jax.data.sources import data_config, open_source
 
@@ -155,3 +155,62 @@ def test_pretreat_tool_round_trip(png_tree, tmp_path, capsys):
     assert png.metas == pkl.metas
     for i in range(len(png)):
         np.testing.assert_array_equal(png.load(i), pkl.load(i))
+
+
+class _RunsCode:
+    """Unpickling this with plain ``pickle.load`` runs ``exec``: it creates the marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').close()",))
+
+
+@pytest.mark.parametrize("wrap", [lambda evil: evil, lambda evil: [np.zeros((2, 64, 64), np.uint8), evil]])
+def test_pkl_that_would_run_code_is_refused(tmp_path, wrap):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "001" / "nm-01" / "000" / "000.pkl"
+    write_pkl(path, wrap(_RunsCode(marker)))
+    with pytest.raises(SequenceError, match=r"000\.pkl: unsafe pickle refused: .*builtins\.exec"):
+        read_pkl_sequence(path)
+    assert not marker.exists()
+    with open(path, "rb") as file:  # the same file really runs code without the restricted reader
+        pickle.load(file)
+    assert marker.exists()
+
+
+def test_unsafe_pkl_in_a_tree_is_skipped_with_its_path(tmp_path):
+    write_pkl(tmp_path / "001" / "nm-01" / "000" / "000.pkl", np.zeros((5, 64, 64), np.uint8))
+    bad = tmp_path / "002" / "nm-01" / "000" / "000.pkl"
+    write_pkl(bad, _RunsCode(tmp_path / "pwned"))
+    source = TreeSource(tmp_path, "pkl", cache_dir=tmp_path / "cache")
+    assert [m.subject for m in source.metas] == ["001"]
+    assert any(i.path == str(bad) and i.problem.startswith("unsafe pickle") for i in source.summary.issues)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_object_arrays_and_other_values_are_refused(tmp_path):
+    write_pkl(tmp_path / "obj.pkl", np.array([1, "a"], dtype=object))
+    with pytest.raises(SequenceError, match=r"obj\.pkl: unsafe pickle refused: holds an array of dtype object"):
+        load_array_pickle(tmp_path / "obj.pkl")
+    write_pkl(tmp_path / "dict.pkl", {"frames": 1})
+    with pytest.raises(SequenceError, match=r"dict\.pkl: unsafe pickle refused: holds a dict"):
+        load_array_pickle(tmp_path / "dict.pkl")
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_opengait_style_pkls_still_load(tmp_path, protocol):
+    # OpenGait's datasets/pretreatment.py: `pickle.dump(np.asarray(list_of_64x64_uint8), f)`
+    frames = np.zeros((7, 64, 64), np.uint8)
+    frames[:, 8:56, 20:44] = 255
+    path = tmp_path / "seq.pkl"
+    path.write_bytes(pickle.dumps(frames, protocol=protocol))
+    np.testing.assert_array_equal(read_pkl_sequence(path), frames[:, :, 10:54])
+    path.write_bytes(pickle.dumps([frames[0], frames[1]], protocol=protocol))  # a list of frames
+    assert read_pkl_sequence(path).shape == (2, 64, 44)
+    if protocol <= 2:  # a pkl written by numpy 1.x names numpy.core, not numpy._core
+        data = pickle.dumps(frames, protocol=protocol).replace(b"numpy._core.", b"numpy.core.")
+        assert b"numpy.core.multiarray" in data
+        path.write_bytes(data)
+        np.testing.assert_array_equal(read_pkl_sequence(path), frames[:, :, 10:54])

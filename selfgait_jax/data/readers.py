@@ -3,7 +3,9 @@
 - CASIA-B as distributed: ``root/subject/type/view/*.png`` raw silhouettes, pretreated on load.
 - OpenGait's pretreated tree: ``root/subject/type/view/*.pkl``, each a pickled ``uint8 [T, 64, 64]``
   (columns 10..54 are kept) or already ``[T, 64, 44]``. Values are binarized to 0/255 (OpenGait's
-  resize leaves grey edges; the data contract is binary silhouettes).
+  resize leaves grey edges; the data contract is binary silhouettes). A pkl is read with a
+  restricted unpickler (``load_array_pickle``) that admits only what a numpy array, or a list of
+  them, needs: a crafted file in a downloaded dataset cannot run code, it is refused with its path.
 
 Bad input is never dropped silently. What is safe to skip (a corrupt frame, an empty folder, a
 sequence with a wrong shape or too few frames, a view missing for one walk) is skipped and listed
@@ -18,6 +20,8 @@ import dataclasses
 import hashlib
 import json
 import logging
+import _codecs
+import io
 import os
 import pickle
 import tempfile
@@ -121,13 +125,76 @@ def read_png_sequence(
     return out
 
 
-def read_pkl_sequence(path) -> np.ndarray:
-    """Read one OpenGait pkl → uint8 ``[T, 64, 44]`` (0/255). Raises ``SequenceError`` naming the file."""
+def _numpy_core(module: str):
+    try:
+        return __import__(f"numpy._core.{module}", fromlist=["_"])
+    except ImportError:  # numpy < 2
+        return __import__(f"numpy.core.{module}", fromlist=["_"])
+
+
+# Every global a pickled numpy array (any protocol, numpy 1.x or 2.x) refers to, and nothing else.
+# `_codecs.encode` turns a str back into bytes (protocols 0-2 store an array's data that way).
+_PICKLE_GLOBALS = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("numpy._core.multiarray", "_reconstruct"): _numpy_core("multiarray")._reconstruct,
+    ("numpy.core.multiarray", "_reconstruct"): _numpy_core("multiarray")._reconstruct,
+    ("numpy._core.numeric", "_frombuffer"): _numpy_core("numeric")._frombuffer,
+    ("numpy.core.numeric", "_frombuffer"): _numpy_core("numeric")._frombuffer,
+    ("_codecs", "encode"): _codecs.encode,
+}
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """A pickle that refers to something other than a numpy array (it could run code)."""
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        try:
+            return _PICKLE_GLOBALS[(module, name)]
+        except KeyError:
+            raise UnsafePickleError(
+                f"refused: the pickle refers to {module}.{name}; only numpy arrays (or lists of them) are read"
+            ) from None
+
+    def persistent_load(self, pid):
+        raise UnsafePickleError("refused: the pickle uses persistent ids; only numpy arrays are read")
+
+
+def load_array_pickle(path):
+    """Unpickle ``path`` admitting only a numpy array or a list/tuple of numpy arrays.
+
+    No other class or function can be named by the file, so loading it runs no code of the file's
+    choosing. Raises ``SequenceError`` naming the path for anything else (including object arrays)
+    and for a corrupt file.
+    """
     try:
         with open(path, "rb") as file:
-            array = np.asarray(pickle.load(file))
+            data = file.read()
+        value = _ArrayUnpickler(io.BytesIO(data)).load()
+    except UnsafePickleError as error:
+        raise SequenceError(path, f"unsafe pickle {error}") from None
     except Exception as error:  # a corrupt pickle can raise almost anything
         raise SequenceError(path, f"unreadable file: {type(error).__name__}: {error}") from None
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if type(item) is not np.ndarray or item.dtype.hasobject:
+            what = f"an array of dtype {item.dtype}" if isinstance(item, np.ndarray) else f"a {type(item).__name__}"
+            raise SequenceError(path, f"unsafe pickle refused: holds {what}; only numeric numpy arrays are read")
+    return value
+
+
+def read_pkl_sequence(path) -> np.ndarray:
+    """Read one OpenGait pkl → uint8 ``[T, 64, 44]`` (0/255). Raises ``SequenceError`` naming the file.
+
+    The pkl is read with ``load_array_pickle`` (no code from the file runs).
+    """
+    value = load_array_pickle(path)
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # a ragged list of arrays
+        raise SequenceError(path, f"wrong shape: {error}") from None
     if array.ndim != 3 or array.shape[1] != FRAME_HEIGHT or array.shape[2] not in (CANVAS_WIDTH, FRAME_WIDTH):
         raise SequenceError(path, f"wrong shape: array of shape {array.shape}, expected [T, 64, 64] or [T, 64, 44]")
     if array.shape[0] == 0:
