@@ -36,7 +36,7 @@ from selfgait_jax.data.sequence import CANVAS_WIDTH, FRAME_HEIGHT, FRAME_WIDTH, 
 _log = logging.getLogger(__name__)
 
 EXTENSIONS = {"png": ".png", "pkl": ".pkl"}
-INDEX_VERSION = 1  # bump when validation changes, so cached validation results are not reused
+INDEX_VERSION = 2  # bump when validation changes, so cached validation results are not reused
 
 
 class SequenceError(ValueError):
