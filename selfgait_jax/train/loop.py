@@ -43,8 +43,11 @@ def run_chain(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if name not in config:
             raise ValueError(f"config.stages names {name!r} but config.{name} does not exist")
     target = config.get("evaluate", "")
-    if target and target not in names:
-        raise ValueError(f"config.evaluate={target!r} is not one of config.stages ({config.stages!r})")
+    if target and target not in config:
+        raise ValueError(f"config.evaluate={target!r} names no stage of this chain")
+    if target and target not in names:  # e.g. --config.stages=pretrain: run only that stage
+        _log.info("no evaluation: config.evaluate=%r is not among config.stages=%r", target, config.stages)
+        target = ""
     stages = {}
     for name in names:  # every stage is checked before the first one starts
         stage = config[name].copy_and_resolve_references()
