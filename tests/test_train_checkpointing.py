@@ -1,10 +1,14 @@
 """Checkpoints (round trip, unfinished steps never restored), weight transfer errors, config
-errors raised before compiling, and the non-finite-loss stop keeping the last good checkpoint."""
+errors raised before compiling, the non-finite-loss stop keeping the last good checkpoint, and
+one writer per workdir."""
 
+import json
 import os
 import pathlib
 import re
 import shutil
+import signal
+import subprocess
 import sys
 
 import jax
@@ -183,3 +187,44 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     np.testing.assert_array_equal(state.params["w"], np.full(3, 4.0))
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 1 and '"step": 3' in lines[0]  # step 6's log never happened
+
+
+_HOLD_LOCK = """
+import sys, time
+from selfgait_jax.train.checkpointing import WorkdirLock
+lock = WorkdirLock(sys.argv[1]).acquire()
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_second_run_on_a_workdir_in_use_stops_and_a_killed_run_leaves_no_lock(tmp_path, monkeypatch):
+    """A real second process holds the workdir: training (and a chain) here stop before building
+    anything, naming it; once it is SIGKILLed the lock is free again."""
+    workdir = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(workdir)], stdout=subprocess.PIPE,
+                              text=True, cwd=pathlib.Path(__file__).resolve().parents[1])
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+
+        def no_build(config):
+            raise AssertionError("the run started although the workdir is in use")
+
+        monkeypatch.setattr(experiment, "build_experiment", no_build)
+        expected = rf"workdir {re.escape(str(workdir))} is in use by another run \(pid {holder.pid} on "
+        with pytest.raises(checkpointing.WorkdirInUseError, match=expected):
+            loop.train(pretrain.get_config("tiny"), str(workdir))
+        with pytest.raises(checkpointing.WorkdirInUseError, match=expected):
+            loop.run(quickstart.get_config("tiny"), str(workdir))
+        assert not (workdir / "checkpoints").exists() and not (workdir / "pretrain").exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert holder.returncode == -signal.SIGKILL
+    with checkpointing.WorkdirLock(str(workdir)) as lock:  # not stuck after the kill
+        assert json.loads(pathlib.Path(lock.path).read_text())["pid"] == os.getpid()
+        # Processes of one multi-host job lock their own files and do not exclude each other.
+        with checkpointing.WorkdirLock(str(workdir), process_index=1):
+            pass
+    with checkpointing.WorkdirLock(str(workdir)):  # released on exit
+        pass

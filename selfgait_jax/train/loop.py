@@ -59,11 +59,12 @@ def run_chain(config: ml_collections.ConfigDict, workdir: str) -> dict:
             stage.init_from = os.path.join(workdir, ref)
         validate.validate_config(stage, jax.device_count(), check_init_from=not chained)
         stages[name] = stage
-    for name, stage in stages.items():
-        _log.info("chain stage %s → %s", name, os.path.join(workdir, name))
-        results[name] = train(stage, os.path.join(workdir, name))
-    if target:
-        results["evaluation"] = _evaluate(os.path.join(workdir, target))
+    with checkpointing.WorkdirLock(workdir, jax.process_index()):  # one chain per workdir
+        for name, stage in stages.items():
+            _log.info("chain stage %s → %s", name, os.path.join(workdir, name))
+            results[name] = train(stage, os.path.join(workdir, name))
+        if target:
+            results["evaluation"] = _evaluate(os.path.join(workdir, target))
     return results
 
 
@@ -80,6 +81,12 @@ def _evaluate(stage_dir: str):
 def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Trains one stage to ``config.total_steps``; returns the last logged metrics."""
     validate.validate_config(config, jax.device_count())
+    # One writer per workdir: a second run here stops now, naming the first (WorkdirInUseError).
+    with checkpointing.WorkdirLock(workdir, jax.process_index()):
+        return _train_locked(config, workdir)
+
+
+def _train_locked(config, workdir: str) -> dict:
     exp = experiment.build_experiment(config)
     mesh = steps.data_mesh()
     rng = jax.random.PRNGKey(config.seed)
