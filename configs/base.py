@@ -56,6 +56,10 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     # A sequence of L <= k frames gives L-1 online frames (masked padding) and frame L-1 as the
     # target; one with fewer than min_online_frames + 1 frames is skipped (docs/design.md).
     c.byol.min_online_frames = 1
+    # "view": every pretext batch holds sequences of one camera view (camera ids are metadata, not
+    # identity labels), so the heads' BatchNorm contrasts walkers, not views (docs/reproduction.md).
+    # "": sequences of any views together.
+    c.byol.batch_by = ""
     c.byol.tau = 0.996
     c.byol.tau_schedule = "constant"  # constant | cosine (BYOL's schedule to 1)
     # The paper: the target branch uses the online FC bins ("FCs shared with the parameters of the

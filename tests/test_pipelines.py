@@ -317,3 +317,27 @@ def test_iterator_deletion_waits_for_no_autotune_thread(source, store, kind):
     start = time.monotonic()
     del iterator
     assert time.monotonic() - start < 20
+
+
+def test_pretext_batches_by_view_hold_one_view_each_and_keep_every_rule():
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(1, 30, size=60)
+    views = np.array(["000", "090", "180"])[rng.integers(0, 3, size=60)]
+    views[:5] = "270"  # a view with fewer sequences than a batch: drawn with repetition
+    sampler = sampling.PretextSampler(lengths, batch_size=8, k=6, seed=1, min_online_frames=2,
+                                      groups=views)
+    seen_views = set()
+    for b in range(40):
+        chosen = sampler(b)
+        batch_views = set(views[chosen["sequence"]].tolist())
+        assert len(batch_views) == 1  # one view per batch
+        seen_views |= batch_views
+        assert np.all(lengths[chosen["sequence"]] >= 3)  # min_online_frames still applies
+        for row, seq in enumerate(chosen["sequence"]):
+            online = chosen["frame"][row, :-1][chosen["mask"][row]]
+            assert chosen["frame"][row, -1] not in online  # the target stays held out
+        again = sampler(b)
+        assert np.array_equal(chosen["sequence"], again["sequence"])  # pure in (seed, b)
+    assert seen_views == {"000", "090", "180", "270"} - (set() if np.any(lengths[:5] >= 3) else {"270"})
+    with pytest.raises(ValueError, match="groups"):
+        sampling.PretextSampler(lengths, batch_size=8, k=6, groups=views[:10])

@@ -44,6 +44,7 @@ except RuntimeError:  # TF devices already initialised (TF imported elsewhere fi
 _UNPACK_TABLE = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) * np.uint8(255)
 
 PRETEXT_BATCH_KEY = "byol.batch_size"
+PRETEXT_BATCH_BY = ("", "view")  # byol.batch_by: "" = any sequences together; "view": one view a batch
 PRETEXT_MIN_ONLINE_KEY = "byol.min_online_frames"
 TRIPLET_BATCH_KEY = "triplet.P*triplet.K"
 
@@ -173,7 +174,8 @@ def _load_store(source, indices, store: FrameStore | None, progress: bool) -> Fr
 
 
 def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int = 30, seed: int = 0,
-                    min_online_frames: int = 1, start_batch: int = 0, process_index: int | None = None,
+                    min_online_frames: int = 1, batch_by: str = "", start_batch: int = 0,
+                    process_index: int | None = None,
                     process_count: int | None = None, device_count: int | None = None,
                     store: FrameStore | None = None, progress: bool = True) -> tf.data.Dataset:
     """Unlabeled pretext batches: {"frames": uint8 [b, k, 64, 44], "mask": bool [b, k],
@@ -184,6 +186,7 @@ def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int =
     frames, else its length - 1; slots m..k-1 repeat frame m-1 with mask False) and the frame right
     after them as the target, never one of the online frames. Sequences with fewer than
     `min_online_frames` + 1 frames are skipped (logged); a ValueError names the key if none is left.
+    `batch_by="view"`: every batch comes from one camera view (`sampling.PretextSampler.groups`).
     """
     p_index, p_count, d_count = batching.resolve_topology(process_index, process_count, device_count)
     local = batching.check_global_batch(batch_size, PRETEXT_BATCH_KEY, d_count, p_count)
@@ -201,8 +204,13 @@ def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int =
         _log.info("pretext windows of %s: %d of %d sequences skipped (fewer than %s + 1 = %d "
                   "frames); %d shorter than k + 1 = %d frames give masked, shorter online windows",
                   source.name, skipped, len(store), PRETEXT_MIN_ONLINE_KEY, needed, short, k + 1)
+    if batch_by not in PRETEXT_BATCH_BY:
+        raise ValueError(f"config.byol.batch_by={batch_by!r}: expected one of {PRETEXT_BATCH_BY}")
+    groups = None
+    if batch_by == "view":
+        groups = np.array([source.metas[i].view for i in store.indices.tolist()])
     sampler = sampling.PretextSampler(store.lengths, batch_size=batch_size, k=k, seed=seed,
-                                      min_online_frames=min_online_frames)
+                                      min_online_frames=min_online_frames, groups=groups)
     offsets = store.offsets  # the closures keep only this, not the numpy frames
 
     def plan(i):

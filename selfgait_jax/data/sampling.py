@@ -27,6 +27,7 @@ import numpy as np
 # Separate random streams so that changing one choice never shifts the others.
 _STREAM_EPOCH_ORDER = 0
 _STREAM_BATCH = 1
+_STREAM_GROUPED = 2
 
 
 def _check_lengths(lengths: np.ndarray) -> np.ndarray:
@@ -102,6 +103,10 @@ class PretextSampler:
     k: int = 30
     seed: int = 0
     min_online_frames: int = 1
+    # Optional: a group id per candidate (e.g. its camera view). Then every batch is drawn from one
+    # group (picked with probability proportional to its usable sequences), so BatchNorm's batch
+    # statistics in the BYOL heads compare sequences of one view, not views (docs/reproduction.md).
+    groups: np.ndarray | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "lengths", _check_lengths(self.lengths))
@@ -117,6 +122,12 @@ class PretextSampler:
             raise ValueError(f"byol.min_online_frames: no sequence has the {self.min_online_frames + 1} "
                              f"frames a pretext window needs (the longest has {self.lengths.max()})")
         object.__setattr__(self, "usable", usable)
+        if self.groups is not None:
+            groups = np.asarray(self.groups)
+            if groups.shape != self.lengths.shape:
+                raise ValueError(f"groups {groups.shape} and lengths {self.lengths.shape} differ in shape")
+            members = [usable[groups[usable] == g] for g in np.unique(groups[usable])]
+            object.__setattr__(self, "_group_members", members)
 
     @property
     def skipped(self) -> int:
@@ -126,6 +137,8 @@ class PretextSampler:
     def __call__(self, batch_number: int) -> dict[str, np.ndarray]:
         """{"sequence": int64 [B] positions in the candidate list, "frame": int64 [B, k+1] (online slots,
         then the target), "mask": bool [B, k] (False on padded online slots)}."""
+        if self.groups is not None:
+            return self._one_group_batch(batch_number)
         n = len(self.usable)
         positions = batch_number * self.batch_size + np.arange(self.batch_size)
         epochs, within = np.divmod(positions, n)
@@ -134,6 +147,15 @@ class PretextSampler:
             sel = epochs == epoch
             sequence[sel] = self.usable[_epoch_order(self.seed, n, int(epoch))[within[sel]]]
         rng = np.random.default_rng([self.seed, _STREAM_BATCH, batch_number])
+        frame, mask = pretext_frames(rng, self.lengths[sequence], self.k)
+        return {"sequence": sequence, "frame": frame, "mask": mask}
+
+    def _one_group_batch(self, batch_number: int) -> dict[str, np.ndarray]:
+        """All rows from one group; distinct sequences when the group has enough."""
+        rng = np.random.default_rng([self.seed, _STREAM_GROUPED, batch_number])
+        sizes = np.array([len(m) for m in self._group_members], float)
+        members = self._group_members[int(rng.choice(len(sizes), p=sizes / sizes.sum()))]
+        sequence = _pick(rng, members, self.batch_size).astype(np.int64)
         frame, mask = pretext_frames(rng, self.lengths[sequence], self.k)
         return {"sequence": sequence, "frame": frame, "mask": mask}
 

@@ -139,7 +139,8 @@ def make_batches(config, start_batch: int):
         # Sequences too short for a pretext window are skipped (logged); none left is a ValueError.
         return pipelines.make_pretext_pipeline(
             source, indices, batch_size=config.byol.batch_size, k=config.byol.k, seed=config.seed,
-            min_online_frames=config.byol.min_online_frames, start_batch=start_batch)
+            min_online_frames=config.byol.min_online_frames, batch_by=config.byol.batch_by,
+            start_batch=start_batch)
     train_split = protocols.protocol_of(config.data, source.metas).train
     indices = protocols.label_fraction_subset(source.metas, config.triplet.label_fraction,
                                               config.seed, indices=train_split)
