@@ -49,6 +49,12 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     c.optimizer.decay_factor = 0.1
     c.optimizer.momentum = 0.9
     c.optimizer.weight_decay = 0.0
+    # N micro-batches per update (optax.MultiSteps): effective batch = global batch x N; BatchNorm
+    # statistics and triplet mining stay per micro-batch (docs/design.md).
+    c.optimizer.accumulate = 1
+    # "linear": lr x effective batch / lr_base_batch (the batch lr was tuned for); "none": lr as is.
+    c.optimizer.lr_scaling = "none"
+    c.optimizer.lr_base_batch = 0
 
     c.byol = ml_collections.ConfigDict()
     c.byol.batch_size = 8 if tiny else 128  # global batch of pretext windows

@@ -3,13 +3,18 @@
 No TensorFlow here: this is shared by the training loop and by ``load_for_inference``.
 ``config.stage`` is "pretrain" (BYOL on pretext batches) or "triplet" (batch-all triplet loss on
 P×K batches: fine-tuning, supervised baselines, the w/o-PT ablation).
+
+With ``optimizer.accumulate`` = N > 1 one step is one update made of N micro-batches
+(``accumulate_step``): the batch holds N ordinary batches stacked on axis 1 (``stack_micro_batches``),
+the step scans over them, and the optimiser (``optax.MultiSteps``) applies their mean gradient once.
 """
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from selfgait_jax.data.sequence import FRAME_SHAPE
 from selfgait_jax.models import registry
@@ -45,7 +50,8 @@ def build_experiment(config) -> Experiment:
     if config.stage not in STAGES:
         raise ValueError(f"stage={config.stage!r} is not one of {', '.join(STAGES)}")
     embed_model = registry.build_embed_model(config.model)
-    tx, schedule = optim.make_optimizer(config.optimizer, config.total_steps)
+    tx, schedule = optim.make_optimizer(config.optimizer, config.total_steps,
+                                        global_batch_size(config))
     if config.stage == "pretrain":
         online, target = registry.build_byol_models(config.model)
         k = int(config.byol.k)
@@ -62,5 +68,57 @@ def build_experiment(config) -> Experiment:
             return state_lib.init_triplet_state(embed_model, tx, rng, frames, FRAME_SHAPE)
 
         step = steps.make_triplet_step(embed_model, tx, schedule, float(config.triplet.margin))
+    n = optim.accumulate(config.optimizer)
+    if n > 1:
+        step = accumulate_step(step, n)
     return Experiment(config.stage, embed_model, tx, schedule, init_state, step,
                       global_batch_size(config))
+
+
+# Metrics that describe the update's setting: the last micro-batch's value, not the mean.
+_SETTING_METRICS = ("lr", "tau")
+
+
+def accumulate_step(step: Callable, n: int) -> Callable:
+    """One update from ``n`` micro-batches: ``step`` (built with an ``optax.MultiSteps`` optimiser
+    of ``n`` steps) runs on each micro-batch in a ``lax.scan``, so only one micro-batch's
+    activations are alive at a time.
+
+    The batch's arrays are ``[B, n, ...]``: micro-batch i is ``[:, i]`` (``stack_micro_batches``),
+    so the batch stays sharded over its first axis like an ordinary one. Within the update every
+    micro-batch sees the same ``state.step`` (the update count: the lr, BYOL's τ) and its own rng;
+    BYOL's EMA target is updated once, after the last micro-batch (the online parameters change only
+    then), and ``state.step`` advances by one. What is per micro-batch: BatchNorm batch statistics
+    (each micro-batch is normalised over its own rows; the running averages take n updates) and
+    triplet mining (batch-all within each P×K micro-batch). Metrics are means over the micro-batches
+    (``grad_norm``: the mean of the micro-batch gradients' norms, not the norm of their mean),
+    except ``lr``/``tau``.
+    """
+
+    def accumulated(state, batch):
+        step0, rng0 = state.step, state.rng
+        micro = jax.tree.map(lambda x: jnp.moveaxis(x, 1, 0), batch)
+
+        def body(carry, xs):
+            i, micro_batch = xs
+            new, metrics = step(carry.replace(rng=jax.random.fold_in(rng0, i)), micro_batch)
+            last = i == n - 1
+            target = jax.tree.map(lambda a, b: jnp.where(last, a, b), new.target_params,
+                                  carry.target_params)
+            return new.replace(step=step0, rng=rng0, target_params=target), metrics
+
+        state, metrics = jax.lax.scan(body, state, (jnp.arange(n), micro))
+        metrics = {k: v[-1] if k in _SETTING_METRICS else jnp.mean(v, axis=0)
+                   for k, v in metrics.items()}
+        return state.replace(step=step0 + 1), metrics
+
+    return accumulated
+
+
+def stack_micro_batches(batches: Iterator[dict], n: int) -> Iterator[dict]:
+    """Groups an iterator of ordinary batches into accumulated ones: n consecutive batches stacked
+    on axis 1 (``[B, n, ...]``), the input of ``accumulate_step``. Batch number i of the result is
+    batches n·i .. n·i+n-1 of the input, so the data position advances by n per update."""
+    while True:
+        group = [next(batches) for _ in range(n)]
+        yield {k: np.stack([b[k] for b in group], axis=1) for k in group[0]}

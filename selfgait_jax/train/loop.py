@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 
 from selfgait_jax.data import batching
-from selfgait_jax.train import checkpointing, experiment, steps, validate
+from selfgait_jax.train import checkpointing, experiment, optim, steps, validate
 from selfgait_jax.train.metrics import TrainLog
 
 _log = logging.getLogger(__name__)
@@ -95,6 +95,14 @@ def _train_locked(config, workdir: str) -> dict:
         state, next_batch = _initial_state(config, exp, mesh, rng, ckpts)
         step = int(jax.device_get(state.step))
         batches = make_batches(config, start_batch=next_batch)
+        accumulate = optim.accumulate(config.optimizer)
+        if accumulate > 1:  # one step = one update of `accumulate` micro-batches
+            batches = experiment.stack_micro_batches(batches, accumulate)
+        _log.info("batch: %d per micro-batch x optimizer.accumulate %d = effective batch %d per "
+                  "update; lr %g (optimizer.lr_scaling=%s: x%g)", exp.global_batch, accumulate,
+                  optim.effective_batch(config.optimizer, exp.global_batch),
+                  float(exp.schedule(step)), config.optimizer.get("lr_scaling", "none"),
+                  optim.lr_scale(config.optimizer, exp.global_batch))
         train_step = steps.jit_step(exp.step, mesh)
         evaluate = _periodic_evaluation(config, exp, mesh)
         probe = _periodic_probe(config, exp, mesh)
@@ -209,7 +217,7 @@ def _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, c
             batch = batching.to_global(next(batches), mesh)
             state, metrics = train_step(state, batch)
             step += 1
-            next_batch += 1
+            next_batch += optim.accumulate(config.optimizer)  # micro-batches consumed
             pending.append(metrics)
             due_log = step % config.log_every == 0 or step == total
             due_ckpt = step % config.checkpoint_every == 0 or step == total

@@ -58,6 +58,17 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
               f"{config.optimizer.schedule!r} is not one of {', '.join(optim.SCHEDULES)}")
     if not config.optimizer.lr > 0:
         _fail("optimizer.lr", f"must be positive, got {config.optimizer.lr}")
+    accumulate = config.optimizer.get("accumulate", 1)
+    if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
+        _fail("optimizer.accumulate", f"must be a positive integer (micro-batches per update), "
+              f"got {accumulate!r}")
+    scaling = config.optimizer.get("lr_scaling", "none")
+    if scaling not in optim.LR_SCALINGS:
+        _fail("optimizer.lr_scaling", f"{scaling!r} is not one of {', '.join(optim.LR_SCALINGS)}")
+    base = config.optimizer.get("lr_base_batch", 0)
+    if scaling == "linear" and (isinstance(base, bool) or not isinstance(base, int) or base < 1):
+        _fail("optimizer.lr_base_batch", f"lr_scaling='linear' needs the batch that optimizer.lr was "
+              f"tuned for (a positive integer), got {base!r}")
 
     if config.stage == "pretrain":
         _check_batch("byol.batch_size", config.byol.batch_size, device_count)
