@@ -90,3 +90,39 @@ def test_compare_tool_reads_eval_folders(tmp_path, capsys):
     assert compare.main([str(tmp_path / "missing")]) == 1
     assert str(tmp_path / "missing") in capsys.readouterr().err
     assert compare.main([str(first), "--names=A,B"]) == 1
+
+
+def test_results_state_the_protocol_and_the_table_with_missing_gallery_as_misses():
+    """Subject 006 has no gallery at view 090: its view-000 probes are dropped from the (000, 090)
+    pair in the main table and count as misses in the other one."""
+    import ml_collections
+
+    from selfgait_jax.data import protocols, sources
+    from selfgait_jax.data.sequence import CASIA_B_TYPES, SequenceMeta
+    from selfgait_jax.evaluation import api
+
+    metas = [SequenceMeta(f"{s:03d}", t, v) for s in range(1, 7) for t in CASIA_B_TYPES
+             for v in ("000", "090") if not (s == 6 and v == "090" and t.startswith("nm-0") and t <= "nm-04")]
+    source = sources.ArraySource("synthgait_b", metas, [np.zeros((1, 64, 44), np.uint8)] * len(metas))
+    config = ml_collections.ConfigDict({"data": sources.data_config("synthgait_b", "tiny"),
+                                        "eval": {"max_length": 0, "metric": "euclidean"}})
+    evaluator = api.PeriodicEvaluator(config, None, source=source)
+    evaluator.max_length = 40
+    subjects = np.array([int(metas[i].subject) for i in evaluator.indices], np.float32)
+    embeddings = np.repeat(subjects[:, None, None], 2, axis=1) * np.ones((1, 1, 3), np.float32)
+    results = evaluator.results(embeddings)
+    p = results["protocol"]
+    assert p["name"] == "casia_b" and p["split"] == "default" and p["partition"] is None
+    assert p["train_subjects"]["count"] == 4 and p["test_subjects"]["ids"] == ["005", "006"]
+    assert p["test_subjects"]["sha256"] == protocols.subjects_digest(["006", "005"])
+    assert p["gallery_types"] == ["nm-01", "nm-02", "nm-03", "nm-04"] and p["probe_types"]["NM"] == ["nm-05", "nm-06"]
+    assert p["views"] == ["000", "090"] and p["max_length"] == 40 and "first 40" in p["frames_used"]
+    assert p["probes_without_gallery"]["per_condition"] == {"NM": 2, "BG": 2, "CL": 2}
+    assert p["probes_without_gallery"]["rule"].startswith("dropped")
+    assert results["conditions"]["NM"]["mean"] == 100.0
+    misses = results["with_missing_as_misses"]["NM"]
+    assert misses["rank1_per_probe_view"] == [50.0, 100.0] and misses["mean"] == 75.0
+    text = tables.results_markdown({**results, "checkpoint": {"step": 3, "config_sha256": "ab" * 32}})
+    assert "### Protocol" in text and "test subjects: 2 (sha256" in text and "config sha256 abab" in text
+    assert "With those probes counted as misses" in text and "| NM | 75.0 |" in text
+    assert "6 (NM 2, BG 2, CL 2), dropped" in text

@@ -84,6 +84,15 @@ def test_evaluate_workdir_writes_the_issue_schema(evaluated, workdir, capsys):
         for key in ("matrix", "mean", "rank5_mean", "mAP"):
             assert again[cond][key] == results["conditions"][cond][key]
     assert "| Probe |" in (evaluated / "results.md").read_text()
+    # the protocol in full, the checkpoint's config hash, and the misses table (equal: none missing)
+    config, _, _, _ = checkpointing.load_for_inference(str(workdir))
+    assert results["checkpoint"]["config_sha256"] == api.config_sha256(config)
+    p = results["protocol"]
+    assert p["test_subjects"]["count"] == 2 and p["views"] == views and p["frames_used"] == "all"
+    assert p["data"]["name"] == "synthgait_b" and p["probes_without_gallery"]["per_condition"]["NM"] == 0
+    for cond, c in results["with_missing_as_misses"].items():
+        assert c["mean"] == results["conditions"][cond]["mean"]
+    assert "### Protocol" in (evaluated / "results.md").read_text()
 
 
 def test_periodic_evaluator_logs_the_means(evaluated):

@@ -1,10 +1,15 @@
 """Protocol splits and the label-fraction subset on metadata lists built in the test."""
 
+import json
+import pathlib
+
+import ml_collections
 import numpy as np
 import pytest
 
 from selfgait_jax.data.protocols import (
-    casia_b_protocol, label_fraction_subset, ou_mvlp_protocol, pool_indices, pool_size, protocol_for)
+    casia_b_protocol, label_fraction_subset, load_partition, ou_mvlp_protocol, pool_indices, pool_size,
+    protocol_for, protocol_of)
 from selfgait_jax.data.sequence import CASIA_B_TYPES, OU_MVLP_TYPES, SequenceMeta
 
 
@@ -120,3 +125,56 @@ def test_pool_too_small_or_misconfigured_names_the_keys():
 def test_unlabelled_pool_is_used_whole():
     metas = [SequenceMeta(f"u{s:05d}", t, "000") for s in range(1, 5) for t in OU_MVLP_TYPES]
     np.testing.assert_array_equal(pool_indices("synthgait_pool", metas, 2.0, 3), np.arange(8))
+
+
+PARTITIONS = pathlib.Path(__file__).parent / "data" / "opengait_partitions"  # OpenGait's own files
+
+
+def test_opengait_casia_b_partition_is_the_default_lt_split():
+    metas = casia_metas(124)
+    default, opengait = casia_b_protocol(metas), protocol_for("casia_b", metas, str(PARTITIONS / "CASIA-B.json"))
+    assert opengait.train_subjects == default.train_subjects and opengait.test_subjects == default.test_subjects
+    for a, b in ((opengait.train, default.train), (opengait.gallery, default.gallery),
+                 *((opengait.probes[c], default.probes[c]) for c in default.probes)):
+        np.testing.assert_array_equal(a, b)
+    assert opengait.partition.endswith("CASIA-B.json") and opengait.unassigned_subjects == ()
+
+
+def test_opengait_ou_mvlp_partition_differs_from_the_default_split():
+    """OpenGait: odd ids train, even ids (and 10307) test; default: the first 5,153 sorted ids."""
+    metas = [SequenceMeta(f"{s:05d}", t, "000") for s in range(1, 10308) for t in OU_MVLP_TYPES]
+    default = protocol_for("ou_mvlp", metas)
+    opengait = protocol_for("ou_mvlp", metas, str(PARTITIONS / "OUMVLP.json"))
+    assert len(opengait.train_subjects) == len(default.train_subjects) == 5153
+    assert len(opengait.test_subjects) == len(default.test_subjects) == 5154
+    assert all(int(s) % 2 == 1 for s in opengait.train_subjects)
+    assert default.train_subjects == tuple(f"{s:05d}" for s in range(1, 5154))
+    assert len(set(default.train_subjects) & set(opengait.test_subjects)) == 2576  # trained on, tested on
+    assert {metas[i].type for i in opengait.gallery} == {"01"} and opengait.name == "ou_mvlp"
+    data = ml_collections.ConfigDict({"name": "ou_mvlp", "partition": str(PARTITIONS / "OUMVLP.json"),
+                                      "validation_subjects": 0})
+    assert protocol_of(data, metas).train_subjects == opengait.train_subjects
+    pool = pool_indices("ou_mvlp", metas, partition=str(PARTITIONS / "OUMVLP.json"))
+    np.testing.assert_array_equal(pool, opengait.train)
+
+
+def test_partition_subjects_outside_the_file_or_the_data(tmp_path):
+    path = tmp_path / "part.json"
+    path.write_text(json.dumps({"TRAIN_SET": ["001", "002", "003", "999"], "TEST_SET": ["005", "006"]}))
+    p = protocol_for("synthgait_b", casia_metas(6), str(path))
+    assert p.train_subjects == ("001", "002", "003") and p.test_subjects == ("005", "006")
+    assert p.unassigned_subjects == ("004",)  # in the data, in neither set: unused
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "cannot read"),
+    (json.dumps({"TRAIN_SET": ["001"]}), "no list of subject ids under 'TEST_SET'"),
+    (json.dumps({"TRAIN_SET": ["001", "002"], "TEST_SET": ["002"]}), "1 subjects in both"),
+    (json.dumps({"TRAIN_SET": ["001"], "TEST_SET": ["777"]}), "none of the 1 TEST_SET subjects"),
+])
+def test_bad_partition_files_name_the_key_and_the_path(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=f"data.partition: .*{message}"):
+        protocol_for("casia_b", casia_metas(4), str(path))
+    assert load_partition(PARTITIONS / "CASIA-B.json")[0][:2] == ("001", "002")

@@ -99,6 +99,7 @@ def _bad_configs(tmp_path):
         (with_(pre, **{"model.name": "gaitset"}), "model.name"),  # no BYOL form
         (with_(fine, init_from=str(tmp_path / "nowhere")), "init_from"),
         (with_(pre, **{"optimizer.schedule": "poly"}), "optimizer.schedule"),
+        (with_(fine, **{"data.partition": str(tmp_path / "none.json")}), "data.partition"),
     ]
 
 

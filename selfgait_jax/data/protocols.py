@@ -6,11 +6,20 @@ probe "00". SynthGait datasets use the same rules; a scaled-down one splits its 
 the same proportion (round(n * 74 / 124) train subjects for the CASIA-B shape, n // 2 for OU-MVLP's).
 
 ``pool_indices`` picks the sequences BYOL pretraining uses: the SG-2/4/6 "pool mode" of any dataset.
+
+``data.partition``: an OpenGait dataset partition file (``{"TRAIN_SET": [...], "TEST_SET": [...]}``,
+what OpenGait's ``data_cfg.dataset_partition`` points to) replaces the default subject split, so a
+split is exactly OpenGait's; gallery and probe types still follow the dataset's rules. For CASIA-B
+OpenGait's file is the LT split above; for OU-MVLP it is not: OpenGait trains on the odd ids and
+tests on the even ones (and 10307), where the default takes the first half of the sorted ids, as
+GaitSet's loader does (docs/evaluation.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 from collections import defaultdict
 from typing import Sequence
@@ -37,6 +46,10 @@ class Protocol:
     train: np.ndarray
     gallery: np.ndarray
     probes: dict[str, np.ndarray]
+    # The partition file the split came from ("" = the dataset's default split), and the subjects of
+    # the data that it puts in neither set (not used at all, as in OpenGait).
+    partition: str = ""
+    unassigned_subjects: tuple[str, ...] = ()
 
 
 def split_subjects(subjects: Sequence[str], num_train: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -55,7 +68,7 @@ def _indices(metas: Sequence[SequenceMeta], subjects: set[str], types: Sequence[
     )
 
 
-def _protocol(name, metas, train_subjects, test_subjects, gallery, probes) -> Protocol:
+def _protocol(name, metas, train_subjects, test_subjects, gallery, probes, **extra) -> Protocol:
     test = set(test_subjects)
     protocol = Protocol(
         name=name,
@@ -64,6 +77,7 @@ def _protocol(name, metas, train_subjects, test_subjects, gallery, probes) -> Pr
         train=_indices(metas, set(train_subjects), None),
         gallery=_indices(metas, test, gallery),
         probes={condition: _indices(metas, test, types) for condition, types in probes.items()},
+        **extra,
     )
     if protocol.gallery.size == 0:
         raise ValueError(f"{name} protocol: no gallery sequences of types {gallery} among the test subjects")
@@ -98,24 +112,81 @@ PROTOCOL_OF_DATASET = {
 }
 
 
-def protocol_for(name: str, metas: Sequence[SequenceMeta]) -> Protocol:
-    """The protocol of dataset ``name`` (an OpenGait pkl tree: by its types, CASIA-B or OU-MVLP)."""
+# A protocol rule's name and gallery / probe types (what a partition file leaves to the dataset).
+_RULE_TYPES = {
+    casia_b_protocol: ("casia_b", CASIA_B_GALLERY, CASIA_B_PROBES),
+    ou_mvlp_protocol: ("ou_mvlp", OU_MVLP_GALLERY, OU_MVLP_PROBES),
+}
+
+
+def load_partition(path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(train subjects, test subjects)`` of an OpenGait partition file. Ids are kept as written
+    (numbers become strings). A missing or malformed file, or a subject in both sets, is a
+    ValueError naming ``data.partition`` and the path."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = json.load(file)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"data.partition: cannot read {path}: {error}") from None
+    sets = []
+    for key in ("TRAIN_SET", "TEST_SET"):
+        ids = data.get(key) if isinstance(data, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, (str, int)) for i in ids):
+            raise ValueError(f"data.partition: {path} has no list of subject ids under {key!r} "
+                             f"(OpenGait's format: {{\"TRAIN_SET\": [...], \"TEST_SET\": [...]}})")
+        sets.append(tuple(str(i) for i in ids))
+    both = sorted(set(sets[0]) & set(sets[1]))
+    if both:
+        raise ValueError(f"data.partition: {path} puts {len(both)} subjects in both TRAIN_SET and "
+                         f"TEST_SET, e.g. {both[:5]}")
+    return sets[0], sets[1]
+
+
+def subjects_digest(subjects: Sequence[str]) -> str:
+    """sha256 of the sorted subject ids joined by newlines: a short name for a subject list."""
+    return hashlib.sha256("\n".join(sorted(subjects)).encode()).hexdigest()
+
+
+def partition_protocol(rule, metas: Sequence[SequenceMeta], path) -> Protocol:
+    """``rule``'s gallery and probe types on the split of partition file ``path``. Subjects of the
+    data that the file names in neither set are left out (``unassigned_subjects``); subjects the
+    file names but the data lacks are simply absent."""
+    name, gallery, probes = _RULE_TYPES[rule]
+    train_ids, test_ids = load_partition(path)
+    present = {m.subject for m in metas}
+    train = tuple(sorted(s for s in set(train_ids) if s in present))
+    test = tuple(sorted(s for s in set(test_ids) if s in present))
+    for key, kept, ids in (("TRAIN_SET", train, train_ids), ("TEST_SET", test, test_ids)):
+        if not kept:
+            raise ValueError(f"data.partition: none of the {len(ids)} {key} subjects of {path} is in "
+                             f"the dataset ({len(present)} subjects, e.g. {sorted(present)[:3]})")
+    unassigned = tuple(sorted(present - set(train) - set(test)))
+    return _protocol(name, metas, train, test, gallery, probes, partition=str(path),
+                     unassigned_subjects=unassigned)
+
+
+def protocol_for(name: str, metas: Sequence[SequenceMeta], partition: str = "") -> Protocol:
+    """The protocol of dataset ``name`` (an OpenGait pkl tree: by its types, CASIA-B or OU-MVLP);
+    with ``partition`` (an OpenGait partition file), that file's train / test subjects."""
     if name not in PROTOCOL_OF_DATASET:
         raise ValueError(f"data.name {name!r} has no evaluation protocol; known: {sorted(PROTOCOL_OF_DATASET)}")
     rule = PROTOCOL_OF_DATASET[name]
     if rule is None:
         types = {m.type for m in metas}
         rule = ou_mvlp_protocol if types <= {"00", "01"} else casia_b_protocol
+    if partition:
+        return partition_protocol(rule, metas, partition)
     return rule(metas)
 
 
-def validation_protocol(name: str, metas: Sequence[SequenceMeta], num_subjects: int) -> Protocol:
+def validation_protocol(name: str, metas: Sequence[SequenceMeta], num_subjects: int,
+                        partition: str = "") -> Protocol:
     """The last ``num_subjects`` of the training subjects as a held-out validation "test" set.
 
     Gallery and probes follow the dataset's own rules; ``train`` is the rest of the training split.
     Hyperparameters are chosen on this, never on the real test subjects, which it never contains.
     """
-    full = protocol_for(name, metas)
+    full = protocol_for(name, metas, partition)
     num_subjects = int(num_subjects)
     if not 0 < num_subjects < len(full.train_subjects):
         raise ValueError(f"validation subjects: need 0 < n < {len(full.train_subjects)} (the training "
@@ -123,7 +194,8 @@ def validation_protocol(name: str, metas: Sequence[SequenceMeta], num_subjects: 
     train, held = split_subjects(full.train_subjects, len(full.train_subjects) - num_subjects)
     gallery_types = {metas[i].type for i in full.gallery}
     probe_types = {c: sorted({metas[i].type for i in idx}) for c, idx in full.probes.items()}
-    return _protocol(f"{full.name}-validation", metas, train, held, sorted(gallery_types), probe_types)
+    return _protocol(f"{full.name}-validation", metas, train, held, sorted(gallery_types), probe_types,
+                     partition=full.partition, unassigned_subjects=full.unassigned_subjects)
 
 
 def protocol_of(data, metas: Sequence[SequenceMeta]) -> Protocol:
@@ -131,9 +203,10 @@ def protocol_of(data, metas: Sequence[SequenceMeta]) -> Protocol:
     > 0 its validation protocol (train on the other training subjects, evaluate on those held out).
     The way to choose hyperparameters without looking at the test subjects."""
     held = int(data.get("validation_subjects", 0) or 0)
+    partition = data.get("partition", "") or ""
     if held:
-        return validation_protocol(data.name, metas, held)
-    return protocol_for(data.name, metas)
+        return validation_protocol(data.name, metas, held, partition)
+    return protocol_for(data.name, metas, partition)
 
 
 def label_fraction_subset(
@@ -173,7 +246,7 @@ def pool_size(pool_ratio: float, pool_base_sequences: int) -> int:
 
 def pool_indices(
     name: str, metas: Sequence[SequenceMeta], pool_ratio: float = 0.0, pool_base_sequences: int = 0,
-    seed: int = 0
+    seed: int = 0, partition: str = ""
 ) -> np.ndarray:
     """The sequences BYOL pretraining uses on dataset ``name`` (sorted indices into ``metas``).
 
@@ -192,7 +265,7 @@ def pool_indices(
         raise ValueError(f"data.pool_ratio must be >= 0, got {pool_ratio!r}")
     if name not in PROTOCOL_OF_DATASET:
         return np.arange(len(metas), dtype=np.int64)
-    train = protocol_for(name, metas).train
+    train = protocol_for(name, metas, partition).train  # partition: an OpenGait split file
     if ratio == 0.0:
         return train
     base = int(pool_base_sequences or 0)

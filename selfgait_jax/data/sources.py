@@ -78,6 +78,9 @@ def data_config(name: str, size: str = "full") -> ml_collections.ConfigDict:
     # > 0: hold out the last this-many training subjects as a validation "test" set (training uses
     # the others); evaluations then report on them. For choosing hyperparameters (docs/reproduction.md).
     cfg.validation_subjects = 0
+    # An OpenGait dataset partition file ({"TRAIN_SET": [...], "TEST_SET": [...]}, what OpenGait's
+    # data_cfg.dataset_partition names): its subject split replaces the default one ("" = default).
+    cfg.partition = ""
     if name == "synthgait_b":
         cfg.num_subjects = 6 if tiny else 124
         cfg.views = ("036", "090") if tiny else CASIA_B_VIEWS

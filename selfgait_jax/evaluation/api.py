@@ -6,6 +6,8 @@ the training loop calls every few steps (it keeps its source and compiled functi
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -72,6 +74,10 @@ class PeriodicEvaluator:
             drop_missing_gallery=self.drop_missing_gallery,
             mesh=self.mesh,
         )
+        # The other convention for probes without a gallery match at a view, from the same sums
+        # (such a probe has no hit and AP 0): counted as misses, as GaitSet's original evaluator does.
+        as_misses = protocol_lib.summarize(dataclasses.replace(
+            result, counted=result.counted + (result.missing if self.drop_missing_gallery else 0)))
         return {
             "dataset": self.config.data.name,
             "metric": self.metric,
@@ -80,6 +86,58 @@ class PeriodicEvaluator:
             "num_probes": int(sum(result.num_probes.values())),
             "num_gallery": result.num_gallery,
             "drop_missing_gallery": self.drop_missing_gallery,
+            "protocol": self.describe_protocol(result),
+            "with_missing_as_misses": {
+                cond: {k: c[k] for k in ("rank1_per_probe_view", "mean", "rank5_mean", "mAP")}
+                for cond, c in as_misses.items()},
+        }
+
+    def describe_protocol(self, result) -> dict:
+        """The protocol in full, as results.json states it: the split (subject counts, sha256 of the
+        sorted ids, the ids themselves when there are at most 200), its source, gallery and probe
+        types, views, the identical-view rule, the metric, the frames used, and the probes dropped
+        for having no gallery sequence at a view."""
+        from selfgait_jax.data import protocols
+
+        p, metas = self.protocol, self.source.metas
+
+        def subjects(ids):
+            out = {"count": len(ids), "sha256": protocols.subjects_digest(ids)}
+            if len(ids) <= 200:
+                out["ids"] = list(ids)
+            return out
+
+        partition = None
+        if p.partition:
+            partition = {"path": os.path.abspath(p.partition),
+                         "sha256": hashlib.sha256(Path(p.partition).read_bytes()).hexdigest(),
+                         "unassigned_subjects": len(p.unassigned_subjects)}
+        missing = {c: int(result.missing[i].sum()) for i, c in enumerate(result.conditions)}
+        data = self.config.data
+        return {
+            "name": p.name,
+            "data": json.loads(data.to_json()) if hasattr(data, "to_json") else dict(data),
+            "split": ("OpenGait partition file" if p.partition else "default")
+                     + (" (validation: held-out training subjects)" if p.name.endswith("-validation") else ""),
+            "partition": partition,
+            "train_subjects": subjects(p.train_subjects),
+            "test_subjects": subjects(p.test_subjects),
+            "gallery_types": sorted({metas[i].type for i in p.gallery}),
+            "probe_types": {c: sorted({metas[i].type for i in idx}) for c, idx in p.probes.items()},
+            "views": list(result.views),
+            "identical_views": "excluded: a probe of view p is ranked against the gallery of each "
+                               "view g != p separately; a probe view's number is the mean over those "
+                               "g, a condition's the mean over probe views",
+            "metric": f"{self.metric} distance per part, mean over parts; rank-1/rank-5: the probe's "
+                      f"subject among the 1/5 nearest gallery sequences; mAP over the gallery of the view",
+            "max_length": self.max_length,
+            "frames_used": "all" if not self.max_length else f"the first {self.max_length} of each sequence",
+            "probes_without_gallery": {
+                "rule": ("dropped from the (probe, gallery view) pair" if self.drop_missing_gallery
+                         else "counted as misses"),
+                "per_condition": missing,
+                "table_as_misses": "with_missing_as_misses",
+            },
         }
 
     def __call__(self, variables) -> dict[str, float]:
@@ -141,6 +199,7 @@ def evaluate_workdir(workdir, step=None, out=None, metric="euclidean", drop_miss
     from selfgait_jax.train.checkpointing import load_for_inference
 
     config, embed_model, variables, step = load_for_inference(os.fspath(workdir), step)
+    config_hash = config_sha256(config)
     if data is not None:
         config = config.copy_and_resolve_references()
         config.data = data
@@ -156,7 +215,8 @@ def evaluate_workdir(workdir, step=None, out=None, metric="euclidean", drop_miss
     embeddings = evaluator.embed(variables)
     metas = [evaluator.source.metas[i] for i in evaluator.indices]
     results = evaluator.results(embeddings)
-    results["checkpoint"] = {"workdir": os.path.abspath(os.fspath(workdir)), "step": int(step)}
+    results["checkpoint"] = {"workdir": os.path.abspath(os.fspath(workdir)), "step": int(step),
+                             "config_sha256": config_hash}
     results["max_length"] = evaluator.max_length
     default_out = Path(workdir) / "eval" / (str(step) if data is None else f"{step}-{data.name}")
     out = Path(out) if out is not None else default_out
@@ -165,3 +225,10 @@ def evaluate_workdir(workdir, step=None, out=None, metric="euclidean", drop_miss
         print(tables.results_markdown(results))
         print(f"written to {out}")
     return results
+
+
+def config_sha256(config) -> str:
+    """sha256 of a training config's canonical JSON (sorted keys): which recipe a table came from."""
+    from selfgait_jax.train.checkpointing import config_to_json
+
+    return hashlib.sha256(json.dumps(config_to_json(config), sort_keys=True).encode()).hexdigest()

@@ -71,7 +71,7 @@ def results_markdown(results: dict) -> str:
         for cond, c in results["conditions"].items()
     ]
     checkpoint = results.get("checkpoint", {})
-    return "\n\n".join([
+    parts = [
         f"## {title}",
         _markdown(["Probe"] + list(views) + ["Mean"], rank1),
         _markdown(
@@ -80,7 +80,49 @@ def results_markdown(results: dict) -> str:
         ),
         f"{results['num_probes']} probe and {results['num_gallery']} gallery sequences; "
         f"checkpoint step {checkpoint.get('step', '?')}.",
-    ]) + "\n"
+    ]
+    if "protocol" in results:
+        parts.append(protocol_markdown(results))
+    return "\n\n".join(parts) + "\n"
+
+
+def _subjects(entry: dict) -> str:
+    return f"{entry['count']} (sha256 of the sorted ids {entry['sha256'][:16]}…)"
+
+
+def protocol_markdown(results: dict) -> str:
+    """The protocol section of results.md: everything needed to say which table this is."""
+    p = results["protocol"]
+    checkpoint = results.get("checkpoint", {})
+    missing = p["probes_without_gallery"]
+    dropped = sum(missing["per_condition"].values())
+    split = p["split"]
+    if p.get("partition"):
+        part = p["partition"]
+        split += (f" `{part['path']}` (sha256 {part['sha256'][:16]}…; {part['unassigned_subjects']} "
+                  f"subjects of the data in neither set)")
+    lines = [
+        "### Protocol",
+        f"- dataset: {results['dataset']}, protocol {p['name']}; split: {split}",
+        f"- train subjects: {_subjects(p['train_subjects'])}; test subjects: {_subjects(p['test_subjects'])}",
+        f"- gallery: {', '.join(p['gallery_types'])}; probes: "
+        + "; ".join(f"{c} = {', '.join(t)}" for c, t in p["probe_types"].items()),
+        f"- views ({len(p['views'])}): {', '.join(p['views'])}",
+        f"- identical views {p['identical_views']}",
+        f"- metric: {p['metric']}",
+        f"- frames used per sequence: {p['frames_used']}",
+        f"- (probe, gallery view) pairs whose subject has no gallery sequence at that view: {dropped} "
+        f"({', '.join(f'{c} {n}' for c, n in missing['per_condition'].items())}), {missing['rule']}",
+        f"- checkpoint step {checkpoint.get('step', '?')}, config sha256 "
+        f"{str(checkpoint.get('config_sha256', '?'))[:16]}…",
+    ]
+    text = "\n".join(lines)
+    other = results.get("with_missing_as_misses")
+    if other:
+        rows = [[cond, fmt(c["mean"]), fmt(c["rank5_mean"]), fmt(c["mAP"])] for cond, c in other.items()]
+        text += ("\n\nWith those probes counted as misses (GaitSet's original evaluator):\n\n"
+                 + _markdown(["Condition", "Rank-1", "Rank-5", "mAP"], rows))
+    return text
 
 
 def results_csv(results: dict) -> str:

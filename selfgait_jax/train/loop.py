@@ -140,7 +140,8 @@ def make_batches(config, start_batch: int):
         data = config.data
         indices = protocols.pool_indices(
             data.name, source.metas, pool_ratio=data.get("pool_ratio", 0.0),
-            pool_base_sequences=data.get("pool_base_sequences", 0), seed=data.get("seed", 0))
+            pool_base_sequences=data.get("pool_base_sequences", 0), seed=data.get("seed", 0),
+            partition=data.get("partition", ""))
         _log.info("pretraining pool: %d sequences of %d subjects from %s (data.pool_ratio=%g)",
                   len(indices), len({source.metas[i].subject for i in indices}), data.name,
                   data.get("pool_ratio", 0.0))

@@ -49,6 +49,13 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
         _fail("data.name", f"unknown dataset {data.name!r}; known: {', '.join(KNOWN_DATASETS)}")
     if data.name in sources.TREE_NAMES and not (data.root and os.path.isdir(data.root)):
         _fail("data.root", f"{data.root!r} is not a folder; {data.name} is read from disk")
+    if data.get("partition", ""):
+        if data.name not in protocols.PROTOCOL_OF_DATASET:
+            _fail("data.partition", f"{data.name} has no train/test protocol for a partition file")
+        try:
+            protocols.load_partition(data.partition)
+        except ValueError as e:
+            _fail("data.partition", str(e).removeprefix("data.partition: "))
     _check_pool(config)
 
     if config.optimizer.name not in optim.OPTIMIZERS:
@@ -132,7 +139,7 @@ def _check_pool(config):
     if data.name in sources.SYNTHGAIT_NAMES:
         try:
             protocols.pool_indices(data.name, sources.synthgait_spec(data).metas(), ratio, base,
-                                   data.get("seed", 0))
+                                   data.get("seed", 0), data.get("partition", ""))
         except ValueError as e:
             _fail("data.pool_ratio", str(e))
 
