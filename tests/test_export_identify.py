@@ -17,6 +17,7 @@ sys.path.insert(0, "tools")
 import evaluate as evaluate_tool  # noqa: E402
 import export as export_tool  # noqa: E402
 import identify as identify_tool  # noqa: E402
+import verify as verify_tool  # noqa: E402
 
 
 def random_state(exp, seed=0):
@@ -103,7 +104,7 @@ def test_periodic_evaluator_logs_the_means(evaluated):
 
 
 @pytest.fixture(scope="module")
-def exported_file(workdir):
+def exported_file(workdir, evaluated):  # after the evaluation, so the file stores its table
     path = workdir.parent / "model.npz"
     assert export_tool.main([f"--workdir={workdir}", f"--out={path}", "--platforms=cpu"]) == 0
     return path
@@ -133,6 +134,75 @@ def test_exported_equals_in_process(workdir, exported_file, evaluated):
     assert (loaded.parts, loaded.dim) == want.shape[1:]
     with pytest.raises(ValueError, match="not an exported embedding"):
         exported.load_exported(evaluated / "results.csv")
+
+
+def test_exported_file_describes_itself_without_pickle(exported_file, workdir, evaluated):
+    meta, _, params = exported.verify_file(exported_file)
+    config, _, variables, step = checkpointing.load_for_inference(str(workdir))
+    assert meta["version"] == 2 and meta["model"] == config.model.name and meta["step"] == step == 7
+    assert meta["config"] == checkpointing.config_to_json(config)
+    assert meta["config_sha256"] == api.config_sha256(config)
+    assert meta["parameter_count"] == sum(x.size for x in jax.tree.leaves(variables)) > 0
+    assert meta["pretreatment"]["frame"] == [64, 44] and "centroid" in meta["pretreatment"]["centring"]
+    assert "0 / 255" in meta["pretreatment"]["binarisation"]
+    assert meta["versions"]["jax"] == jax.__version__ and meta["versions"]["flax"]
+    results = json.loads((evaluated / "results.json").read_text())
+    assert [e["results"] for e in meta["evaluations"]] == [results]
+    assert meta["evaluations"][0]["results"]["protocol"]["name"] == "casia_b"
+    assert meta["open_set_threshold"] is None  # no evaluation here defines one
+    assert meta["fingerprint"]["params"] == exported.params_sha256(params)
+    with np.load(exported_file, allow_pickle=False) as data:  # every entry reads without pickle
+        assert all(data[k].dtype != object for k in data.files)
+
+
+def test_verify_recomputes_the_stored_table(exported_file, workdir, capsys, monkeypatch):
+    config = checkpointing.load_for_inference(str(workdir))[0]
+    monkeypatch.setenv("SELFGAIT_DATA_DIR", config.data.cache_dir)  # the data the fixture generated
+    assert verify_tool.main([f"--model={exported_file}", "--data=synthgait_b"]) == 0
+    out = capsys.readouterr().out
+    assert "fingerprint OK" in out and "stored table (7): synthgait_b, protocol casia_b" in out
+    assert out.count("| match |") == 9 and "OK: 9 of 9 numbers match" in out
+
+
+def _rewrite(src, dst, change):
+    with np.load(src, allow_pickle=False) as data:
+        arrays = {k: np.array(data[k]) for k in data.files}
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    change(arrays, meta)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with open(dst, "wb") as f:
+        np.savez(f, **arrays)
+    return dst
+
+
+def test_verify_detects_a_tampered_or_truncated_file(exported_file, workdir, tmp_path, capsys, monkeypatch):
+    def weights(arrays, meta):
+        arrays["param_00000"] = arrays["param_00000"] + np.float32(1e-3)
+
+    def table(arrays, meta):
+        meta["evaluations"][0]["results"]["conditions"]["NM"]["mean"] += 5.0
+
+    for change, what in ((weights, "params sha256"), (table, "metadata sha256")):
+        tampered = _rewrite(exported_file, tmp_path / f"{change.__name__}.npz", change)
+        assert verify_tool.main([f"--model={tampered}"]) == 1
+        err = capsys.readouterr().err
+        assert f"fingerprint mismatch: {what}" in err and "changed or damaged after export" in err
+        with pytest.raises(ValueError, match="fingerprint mismatch"):
+            exported.load_exported(tampered)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(exported_file.read_bytes()[: exported_file.stat().st_size // 2])
+    assert verify_tool.main([f"--model={truncated}"]) == 1
+    assert "truncated or corrupt" in capsys.readouterr().err
+
+    # A forger who also rewrites the metadata fingerprint: the recomputed table gives it away.
+    def forged(arrays, meta):
+        table(arrays, meta)
+        meta["fingerprint"]["meta"] = exported.fingerprint(meta, b"", [])["meta"]
+
+    monkeypatch.setenv("SELFGAIT_DATA_DIR", checkpointing.load_for_inference(str(workdir))[0].data.cache_dir)
+    assert verify_tool.main([f"--model={_rewrite(exported_file, tmp_path / 'forged.npz', forged)}"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("MISMATCH |") == 1 and "| NM | rank-1 |" in out and "MISMATCH: 8 of 9" in out
 
 
 def _write_tree(root, sequences):
