@@ -1,0 +1,219 @@
+"""Walkers from foreground masks: connected components, grouped per body and followed over frames.
+
+Per frame, the mask's connected components are grouped into bodies (fragments stacked above each
+other, e.g. a head cut off by a collar the colour of the wall, belong together) and bodies smaller
+than ``min_area`` are ignored. Each track predicts where its walker is next (constant velocity from
+its last positions) and takes the nearest body within reach of that prediction. When two walkers
+cross, their bodies merge into one: a body that holds the predicted centres of two tracks is given
+to neither, both tracks mark the frame as merged and keep coasting on their velocity, and each takes
+its own body again once they part, so the gap is bridged and the identities are not swapped. A track
+unseen for more than ``max_gap`` frames (merged frames aside) ends.
+
+``select`` then keeps the tracks worth a sequence and says why each other one was dropped: too
+short, too small, or cut by the frame border (frames whose body touches the border are removed first,
+since their silhouette is incomplete).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackOptions:
+    min_area: float = 0.002  # a body covers at least this fraction of the frame
+    min_frames: int = 15  # frames a kept track has (after removing border and merged frames)
+    min_height: int = 48  # pixels: a kept track's median body height
+    max_gap: int = 12  # frames a track may go unseen (merged frames do not count)
+    border: int = 2  # pixels: a body this close to the frame border is cut by it
+    reach: float = 0.6  # how far a body may be from a track's prediction, in body heights
+
+
+@dataclasses.dataclass
+class Body:
+    """One walker's pixels in one frame: ``box`` (x0, y0, x1, y1), exclusive ends; ``mask`` crop."""
+
+    frame: int
+    box: tuple[int, int, int, int]
+    mask: np.ndarray  # bool [y1 - y0, x1 - x0]
+    area: int
+    centre: tuple[float, float]  # the pixels' centroid (x, y)
+
+    @property
+    def height(self) -> int:
+        return self.box[3] - self.box[1]
+
+    @property
+    def width(self) -> int:
+        return self.box[2] - self.box[0]
+
+
+@dataclasses.dataclass
+class Track:
+    id: int
+    bodies: list[Body] = dataclasses.field(default_factory=list)
+    merged: list[int] = dataclasses.field(default_factory=list)  # frames shared with another walker
+    unseen: int = 0
+
+    @property
+    def first_frame(self) -> int:
+        return min([b.frame for b in self.bodies] + self.merged)
+
+    @property
+    def end_frame(self) -> int:
+        return max([b.frame for b in self.bodies] + self.merged)
+
+    def size(self) -> tuple[float, float]:
+        """Median (height, width) of the last bodies."""
+        recent = self.bodies[-7:]
+        return float(np.median([b.height for b in recent])), float(np.median([b.width for b in recent]))
+
+    def predict(self, frame: int) -> tuple[float, float]:
+        """Centre at ``frame`` from the velocity over the last bodies (constant if only one)."""
+        last = self.bodies[-1]
+        recent = [b for b in self.bodies[-8:] if b.frame >= last.frame - 10]
+        x, y = last.centre
+        if len(recent) >= 2 and recent[-1].frame > recent[0].frame:
+            dt = recent[-1].frame - recent[0].frame
+            vx = (recent[-1].centre[0] - recent[0].centre[0]) / dt
+            vy = (recent[-1].centre[1] - recent[0].centre[1]) / dt
+            x, y = x + vx * (frame - last.frame), y + vy * (frame - last.frame)
+        return x, y
+
+
+def bodies_in(mask: np.ndarray, frame: int, min_area_pixels: int) -> list[Body]:
+    """The bodies of one bool mask [H, W]: components grouped when stacked vertically (x ranges
+    overlapping by half the narrower one, vertical gap under a fifth of the taller one)."""
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    fragments = [i for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= max(4, min_area_pixels // 20)]
+    parent = {i: i for i in fragments}
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    boxes = {i: (stats[i, 0], stats[i, 1], stats[i, 0] + stats[i, 2], stats[i, 1] + stats[i, 3]) for i in fragments}
+    for a_index, a in enumerate(fragments):
+        for b in fragments[a_index + 1:]:
+            (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = boxes[a], boxes[b]
+            overlap = min(ax1, bx1) - max(ax0, bx0)
+            gap = max(ay0, by0) - min(ay1, by1)
+            if overlap >= 0.5 * min(ax1 - ax0, bx1 - bx0) and gap <= 0.2 * max(ay1 - ay0, by1 - by0):
+                parent[root(a)] = root(b)
+    groups: dict[int, list[int]] = {}
+    for i in fragments:
+        groups.setdefault(root(i), []).append(i)
+    bodies = []
+    for members in groups.values():
+        area = int(sum(stats[i, cv2.CC_STAT_AREA] for i in members))
+        if area < min_area_pixels:
+            continue
+        x0 = min(boxes[i][0] for i in members)
+        y0 = min(boxes[i][1] for i in members)
+        x1 = max(boxes[i][2] for i in members)
+        y1 = max(boxes[i][3] for i in members)
+        crop = np.isin(labels[y0:y1, x0:x1], members)
+        cx = sum(centroids[i][0] * stats[i, cv2.CC_STAT_AREA] for i in members) / area
+        cy = sum(centroids[i][1] * stats[i, cv2.CC_STAT_AREA] for i in members) / area
+        bodies.append(Body(frame, (int(x0), int(y0), int(x1), int(y1)), crop, area, (float(cx), float(cy))))
+    return bodies
+
+
+def track(masks: np.ndarray, options: TrackOptions = TrackOptions()) -> list[Track]:
+    """Every track over the masks ``[T, H, W]``, in the order they started."""
+    height, width = masks.shape[1:]
+    min_area_pixels = max(16, int(options.min_area * height * width))
+    active: list[Track] = []
+    finished: list[Track] = []
+    for frame, mask in enumerate(masks):
+        bodies = bodies_in(mask, frame, min_area_pixels)
+        predictions = {id(t): t.predict(frame) for t in active}
+        taken: set[int] = set()
+        busy: set[int] = set()
+        # Merged walkers: a body holding the predicted centres of two or more established tracks,
+        # each a sizeable part of it (a bag that briefly had its own track does not count).
+        for b_index, body in enumerate(bodies):
+            x0, y0, x1, y1 = body.box
+            margin = 0.1 * body.width
+            inside = [t for t in active if len(t.bodies) >= 3
+                      and x0 - margin <= predictions[id(t)][0] <= x1 + margin
+                      and y0 <= predictions[id(t)][1] <= y1
+                      and np.median([b.area for b in t.bodies[-5:]]) >= 0.25 * body.area]
+            if len(inside) >= 2:
+                taken.add(b_index)
+                for t in inside:
+                    t.merged.append(frame)
+                    busy.add(id(t))
+        # The rest: nearest prediction first, one body per track, within reach.
+        pairs = []
+        for t in active:
+            if id(t) in busy:
+                continue
+            tx, ty = predictions[id(t)]
+            t_height, t_width = t.size()
+            for b_index, body in enumerate(bodies):
+                if b_index in taken:
+                    continue
+                distance = np.hypot(body.centre[0] - tx, body.centre[1] - ty) / max(t_height, 1.0)
+                reach = options.reach * (1 + 0.1 * min(frame - t.bodies[-1].frame - 1, 10))
+                if distance <= reach:
+                    pairs.append((distance + 0.5 * abs(np.log(max(body.height, 1) / max(t_height, 1))), id(t), b_index))
+        by_id = {id(t): t for t in active}
+        for _, t_id, b_index in sorted(pairs):
+            if t_id in busy or b_index in taken:
+                continue
+            t = by_id[t_id]
+            t.bodies.append(bodies[b_index])
+            t.unseen = 0
+            busy.add(t_id)
+            taken.add(b_index)
+        for t in active:
+            if id(t) not in busy:
+                t.unseen += 1
+        for b_index, body in enumerate(bodies):
+            if b_index not in taken:
+                active.append(Track(id=len(active) + len(finished), bodies=[body]))
+        still = []
+        for t in active:
+            (finished if t.unseen > options.max_gap else still).append(t)
+        active = still
+    tracks = finished + active
+    tracks.sort(key=lambda t: (t.bodies[0].frame, t.bodies[0].centre[0]))
+    return tracks
+
+
+def touches_border(body: Body, shape: tuple[int, int], border: int) -> bool:
+    x0, y0, x1, y1 = body.box
+    return x0 <= border or y0 <= border or x1 >= shape[1] - border or y1 >= shape[0] - border
+
+
+@dataclasses.dataclass
+class Dropped:
+    track: Track
+    reason: str
+
+
+def select(tracks: list[Track], shape: tuple[int, int], options: TrackOptions = TrackOptions()
+           ) -> tuple[list[Track], list[Dropped]]:
+    """``(kept, dropped)``: kept tracks keep only their bodies clear of the frame border."""
+    kept, dropped = [], []
+    for t in tracks:
+        inner = [b for b in t.bodies if not touches_border(b, shape, options.border)]
+        heights = [b.height for b in (inner or t.bodies)]
+        if len(t.bodies) < options.min_frames:
+            dropped.append(Dropped(t, f"too short: {len(t.bodies)} frames, fewer than {options.min_frames}"))
+        elif np.median(heights) < options.min_height:
+            dropped.append(Dropped(t, f"too small: {np.median(heights):.0f} px tall, less than "
+                                      f"{options.min_height} px"))
+        elif len(inner) < options.min_frames:
+            dropped.append(Dropped(t, f"cut by the frame border: {len(t.bodies) - len(inner)} of "
+                                      f"{len(t.bodies)} frames touch it, {len(inner)} left (fewer than "
+                                      f"{options.min_frames})"))
+        else:
+            kept.append(dataclasses.replace(t, bodies=inner))
+    return kept, dropped
