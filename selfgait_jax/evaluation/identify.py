@@ -47,6 +47,20 @@ def read_probe(path) -> np.ndarray:
     raise SequenceError(path, f"no .png frames and {len(pkls)} .pkl files: cannot tell which sequence to use")
 
 
+def read_sequences(path) -> list[tuple[str, np.ndarray]]:
+    """``(label, frames uint8 [T, 64, 44])`` of every sequence at ``path``: one sequence (see
+    ``read_probe``; labelled by the path), else every folder below it that holds PNG frames or one
+    .pkl, e.g. the walkers of tools/silhouettes.py's output (labelled by their path below ``path``).
+    Raises ValueError naming the path when there is none."""
+    path = Path(path)
+    if path.is_file() or not path.is_dir() or any(p.suffix.lower() in (".png", ".pkl") for p in path.iterdir()):
+        return [(str(path), read_probe(path))]
+    leaves = sorted({p.parent for p in path.rglob("*") if p.suffix.lower() in (".png", ".pkl")})
+    if not leaves:
+        raise SequenceError(path, "no sequence: no folder below it holds .png frames or a .pkl file")
+    return [(str(leaf.relative_to(path)), read_probe(leaf)) for leaf in leaves]
+
+
 def open_gallery(root) -> TreeSource:
     """A gallery tree root/subject/type/view/ of PNG frames or pkl files (whichever it holds)."""
     root = Path(root)

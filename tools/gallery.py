@@ -1,0 +1,119 @@
+"""An enrolled gallery of named walkers, for tools/identify.py.
+
+    python tools/gallery.py enroll --model=M --gallery=G.npz --name=NAME (--video=V [--walker=walker-01] | --sequence=DIR)
+    python tools/gallery.py list --gallery=G.npz
+    python tools/gallery.py remove --gallery=G.npz --name=NAME
+
+enroll embeds one walk with the exported model M (tools/export.py) and adds it under NAME (a name may
+have several walks). --video runs tools/silhouettes.py's extraction (same flags); a video with several
+walkers needs --walker. --sequence is a folder of silhouette PNGs, a .pkl, or a folder holding one
+such sequence (e.g. one walker of tools/silhouettes.py's output). The gallery records the model;
+enrolling or identifying with another one is refused. Writes are atomic. See docs/video.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from selfgait_jax.evaluation import gallery as gallery_lib
+from selfgait_jax.evaluation import identify
+from silhouettes import add_extraction_flags, extract_from_args  # tools/silhouettes.py
+
+
+def walk_to_enroll(args) -> tuple[str, object]:
+    """``(source description, frames uint8 [T, 64, 44])`` of the one walk --video or --sequence names."""
+    if args.sequence:
+        found = identify.read_sequences(args.sequence)
+        if len(found) != 1:
+            raise ValueError(f"{args.sequence}: holds {len(found)} sequences ({', '.join(k for k, _ in found)}); "
+                             f"name the one to enroll")
+        return found[0]
+    _, extraction = extract_from_args(args)
+    walkers = {w.name: w for w in extraction.walkers}
+    describe = ", ".join(f"{w.name} (frames {w.track.first_frame}-{w.track.end_frame})" for w in extraction.walkers)
+    if not walkers:
+        reasons = "; ".join(d.reason for d in extraction.dropped) or "nothing moved"
+        raise ValueError(f"{args.video}: no walker found ({reasons}); see tools/silhouettes.py's flags")
+    if args.walker:
+        if args.walker not in walkers:
+            raise ValueError(f"{args.video}: no {args.walker}; found {describe}")
+        walker = walkers[args.walker]
+    elif len(walkers) > 1:
+        raise ValueError(f"{args.video}: {len(walkers)} walkers found: {describe}; choose one with "
+                         f"--walker (tools/silhouettes.py's contact sheet shows which is which)")
+    else:
+        walker = extraction.walkers[0]
+    return f"{args.video}#{walker.name}", walker.frames
+
+
+def enroll(args) -> str:
+    from selfgait_jax.data.sources import ArraySource, SequenceMeta
+    from selfgait_jax.evaluation.exported import load_exported
+
+    model = load_exported(args.model)
+    identity = gallery_lib.model_identity(model)
+    with gallery_lib.locked(args.gallery):
+        try:
+            gallery = gallery_lib.load_gallery(args.gallery)
+            gallery.check_model(identity, args.gallery)
+        except ValueError as error:
+            if "no such gallery file" not in str(error):
+                raise
+            gallery = gallery_lib.Gallery.empty(identity)
+        source, frames = walk_to_enroll(args)
+        embedding = identify.embed_sequences(
+            model, ArraySource("enroll", [SequenceMeta(args.name, "enroll", "enroll")], [frames]))[0]
+        gallery.add(args.name, embedding, source)
+        gallery_lib.save_gallery(gallery, args.gallery)
+    count = gallery.identities()[args.name]
+    return (f"enrolled {args.name} from {source} ({len(frames)} silhouettes; walk {count} of {args.name}); "
+            f"{args.gallery}: {len(gallery.identities())} identities, {len(gallery)} walks")
+
+
+def listing(args) -> str:
+    gallery = gallery_lib.load_gallery(args.gallery)
+    lines = [f"{args.gallery}: {len(gallery.identities())} identities, {len(gallery)} walks, model "
+             f"{gallery_lib.describe_model(gallery.model)}"]
+    for name, count in gallery.identities().items():
+        sources = [s for n, s in zip(gallery.names, gallery.sources) if n == name]
+        lines.append(f"  {name}: {count} walk{'s' if count > 1 else ''} ({'; '.join(sources)})")
+    return "\n".join(lines)
+
+
+def remove(args) -> str:
+    with gallery_lib.locked(args.gallery):
+        gallery = gallery_lib.load_gallery(args.gallery)
+        removed = gallery.remove(args.name)
+        gallery_lib.save_gallery(gallery, args.gallery)
+    return f"removed {args.name} ({removed} walks); {args.gallery}: {len(gallery.identities())} identities"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    enroll_parser = commands.add_parser("enroll", help="add a walk under a name")
+    enroll_parser.add_argument("--model", required=True, help="exported model file (tools/export.py)")
+    enroll_parser.add_argument("--gallery", required=True, help="gallery file (.npz; created if missing)")
+    enroll_parser.add_argument("--name", required=True, help="who walks")
+    which = enroll_parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--video", help="a video (or folder of frames) of the walker")
+    which.add_argument("--sequence", help="a silhouette sequence folder, or a .pkl")
+    enroll_parser.add_argument("--walker", default=None, help="with --video: which walker (walker-01, ...)")
+    add_extraction_flags(enroll_parser)
+    list_parser = commands.add_parser("list", help="the enrolled names")
+    list_parser.add_argument("--gallery", required=True)
+    remove_parser = commands.add_parser("remove", help="remove every walk of a name")
+    remove_parser.add_argument("--gallery", required=True)
+    remove_parser.add_argument("--name", required=True)
+    args = parser.parse_args(argv)
+    try:
+        print({"enroll": enroll, "list": listing, "remove": remove}[args.command](args))
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
