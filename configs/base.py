@@ -66,6 +66,7 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     # identity labels), so the heads' BatchNorm contrasts walkers, not views (docs/reproduction.md).
     # "": sequences of any views together.
     c.byol.batch_by = ""
+    c.byol.flip = False  # True: random left-right flips of the online window and the target frame
     c.byol.tau = 0.996
     c.byol.tau_schedule = "constant"  # constant | cosine (BYOL's schedule to 1)
     # The paper: the target branch uses the online FC bins ("FCs shared with the parameters of the

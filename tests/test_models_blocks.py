@@ -245,3 +245,23 @@ def test_mlp_head_batch_norm_is_over_batch_and_parts():
     np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
     new_mean = updates["batch_stats"]["bn"]["mean"]  # momentum 0.9 from a zero start
     np.testing.assert_allclose(new_mean, 0.1 * mean, rtol=1e-4, atol=1e-6)
+
+
+def test_mlp_head_per_part_batch_norm_normalises_each_part_over_the_batch():
+    rng = np.random.default_rng(5)
+    # Part 1 is offset and scaled: shared statistics would mix it with part 0, per-part ones do not.
+    x = rng.normal(size=(8, 2, 4)).astype(np.float32)
+    x[:, 1] = 50.0 + 7.0 * x[:, 1]
+    head = heads.MLPHead(hidden=6, features=3, bn_per_part=True)
+    abstract = jax.eval_shape(lambda: head.init(jax.random.key(0), x, train=False))
+    assert abstract["params"]["bn"]["scale"].shape == (2, 6)  # scale and bias per part
+    assert abstract["batch_stats"]["bn"]["mean"].shape == (2, 6)
+    variables = {"params": random_params(abstract["params"], rng),
+                 "batch_stats": {"bn": {"mean": np.zeros((2, 6), np.float32),
+                                        "var": np.ones((2, 6), np.float32)}}}
+    out, _ = head.apply(variables, x, train=True, mutable=["batch_stats"])
+    p = variables["params"]
+    h = x @ np.asarray(p["dense1"]["kernel"]) + np.asarray(p["dense1"]["bias"])  # [8, 2, 6]
+    h = (h - h.mean(0)) / np.sqrt(h.var(0) + 1e-5) * p["bn"]["scale"] + p["bn"]["bias"]
+    want = np.maximum(h, 0) @ np.asarray(p["dense2"]["kernel"]) + np.asarray(p["dense2"]["bias"])
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)

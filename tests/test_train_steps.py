@@ -243,3 +243,18 @@ def test_training_core_imports_without_tensorflow():
             "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_random_flips_mirror_whole_windows_and_target_frames_independently():
+    rng = np.random.default_rng(0)
+    frames = rng.random((64, 3, 5, 4)).astype(np.float32)
+    target = rng.random((64, 5, 4)).astype(np.float32)
+    got_frames, got_target = steps._random_flips(jax.random.key(3), frames, target)
+    got_frames, got_target = np.asarray(got_frames), np.asarray(got_target)
+    online_flipped = [np.array_equal(g, f[..., ::-1]) for g, f in zip(got_frames, frames)]
+    target_flipped = [np.array_equal(g, t[..., ::-1]) for g, t in zip(got_target, target)]
+    for row in range(64):  # every row is either untouched or mirrored as a whole
+        assert online_flipped[row] or np.array_equal(got_frames[row], frames[row])
+        assert target_flipped[row] or np.array_equal(got_target[row], target[row])
+    assert 10 < sum(online_flipped) < 54 and 10 < sum(target_flipped) < 54
+    assert online_flipped != target_flipped  # drawn independently

@@ -28,16 +28,24 @@ class SeparateFCs(nn.Module):
 
 class MLPHead(nn.Module):
     """BYOL projection / prediction head, shared across parts:
-    Linear → BatchNorm → ReLU → Linear. BatchNorm statistics are taken over batch × parts (under
-    ``jit`` with a sharded batch that is the global batch); they live in collection ``batch_stats``."""
+    Linear → BatchNorm → ReLU → Linear. They live in collection ``batch_stats``; under ``jit`` with
+    a sharded batch the statistics are the global batch's.
+
+    ``bn_per_part=False`` (the authors' code: BatchNorm1d over [N, C, parts]): statistics over
+    batch × parts. A projection constant over the batch but different per part then passes BatchNorm
+    unchanged, so BYOL can collapse part by part (docs/reproduction.md). ``True``: statistics, scale
+    and bias per part, over the batch only, on ``[N, parts, C]`` inputs.
+    """
     hidden: int
     features: int
     dtype: Any = jnp.float32
+    bn_per_part: bool = False
 
     @nn.compact
     def __call__(self, x, train: bool):
         x = nn.Dense(self.hidden, dtype=self.dtype, name="dense1")(x)
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                         axis=(-2, -1) if self.bn_per_part else -1,
                          dtype=self.dtype, name="bn")(x)
         x = nn.relu(x)
         return nn.Dense(self.features, dtype=self.dtype, name="dense2")(x)

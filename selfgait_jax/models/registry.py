@@ -47,6 +47,7 @@ def model_config(name: str = "selfgait", size: str = "full") -> ml_collections.C
     cfg.mtb_activation = "leaky_relu"
     cfg.mtb_squeeze = 4
     cfg.focal_strips = (4, 8)
+    cfg.head_bn_per_part = False  # BYOL heads: BatchNorm statistics over batch x parts (False) or per part
     cfg.dtype = "float32"
     return cfg
 
@@ -68,7 +69,7 @@ def _selfgait_kwargs(cfg):
         bins=tuple(cfg.bins), use_part_fcs=bool(cfg.part_fcs),
         temporal="tcn" if cfg.name == "selfgait_no_mtb" else "mtb",
         mtb_bias=bool(cfg.mtb_bias), mtb_activation=cfg.mtb_activation,
-        mtb_squeeze=cfg.mtb_squeeze, dtype=_dtype(cfg))
+        mtb_squeeze=cfg.mtb_squeeze, dtype=_dtype(cfg), head_bn_per_part=bool(cfg.get("head_bn_per_part", False)))
 
 
 def build_embed_model(cfg):

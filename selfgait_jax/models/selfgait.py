@@ -32,6 +32,7 @@ class _SelfGaitBase(nn.Module):
     d1: int = 128
     d2: int = 128
     head_hidden: int = 256
+    head_bn_per_part: bool = False  # BYOL heads' BatchNorm statistics per part (heads.MLPHead)
     bins: Sequence[int] = hpm.SELFGAIT_BINS
     use_part_fcs: bool = True
     temporal: str = "mtb"  # "mtb" or "tcn" (w/o MTB ablation)
@@ -89,8 +90,8 @@ class SelfGaitOnline(_SelfGaitBase):
     def setup(self):
         super().setup()
         self.mtb = self.make_temporal()
-        self.projector = heads.MLPHead(self.head_hidden, self.d2, self.dtype)
-        self.predictor = heads.MLPHead(self.head_hidden, self.d2, self.dtype)
+        self.projector = heads.MLPHead(self.head_hidden, self.d2, self.dtype, self.head_bn_per_part)
+        self.predictor = heads.MLPHead(self.head_hidden, self.d2, self.dtype, self.head_bn_per_part)
 
     def __call__(self, frames, mask, train: bool = True):
         masking.check_sequence_inputs(frames, mask, "SelfGaitOnline")
@@ -107,7 +108,7 @@ class SelfGaitTarget(_SelfGaitBase):
 
     def setup(self):
         super().setup()
-        self.projector = heads.MLPHead(self.head_hidden, self.d2, self.dtype)
+        self.projector = heads.MLPHead(self.head_hidden, self.d2, self.dtype, self.head_bn_per_part)
 
     def __call__(self, frame, train: bool = True):
         if frame.ndim != 3:

@@ -31,6 +31,16 @@ def _frames_to_float(frames: jax.Array) -> jax.Array:
     return frames.astype(jnp.float32) / 255.0
 
 
+def _random_flips(rng, frames, target_frame):
+    """Each sequence's online window and its target frame mirrored left-right, each with probability
+    1/2 and independently (the authors' code's augmentation): a walker seen from view θ mirrors
+    its view 180° − θ, so the pair asks for some invariance to the walking direction."""
+    online_flip, target_flip = jax.random.bernoulli(rng, 0.5, (2, frames.shape[0]))
+    frames = jnp.where(online_flip[:, None, None, None], frames[..., ::-1], frames)
+    target_frame = jnp.where(target_flip[:, None, None], target_frame[..., ::-1], target_frame)
+    return frames, target_frame
+
+
 def make_pretrain_step(online, target, tx: optax.GradientTransformation, schedule, byol_cfg,
                        total_steps: int):
     """BYOL step on pretext batches
@@ -42,12 +52,15 @@ def make_pretrain_step(online, target, tx: optax.GradientTransformation, schedul
     ``state.step``.
     """
     share_fcs = bool(byol_cfg.share_target_fcs)
+    flip = bool(byol_cfg.get("flip", False))
 
     def step(state: TrainState, batch):
         rng = jax.random.fold_in(state.rng, state.step)
         frames = _frames_to_float(batch["frames"])
         mask = batch["mask"]
         target_frame = _frames_to_float(batch["target_frame"])
+        if flip:
+            frames, target_frame = _random_flips(jax.random.fold_in(rng, 2), frames, target_frame)
 
         target_params = dict(state.target_params)
         if share_fcs:
