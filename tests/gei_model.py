@@ -21,9 +21,11 @@ class GaitEnergyImage:
         return pooled.reshape(gei.shape[0], 16, 4 * 22) * variables["params"]["scale"]
 
 
-def export_gei(path, scale=1.0, open_set_threshold=None):
-    """Writes the GEI embedding as an exported model file (cpu only); returns its metadata."""
+def export_gei(path, scale=1.0, open_set=None):
+    """Writes the GEI embedding as an exported model file (cpu only) with an evaluation's
+    ``open_set`` entry (as tools/export.py stores it), if given; returns its metadata."""
     variables = {"params": {"scale": jnp.full((), scale, jnp.float32)}}
     return exported.export_embedding(
         GaitEnergyImage(), variables, path, platforms=("cpu",),
-        extra_meta={"model": "gei", "step": 0, "open_set_threshold": open_set_threshold})
+        extra_meta={"model": "gei", "step": 0, "open_set": open_set,
+                    "open_set_threshold": (open_set or {}).get("threshold")})

@@ -67,7 +67,8 @@ def test_evaluate_workdir_writes_the_issue_schema(evaluated, workdir, capsys):
         assert len(cond["matrix"]) == len(views) and all(len(r) == len(views) for r in cond["matrix"])
         assert len(cond["rank1_per_probe_view"]) == len(views)
         assert {"mean", "rank5_mean", "mAP"} <= set(cond)
-    for name in ("results.md", "results.csv", "heatmap_NM.png", "heatmap_BG.png", "heatmap_CL.png"):
+    for name in ("results.md", "results.csv", "heatmap_NM.png", "heatmap_BG.png", "heatmap_CL.png",
+                 "open_set_roc.png"):
         assert (evaluated / name).stat().st_size > 0
     # the stored embeddings reproduce the stored tables
     npz = np.load(evaluated / "embeddings.npz")
@@ -94,6 +95,10 @@ def test_evaluate_workdir_writes_the_issue_schema(evaluated, workdir, capsys):
     for cond, c in results["with_missing_as_misses"].items():
         assert c["mean"] == results["conditions"][cond]["mean"]
     assert "### Protocol" in (evaluated / "results.md").read_text()
+    assert "### Open set" in (evaluated / "results.md").read_text()
+    o = results["open_set"]
+    assert o["metric"] == "euclidean" and o["target_far"] == 0.01 and o["far"] <= 0.01
+    assert o["identities"] == 2 and o["genuine"] == o["probes"] and o["impostor"] == o["probes"]
 
 
 def test_periodic_evaluator_logs_the_means(evaluated):
@@ -149,7 +154,10 @@ def test_exported_file_describes_itself_without_pickle(exported_file, workdir, e
     results = json.loads((evaluated / "results.json").read_text())
     assert [e["results"] for e in meta["evaluations"]] == [results]
     assert meta["evaluations"][0]["results"]["protocol"]["name"] == "casia_b"
-    assert meta["open_set_threshold"] is None  # no evaluation here defines one
+    # the evaluation's open-set threshold, with its metric and rates
+    assert meta["open_set_threshold"] == results["open_set"]["threshold"] == meta["open_set"]["threshold"]
+    assert meta["open_set"]["metric"] == "euclidean" and meta["open_set"]["source"] == "7"
+    assert "curve" not in meta["open_set"] and meta["open_set"]["far"] <= meta["open_set"]["target_far"]
     assert meta["fingerprint"]["params"] == exported.params_sha256(params)
     with np.load(exported_file, allow_pickle=False) as data:  # every entry reads without pickle
         assert all(data[k].dtype != object for k in data.files)
@@ -242,11 +250,13 @@ def test_identify_finds_the_walker_with_exported_and_workdir(workdir, exported_f
     assert identify_tool.main([f"--model={exported_file}", f"--gallery={root / 'gallery'}",
                                f"--probe={root / 'probe.pkl'}", "--top=3"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[2].split()[:2] == ["1", subject] and len(lines) == 5
+    # the gallery and the threshold, a blank line, the walker and its answer, the ranks
+    assert lines[2].startswith(f"{root / 'probe.pkl'}: 14 frames -> {subject} (")
+    assert lines[4].split()[:2] == ["1", subject] and len(lines) == 7
     assert identify_tool.main([f"--workdir={workdir}", f"--gallery={root / 'gallery'}",
                                f"--probe={root / 'probe_png'}"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[2].split()[:2] == ["1", subject]
+    assert lines[4].split()[:2] == ["1", subject] and "closed set" in lines[2]
 
 
 def test_rank_identities_by_nearest_sequence():

@@ -2,13 +2,15 @@
 
     python tools/evaluate.py --workdir=DIR [--step=N] [--out=OUT] [--metric=euclidean|cosine]
                              [--keep_missing_gallery] [--data=NAME [--data_root=PATH]] [--max_length=T]
+                             [--far=0.01]
 
 `--data` evaluates on another labelled dataset than the run's own: with a pretraining workdir it
 gives the cross-view table of the pretrained embedding without fine-tuning (the standard probe of a
 self-supervised representation), e.g. `--workdir=runs/pt --data=synthgait_b`.
 
-Writes OUT (default DIR/eval/<step>/, DIR/eval/<step>-<NAME>/ with --data): results.json, results.md, results.csv, heatmap_<COND>.png and
-embeddings.npz, and prints the table. See docs/evaluation.md for the protocol and the file formats.
+Writes OUT (default DIR/eval/<step>/, DIR/eval/<step>-<NAME>/ with --data): results.json, results.md, results.csv, heatmap_<COND>.png,
+open_set_roc.png (the open-set threshold at false-accept rate --far, which tools/export.py stores with
+the model) and embeddings.npz, and prints the table. See docs/evaluation.md for the protocol and the file formats.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data_root", default="", help="dataset folder for --data=casia_b/ou_mvlp/...")
     parser.add_argument("--max_length", type=int, default=None,
                         help="embed at most this many frames of each sequence (default: all)")
+    parser.add_argument("--far", type=float, default=0.01,
+                        help="false-accept rate of the open-set threshold (\"unknown\" above it)")
     args = parser.parse_args(argv)
     from selfgait_jax.data import sources
     from selfgait_jax.evaluation.api import evaluate_workdir
@@ -46,7 +50,7 @@ def main(argv=None) -> int:
             data.root = args.data_root
         evaluate_workdir(args.workdir, args.step, args.out, args.metric,
                          drop_missing_gallery=not args.keep_missing_gallery, data=data,
-                         max_length=args.max_length)
+                         max_length=args.max_length, far=args.far)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

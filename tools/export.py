@@ -12,7 +12,8 @@ any length. Load it without the training code:
 Beside the function and its parameters the file holds (JSON, no pickle): the training config and its
 sha256, the pretreatment, the model name and parameter count, the checkpoint step, every evaluation
 of that step found in DIR/eval/ (dataset, protocol, table; or given with --results), the open-set
-threshold where an evaluation has one, the jax/flax/... versions, and a fingerprint (sha256 of the
+threshold where an evaluation has one (tools/evaluate.py's, at its --far; tools/identify.py answers
+"unknown" above it), the jax/flax/... versions, and a fingerprint (sha256 of the
 params, the function and the metadata). ``tools/verify.py --model=FILE`` checks it and recomputes
 the stored tables.
 """
@@ -53,12 +54,20 @@ def stored_evaluations(workdir, step: int, config_hash: str, extra=()) -> tuple[
 
 
 def open_set_threshold(evaluations):
-    """The first evaluation's open-set threshold (results.json "open_set": {"threshold": x}), or None:
-    this project's closed-set tables define none."""
+    """The first evaluation's open-set threshold (results.json "open_set": {"threshold": x}, written by
+    tools/evaluate.py at its --far), or None when no evaluation defines one."""
+    return (open_set_summary(evaluations) or {}).get("threshold")
+
+
+def open_set_summary(evaluations):
+    """The first evaluation's open-set entry without its curve, with the evaluation it came from
+    (tools/identify.py reads the metric and the rates from it), or None."""
     for evaluation in evaluations:
-        threshold = (evaluation["results"].get("open_set") or {}).get("threshold")
-        if threshold is not None:
-            return threshold
+        entry = evaluation["results"].get("open_set") or {}
+        if entry.get("threshold") is not None:
+            keep = ("threshold", "target_far", "far", "tar", "eer", "metric", "decision", "distance", "identification")
+            return {"source": evaluation["source"], "dataset": evaluation["results"].get("dataset"),
+                    **{k: entry[k] for k in keep if k in entry}}
     return None
 
 
@@ -85,7 +94,8 @@ def main(argv=None) -> int:
             extra_meta={"model": config.model.name, "dataset": config.data.name, "step": step,
                         "config": config_to_json(config), "config_sha256": config_hash,
                         "evaluations": evaluations,
-                        "open_set_threshold": open_set_threshold(evaluations)},
+                        "open_set_threshold": open_set_threshold(evaluations),
+                        "open_set": open_set_summary(evaluations)},
         )
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -100,6 +110,10 @@ def main(argv=None) -> int:
           f"output {meta['output']}, platforms {','.join(meta['platforms'])}\n"
           f"fingerprint (params sha256): {meta['fingerprint']['params']}\n"
           f"evaluations stored: {tables}")
+    entry = meta.get("open_set")
+    print(f"open-set threshold: {entry['threshold']:.6g} ({entry['metric']} distance, false-accept rate "
+          f"{100 * entry['far']:.2f} % on {entry['dataset']} {entry['source']})" if entry else
+          "open-set threshold: none (tools/evaluate.py stores one; tools/identify.py then answers \"unknown\")")
     return 0
 
 

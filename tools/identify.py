@@ -1,19 +1,27 @@
-"""Who is this walker? Rank the identities of a gallery tree by distance to one probe sequence.
+"""Who is this walker? For each walker: the nearest identities of a gallery, and a name or "unknown".
 
-    python tools/identify.py (--workdir=DIR [--step=N] | --model=FILE) --gallery=ROOT --probe=SEQ [--top=5]
+    python tools/identify.py --model=M --gallery=G.npz (--video=V | --probe=SEQ) [--top=5] [--threshold=T]
+    python tools/identify.py (--workdir=DIR [--step=N] | --model=M) --gallery=ROOT --probe=SEQ [--top=5]
 
-ROOT is a tree root/subject/type/view/ of PNG frames (raw silhouettes, pretreated on load) or of
-OpenGait pkl files. SEQ is a folder of PNG frames, a .pkl file, or a folder holding one .pkl.
---model is a file written by tools/export.py (runs without the training code).
+G.npz is a gallery enrolled with tools/gallery.py (with the same model M); ROOT is a tree
+root/subject/type/view/ of PNG frames (raw silhouettes, pretreated on load) or of OpenGait pkl files.
+--video finds the walkers of a video as tools/silhouettes.py does (same flags). SEQ is a folder of
+PNG frames, a .pkl file, a folder holding one .pkl, or a folder of several such sequences (e.g.
+tools/silhouettes.py's output: one answer per walker). --model is a file written by tools/export.py
+(runs without the training code). A walker whose nearest identity is farther than the threshold is
+"unknown": --threshold, else the one stored with the model (tools/evaluate.py's, at a false-accept
+rate; see docs/evaluation.md), else the nearest identity is the answer (closed set).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from selfgait_jax.data.sources import ArraySource, SequenceMeta
 from selfgait_jax.evaluation import identify, protocol
+from silhouettes import add_extraction_flags, extract_from_args  # tools/silhouettes.py
 
 
 def make_embedder(args):
@@ -25,13 +33,43 @@ def make_embedder(args):
         from selfgait_jax.evaluation.exported import load_exported
 
         model = load_exported(args.model)
-        return lambda source: identify.embed_sequences(model, source)
+        return (lambda source: identify.embed_sequences(model, source)), model
     from selfgait_jax.evaluation import embed
     from selfgait_jax.train.checkpointing import load_for_inference
 
     _, embed_model, variables, _ = load_for_inference(args.workdir, args.step)
     fn = embed.make_embed_fn(embed_model)
-    return lambda source: embed.embed_source(embed_model, variables, source, embed_fn=fn)
+    return (lambda source: embed.embed_source(embed_model, variables, source, embed_fn=fn)), None
+
+
+def probes_of(args) -> list[tuple[str, object]]:
+    """``(label, frames [T, 64, 44])`` per walker: the video's walkers, or the sequences at --probe."""
+    if args.probe:
+        return identify.read_sequences(args.probe)
+    _, extraction = extract_from_args(args)
+    if not extraction.walkers:
+        reasons = "; ".join(d.reason for d in extraction.dropped) or "nothing moved"
+        raise ValueError(f"{args.video}: no walker found ({reasons}); see tools/silhouettes.py's flags")
+    return [(f"{w.name} (frames {w.track.first_frame}-{w.track.end_frame})", w.frames) for w in extraction.walkers]
+
+
+def gallery_of(args, model, embed):
+    """``(embeddings [G, parts, dim], metas, description)`` of a gallery file or tree."""
+    if Path(args.gallery).suffix.lower() == ".npz" or Path(args.gallery).is_file():
+        from selfgait_jax.evaluation import gallery as gallery_lib
+
+        if model is None:
+            raise ValueError(f"{args.gallery}: an enrolled gallery is searched with the model it was enrolled "
+                             f"with: give --model=FILE, not --workdir")
+        gallery = gallery_lib.load_gallery(args.gallery)
+        gallery.check_model(gallery_lib.model_identity(model), args.gallery)
+        if not len(gallery):
+            raise ValueError(f"{args.gallery}: nobody is enrolled")
+        metas = [SequenceMeta(n, s, "") for n, s in zip(gallery.names, gallery.sources)]
+        return gallery.embeddings, metas, f"{len(gallery.identities())} identities, {len(gallery)} walks"
+    tree = identify.open_gallery(args.gallery)
+    return (embed(tree), tree.metas,
+            f"{len(tree)} sequences of {len({m.subject for m in tree.metas})} identities")
 
 
 def main(argv=None) -> int:
@@ -40,25 +78,46 @@ def main(argv=None) -> int:
     which.add_argument("--workdir", help="training workdir (holds checkpoints/)")
     which.add_argument("--model", help="exported embedding file (tools/export.py)")
     parser.add_argument("--step", type=int, default=None, help="with --workdir: checkpoint step")
-    parser.add_argument("--gallery", required=True, help="gallery tree root/subject/type/view/")
-    parser.add_argument("--probe", required=True, help="probe: folder of PNG frames or a .pkl")
-    parser.add_argument("--top", type=int, default=5, help="identities to print")
+    parser.add_argument("--gallery", required=True, help="gallery file (tools/gallery.py) or tree root/subject/type/view/")
+    probe = parser.add_mutually_exclusive_group(required=True)
+    probe.add_argument("--probe", help="probe: folder of PNG frames, a .pkl, or a folder of such sequences")
+    probe.add_argument("--video", help="a video (or folder of frames): every walker in it")
+    parser.add_argument("--top", type=int, default=5, help="identities to print per walker")
     parser.add_argument("--metric", default="euclidean", choices=protocol.METRICS)
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="\"unknown\" above this distance (default: the model's stored threshold)")
+    add_extraction_flags(parser)
     args = parser.parse_args(argv)
     try:
-        probe = identify.read_probe(args.probe)
-        gallery = identify.open_gallery(args.gallery)
-        embed = make_embedder(args)
-        probe_source = ArraySource("probe", [SequenceMeta("probe", "probe", "probe")], [probe])
-        matches = identify.rank_identities(
-            embed(probe_source)[0], embed(gallery), gallery.metas, args.metric
-        )
+        probes = probes_of(args) if args.probe else None  # cheap: before the gallery, a video after it
+        embed, model = make_embedder(args)
+        gallery, metas, described = gallery_of(args, model, embed)
+        probes = probes if probes is not None else probes_of(args)
+        embeddings = embed(ArraySource("probe", [SequenceMeta(f"probe{i}", "probe", "probe") for i in range(len(probes))],
+                                       [frames for _, frames in probes]))
+        if args.threshold is not None:
+            threshold, note = args.threshold, f"threshold {args.threshold:g} (--threshold)"
+        elif model is not None:
+            threshold, note = identify.stored_threshold(model.meta, args.metric)
+        else:
+            threshold, note = None, "no threshold (a workdir stores none; pass --threshold)"
+        answers = [(label, len(frames), identify.rank_identities(e, gallery, metas, args.metric))
+                   for (label, frames), e in zip(probes, embeddings)]
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"probe {args.probe}: {len(probe)} frames; gallery {args.gallery}: "
-          f"{len(gallery)} sequences of {len({m.subject for m in gallery.metas})} identities")
-    print(identify.format_matches(matches, args.top))
+    print(f"gallery {args.gallery}: {described}; {note}")
+    for label, length, matches in answers:
+        answer = identify.decide(matches, threshold)
+        nearest = matches[0]
+        if answer == identify.UNKNOWN:
+            verdict = f"unknown (nearest {nearest.subject} at {nearest.distance:.4f} > {threshold:.4g})"
+        elif threshold is None:
+            verdict = f"{answer} (nearest; closed set)"
+        else:
+            verdict = f"{answer} ({nearest.distance:.4f} <= {threshold:.4g})"
+        print(f"\n{label}: {length} frames -> {verdict}")
+        print(identify.format_matches(matches, args.top))
     return 0
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from selfgait_jax.data import batching
 from selfgait_jax.evaluation import embed as embed_lib
+from selfgait_jax.evaluation import open_set as open_set_lib
 from selfgait_jax.evaluation import protocol as protocol_lib
 from selfgait_jax.evaluation import tables
 
@@ -91,6 +92,15 @@ class PeriodicEvaluator:
                 cond: {k: c[k] for k in ("rank1_per_probe_view", "mean", "rank5_mean", "mAP")}
                 for cond, c in as_misses.items()},
         }
+
+    def open_set(self, embeddings: np.ndarray, far: float = open_set_lib.DEFAULT_FAR) -> dict:
+        """results.json's "open_set": the distance threshold at false-accept rate ``far`` from the
+        genuine and impostor distances of every probe (all conditions) to the gallery's identities."""
+        position = {int(i): k for k, i in enumerate(self.indices)}
+        probes = np.unique(np.concatenate([self.protocol.probes[c] for c in self.protocol.probes]))
+        subjects = [self.source.metas[i].subject for i in self.indices]
+        return open_set_lib.evaluate(embeddings, subjects, [position[int(i)] for i in self.protocol.gallery],
+                                     [position[int(i)] for i in probes], metric=self.metric, far=far)
 
     def describe_protocol(self, result) -> dict:
         """The protocol in full, as results.json states it: the split (subject counts, sha256 of the
@@ -175,6 +185,9 @@ def write_outputs(results: dict, embeddings: np.ndarray, metas, out) -> Path:
     for cond, c in results["conditions"].items():
         title = f"{results['dataset']} {cond}: rank-1 %, mean {tables.fmt(c['mean'])}"
         tables.write_heatmap(c, results["views"], title, out / f"heatmap_{cond}.png")
+    if (results.get("open_set") or {}).get("threshold") is not None:
+        open_set_lib.write_plot(results["open_set"], out / results["open_set"]["plot"],
+                                f"{results['dataset']} open set ({results['open_set']['metric']})")
     np.savez(
         out / "embeddings.npz",
         embeddings=np.asarray(embeddings, np.float32),
@@ -186,14 +199,15 @@ def write_outputs(results: dict, embeddings: np.ndarray, metas, out) -> Path:
 
 
 def evaluate_workdir(workdir, step=None, out=None, metric="euclidean", drop_missing_gallery=True,
-                     verbose=True, data=None, max_length=None) -> dict:
+                     verbose=True, data=None, max_length=None, far=open_set_lib.DEFAULT_FAR) -> dict:
     """Restores a checkpoint (latest by default), evaluates a labelled test set, writes OUT
     (default WORKDIR/eval/<step>/, or WORKDIR/eval/<step>-<dataset> with ``data``), prints the table,
     and returns the results dictionary.
 
     ``data`` (a data config, e.g. ``data_config("synthgait_b")``) replaces the run's own dataset: the
     way to probe a *pretrained* embedding, whose pool has no labels, without fine-tuning it.
-    ``max_length`` caps the frames embedded per sequence (default: all).
+    ``max_length`` caps the frames embedded per sequence (default: all). ``far``: the false-accept
+    rate of the open-set threshold stored in ``results["open_set"]`` (open_set.py).
     """
     from selfgait_jax.data import protocols
     from selfgait_jax.train.checkpointing import load_for_inference
@@ -215,6 +229,10 @@ def evaluate_workdir(workdir, step=None, out=None, metric="euclidean", drop_miss
     embeddings = evaluator.embed(variables)
     metas = [evaluator.source.metas[i] for i in evaluator.indices]
     results = evaluator.results(embeddings)
+    try:
+        results["open_set"] = evaluator.open_set(embeddings, far)
+    except ValueError as error:  # e.g. a test split of one identity: no impostors
+        results["open_set"] = {"threshold": None, "why_none": str(error)}
     results["checkpoint"] = {"workdir": os.path.abspath(os.fspath(workdir)), "step": int(step),
                              "config_sha256": config_hash}
     results["max_length"] = evaluator.max_length

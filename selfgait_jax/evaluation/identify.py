@@ -1,7 +1,9 @@
 """Gallery search: who is this walker? Rank a gallery's identities by distance to one probe sequence.
 
 An identity's distance is that of its nearest gallery sequence (same per-part distance, averaged over
-parts, as the protocol). The embedder is either an in-process model or an exported file.
+parts, as the protocol). The embedder is either an in-process model or an exported file. The open-set
+answer ("unknown" when the nearest identity is farther than a threshold) uses the threshold that
+the evaluation stores with an exported model (``open_set.py``, ``stored_threshold``).
 """
 
 from __future__ import annotations
@@ -48,17 +50,17 @@ def read_probe(path) -> np.ndarray:
 
 
 def read_sequences(path) -> list[tuple[str, np.ndarray]]:
-    """``(label, frames uint8 [T, 64, 44])`` of every sequence at ``path``: one sequence (see
-    ``read_probe``; labelled by the path), else every folder below it that holds PNG frames or one
-    .pkl, e.g. the walkers of tools/silhouettes.py's output (labelled by their path below ``path``).
-    Raises ValueError naming the path when there is none."""
+    """``(label, frames uint8 [T, 64, 44])`` of every sequence at ``path``: the folders below it that
+    hold PNG frames or one .pkl, e.g. the walkers of tools/silhouettes.py's output (labelled by their
+    path below ``path``; files beside them, such as its contact sheet, are not frames), else ``path``
+    itself as one sequence (see ``read_probe``; labelled by the path). Raises ValueError naming the
+    path when there is none."""
     path = Path(path)
-    if path.is_file() or not path.is_dir() or any(p.suffix.lower() in (".png", ".pkl") for p in path.iterdir()):
-        return [(str(path), read_probe(path))]
-    leaves = sorted({p.parent for p in path.rglob("*") if p.suffix.lower() in (".png", ".pkl")})
-    if not leaves:
-        raise SequenceError(path, "no sequence: no folder below it holds .png frames or a .pkl file")
-    return [(str(leaf.relative_to(path)), read_probe(leaf)) for leaf in leaves]
+    if path.is_dir():
+        leaves = sorted({p.parent for p in path.rglob("*") if p.suffix.lower() in (".png", ".pkl")} - {path})
+        if leaves:
+            return [(str(leaf.relative_to(path)), read_probe(leaf)) for leaf in leaves]
+    return [(str(path), read_probe(path))]
 
 
 def open_gallery(root) -> TreeSource:
@@ -113,5 +115,33 @@ def rank_identities(probe_embedding, gallery_embeddings, metas, metric="euclidea
 def format_matches(matches: list[Match], top: int) -> str:
     lines = [f"{'rank':>4}  {'subject':<12} {'distance':>10}  nearest sequence"]
     for rank, m in enumerate(matches[:top], 1):
-        lines.append(f"{rank:>4}  {m.subject:<12} {m.distance:>10.4f}  {m.type}/{m.view}")
+        lines.append(f"{rank:>4}  {m.subject:<12} {m.distance:>10.4f}  {m.type}{'/' + m.view if m.view else ''}")
     return "\n".join(lines)
+
+
+UNKNOWN = "unknown"
+
+
+def decide(matches: list[Match], threshold: float | None) -> str:
+    """The open-set answer: the nearest identity, or "unknown" when its distance is above
+    ``threshold`` (or the gallery is empty). Without a threshold: the nearest identity."""
+    if not matches:
+        return UNKNOWN
+    if threshold is not None and matches[0].distance > threshold:
+        return UNKNOWN
+    return matches[0].subject
+
+
+def stored_threshold(meta: dict, metric: str) -> tuple[float | None, str]:
+    """``(threshold, description)`` from an exported model's metadata, or ``(None, why not)``: none
+    stored, or one for another metric than the one ranked by."""
+    entry = meta.get("open_set") or {}
+    threshold = entry.get("threshold", meta.get("open_set_threshold"))
+    if threshold is None:
+        return None, ("the model stores no open-set threshold (tools/evaluate.py computes one, tools/export.py "
+                      "stores it); pass --threshold to answer \"unknown\"")
+    stored_metric = entry.get("metric", "euclidean")
+    if stored_metric != metric:
+        return None, f"the model's threshold is for the {stored_metric} distance, not {metric}; pass --threshold"
+    rate = f", false-accept rate {100 * entry['far']:.2f} % on {entry.get('dataset')}" if "far" in entry else ""
+    return float(threshold), f"threshold {threshold:.6g} stored with the model ({stored_metric}{rate})"

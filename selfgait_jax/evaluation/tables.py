@@ -83,7 +83,28 @@ def results_markdown(results: dict) -> str:
     ]
     if "protocol" in results:
         parts.append(protocol_markdown(results))
+    if open_set_markdown(results):
+        parts.append(open_set_markdown(results).strip())
     return "\n\n".join(parts) + "\n"
+
+
+def open_set_markdown(results: dict) -> str:
+    """The "Open set" section: the distance threshold at the chosen false-accept rate and its rates."""
+    o = results.get("open_set")
+    if not o or o.get("threshold") is None:
+        return ""
+    ident = o["identification"]
+    return (
+        "\n### Open set\n\n"
+        f"Threshold **{o['threshold']:.6g}** ({o['metric']} distance): a walker whose nearest identity is "
+        f"farther is answered \"unknown\". At it, {100 * o['far']:.2f} % of impostor comparisons are "
+        f"accepted (target {100 * o['target_far']:.2f} %) and {100 * o['tar']:.1f} % of genuine ones; "
+        f"EER {100 * o['eer']:.1f} %. On this gallery ({ident['gallery_identities']} identities): "
+        f"{100 * ident['detect_and_identify']:.1f} % of probes are identified within the threshold, and "
+        f"{100 * ident['false_alarm']:.1f} % of probes taken as strangers (their own identity left out) "
+        f"are accepted as someone. {o['probes']} probes, {o['genuine']} genuine and {o['impostor']} "
+        f"impostor distances; ROC/DET: `{o['plot']}`.\n"
+    )
 
 
 def _subjects(entry: dict) -> str:

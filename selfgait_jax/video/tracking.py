@@ -72,16 +72,31 @@ class Track:
         return float(np.median([b.height for b in recent])), float(np.median([b.width for b in recent]))
 
     def predict(self, frame: int) -> tuple[float, float]:
-        """Centre at ``frame`` from the velocity over the last bodies (constant if only one)."""
+        """Centre at ``frame``: the last body's, moved by the median velocity over the last bodies
+        (10 frames at most). Bodies much wider than usual (touching another walker) are left out:
+        their centroid is pulled towards the other."""
         last = self.bodies[-1]
-        recent = [b for b in self.bodies[-8:] if b.frame >= last.frame - 10]
-        x, y = last.centre
-        if len(recent) >= 2 and recent[-1].frame > recent[0].frame:
-            dt = recent[-1].frame - recent[0].frame
-            vx = (recent[-1].centre[0] - recent[0].centre[0]) / dt
-            vy = (recent[-1].centre[1] - recent[0].centre[1]) / dt
-            x, y = x + vx * (frame - last.frame), y + vy * (frame - last.frame)
-        return x, y
+        width = float(np.median([b.width for b in self.bodies[-9:]]))
+        recent = [b for b in self.bodies[-9:] if b.frame >= last.frame - 10 and b.width <= 1.3 * width]
+        steps = [((b.centre[0] - a.centre[0]) / (b.frame - a.frame), (b.centre[1] - a.centre[1]) / (b.frame - a.frame))
+                 for a, b in zip(recent, recent[1:])]
+        if not steps:
+            return last.centre
+        vx, vy = np.median(np.asarray(steps), axis=0)
+        return last.centre[0] + vx * (frame - last.frame), last.centre[1] + vy * (frame - last.frame)
+
+    def predicted_box(self, frame: int) -> tuple[float, float, float, float]:
+        x, y = self.predict(frame)
+        height, width = self.size()
+        return x - width / 2, y - height / 2, x + width / 2, y + height / 2
+
+
+def _covered(box, body: Body) -> float:
+    """The fraction of ``box`` (x0, y0, x1, y1) inside the body's box."""
+    x0, y0, x1, y1 = box
+    bx0, by0, bx1, by1 = body.box
+    inter = max(0.0, min(x1, bx1) - max(x0, bx0)) * max(0.0, min(y1, by1) - max(y0, by0))
+    return inter / max((x1 - x0) * (y1 - y0), 1e-9)
 
 
 def bodies_in(mask: np.ndarray, frame: int, min_area_pixels: int) -> list[Body]:
@@ -135,14 +150,12 @@ def track(masks: np.ndarray, options: TrackOptions = TrackOptions()) -> list[Tra
         predictions = {id(t): t.predict(frame) for t in active}
         taken: set[int] = set()
         busy: set[int] = set()
-        # Merged walkers: a body holding the predicted centres of two or more established tracks,
-        # each a sizeable part of it (a bag that briefly had its own track does not count).
+        # Merged walkers: a body that covers most of the predicted boxes of two or more established
+        # tracks, each a sizeable part of it (a bag that briefly had its own track does not count).
+        # Caught at first contact, before a merged body's centroid misleads either track.
+        boxes = {id(t): t.predicted_box(frame) for t in active}
         for b_index, body in enumerate(bodies):
-            x0, y0, x1, y1 = body.box
-            margin = 0.1 * body.width
-            inside = [t for t in active if len(t.bodies) >= 3
-                      and x0 - margin <= predictions[id(t)][0] <= x1 + margin
-                      and y0 <= predictions[id(t)][1] <= y1
+            inside = [t for t in active if len(t.bodies) >= 3 and _covered(boxes[id(t)], body) >= 0.6
                       and np.median([b.area for b in t.bodies[-5:]]) >= 0.25 * body.area]
             if len(inside) >= 2:
                 taken.add(b_index)
