@@ -3,8 +3,8 @@ who walks in another video, with the open-set threshold an evaluation stored wit
 
 The model is the gait energy image (tests/gei_model.py), exported like a trained network: it needs
 no training, so the chain (video -> silhouettes -> embedding -> gallery -> threshold -> answer) is
-tested in seconds. It is a weak embedding: on these clips a walker's two walks are 0.37 apart, a
-stranger at least 1.5 from everyone, and the threshold from its SynthGait evaluation is 0.72; with
+tested in seconds. It is a weak embedding: on these clips a walker's two walks are 0.37 apart, the
+stranger at least 1.56 from everyone, and the threshold from its SynthGait evaluation is 0.80; with
 other clothes or placements the GEI confuses some walkers (a trained network is what to use).
 """
 
@@ -146,3 +146,22 @@ def test_identify_refuses_a_gallery_of_another_model(videos, model, tmp_path, ca
     assert identify_tool.main([f"--model={other}", f"--gallery={store}", f"--video={videos['single'][0]}"]
                               + SMALL) == 1
     assert "holds embeddings made by gei step 0 from gei.npz" in capsys.readouterr().err
+
+
+def test_an_empty_or_corrupt_video_is_a_clear_error_in_every_tool(model, tmp_path, capsys):
+    model_path, _ = model
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.avi"
+    corrupt.write_bytes(b"RIFF" + bytes(range(256)) * 8)
+    store = tmp_path / "people.npz"
+    assert gallery_tool.main(["enroll", f"--model={model_path}", f"--gallery={store}", "--name=x",
+                              f"--video={empty}"]) == 1
+    assert f"error: {empty}: empty file" in capsys.readouterr().err and not store.exists()
+    assert identify_tool.main([f"--model={model_path}", f"--gallery={tmp_path / 'none.npz'}",
+                               f"--video={corrupt}"]) == 1
+    assert "no such gallery file" in capsys.readouterr().err  # the gallery is checked before the video
+    assert gallery_tool.main(["enroll", f"--model={model_path}", f"--gallery={store}", "--name=x",
+                              f"--video={corrupt}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {corrupt}: ") and ("cannot open it as a video" in err or "no frame" in err)

@@ -68,12 +68,18 @@ def enroll(args) -> str:
         gallery_lib.save_gallery(gallery, args.gallery)
     count = gallery.identities()[args.name]
     return (f"enrolled {args.name} from {source} ({len(frames)} silhouettes; walk {count} of {args.name}); "
-            f"{args.gallery}: {len(gallery.identities())} identities, {len(gallery)} walks")
+            f"{args.gallery}: {_count(len(gallery.identities()), 'identity', 'identities')}, "
+            f"{_count(len(gallery), 'walk', 'walks')}")
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def listing(args) -> str:
     gallery = gallery_lib.load_gallery(args.gallery)
-    lines = [f"{args.gallery}: {len(gallery.identities())} identities, {len(gallery)} walks, model "
+    lines = [f"{args.gallery}: {_count(len(gallery.identities()), 'identity', 'identities')}, "
+             f"{_count(len(gallery), 'walk', 'walks')}, model "
              f"{gallery_lib.describe_model(gallery.model)}"]
     for name, count in gallery.identities().items():
         sources = [s for n, s in zip(gallery.names, gallery.sources) if n == name]
@@ -86,7 +92,8 @@ def remove(args) -> str:
         gallery = gallery_lib.load_gallery(args.gallery)
         removed = gallery.remove(args.name)
         gallery_lib.save_gallery(gallery, args.gallery)
-    return f"removed {args.name} ({removed} walks); {args.gallery}: {len(gallery.identities())} identities"
+    return (f"removed {args.name} ({_count(removed, 'walk', 'walks')}); {args.gallery}: "
+            f"{_count(len(gallery.identities()), 'identity', 'identities')}")
 
 
 def main(argv=None) -> int:

@@ -139,7 +139,9 @@ def write_plot(open_set: dict, path, title: str) -> None:
     from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
 
     curve = open_set["curve"]
-    far = np.maximum(np.asarray(curve["far"]), 1e-5)
+    # Zero rates drawn at half of the smallest non-zero one, so the log axes can show them.
+    far_floor, frr_floor = 0.5 / max(open_set["impostor"], 1), 0.5 / max(open_set["genuine"], 1)
+    far = np.maximum(np.asarray(curve["far"]), far_floor)
     tar = np.asarray(curve["tar"])
     fig = Figure(figsize=(9, 4))
     FigureCanvasAgg(fig)
@@ -149,16 +151,17 @@ def write_plot(open_set: dict, path, title: str) -> None:
     roc.set_xlabel("false accepts (impostor comparisons accepted)")
     roc.set_ylabel("genuine comparisons accepted")
     roc.set_ylim(0, 1.02)
-    det.plot(far, np.maximum(1 - tar, 1e-5), marker=".")
+    det.plot(far, np.maximum(1 - tar, frr_floor), marker=".")
     det.set_xscale("log")
     det.set_yscale("log")
     det.set_xlabel("false accepts")
     det.set_ylabel("false rejects")
-    point = (max(open_set["far"], 1e-5), open_set["tar"])
+    point = (max(open_set["far"], far_floor), open_set["tar"])
     label = f"threshold {open_set['threshold']:.4g} (FAR {open_set['far']:.3g}, TAR {open_set['tar']:.3g})"
     roc.plot(*point, "o", color="red", label=label)
-    det.plot(point[0], max(1 - point[1], 1e-5), "o", color="red")
-    det.plot([1e-5, 1], [1e-5, 1], ":", color="grey", linewidth=0.8)
+    det.plot(point[0], max(1 - point[1], frr_floor), "o", color="red")
+    low = min(far_floor, frr_floor)
+    det.plot([low, 1], [low, 1], ":", color="grey", linewidth=0.8)
     roc.legend(fontsize=8, loc="lower right")
     for ax in (roc, det):
         ax.grid(True, which="both", alpha=0.3)
