@@ -66,6 +66,10 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     # identity labels), so the heads' BatchNorm contrasts walkers, not views (docs/reproduction.md).
     # "": sequences of any views together.
     c.byol.batch_by = ""
+    # "next_frame": the paper's target, frame k of the online window's sequence. "other_view" (an
+    # extension, not the paper): a random frame of the same walk seen by another camera, which asks
+    # for view invariance; it needs pool sequences grouped into walks (subject and type).
+    c.byol.target = "next_frame"
     c.byol.flip = False  # True: random left-right flips of the online window and the target frame
     c.byol.tau = 0.996
     c.byol.tau_schedule = "constant"  # constant | cosine (BYOL's schedule to 1)

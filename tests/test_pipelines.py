@@ -341,3 +341,34 @@ def test_pretext_batches_by_view_hold_one_view_each_and_keep_every_rule():
     assert seen_views == {"000", "090", "180", "270"} - (set() if np.any(lengths[:5] >= 3) else {"270"})
     with pytest.raises(ValueError, match="groups"):
         sampling.PretextSampler(lengths, batch_size=8, k=6, groups=views[:10])
+
+
+def test_other_view_target_comes_from_another_camera_of_the_same_walk():
+    """Extension byol.target=other_view: the target frame is from the same (subject, type) at
+    another view; a sequence with no other view of its walk is never sampled."""
+    from selfgait_jax.data.sources import ArraySource
+
+    metas, sequences = [], []
+    walks = [("001", "00", ("000", "090", "180")), ("002", "00", ("000", "090")), ("003", "01", ("090",))]
+    for subject, type_, views in walks:
+        for view in views:
+            i = len(metas)
+            frames = np.full((9, 64, 44), 0, np.uint8)
+            frames[:, 0, :] = i + 1  # row 0: which sequence
+            frames[:, 1, :] = np.arange(1, 10, dtype=np.uint8)[:, None]  # row 1: which frame
+            metas.append(SequenceMeta(subject, type_, view))
+            sequences.append(frames)
+    source = ArraySource("walks", metas, sequences)
+    iterator = pipelines.make_pretext_pipeline(source, np.arange(len(metas)), batch_size=8, k=4,
+                                               seed=2, target="other_view", progress=False, **TOPOLOGY)
+    for batch in take(iterator, 5):
+        for row in range(8):
+            online_seq = set(np.unique(batch["frames"][row, :, 0, :]).tolist())
+            assert len(online_seq) == 1
+            online = metas[online_seq.pop() - 1]
+            target = metas[int(batch["target_frame"][row, 0, 0]) - 1]
+            assert (target.subject, target.type) == (online.subject, online.type)
+            assert target.view != online.view and online.subject != "003"
+    with pytest.raises(ValueError, match="byol.target"):
+        pipelines.make_pretext_pipeline(source, np.arange(len(metas)), batch_size=8, k=4,
+                                        target="next_view", progress=False, **TOPOLOGY)

@@ -44,6 +44,7 @@ except RuntimeError:  # TF devices already initialised (TF imported elsewhere fi
 _UNPACK_TABLE = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) * np.uint8(255)
 
 PRETEXT_BATCH_KEY = "byol.batch_size"
+PRETEXT_TARGETS = ("next_frame", "other_view")  # byol.target: the paper's, or an extension
 PRETEXT_BATCH_BY = ("", "view")  # byol.batch_by: "" = any sequences together; "view": one view a batch
 PRETEXT_MIN_ONLINE_KEY = "byol.min_online_frames"
 TRIPLET_BATCH_KEY = "triplet.P*triplet.K"
@@ -173,8 +174,19 @@ def _load_store(source, indices, store: FrameStore | None, progress: bool) -> Fr
     return store
 
 
+def _other_views_of_each_walk(source, store: FrameStore) -> tuple:
+    """Per stored sequence: the store positions of the same walk (subject, type) at other views."""
+    metas = [source.metas[i] for i in store.indices.tolist()]
+    walks: dict = {}
+    for j, m in enumerate(metas):
+        walks.setdefault((m.subject, m.type), []).append(j)
+    return tuple(np.array([o for o in walks[(m.subject, m.type)] if metas[o].view != m.view], np.int64)
+                 for m in metas)
+
+
 def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int = 30, seed: int = 0,
-                    min_online_frames: int = 1, batch_by: str = "", start_batch: int = 0,
+                    min_online_frames: int = 1, batch_by: str = "", target: str = "next_frame",
+                    start_batch: int = 0,
                     process_index: int | None = None,
                     process_count: int | None = None, device_count: int | None = None,
                     store: FrameStore | None = None, progress: bool = True) -> tf.data.Dataset:
@@ -187,6 +199,8 @@ def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int =
     after them as the target, never one of the online frames. Sequences with fewer than
     `min_online_frames` + 1 frames are skipped (logged); a ValueError names the key if none is left.
     `batch_by="view"`: every batch comes from one camera view (`sampling.PretextSampler.groups`).
+    `target="other_view"` (an extension, not the paper): the target frame is a random frame of the same
+    walk (subject and type) seen by another camera; sequences with no other view are skipped.
     """
     p_index, p_count, d_count = batching.resolve_topology(process_index, process_count, device_count)
     local = batching.check_global_batch(batch_size, PRETEXT_BATCH_KEY, d_count, p_count)
@@ -209,13 +223,20 @@ def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int =
     groups = None
     if batch_by == "view":
         groups = np.array([source.metas[i].view for i in store.indices.tolist()])
+    if target not in PRETEXT_TARGETS:
+        raise ValueError(f"config.byol.target={target!r}: expected one of {PRETEXT_TARGETS}")
+    partners = _other_views_of_each_walk(source, store) if target == "other_view" else None
     sampler = sampling.PretextSampler(store.lengths, batch_size=batch_size, k=k, seed=seed,
-                                      min_online_frames=min_online_frames, groups=groups)
+                                      min_online_frames=min_online_frames, groups=groups,
+                                      partners=partners)
     offsets = store.offsets  # the closures keep only this, not the numpy frames
 
     def plan(i):
         chosen = sampler(int(i))
-        return offsets[chosen["sequence"][rows], None] + chosen["frame"][rows], chosen["mask"][rows]
+        flat = offsets[chosen["sequence"][rows], None] + chosen["frame"][rows]
+        if "target_sequence" in chosen:
+            flat[:, -1] = offsets[chosen["target_sequence"][rows]] + chosen["frame"][rows, -1]
+        return flat, chosen["mask"][rows]
 
     gather = _frames_op(store)
 

@@ -28,6 +28,7 @@ import numpy as np
 _STREAM_EPOCH_ORDER = 0
 _STREAM_BATCH = 1
 _STREAM_GROUPED = 2
+_STREAM_PARTNER = 3
 
 
 def _check_lengths(lengths: np.ndarray) -> np.ndarray:
@@ -107,6 +108,9 @@ class PretextSampler:
     # group (picked with probability proportional to its usable sequences), so BatchNorm's batch
     # statistics in the BYOL heads compare sequences of one view, not views (docs/reproduction.md).
     groups: np.ndarray | None = None
+    # Optional extension (not the paper): per candidate, the candidates showing the same walk from
+    # other cameras. Then the target frame is a random frame of one of them, not the next frame.
+    partners: tuple | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "lengths", _check_lengths(self.lengths))
@@ -121,6 +125,12 @@ class PretextSampler:
         if usable.size == 0:
             raise ValueError(f"byol.min_online_frames: no sequence has the {self.min_online_frames + 1} "
                              f"frames a pretext window needs (the longest has {self.lengths.max()})")
+        if self.partners is not None:
+            if len(self.partners) != len(self.lengths):
+                raise ValueError(f"partners has {len(self.partners)} entries for {len(self.lengths)} sequences")
+            usable = usable[[len(self.partners[i]) > 0 for i in usable.tolist()]]
+            if usable.size == 0:
+                raise ValueError("byol.target=other_view: no sequence has another view of its walk")
         object.__setattr__(self, "usable", usable)
         if self.groups is not None:
             groups = np.asarray(self.groups)
@@ -136,9 +146,19 @@ class PretextSampler:
 
     def __call__(self, batch_number: int) -> dict[str, np.ndarray]:
         """{"sequence": int64 [B] positions in the candidate list, "frame": int64 [B, k+1] (online slots,
-        then the target), "mask": bool [B, k] (False on padded online slots)}."""
-        if self.groups is not None:
-            return self._one_group_batch(batch_number)
+        then the target), "mask": bool [B, k] (False on padded online slots)}; with `partners` also
+        "target_sequence" int64 [B], the sequence the target frame (the last column) is taken from."""
+        chosen = self._one_group_batch(batch_number) if self.groups is not None else self._batch(batch_number)
+        if self.partners is not None:
+            rng = np.random.default_rng([self.seed, _STREAM_PARTNER, batch_number])
+            partner = np.array([rng.choice(self.partners[i]) for i in chosen["sequence"].tolist()],
+                               np.int64)
+            chosen["frame"][:, -1] = rng.integers(0, self.lengths[partner])
+            chosen["target_sequence"] = partner
+        return chosen
+
+    def _batch(self, batch_number: int) -> dict[str, np.ndarray]:
+        """Every usable sequence once per epoch, in a fresh order each epoch."""
         n = len(self.usable)
         positions = batch_number * self.batch_size + np.arange(self.batch_size)
         epochs, within = np.divmod(positions, n)

@@ -149,6 +149,7 @@ def make_batches(config, start_batch: int):
         return pipelines.make_pretext_pipeline(
             source, indices, batch_size=config.byol.batch_size, k=config.byol.k, seed=config.seed,
             min_online_frames=config.byol.min_online_frames, batch_by=config.byol.batch_by,
+            target=config.byol.target,
             start_batch=start_batch)
     train_split = protocols.protocol_of(config.data, source.metas).train
     indices = protocols.label_fraction_subset(source.metas, config.triplet.label_fraction,

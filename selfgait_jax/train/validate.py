@@ -88,6 +88,8 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
         if data.get("max_frames", 0) and k >= data.max_frames:
             _fail("byol.k", f"k={k} online frames + 1 target frame need k below the sequence length, "
                   f"but data.max_frames={data.max_frames}")
+        if config.byol.target not in ("next_frame", "other_view"):
+            _fail("byol.target", f"{config.byol.target!r} is not next_frame or other_view")
         if config.byol.batch_by not in ("", "view"):
             _fail("byol.batch_by", f"{config.byol.batch_by!r} is not '' (any views) or 'view'")
         if config.byol.tau_schedule not in ("constant", "cosine"):
