@@ -73,12 +73,14 @@ def median(frames: np.ndarray, *, threshold: float = 0.0, shadows: bool = True) 
         sigma = 1.4826 * float(np.median(np.stack(diffs)))
         threshold = float(np.clip(5.0 * sigma, 18.0, 60.0))
     masks = np.zeros(frames.shape[:3], bool)
+    background_u8 = background.astype(np.uint8)
     for t, frame in enumerate(frames):
-        expected = gains[t] * background
-        frame = frame.astype(np.float32)
-        fg = np.abs(frame - expected).max(axis=-1) > threshold
+        # uint8 arithmetic (saturating) for the whole frame; the shadow test only where it is needed.
+        expected = cv2.convertScaleAbs(background_u8, alpha=float(gains[t]))
+        fg = cv2.absdiff(frame, expected).max(axis=2) > threshold
         if shadows:
-            fg &= ~_shadow(frame, expected)
+            ys, xs = np.nonzero(fg)
+            fg[ys, xs] = ~_shadow(frame[ys, xs].astype(np.float32), gains[t] * background[ys, xs])
         masks[t] = fg
     return clean_masks(masks)
 
