@@ -52,7 +52,14 @@ def test_report_table_and_verdicts_follow_the_numbers(tmp_path):
     assert "SG-6 − w/o PT = +9.5 (clearly higher)" in text
     assert "SG-2 − w/o PT = -16.0 (lower (one seed: no spread yet))" in text
     assert "SG-4 − w/o PT: not yet run" in text
-    assert "does not hold" in text.split("(a)")[1].split("\n")[0]  # SG-2 is lower: (a) fails
+    assert "not decided yet" in text.split("(a)")[1].split("\n")[0]  # SG-4 has not run
+    _fake_result(tmp_path, "sg4", 0, 50, 45, 40)
+    _fake_result(tmp_path, "sg4", 1, 50, 45, 40)
+    for seed in (1, 2):
+        _fake_result(tmp_path, "sg2", seed, 30, 20, 25)
+    reproduce.write_report(tmp_path, doc)
+    line = doc.read_text().split("(a)")[1].split("\n")[0]
+    assert "does not hold" in line and "SG-2 − w/o PT = -16.0 (clearly lower)" in line
     assert "in 2 of 3 rows CL has the lowest" in text
     assert (tmp_path / "images" / "reproduction_bars.png").stat().st_size > 0
     assert set(table) == {"wo_pt", "sg6", "sg2"}

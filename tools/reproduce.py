@@ -126,6 +126,18 @@ def _difference(name, diff, word):
     return f"{name}: {word}" if np.isnan(diff) else f"{name} = {diff:+.1f} ({word})"
 
 
+def _verdict(comparisons, holds: bool) -> str:
+    """'holds' / 'does not hold' once every compared row has a seed with spread; before that the
+    direction so far, marked provisional."""
+    words = [w for _, w in comparisons]
+    if any(w == "not yet run" for w in words):
+        return "not decided yet (rows missing)"
+    if any("one seed" in w for w in words):
+        return "provisional (one seed): " + ("holds so far" if holds or all(
+            w.startswith("higher") for w in words) else "does not hold so far")
+    return "holds" if holds else "does not hold"
+
+
 def verdicts(table) -> list[str]:
     lines = []
     gains = {r: _better(table, r, "wo_pt") for r in ("sg2", "sg4", "sg6")}
@@ -134,12 +146,12 @@ def verdicts(table) -> list[str]:
     grows = [gains[r][0] for r in ("sg2", "sg4", "sg6")]
     monotone = all(np.isfinite(grows)) and grows[0] < grows[1] < grows[2]
     lines.append(f"- **(a) Pretraining beats w/o PT at 40 % labels, more so from SG-2 to SG-6:** "
-                 f"{'holds' if holds and monotone else 'does not hold (so far)'}. {text} "
+                 f"{_verdict(gains.values(), holds and monotone)}. {text} "
                  f"(NM/BG/CL average, mean over seeds).")
     hurts = {r: _better(table, "sg6", r) for r in ("sg6_no_hpm", "sg6_no_mtb")}
     text = "; ".join(_difference(f"SG-6 − {study.ROWS[r]}", d, w) for r, (d, w) in hurts.items())
     holds = all(w == "clearly higher" for _, w in hurts.values())
-    lines.append(f"- **(b) Removing HPM or MTB hurts:** {'holds' if holds else 'does not hold (so far)'}. {text}.")
+    lines.append(f"- **(b) Removing HPM or MTB hurts:** {_verdict(hurts.values(), holds)}. {text}.")
     hardest = []
     for row, runs in table.items():
         means = {c: np.mean([m[c] for _, m in runs]) for c in CONDITIONS}
