@@ -82,7 +82,11 @@ def test_training_steps_match_one_process(results, name, make_state, step_fn, ba
     expected = jax.tree_util.tree_leaves(history[-1].params)
     initial = jax.tree_util.tree_leaves(history[0].params)
     for got in results:
-        np.testing.assert_allclose(got[f"{name}_loss"], metrics["loss"], rtol=1e-5)
+        # Means over the global batch are reduced across processes (gloo) in another order than
+        # within one process; with masked (short) pretext windows that leaves float32 differences
+        # of ~1e-5 relative in the loss and ~5e-6 in parameters after three Adam steps. Feeding
+        # process 0's rows twice moves the loss by 13 % (checked).
+        np.testing.assert_allclose(got[f"{name}_loss"], metrics["loss"], rtol=5e-5)
         for i, (leaf, start) in enumerate(zip(expected, initial)):
-            np.testing.assert_allclose(got[f"{name}_param_{i}"], leaf, rtol=1e-5, atol=2e-6)
+            np.testing.assert_allclose(got[f"{name}_param_{i}"], leaf, rtol=1e-5, atol=2e-5)
     assert any(not np.allclose(a, b) for a, b in zip(expected, initial))  # the steps did train
