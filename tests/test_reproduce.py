@@ -32,7 +32,7 @@ def test_plan_runs_every_rows_first_seed_before_any_second_seed():
 def test_finished_run_is_skipped_without_running_anything(tmp_path, monkeypatch):
     _fake_result(tmp_path, "sg6", 0, 50, 40, 30)
     monkeypatch.setattr(reproduce.subprocess, "run", lambda *a, **k: pytest.fail("ran a finished run"))
-    assert reproduce.run_one(tmp_path, "sg6", 0)
+    assert reproduce.run_one(tmp_path, "sg6", 0, tmp_path / "archive")
 
 
 def test_report_table_and_verdicts_follow_the_numbers(tmp_path):
@@ -44,7 +44,7 @@ def test_report_table_and_verdicts_follow_the_numbers(tmp_path):
     _fake_result(tmp_path, "sg2", 0, 30, 20, 25)  # BG lowest here: CL is not the hardest
     doc = tmp_path / "reproduction.md"
     doc.write_text(f"# Study\n\nhand-written\n\n{reproduce.REPORT_BEGIN}\nOLD-GENERATED\n{reproduce.REPORT_END}\n\nmore\n")
-    table = reproduce.write_report(tmp_path, doc)
+    table = reproduce.write_report(tmp_path, doc, tmp_path / "archive")
     text = doc.read_text()
     assert "hand-written" in text and "more" in text and "OLD-GENERATED" not in text
     assert "| SG-6 | 2 of 3 | 55.5 ± 0.7 | 50.5 ± 0.7 | 45.5 ± 0.7 | 93.5 / 90.1 / 81.3 |" in text
@@ -57,7 +57,7 @@ def test_report_table_and_verdicts_follow_the_numbers(tmp_path):
     _fake_result(tmp_path, "sg4", 1, 50, 45, 40)
     for seed in (1, 2):
         _fake_result(tmp_path, "sg2", seed, 30, 20, 25)
-    reproduce.write_report(tmp_path, doc)
+    reproduce.write_report(tmp_path, doc, tmp_path / "archive")
     line = doc.read_text().split("(a)")[1].split("\n")[0]
     assert "does not hold" in line and "SG-2 − w/o PT = -16.0 (clearly lower)" in line
     assert "in 2 of 3 rows CL has the lowest" in text
@@ -69,5 +69,25 @@ def test_a_report_without_its_markers_is_an_error_not_an_overwrite(tmp_path):
     doc = tmp_path / "reproduction.md"
     doc.write_text("# someone's notes\n")
     with pytest.raises(ValueError, match="study:begin"):
-        reproduce.write_report(tmp_path, doc)
+        reproduce.write_report(tmp_path, doc, tmp_path / "archive")
     assert doc.read_text() == "# someone's notes\n"
+
+
+def test_archived_runs_count_as_finished_in_a_fresh_checkout(tmp_path, monkeypatch):
+    # A finished run (with its pretraining curve) is archived by the report ...
+    _fake_result(tmp_path / "old", "sg6", 0, 55, 50, 45)
+    metrics = reproduce.run_dir(tmp_path / "old", "sg6", 0) / "pretrain" / "metrics.jsonl"
+    metrics.parent.mkdir()
+    metrics.write_text(json.dumps({"step": 50, "loss": 1.0, "projection_std": 0.1}) + "\n")
+    doc = tmp_path / "reproduction.md"
+    doc.write_text(f"{reproduce.REPORT_BEGIN}\n{reproduce.REPORT_END}\n")
+    archive = tmp_path / "archive"
+    reproduce.write_report(tmp_path / "old", doc, archive)
+    assert (archive / "sg6" / "seed0" / "results.json").is_file()
+    assert (archive / "sg6" / "seed0" / "pretrain_metrics.jsonl").read_text() == metrics.read_text()
+    # ... and a new session with an empty runs folder neither reruns it nor loses it.
+    monkeypatch.setattr(reproduce.subprocess, "run", lambda *a, **k: pytest.fail("reran an archived run"))
+    assert reproduce.run_one(tmp_path / "new", "sg6", 0, archive)
+    table = reproduce.write_report(tmp_path / "new", doc, archive)
+    assert table["sg6"] == [(0, {"NM": 55, "BG": 50, "CL": 45})]
+    assert (tmp_path / "images" / "reproduction_curves.png").stat().st_size > 0

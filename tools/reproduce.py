@@ -6,9 +6,12 @@ several seeds each, then docs/reproduction.md with the table, a bar chart and th
     python tools/reproduce.py --out=runs/study --rows=wo_pt,sg6 --max_seeds=1
 
 Resumable: a run whose evaluation exists is skipped, and an interrupted one resumes from its last
-checkpoint (each run is `python -m selfgait_jax.main --config=configs/study.py:ROW,SEED`). The report
-is rewritten after every finished run, so it can be committed as rows come in. Runs go seed by seed
-(every row's seed 0 first), so a partial study already compares all rows.
+checkpoint (each run is `python -m selfgait_jax.main --config=configs/study.py:ROW,SEED`). A finished
+run's results.json and pretraining metrics are also copied into the repository
+(docs/reproduction/runs/ROW/seedSEED/), which counts as finished too: commit that folder and the
+study continues in another checkout or session without redoing those runs. The report is rewritten
+after every finished run. Runs go seed by seed (every row's seed 0 first), so a partial study
+already compares all rows.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import shutil
 import subprocess
 import sys
 import time
@@ -35,6 +39,7 @@ PAPER = {
     "gaitset": (95.0, 87.2, 70.4), "gaitpart": (96.2, 91.5, 78.7), "gaitset_40": None,
 }
 REPORT_BEGIN, REPORT_END = "<!-- study:begin -->", "<!-- study:end -->"
+ARCHIVE = ROOT / "docs" / "reproduction" / "runs"  # finished runs' results, kept in the repository
 
 
 def plan(rows, max_seeds=None):
@@ -50,17 +55,49 @@ def run_dir(out: pathlib.Path, row: str, seed: int) -> pathlib.Path:
     return out / row / f"seed{seed}"
 
 
-def results_of(workdir: pathlib.Path):
-    """The finished run's results.json (its fine-tuning stage's last evaluation), or None."""
-    found = sorted((workdir / "finetune" / "eval").glob("*/results.json"),
-                   key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else -1)
-    found = [p for p in found if p.parent.name.isdigit()]
-    return json.loads(found[-1].read_text()) if found else None
+def _results_file(workdir: pathlib.Path):
+    """The run's results.json (its fine-tuning stage's last evaluation), or None."""
+    found = [p for p in (workdir / "finetune" / "eval").glob("*/results.json") if p.parent.name.isdigit()]
+    return max(found, key=lambda p: int(p.parent.name)) if found else None
 
 
-def run_one(out: pathlib.Path, row: str, seed: int) -> bool:
+def archive_dir(archive: pathlib.Path, row: str, seed: int) -> pathlib.Path:
+    return archive / row / f"seed{seed}"
+
+
+def archive_run(out: pathlib.Path, row: str, seed: int, archive: pathlib.Path = ARCHIVE) -> bool:
+    """Copies a finished run's results.json and pretraining metrics.jsonl into `archive`."""
     workdir = run_dir(out, row, seed)
-    if results_of(workdir) is not None:
+    results = _results_file(workdir)
+    if results is None:
+        return False
+    target = archive_dir(archive, row, seed)
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(results, target / "results.json")
+    metrics = workdir / "pretrain" / "metrics.jsonl"
+    if metrics.is_file():
+        shutil.copyfile(metrics, target / "pretrain_metrics.jsonl")
+    return True
+
+
+def results_of(out: pathlib.Path, row: str, seed: int, archive: pathlib.Path = ARCHIVE):
+    """A finished run's results dictionary, from its workdir or from the archive; None if unfinished."""
+    found = _results_file(run_dir(out, row, seed))
+    if found is None:
+        found = archive_dir(archive, row, seed) / "results.json"
+    return json.loads(found.read_text()) if found.is_file() else None
+
+
+def pretrain_metrics(out: pathlib.Path, row: str, seed: int, archive: pathlib.Path = ARCHIVE):
+    path = run_dir(out, row, seed) / "pretrain" / "metrics.jsonl"
+    if not path.is_file():
+        path = archive_dir(archive, row, seed) / "pretrain_metrics.jsonl"
+    return _records(path)
+
+
+def run_one(out: pathlib.Path, row: str, seed: int, archive: pathlib.Path = ARCHIVE) -> bool:
+    workdir = run_dir(out, row, seed)
+    if results_of(out, row, seed, archive) is not None:
         return True
     workdir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "selfgait_jax.main",
@@ -71,15 +108,16 @@ def run_one(out: pathlib.Path, row: str, seed: int) -> bool:
         done = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     print(f"[reproduce] {row} seed {seed}: exit {done.returncode} after "
           f"{(time.time() - start) / 60:.1f} min", flush=True)
-    return done.returncode == 0 and results_of(workdir) is not None
+    return done.returncode == 0 and archive_run(out, row, seed, archive)
 
 
-def collect(out: pathlib.Path) -> dict:
-    """row -> list of (seed, {NM, BG, CL}) of the finished runs."""
+def collect(out: pathlib.Path, archive: pathlib.Path = ARCHIVE) -> dict:
+    """row -> list of (seed, {NM, BG, CL}) of the finished runs (archiving any not yet archived)."""
     table = {}
     for row in study.ROWS:
         for seed in range(study.seeds(row)):
-            results = results_of(run_dir(out, row, seed))
+            archive_run(out, row, seed, archive)
+            results = results_of(out, row, seed, archive)
             if results is not None:
                 means = {c: results["conditions"][c]["mean"] for c in CONDITIONS}
                 table.setdefault(row, []).append((seed, means))
@@ -212,7 +250,7 @@ def _records(path: pathlib.Path):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def curves(out: pathlib.Path, path: pathlib.Path) -> bool:
+def curves(out: pathlib.Path, path: pathlib.Path, archive: pathlib.Path = ARCHIVE) -> bool:
     """Pretraining loss, collapse monitor and validation probe against steps, every SG run."""
     import matplotlib  # pylint: disable=g-import-not-at-top
     matplotlib.use("Agg")
@@ -222,7 +260,7 @@ def curves(out: pathlib.Path, path: pathlib.Path) -> bool:
     drawn = False
     for row in ("sg2", "sg4", "sg6", "sg6_no_hpm", "sg6_no_mtb"):
         for seed in range(study.seeds(row)):
-            records = _records(run_dir(out, row, seed) / "pretrain" / "metrics.jsonl")
+            records = pretrain_metrics(out, row, seed, archive)
             train = [r for r in records if "loss" in r]
             probe = [r for r in records if "probe/NM_rank1" in r]
             if not train:
@@ -245,19 +283,19 @@ def curves(out: pathlib.Path, path: pathlib.Path) -> bool:
     axes[2].set_title("validation probe: rank-1, NM/BG/CL mean")
     for ax in axes:
         ax.set_xlabel("pretraining step")
-    axes[2].legend(fontsize=6)
+    axes[0].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
 
 
-def write_report(out: pathlib.Path, doc: pathlib.Path):
-    table = collect(out)
+def write_report(out: pathlib.Path, doc: pathlib.Path, archive: pathlib.Path = ARCHIVE):
+    table = collect(out, archive)
     images = doc.parent / "images"
     images.mkdir(parents=True, exist_ok=True)
     bar_chart(table, images / "reproduction_bars.png")
-    has_curves = curves(out, images / "reproduction_curves.png")
+    has_curves = curves(out, images / "reproduction_curves.png", archive)
     finished = sum(len(v) for v in table.values())
     planned = sum(study.seeds(r) for r in study.ROWS)
     body = [
@@ -295,6 +333,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", default=",".join(study.ROWS), help="comma-separated rows to run")
     parser.add_argument("--max_seeds", type=int, default=None, help="run at most this many seeds a row")
     parser.add_argument("--report", action="store_true", help="only rewrite the report")
+    parser.add_argument("--archive", default=str(ARCHIVE),
+                        help="where finished runs' results are kept in the repository")
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
@@ -302,15 +342,16 @@ def main(argv=None) -> int:
     if unknown:
         print(f"error: unknown rows {unknown}; rows are {sorted(study.ROWS)}", file=sys.stderr)
         return 2
+    archive = pathlib.Path(args.archive)
     failed = []
     if not args.report:
         todo = plan(rows, args.max_seeds)
         for k, (row, seed) in enumerate(todo, 1):
             print(f"[reproduce] run {k}/{len(todo)}", flush=True)
-            if not run_one(out, row, seed):
+            if not run_one(out, row, seed, archive):
                 failed.append(f"{row} seed {seed} (see {run_dir(out, row, seed) / 'log.txt'})")
-            write_report(out, pathlib.Path(args.doc))
-    write_report(out, pathlib.Path(args.doc))
+            write_report(out, pathlib.Path(args.doc), archive)
+    write_report(out, pathlib.Path(args.doc), archive)
     if failed:
         print("failed: " + "; ".join(failed), file=sys.stderr)
         return 1
