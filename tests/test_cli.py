@@ -71,3 +71,15 @@ def test_unknown_key_message_walks_the_config_levels():
     assert main_lib.unknown_key_message(config, "optimizer.zzz") == (
         "config.optimizer has no key 'zzz'; its keys are lr, name")
     assert "is a float" in main_lib.unknown_key_message(config, "optimizer.lr.x")
+
+
+def test_evaluate_on_a_chains_root_names_its_stages(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "tools"))
+    import evaluate as evaluate_tool  # pylint: disable=g-import-not-at-top
+
+    for stage in ("pretrain", "finetune"):
+        (tmp_path / stage / "checkpoints").mkdir(parents=True)
+    assert evaluate_tool.main([f"--workdir={tmp_path}"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (f"error: {tmp_path} is a chain; evaluate one of its stages: "
+                           f"{tmp_path / 'finetune'}, {tmp_path / 'pretrain'}")

@@ -55,6 +55,30 @@ def evaluated(workdir):
     return out
 
 
+def test_a_test_split_without_probes_is_an_error(workdir, monkeypatch, capsys):
+    """Not a table of dashes with exit 0: exit 1 and a message, before anything is embedded."""
+    import dataclasses
+
+    from selfgait_jax.data import protocols
+
+    protocol_of = protocols.protocol_of
+    monkeypatch.setattr(protocols, "protocol_of", lambda data, metas: dataclasses.replace(
+        protocol_of(data, metas), probes={"nm": np.zeros(0, np.int64)}))
+    out = workdir / "eval" / "no_probes"
+    assert evaluate_tool.main([f"--workdir={workdir}", f"--out={out}"]) == 1
+    assert "has no probe sequences" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_opening_checkpoints_read_only_does_not_warn(workdir, caplog):
+    """orbax's "Given directory is read only" is not for the users of the inference tools."""
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        checkpointing.Checkpoints(str(workdir), read_only=True).close()
+    assert "read only" not in caplog.text
+
+
 def test_evaluate_workdir_writes_the_issue_schema(evaluated, workdir, capsys):
     results = json.loads((evaluated / "results.json").read_text())
     assert set(results) >= {"dataset", "metric", "views", "conditions", "num_probes", "num_gallery",

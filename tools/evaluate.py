@@ -42,7 +42,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from selfgait_jax.data import sources
     from selfgait_jax.evaluation.api import evaluate_workdir
+    from selfgait_jax.train.checkpointing import chain_stages
 
+    stages = chain_stages(args.workdir)
+    if stages:  # a chain's root holds its stages' workdirs, not checkpoints of its own
+        print(f"error: {args.workdir} is a chain; evaluate one of its stages: {', '.join(stages)}",
+              file=sys.stderr)
+        return 1
     try:
         data = None
         if args.data:

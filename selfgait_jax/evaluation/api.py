@@ -224,11 +224,23 @@ def evaluate_workdir(workdir, step=None, out=None, metric="euclidean", drop_miss
             f"(one of {sorted(protocols.PROTOCOL_OF_DATASET)})")
     evaluator = PeriodicEvaluator(config, embed_model, metric=metric,
                                   drop_missing_gallery=drop_missing_gallery)
+    if not sum(len(p) for p in evaluator.protocol.probes.values()):  # before minutes of embedding
+        raise ValueError(
+            f"the test split of {config.data.name} (protocol {evaluator.protocol.name}, "
+            f"{len(evaluator.protocol.test_subjects)} test subjects) has no probe sequences: nothing "
+            f"to evaluate")
     if max_length:
         evaluator.max_length = int(max_length)
     embeddings = evaluator.embed(variables)
     metas = [evaluator.source.metas[i] for i in evaluator.indices]
     results = evaluator.results(embeddings)
+    if all(c["mean"] is None for c in results["conditions"].values()):  # a table of dashes
+        raise ValueError(
+            f"none of the {results['num_probes']} probes of {config.data.name}'s test split could be "
+            f"scored: a probe is compared only at gallery views other than its own, and "
+            f"{sum(c['probes_without_gallery'] for c in results['conditions'].values())} have no "
+            f"gallery sequence of their subject at a view (tools/evaluate.py --keep_missing_gallery "
+            f"counts those as misses)")
     try:
         results["open_set"] = evaluator.open_set(embeddings, far)
     except ValueError as error:  # e.g. a test split of one identity: no impostors

@@ -13,6 +13,7 @@ dies, so a SIGKILLed or crashed run never leaves it stuck.
 
 import datetime
 import json
+import logging
 import os
 import socket
 import sys
@@ -24,6 +25,26 @@ import orbax.checkpoint as ocp
 
 def checkpoint_dir(workdir: str) -> str:
     return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+def chain_stages(workdir: str) -> list[str]:
+    """The stage folders (``workdir/pretrain``, ``workdir/finetune``, ...) holding checkpoints when
+    ``workdir`` is a chain's root, which has none of its own; [] otherwise."""
+    if not os.path.isdir(workdir) or os.path.isdir(checkpoint_dir(workdir)):
+        return []
+    return sorted(os.path.join(workdir, name) for name in os.listdir(workdir)
+                  if os.path.isdir(checkpoint_dir(os.path.join(workdir, name))))
+
+
+class _NoReadOnlyWarning(logging.Filter):
+    """Drops orbax's "Given directory is read only" warning: reading a checkpoint without writing
+    is what inference asks for, not something to warn its users about."""
+
+    def filter(self, record):
+        return not str(record.msg).startswith("Given directory is read only")
+
+
+_READ_ONLY_FILTER = _NoReadOnlyWarning()
 
 
 def config_to_json(config: ml_collections.ConfigDict) -> dict:
@@ -123,6 +144,8 @@ class Checkpoints:
 
     def __init__(self, workdir: str, keep: int = 3, read_only: bool = False):
         self.directory = checkpoint_dir(workdir)
+        if read_only:  # orbax logs through absl's logger; adding the same filter twice is a no-op
+            logging.getLogger("absl").addFilter(_READ_ONLY_FILTER)
         options = ocp.CheckpointManagerOptions(
             preservation_policy=ocp.checkpoint_managers.LatestN(n=keep),
             create=not read_only,
@@ -183,6 +206,10 @@ def load_for_inference(workdir: str, step=None):
         if step is None:
             step = ckpts.latest_step()
             if step is None:
+                stages = chain_stages(workdir)
+                if stages:
+                    raise FileNotFoundError(f"{workdir} is a chain; use one of its stages: "
+                                            f"{', '.join(stages)}")
                 raise FileNotFoundError(f"no finalized checkpoint in {ckpts.directory}")
         elif step not in ckpts.all_steps():
             raise FileNotFoundError(
