@@ -19,7 +19,7 @@ CONFIG_NAMES = sorted(p.stem for p in (ROOT / "configs").glob("*.py") if p.stem 
 # quickstart: "quick" (the default) and "tiny"; study: ROW,SEED[,val] for every row
 SIZES = {"quickstart": (None, "tiny"),
          "study": ("wo_pt", "sg2,1", "sg4", "sg6,2,val", "sg6_no_hpm", "sg6_no_mtb", "gaitset",
-                   "gaitpart,1", "gaitset_40")}
+                   "gaitpart,1", "gaitset_40", "sg6_other_view")}
 SG_ROWS = {"sg2": 2.0, "sg4": 4.0, "sg6": 6.0}
 ABLATIONS = ("ablation_no_pt", "ablation_no_hpm", "ablation_no_mtb")
 
@@ -188,5 +188,7 @@ def test_study_rows_are_the_paper_rows_at_one_scale():
     val = load("study", "wo_pt,0,val").finetune
     assert val.data.validation_subjects == study.VALIDATION_SUBJECTS
     assert load("study", "wo_pt").finetune.data.validation_subjects == 0
+    other = load("study", "sg6_other_view")
+    assert diff_keys(sg6, other) == {"name", "pretrain.byol.target", "pretrain.model.head_bn_per_part"}
     with pytest.raises(ValueError, match="ROW"):
         load("study", "sg9")

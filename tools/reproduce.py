@@ -37,6 +37,7 @@ PAPER = {
     "wo_pt": (85.5, 79.8, 73.6), "sg2": (89.1, 81.3, 72.2), "sg4": (92.6, 86.4, 79.0),
     "sg6": (93.5, 90.1, 81.3), "sg6_no_hpm": (73.3, 63.8, 52.7), "sg6_no_mtb": (81.6, 68.4, 52.7),
     "gaitset": (95.0, 87.2, 70.4), "gaitpart": (96.2, 91.5, 78.7), "gaitset_40": None,
+    "sg6_other_view": None,
 }
 REPORT_BEGIN, REPORT_END = "<!-- study:begin -->", "<!-- study:end -->"
 ARCHIVE = ROOT / "docs" / "reproduction" / "runs"  # finished runs' results, kept in the repository
@@ -190,6 +191,9 @@ def verdicts(table) -> list[str]:
     text = "; ".join(_difference(f"SG-6 − {study.ROWS[r]}", d, w) for r, (d, w) in hurts.items())
     holds = all(w == "clearly higher" for _, w in hurts.values())
     lines.append(f"- **(b) Removing HPM or MTB hurts:** {_verdict(hurts.values(), holds)}. {text}.")
+    d, w = _better(table, "sg6_other_view", "wo_pt")
+    lines.append(f"- *(extension, not a claim of the paper)* "
+                 f"{_difference(study.ROWS['sg6_other_view'] + ' − w/o PT', d, w)}.")
     hardest = []
     for row, runs in table.items():
         means = {c: np.mean([m[c] for _, m in runs]) for c in CONDITIONS}
@@ -258,7 +262,7 @@ def curves(out: pathlib.Path, path: pathlib.Path, archive: pathlib.Path = ARCHIV
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     drawn = False
-    for row in ("sg2", "sg4", "sg6", "sg6_no_hpm", "sg6_no_mtb"):
+    for row in ("sg2", "sg4", "sg6", "sg6_no_hpm", "sg6_no_mtb", "sg6_other_view"):
         for seed in range(study.seeds(row)):
             records = pretrain_metrics(out, row, seed, archive)
             train = [r for r in records if "loss" in r]
