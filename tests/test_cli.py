@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import ml_collections
+import pytest
 
 from selfgait_jax import main as main_lib
 
@@ -55,6 +56,7 @@ def test_a_wrong_size_or_missing_file_is_one_line(tmp_path):
     assert "no_such_config.py" in line
 
 
+@pytest.mark.slow  # imports TensorFlow and starts JAX first: about 6 s
 def test_a_check_of_validate_is_one_line(tmp_path):
     """An undivisible batch fails in train/validate.py, before data or compilation: one line."""
     line = _one_short_error(_main("--config=configs/pretrain.py:tiny", "--config.byol.batch_size=6",

@@ -21,6 +21,8 @@ from selfgait_jax.evaluation import embed, protocol
 from selfgait_jax.models import registry
 from selfgait_jax.train import steps
 
+pytestmark = pytest.mark.slow  # subprocesses: the full suite's tier (pytest -m "not slow" skips it)
+
 WORKER = Path(__file__).with_name("multiprocess_worker.py")
 
 

@@ -135,6 +135,7 @@ def _assert_close(a, b):
     jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6), a, b)
 
 
+@pytest.mark.slow  # over 5 s
 def test_accumulated_byol_update_equals_the_big_batch_update():
     """Two updates: N·B-row batches in one step vs the same rows as N micro-batches of B."""
     mesh = steps.data_mesh()
@@ -152,6 +153,7 @@ def test_accumulated_byol_update_equals_the_big_batch_update():
     assert int(acc_state.opt_state.gradient_step) == 2 and int(acc_state.opt_state.mini_step) == 0
 
 
+@pytest.mark.slow  # over 5 s
 def test_accumulated_triplet_update_averages_the_micro_batches_own_mining():
     mesh = steps.data_mesh()
     tx, schedule = optim.make_optimizer(_opt(N), total_steps=10)

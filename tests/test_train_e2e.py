@@ -20,6 +20,8 @@ import pytest
 
 from selfgait_jax.train import checkpointing, experiment, steps
 
+pytestmark = pytest.mark.slow  # subprocesses: the full suite's tier (pytest -m "not slow" skips it)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PRETRAIN_STEPS, CHECKPOINT_EVERY, FINETUNE_STEPS = 12, 4, 4
 

@@ -158,6 +158,7 @@ def _assert_same_states(a, b):
                  (b.params, b.target_params, b.batch_stats, b.target_batch_stats, b.opt_state))
 
 
+@pytest.mark.slow  # 1-vs-4-device comparison
 def test_pretrain_same_on_one_and_four_devices(pretrain_runs):
     assert jax.device_count() == 4
     (hist1, metrics1, _), (hist4, metrics4, _) = pretrain_runs["one"], pretrain_runs["four"]
@@ -201,6 +202,7 @@ def test_online_gradient_does_not_touch_target_params():
     assert leaves and all(np.all(np.asarray(g) == 0) for g in leaves)
 
 
+@pytest.mark.slow  # over 5 s
 def test_pretrain_step_ignores_masked_online_frames():
     """The online network gets the batch's mask: padding slots of a short window change nothing."""
     mesh = steps.data_mesh()
@@ -224,6 +226,7 @@ def test_share_target_fcs_uses_online_fc_bins():
                                   history[-1].params["fc_bins"]["kernel"])
 
 
+@pytest.mark.slow  # 1-vs-4-device comparison
 def test_triplet_same_on_one_and_four_devices():
     step_fn = steps.make_triplet_step(TinyEmbed(), TX, SCHEDULE, margin=0.2)
     batches = _triplet_batches(2)
