@@ -33,6 +33,7 @@ def test_validation_protocol_holds_out_the_last_training_subjects_and_never_a_te
         protocols.validation_protocol("synthgait_b", metas, 7)
 
 
+@pytest.mark.slow
 def test_pretraining_logs_the_probe_and_it_equals_evaluating_the_checkpoint(tmp_path, monkeypatch):
     config = pretrain.get_config("tiny")
     config.total_steps, config.checkpoint_every = 4, 4
