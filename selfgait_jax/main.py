@@ -185,6 +185,7 @@ def main(argv):
         tf.config.set_visible_devices([], "GPU")
     except ImportError:
         pass
+    from selfgait_jax.evaluation import api as evaluation  # pylint: disable=g-import-not-at-top
     from selfgait_jax.train import loop  # pylint: disable=g-import-not-at-top
 
     workdir = _WORKDIR.value or default_workdir(
@@ -192,7 +193,7 @@ def main(argv):
     logging.info("JAX process %d/%d, %d devices; workdir %s", jax.process_index(),
                  jax.process_count(), jax.device_count(), workdir)
     try:
-        loop.run(config, workdir)
+        loop.run(config, workdir, evaluation)  # main wires evaluation into training
     except ValueError as error:
         if not _is_config_error(error):
             raise

@@ -11,7 +11,8 @@ from PIL import Image
 
 from configs import finetune
 from selfgait_jax.evaluation import api, exported, identify, protocol
-from selfgait_jax.train import checkpointing, experiment
+from selfgait_jax import workdir as workdir_lib
+from selfgait_jax.train import experiment
 
 sys.path.insert(0, "tools")
 import evaluate as evaluate_tool  # noqa: E402
@@ -41,7 +42,7 @@ def workdir(tmp_path_factory):
     config.data.cache_dir = str(root / "cache")
     config.data.num_workers = 1
     exp = experiment.build_experiment(config)
-    ckpts = checkpointing.Checkpoints(str(root / "work"))
+    ckpts = workdir_lib.Checkpoints(str(root / "work"))
     ckpts.save(7, random_state(exp), 3, config)
     ckpts.wait_until_finished()
     ckpts.close()
@@ -75,7 +76,7 @@ def test_opening_checkpoints_read_only_does_not_warn(workdir, caplog):
     import logging
 
     with caplog.at_level(logging.WARNING):
-        checkpointing.Checkpoints(str(workdir), read_only=True).close()
+        workdir_lib.Checkpoints(str(workdir), read_only=True).close()
     assert "read only" not in caplog.text
 
 
@@ -111,7 +112,7 @@ def test_evaluate_workdir_writes_the_issue_schema(evaluated, workdir, capsys):
             assert again[cond][key] == results["conditions"][cond][key]
     assert "| Probe |" in (evaluated / "results.md").read_text()
     # the protocol in full, the checkpoint's config hash, and the misses table (equal: none missing)
-    config, _, _, _ = checkpointing.load_for_inference(str(workdir))
+    config, _, _, _ = workdir_lib.load_for_inference(str(workdir))
     assert results["checkpoint"]["config_sha256"] == api.config_sha256(config)
     p = results["protocol"]
     assert p["test_subjects"]["count"] == 2 and p["views"] == views and p["frames_used"] == "all"
@@ -143,7 +144,7 @@ def test_exported_equals_in_process(workdir, exported_file, evaluated):
     """The exported file, fed batches of other sizes and paddings, gives evaluate_workdir's embeddings."""
     from selfgait_jax.data import sources
 
-    config, _, _, _ = checkpointing.load_for_inference(str(workdir))
+    config, _, _, _ = workdir_lib.load_for_inference(str(workdir))
     source = sources.open_source(config.data)
     npz = np.load(evaluated / "embeddings.npz")
     row = {m: i for i, m in enumerate(zip(npz["subjects"], npz["types"], npz["views"]))}
@@ -167,9 +168,9 @@ def test_exported_equals_in_process(workdir, exported_file, evaluated):
 
 def test_exported_file_describes_itself_without_pickle(exported_file, workdir, evaluated):
     meta, _, params = exported.verify_file(exported_file)
-    config, _, variables, step = checkpointing.load_for_inference(str(workdir))
+    config, _, variables, step = workdir_lib.load_for_inference(str(workdir))
     assert meta["version"] == 2 and meta["model"] == config.model.name and meta["step"] == step == 7
-    assert meta["config"] == checkpointing.config_to_json(config)
+    assert meta["config"] == workdir_lib.config_to_json(config)
     assert meta["config_sha256"] == api.config_sha256(config)
     assert meta["parameter_count"] == sum(x.size for x in jax.tree.leaves(variables)) > 0
     assert meta["pretreatment"]["frame"] == [64, 44] and "centroid" in meta["pretreatment"]["centring"]
@@ -188,7 +189,7 @@ def test_exported_file_describes_itself_without_pickle(exported_file, workdir, e
 
 
 def test_verify_recomputes_the_stored_table(exported_file, workdir, capsys, monkeypatch):
-    config = checkpointing.load_for_inference(str(workdir))[0]
+    config = workdir_lib.load_for_inference(str(workdir))[0]
     monkeypatch.setenv("SELFGAIT_DATA_DIR", config.data.cache_dir)  # the data the fixture generated
     assert verify_tool.main([f"--model={exported_file}", "--data=synthgait_b"]) == 0
     out = capsys.readouterr().out
@@ -231,7 +232,7 @@ def test_verify_detects_a_tampered_or_truncated_file(exported_file, workdir, tmp
         table(arrays, meta)
         meta["fingerprint"]["meta"] = exported.fingerprint(meta, b"", [])["meta"]
 
-    monkeypatch.setenv("SELFGAIT_DATA_DIR", checkpointing.load_for_inference(str(workdir))[0].data.cache_dir)
+    monkeypatch.setenv("SELFGAIT_DATA_DIR", workdir_lib.load_for_inference(str(workdir))[0].data.cache_dir)
     assert verify_tool.main([f"--model={_rewrite(exported_file, tmp_path / 'forged.npz', forged)}"]) == 1
     out = capsys.readouterr().out
     assert out.count("MISMATCH |") == 1 and "| NM | rank-1 |" in out and "MISMATCH: 8 of 9" in out
@@ -250,7 +251,7 @@ def gallery_and_probe(workdir, tmp_path_factory):
     """A pkl gallery of the test subjects' nm-01/02 walks at view 090; probes cut from one of them."""
     from selfgait_jax.data import sources
 
-    config, _, _, _ = checkpointing.load_for_inference(str(workdir))
+    config, _, _, _ = workdir_lib.load_for_inference(str(workdir))
     source = sources.open_source(config.data)
     root = tmp_path_factory.mktemp("search")
     # at most 16 frames: one bucket length, one compile per embedder
@@ -316,7 +317,7 @@ def pretrain_workdir(tmp_path_factory):
     root = tmp_path_factory.mktemp("pretrain_run")
     config = pretrain.get_config("tiny")
     exp = experiment.build_experiment(config)
-    ckpts = checkpointing.Checkpoints(str(root / "work"))
+    ckpts = workdir_lib.Checkpoints(str(root / "work"))
     ckpts.save(5, random_state(exp, seed=1), 6, config)
     ckpts.wait_until_finished()
     ckpts.close()
@@ -330,13 +331,13 @@ def test_pretrained_embedding_is_evaluated_on_a_named_labelled_dataset(pretrain_
     assert "--data=synthgait_b" in capsys.readouterr().err
     # With --data, the pretrained embedding network gets the labelled set's tables, and they equal
     # evaluating the same variables through the fine-tuning config of that dataset.
-    fine_config = checkpointing.load_for_inference(str(workdir))[0]
+    fine_config = workdir_lib.load_for_inference(str(workdir))[0]
     monkeypatch.setenv("SELFGAIT_DATA_DIR", fine_config.data.cache_dir)
     assert evaluate_tool.main([f"--workdir={pretrain_workdir}", "--data=synthgait_b:tiny",
                                "--max_length=8"]) == 0
     results = json.loads((pretrain_workdir / "eval" / "5-synthgait_b" / "results.json").read_text())
     assert results["dataset"] == "synthgait_b" and results["max_length"] == 8
-    _, model, variables, _ = checkpointing.load_for_inference(str(pretrain_workdir))
+    _, model, variables, _ = workdir_lib.load_for_inference(str(pretrain_workdir))
     fine_config.eval.max_length = 8
     direct, _, _ = api.evaluate_model(fine_config, model, variables)
     for cond in ("NM", "BG", "CL"):

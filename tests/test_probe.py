@@ -10,7 +10,8 @@ import pytest
 
 from selfgait_jax.data import protocols, sources
 from selfgait_jax.evaluation import api
-from selfgait_jax.train import checkpointing, loop
+from selfgait_jax import workdir as workdir_lib
+from selfgait_jax.train import loop
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from configs import pretrain  # noqa: E402  pylint: disable=g-import-not-at-top
@@ -42,14 +43,14 @@ def test_pretraining_logs_the_probe_and_it_equals_evaluating_the_checkpoint(tmp_
     config.probe.every = 2
     config.probe.max_length = 6
     monkeypatch.setenv("SELFGAIT_DATA_DIR", str(tmp_path / "cache"))  # the probe's labelled set
-    loop.train(config, str(tmp_path / "work"))
+    loop.train(config, str(tmp_path / "work"), evaluation=api)
     records = [json.loads(l) for l in (tmp_path / "work" / "metrics.jsonl").read_text().splitlines()]
     probes = [r for r in records if "probe/NM_rank1" in r]
     assert [r["step"] for r in probes] == [2, 4]
     assert all("projection_std" in r for r in records if "loss" in r)
 
     # The last probe is the validation protocol's table of the final checkpoint.
-    _, model, variables, step = checkpointing.load_for_inference(str(tmp_path / "work"))
+    _, model, variables, step = workdir_lib.load_for_inference(str(tmp_path / "work"))
     data = sources.data_config("synthgait_b", "tiny")
     data.cache_dir = str(tmp_path / "cache")
     source = sources.open_source(data)

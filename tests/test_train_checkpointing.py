@@ -17,6 +17,7 @@ import numpy as np
 import optax
 import pytest
 
+from selfgait_jax import workdir as workdir_lib
 from selfgait_jax.train import checkpointing, experiment, loop, steps, validate
 from selfgait_jax.train.state import TrainState
 
@@ -37,7 +38,7 @@ def _abstract(mesh):
 
 def test_round_trip_and_unfinished_checkpoint_is_ignored(tmp_path):
     config = pretrain.get_config("tiny")
-    ckpts = checkpointing.Checkpoints(str(tmp_path))
+    ckpts = workdir_lib.Checkpoints(str(tmp_path))
     ckpts.save(2, _state(1.5, step=2), next_batch=2, config=config)
     ckpts.wait_until_finished()
     ckpts.close()
@@ -46,7 +47,7 @@ def test_round_trip_and_unfinished_checkpoint_is_ignored(tmp_path):
     shutil.copytree(final, tmp_path / "checkpoints" / "6.orbax-checkpoint-tmp-1795616000")
     (tmp_path / "checkpoints" / "9.orbax-checkpoint-tmp-1795616001").mkdir()
 
-    ckpts = checkpointing.Checkpoints(str(tmp_path))
+    ckpts = workdir_lib.Checkpoints(str(tmp_path))
     try:
         assert ckpts.all_steps() == [2] and ckpts.latest_step() == 2
         mesh = steps.data_mesh()
@@ -67,12 +68,12 @@ def test_copy_by_name_errors_name_the_parameter():
               "fc_bins": {"kernel": jax.ShapeDtypeStruct((31, 4, 8), jnp.float32)}}
     good = {"backbone": {"conv": {"kernel": np.ones((3, 3, 1, 4))}},
             "fc_bins": {"kernel": np.zeros((31, 4, 8))}, "predictor": {"w": np.ones(2)}}
-    copied = checkpointing.copy_by_name(wanted, good)
+    copied = workdir_lib.copy_by_name(wanted, good)
     assert set(copied) == {"backbone", "fc_bins"}
     with pytest.raises(ValueError, match="params/fc_bins/kernel has shape"):
-        checkpointing.copy_by_name(wanted, {**good, "fc_bins": {"kernel": np.zeros((31, 4, 16))}})
+        workdir_lib.copy_by_name(wanted, {**good, "fc_bins": {"kernel": np.zeros((31, 4, 16))}})
     with pytest.raises(ValueError, match="no parameter params/backbone/conv/kernel"):
-        checkpointing.copy_by_name(wanted, {"fc_bins": good["fc_bins"]})
+        workdir_lib.copy_by_name(wanted, {"fc_bins": good["fc_bins"]})
 
 
 def _bad_configs(tmp_path):
@@ -176,7 +177,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     config.total_steps, config.log_every, config.checkpoint_every = 10, 3, 2
     with pytest.raises(FloatingPointError, match=r"at step 5; stopping: the last good checkpoint \(step 4\)"):
         loop.train(config, str(tmp_path))
-    ckpts = checkpointing.Checkpoints(str(tmp_path))
+    ckpts = workdir_lib.Checkpoints(str(tmp_path))
     try:
         assert ckpts.all_steps() == [2, 4]
         abstract = checkpointing.with_sharding(jax.eval_shape(init_state, jax.random.PRNGKey(0)),

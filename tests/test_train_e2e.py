@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from selfgait_jax import workdir as workdir_lib
 from selfgait_jax.train import checkpointing, experiment, steps
 
 pytestmark = pytest.mark.slow  # subprocesses: the full suite's tier (pytest -m "not slow" skips it)
@@ -72,8 +73,8 @@ def test_pretrain_then_finetune_then_embeddings(reference):
     fine = _metrics(reference / "finetune")
     assert fine[-1]["step"] == FINETUNE_STEPS and all(np.isfinite(r["loss"]) for r in fine)
 
-    _, _, pre_vars, pre_step = checkpointing.load_for_inference(str(reference / "pretrain"))
-    config, model, variables, step = checkpointing.load_for_inference(str(reference / "finetune"))
+    _, _, pre_vars, pre_step = workdir_lib.load_for_inference(str(reference / "pretrain"))
+    config, model, variables, step = workdir_lib.load_for_inference(str(reference / "finetune"))
     assert (pre_step, step) == (PRETRAIN_STEPS, FINETUNE_STEPS)
     assert config.init_from == str(reference / "pretrain")
     assert set(pre_vars["params"]) == set(variables["params"]) == {"backbone", "part_fcs", "mtb", "fc_bins"}
@@ -122,8 +123,8 @@ def test_exact_resume_after_sigkill(reference, cache_dir, tmp_path):
     # The restart went on from the last finalized checkpoint, not from scratch.
     assert after_restart == list(range(killed_at + 2, PRETRAIN_STEPS + 1, 2))
 
-    ref = checkpointing.Checkpoints(str(reference / "pretrain"), read_only=True)
-    res = checkpointing.Checkpoints(str(tmp_path / "pretrain"), read_only=True)
+    ref = workdir_lib.Checkpoints(str(reference / "pretrain"), read_only=True)
+    res = workdir_lib.Checkpoints(str(tmp_path / "pretrain"), read_only=True)
     try:
         assert ref.latest_step() == res.latest_step() == PRETRAIN_STEPS
         exp = experiment.build_experiment(ref.restore_config(PRETRAIN_STEPS))

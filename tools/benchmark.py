@@ -47,6 +47,7 @@ from selfgait_jax.data import protocols  # noqa: E402  (numpy only)
 from selfgait_jax.data.sequence import SequenceMeta  # noqa: E402
 from selfgait_jax.models import conv  # noqa: E402
 from selfgait_jax.train import experiment, steps as steps_lib  # noqa: E402
+from selfgait_jax.workdir import init_embed_variables  # noqa: E402
 
 BENCHMARKS_MD = REPO / "docs" / "benchmarks.md"
 PEER_PAUSE_S = 0.5  # idle time before each interleaved step (--peer-pytorch)
@@ -244,7 +245,7 @@ def time_eval(args, exp, config, state, mesh):
     source = RandomSequences(metas, 50, 120, args.height, args.width, seed=1)
     split = protocols.protocol_for("synthgait_b", metas)
     embed_model = exp.embed_model
-    abstract = jax.eval_shape(lambda: experiment.init_embed_variables(embed_model, config))
+    abstract = jax.eval_shape(lambda: init_embed_variables(embed_model, config))
     variables = {"params": {key: state.params[key] for key in abstract["params"]}}
     embed_fn = embed_lib.make_embed_fn(embed_model)
     count = min(args.eval_sequences, len(source))

@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from selfgait_jax.data import sources
     from selfgait_jax.evaluation.api import evaluate_workdir
-    from selfgait_jax.train.checkpointing import chain_stages
+    from selfgait_jax.workdir import chain_stages
 
     stages = chain_stages(args.workdir)
     if stages:  # a chain's root holds its stages' workdirs, not checkpoints of its own

@@ -82,7 +82,7 @@ def main(argv=None) -> int:
                         help="a results.json of this checkpoint written elsewhere (--out of evaluate.py)")
     args = parser.parse_args(argv)
     from selfgait_jax.evaluation.api import config_sha256
-    from selfgait_jax.train.checkpointing import config_to_json, load_for_inference
+    from selfgait_jax.workdir import config_to_json, load_for_inference
 
     try:
         config, embed_model, variables, step = load_for_inference(args.workdir, args.step)

@@ -35,7 +35,7 @@ def make_embedder(args):
         model = load_exported(args.model)
         return (lambda source: identify.embed_sequences(model, source)), model
     from selfgait_jax.evaluation import embed
-    from selfgait_jax.train.checkpointing import load_for_inference
+    from selfgait_jax.workdir import load_for_inference
 
     _, embed_model, variables, _ = load_for_inference(args.workdir, args.step)
     fn = embed.make_embed_fn(embed_model)

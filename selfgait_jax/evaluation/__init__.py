@@ -1,7 +1,7 @@
 """Evaluation: the cross-view protocol, its tables, embedding a source, and whole-checkpoint runs.
 
-`evaluate_workdir` is imported lazily so that `selfgait_jax.evaluation.protocol` stays light and the
-training loop can import the evaluator hook without a cycle.
+`evaluate_workdir` is imported lazily so that `selfgait_jax.evaluation.protocol` stays light. The
+training loop never imports this package: `selfgait_jax.main` hands `evaluation.api` to it.
 """
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from selfgait_jax import workdir as workdir_lib
 from selfgait_jax.data import batching
 from selfgait_jax.evaluation import embed as embed_lib
 from selfgait_jax.evaluation import open_set as open_set_lib
@@ -210,9 +211,8 @@ def evaluate_workdir(workdir, step=None, out=None, metric="euclidean", drop_miss
     rate of the open-set threshold stored in ``results["open_set"]`` (open_set.py).
     """
     from selfgait_jax.data import protocols
-    from selfgait_jax.train.checkpointing import load_for_inference
 
-    config, embed_model, variables, step = load_for_inference(os.fspath(workdir), step)
+    config, embed_model, variables, step = workdir_lib.load_for_inference(os.fspath(workdir), step)
     config_hash = config_sha256(config)
     if data is not None:
         config = config.copy_and_resolve_references()
@@ -259,6 +259,4 @@ def evaluate_workdir(workdir, step=None, out=None, metric="euclidean", drop_miss
 
 def config_sha256(config) -> str:
     """sha256 of a training config's canonical JSON (sorted keys): which recipe a table came from."""
-    from selfgait_jax.train.checkpointing import config_to_json
-
-    return hashlib.sha256(json.dumps(config_to_json(config), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(workdir_lib.config_to_json(config), sort_keys=True).encode()).hexdigest()

@@ -1,9 +1,7 @@
-"""orbax checkpoints of a workdir: train state + data position + config, and inference loading.
+"""Training's side of a workdir: its lock, and restoring the whole train state.
 
-Layout: ``workdir/checkpoints/<step>/{state,data,config}``. orbax writes each step to a temporary
-directory and renames it when complete, and only lists finalized steps, so a checkpoint cut short
-by a crash or SIGKILL is never restored. ``data`` holds ``{"next_batch": n}``: the pipelines are
-stateless in the batch number, so that is the whole data position.
+The checkpoint layout and the ``Checkpoints`` manager live in ``selfgait_jax.workdir`` (below
+``train`` and ``evaluation``, which both read it).
 
 One workdir, one writer: a training run holds ``WorkdirLock`` (an ``fcntl.flock`` on
 ``workdir/.lock``) while it runs, so a second run started on the same workdir stops with a message
@@ -13,56 +11,13 @@ dies, so a SIGKILLed or crashed run never leaves it stuck.
 
 import datetime
 import json
-import logging
 import os
 import socket
 import sys
 
 import jax
-import ml_collections
-import orbax.checkpoint as ocp
 
-
-def checkpoint_dir(workdir: str) -> str:
-    return os.path.join(os.path.abspath(workdir), "checkpoints")
-
-
-def chain_stages(workdir: str) -> list[str]:
-    """The stage folders (``workdir/pretrain``, ``workdir/finetune``, ...) holding checkpoints when
-    ``workdir`` is a chain's root, which has none of its own; [] otherwise."""
-    if not os.path.isdir(workdir) or os.path.isdir(checkpoint_dir(workdir)):
-        return []
-    return sorted(os.path.join(workdir, name) for name in os.listdir(workdir)
-                  if os.path.isdir(checkpoint_dir(os.path.join(workdir, name))))
-
-
-class _NoReadOnlyWarning(logging.Filter):
-    """Drops orbax's "Given directory is read only" warning: reading a checkpoint without writing
-    is what inference asks for, not something to warn its users about."""
-
-    def filter(self, record):
-        return not str(record.msg).startswith("Given directory is read only")
-
-
-_READ_ONLY_FILTER = _NoReadOnlyWarning()
-
-
-def config_to_json(config: ml_collections.ConfigDict) -> dict:
-    """A JSON-safe plain dict of the config (tuples become lists)."""
-    return json.loads(config.to_json())
-
-
-def config_from_json(data: dict) -> ml_collections.ConfigDict:
-    """Inverse of ``config_to_json``: lists become tuples again (model widths, boundaries)."""
-
-    def fix(value):
-        if isinstance(value, dict):
-            return {k: fix(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return tuple(fix(v) for v in value)
-        return value
-
-    return ml_collections.ConfigDict(fix(data))
+from selfgait_jax.workdir import Checkpoints  # noqa: F401  (re-exported: tests/test_train_accumulate.py)
 
 
 class WorkdirInUseError(RuntimeError):
@@ -139,124 +94,7 @@ def _read_holder(fd) -> str:
         return "a process that has not written its name yet"
 
 
-class Checkpoints:
-    """A workdir's orbax ``CheckpointManager``, keeping the latest ``keep`` steps."""
-
-    def __init__(self, workdir: str, keep: int = 3, read_only: bool = False):
-        self.directory = checkpoint_dir(workdir)
-        if read_only:  # orbax logs through absl's logger; adding the same filter twice is a no-op
-            logging.getLogger("absl").addFilter(_READ_ONLY_FILTER)
-        options = ocp.CheckpointManagerOptions(
-            preservation_policy=ocp.checkpoint_managers.LatestN(n=keep),
-            create=not read_only,
-            read_only=read_only,
-            save_interval_steps=0 if read_only else 1,
-            enable_async_checkpointing=not read_only)
-        self._manager = ocp.CheckpointManager(self.directory, options=options)
-
-    def latest_step(self):
-        """The latest finalized step, or None."""
-        return self._manager.latest_step()
-
-    def all_steps(self):
-        return list(self._manager.all_steps())
-
-    def save(self, step: int, state, next_batch: int, config: ml_collections.ConfigDict):
-        """Starts an asynchronous save (device arrays are copied before this returns)."""
-        self._manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state),
-            data=ocp.args.JsonSave({"next_batch": int(next_batch)}),
-            config=ocp.args.JsonSave(config_to_json(config))))
-
-    def restore_config(self, step: int) -> ml_collections.ConfigDict:
-        restored = self._manager.restore(
-            step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
-        return config_from_json(restored["config"])
-
-    def restore(self, step: int, abstract_state):
-        """Restores ``(state, next_batch)`` into the shapes/dtypes/shardings of ``abstract_state``."""
-        restored = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state),
-            data=ocp.args.JsonRestore()))
-        return restored["state"], int(restored["data"]["next_batch"])
-
-    def wait_until_finished(self):
-        self._manager.wait_until_finished()
-
-    def close(self):
-        self._manager.close()
-
-
 def with_sharding(abstract_tree, sharding):
     """Attach ``sharding`` to every ShapeDtypeStruct of an abstract tree (for restoring)."""
     return jax.tree.map(
         lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), abstract_tree)
-
-
-def load_for_inference(workdir: str, step=None):
-    """Returns ``(config, embed_model, variables, step)`` from a workdir's checkpoint.
-
-    Works for triplet-trained workdirs and for pretraining workdirs, whose embedding network's
-    parameters are the subset of the online parameters under the embedding network's keys.
-    """
-    from selfgait_jax.train import experiment  # late import: experiment imports this module
-
-    ckpts = Checkpoints(workdir, read_only=True)
-    try:
-        if step is None:
-            step = ckpts.latest_step()
-            if step is None:
-                stages = chain_stages(workdir)
-                if stages:
-                    raise FileNotFoundError(f"{workdir} is a chain; use one of its stages: "
-                                            f"{', '.join(stages)}")
-                raise FileNotFoundError(f"no finalized checkpoint in {ckpts.directory}")
-        elif step not in ckpts.all_steps():
-            raise FileNotFoundError(
-                f"no finalized checkpoint for step {step} in {ckpts.directory} "
-                f"(available: {ckpts.all_steps()})")
-        config = ckpts.restore_config(step)
-        exp = experiment.build_experiment(config)
-        mesh = jax.sharding.Mesh(jax.devices()[:1], ("data",))
-        abstract = with_sharding(jax.eval_shape(exp.init_state, jax.random.PRNGKey(0)),
-                                 jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
-        state, _ = ckpts.restore(step, abstract)
-    finally:
-        ckpts.close()
-    embed_model = exp.embed_model
-    variables = embed_subset(embed_model, config, state.params, state.batch_stats)
-    return config, embed_model, variables, int(step)
-
-
-def embed_subset(embed_model, config, params, batch_stats) -> dict:
-    """The embedding network's variables, taken by name from a (possibly larger) trained network."""
-    from selfgait_jax.train import experiment
-
-    wanted = jax.eval_shape(lambda: experiment.init_embed_variables(embed_model, config))
-    out = {}
-    for collection, source in (("params", params), ("batch_stats", batch_stats)):
-        if collection in wanted:
-            out[collection] = copy_by_name(wanted[collection], source, collection)
-    return out
-
-
-def copy_by_name(wanted, source, prefix: str = "params"):
-    """Take every leaf of ``wanted`` (an abstract tree) from ``source`` by its path.
-
-    A leaf missing from ``source`` or of another shape raises a ValueError naming its path.
-    """
-
-    def take(path, leaf):
-        name = prefix + "/" + "/".join(str(getattr(k, "key", k)) for k in path)
-        node = source
-        for k in path:
-            key = getattr(k, "key", k)
-            if not hasattr(node, "keys") or key not in node:
-                raise ValueError(f"pretrained checkpoint has no parameter {name}")
-            node = node[key]
-        if tuple(node.shape) != tuple(leaf.shape):
-            raise ValueError(f"parameter {name} has shape {tuple(node.shape)} in the pretrained "
-                             f"checkpoint but {tuple(leaf.shape)} in the model being trained")
-        return node
-
-    return jax.tree_util.tree_map_with_path(take, wanted)

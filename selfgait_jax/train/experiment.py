@@ -1,6 +1,6 @@
 """What a config trains: networks, optimiser, state initialisation and the pure step.
 
-No TensorFlow here: this is shared by the training loop and by ``load_for_inference``.
+No TensorFlow here: this is what the training loop (and benchmarks) build from a config.
 ``config.stage`` is "pretrain" (BYOL on pretext batches) or "triplet" (batch-all triplet loss on
 P×K batches: fine-tuning, supervised baselines, the w/o-PT ablation).
 
@@ -38,11 +38,6 @@ def global_batch_size(config) -> int:
     if config.stage == "pretrain":
         return int(config.byol.batch_size)
     return int(config.triplet.P) * int(config.triplet.K)
-
-
-def init_embed_variables(embed_model, config) -> dict:
-    frames = jnp.zeros((2, 4, *FRAME_SHAPE), jnp.float32)
-    return embed_model.init(jax.random.PRNGKey(0), frames, jnp.ones((2, 4), bool), train=False)
 
 
 def build_experiment(config) -> Experiment:

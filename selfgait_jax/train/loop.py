@@ -2,6 +2,11 @@
 
 Resume order for a stage: the workdir's latest finalized checkpoint (state + data position), else
 ``init_from`` (a pretraining workdir whose embedding weights initialise the network), else fresh.
+
+The loop never imports ``selfgait_jax.evaluation``: evaluations during and after training come from
+the ``evaluation`` argument, which the caller hands in (``main.py`` passes
+``selfgait_jax.evaluation.api``): anything with ``PeriodicEvaluator(config, embed_model, *, source=,
+protocol=, mesh=)`` and ``evaluate_workdir(stage_dir)``.
 """
 
 import logging
@@ -12,6 +17,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from selfgait_jax import workdir as workdir_lib
 from selfgait_jax.data import batching
 from selfgait_jax.train import checkpointing, experiment, optim, steps, validate
 from selfgait_jax.train.metrics import TrainLog
@@ -22,20 +28,20 @@ _log = logging.getLogger(__name__)
 _LAST_VALUE_METRICS = ("lr", "tau")
 
 
-def run(config: ml_collections.ConfigDict, workdir: str):
+def run(config: ml_collections.ConfigDict, workdir: str, evaluation=None):
     """Runs what the config describes in ``workdir``; returns the last logged metrics (or a dict
     of them per stage for a chain)."""
     if "stages" in config:
-        return run_chain(config, workdir)
-    return train(config, workdir)
+        return run_chain(config, workdir, evaluation)
+    return train(config, workdir, evaluation)
 
 
-def run_chain(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def run_chain(config: ml_collections.ConfigDict, workdir: str, evaluation=None) -> dict:
     """Runs ``config.stages`` (comma-separated names of sub-configs) in ``workdir/<name>``.
 
     A stage whose ``init_from`` is "@<name>" starts from that earlier stage's workdir. When
-    ``config.evaluate`` names a stage, its workdir is evaluated at the end (if the evaluation
-    package is available).
+    ``config.evaluate`` names a stage, its workdir is evaluated at the end (when ``evaluation`` is
+    given).
     """
     results = {}
     names = [n.strip() for n in config.stages.split(",") if n.strip()]
@@ -62,35 +68,34 @@ def run_chain(config: ml_collections.ConfigDict, workdir: str) -> dict:
     with checkpointing.WorkdirLock(workdir, jax.process_index()):  # one chain per workdir
         for name, stage in stages.items():
             _log.info("chain stage %s → %s", name, os.path.join(workdir, name))
-            results[name] = train(stage, os.path.join(workdir, name))
+            results[name] = train(stage, os.path.join(workdir, name), evaluation)
         if target:
-            results["evaluation"] = _evaluate(os.path.join(workdir, target))
+            results["evaluation"] = _evaluate(os.path.join(workdir, target), evaluation)
     return results
 
 
-def _evaluate(stage_dir: str):
-    try:
-        from selfgait_jax.evaluation import evaluate_workdir  # pylint: disable=g-import-not-at-top
-    except ImportError as e:
-        _log.warning("evaluation skipped: selfgait_jax.evaluation.evaluate_workdir is not "
-                     "available (%s)", e)
+def _evaluate(stage_dir: str, evaluation):
+    if evaluation is None:
+        _log.warning("evaluation skipped: no evaluation was handed to the loop (selfgait_jax.main "
+                     "hands in selfgait_jax.evaluation.api)")
         return None
-    return evaluate_workdir(stage_dir)
+    return evaluation.evaluate_workdir(stage_dir)
 
 
-def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
-    """Trains one stage to ``config.total_steps``; returns the last logged metrics."""
+def train(config: ml_collections.ConfigDict, workdir: str, evaluation=None) -> dict:
+    """Trains one stage to ``config.total_steps``; returns the last logged metrics. ``evaluation``
+    (see the module docstring) serves ``config.eval`` and ``config.probe``."""
     validate.validate_config(config, jax.device_count())
     # One writer per workdir: a second run here stops now, naming the first (WorkdirInUseError).
     with checkpointing.WorkdirLock(workdir, jax.process_index()):
-        return _train_locked(config, workdir)
+        return _train_locked(config, workdir, evaluation)
 
 
-def _train_locked(config, workdir: str) -> dict:
+def _train_locked(config, workdir: str, evaluation=None) -> dict:
     exp = experiment.build_experiment(config)
     mesh = steps.data_mesh()
     rng = jax.random.PRNGKey(config.seed)
-    ckpts = checkpointing.Checkpoints(workdir, keep=config.keep_checkpoints)
+    ckpts = workdir_lib.Checkpoints(workdir, keep=config.keep_checkpoints)
     try:
         state, next_batch = _initial_state(config, exp, mesh, rng, ckpts)
         step = int(jax.device_get(state.step))
@@ -104,8 +109,8 @@ def _train_locked(config, workdir: str) -> dict:
                   float(exp.schedule(step)), config.optimizer.get("lr_scaling", "none"),
                   optim.lr_scale(config.optimizer, exp.global_batch))
         train_step = steps.jit_step(exp.step, mesh)
-        evaluate = _periodic_evaluation(config, exp, mesh)
-        probe = _periodic_probe(config, exp, mesh)
+        evaluate = _periodic_evaluation(config, exp, mesh, evaluation)
+        probe = _periodic_probe(config, exp, mesh, evaluation)
         return _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, ckpts,
                      evaluate, probe)
     finally:
@@ -123,8 +128,8 @@ def _initial_state(config, exp, mesh, rng, ckpts):
     state = steps.init_on_mesh(exp.init_state, rng, mesh)
     if config.init_from:
         _log.info("initialising the embedding network from %s", config.init_from)
-        _, _, pretrained, _ = checkpointing.load_for_inference(config.init_from)
-        params = checkpointing.copy_by_name(state.params, pretrained["params"])
+        _, _, pretrained, _ = workdir_lib.load_for_inference(config.init_from)
+        params = workdir_lib.copy_by_name(state.params, pretrained["params"])
         state = jax.device_put(state.replace(params=params), steps.replicated(mesh))
     return state, 0
 
@@ -160,23 +165,28 @@ def make_batches(config, start_batch: int):
         ordered=t.ordered, seed=config.seed, start_batch=start_batch)
 
 
-def _periodic_evaluation(config, exp, mesh):
+def _needs(evaluation, key: str):
+    if evaluation is None:
+        raise ValueError(f"config.{key}.every > 0 needs an evaluator: run through selfgait_jax.main, "
+                         f"or pass evaluation=selfgait_jax.evaluation.api to train.loop")
+    return evaluation
+
+
+def _periodic_evaluation(config, exp, mesh, evaluation=None):
     """``state -> scalars`` evaluating the test split when ``config.eval.every`` > 0, else None."""
     every = config.eval.every if config.get("eval") is not None else 0
     if not every:
         return None
-    from selfgait_jax.evaluation.api import PeriodicEvaluator  # pylint: disable=g-import-not-at-top
-
-    evaluator = PeriodicEvaluator(config, exp.embed_model, mesh=mesh)
+    evaluator = _needs(evaluation, "eval").PeriodicEvaluator(config, exp.embed_model, mesh=mesh)
 
     def evaluate(state):
-        return evaluator(checkpointing.embed_subset(exp.embed_model, config, state.params,
-                                                    state.batch_stats))
+        return evaluator(workdir_lib.embed_subset(exp.embed_model, config, state.params,
+                                                  state.batch_stats))
 
     return evaluate
 
 
-def _periodic_probe(config, exp, mesh):
+def _periodic_probe(config, exp, mesh, evaluation=None):
     """``state -> scalars``: rank-1 of the current embedding on held-out *training* subjects of a
     labelled dataset (``config.probe``), every ``probe.every`` steps; None when off.
 
@@ -187,7 +197,8 @@ def _periodic_probe(config, exp, mesh):
     if probe is None or not probe.every:
         return None
     from selfgait_jax.data import protocols, sources  # pylint: disable=g-import-not-at-top
-    from selfgait_jax.evaluation.api import PeriodicEvaluator  # pylint: disable=g-import-not-at-top
+
+    PeriodicEvaluator = _needs(evaluation, "probe").PeriodicEvaluator  # pylint: disable=invalid-name
 
     probe_config = config.copy_and_resolve_references()
     probe_config.data = sources.named_data_config(probe.data)
@@ -200,8 +211,8 @@ def _periodic_probe(config, exp, mesh):
     evaluator.max_length = int(probe.max_length) or None
 
     def evaluate(state):
-        scalars = evaluator(checkpointing.embed_subset(exp.embed_model, config, state.params,
-                                                       state.batch_stats))
+        scalars = evaluator(workdir_lib.embed_subset(exp.embed_model, config, state.params,
+                                                     state.batch_stats))
         return {k.replace("eval/", "probe/"): v for k, v in scalars.items() if k.endswith("rank1")}
 
     return evaluate

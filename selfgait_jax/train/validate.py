@@ -9,7 +9,7 @@ import os
 from selfgait_jax.data import protocols, sources
 from selfgait_jax.models import registry
 from selfgait_jax.train import optim
-from selfgait_jax.train.checkpointing import checkpoint_dir
+from selfgait_jax.workdir import checkpoint_dir
 
 STAGES = ("pretrain", "triplet")
 KNOWN_DATASETS = tuple(sources.SYNTHGAIT_NAMES) + tuple(sources.TREE_NAMES)
