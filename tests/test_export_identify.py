@@ -342,3 +342,15 @@ def test_pretrained_embedding_is_evaluated_on_a_named_labelled_dataset(pretrain_
     direct, _, _ = api.evaluate_model(fine_config, model, variables)
     for cond in ("NM", "BG", "CL"):
         assert results["conditions"][cond]["matrix"] == direct["conditions"][cond]["matrix"]
+    # --validation_subjects: the same probe on held-out training subjects, never a test subject.
+    from selfgait_jax.data import protocols  # pylint: disable=g-import-not-at-top
+    assert evaluate_tool.main([f"--workdir={pretrain_workdir}", "--data=synthgait_b:tiny",
+                               "--validation_subjects=2", "--max_length=8"]) == 0
+    held = json.loads((pretrain_workdir / "eval" / "5-synthgait_b-validation2" / "results.json").read_text())
+    npz = np.load(pretrain_workdir / "eval" / "5-synthgait_b-validation2" / "embeddings.npz")
+    fine_config.data.validation_subjects = 2
+    source_metas = api.PeriodicEvaluator(fine_config, model).source.metas
+    protocol = protocols.validation_protocol("synthgait_b", source_metas, 2)
+    assert set(npz["subjects"].tolist()) == set(protocol.test_subjects)
+    assert not set(npz["subjects"].tolist()) & set(protocols.protocol_for("synthgait_b", source_metas).test_subjects)
+    assert held["num_gallery"] == len(protocol.gallery)

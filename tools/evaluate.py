@@ -1,7 +1,8 @@
 """Evaluate a training workdir: the paper's cross-view tables for its test set.
 
     python tools/evaluate.py --workdir=DIR [--step=N] [--out=OUT] [--metric=euclidean|cosine]
-                             [--keep_missing_gallery] [--data=NAME [--data_root=PATH]] [--max_length=T]
+                             [--keep_missing_gallery] [--data=NAME [--data_root=PATH] [--validation_subjects=N]]
+                             [--max_length=T]
                              [--far=0.01]
 
 `--data` evaluates on another labelled dataset than the run's own: with a pretraining workdir it
@@ -35,6 +36,9 @@ def main(argv=None) -> int:
                         help="a labelled dataset to evaluate on instead of the run's own: NAME or NAME:tiny "
                              "(synthgait_b, synthgait_mv, casia_b, ou_mvlp, opengait_pkl)")
     parser.add_argument("--data_root", default="", help="dataset folder for --data=casia_b/ou_mvlp/...")
+    parser.add_argument("--validation_subjects", type=int, default=0,
+                        help="with --data: evaluate on the last N *training* subjects instead of the "
+                             "test split (the validation probe of docs/reproduction.md)")
     parser.add_argument("--max_length", type=int, default=None,
                         help="embed at most this many frames of each sequence (default: all)")
     parser.add_argument("--far", type=float, default=0.01,
@@ -54,6 +58,7 @@ def main(argv=None) -> int:
         if args.data:
             data = sources.named_data_config(args.data)
             data.root = args.data_root
+            data.validation_subjects = args.validation_subjects
         evaluate_workdir(args.workdir, args.step, args.out, args.metric,
                          drop_missing_gallery=not args.keep_missing_gallery, data=data,
                          max_length=args.max_length, far=args.far)

@@ -248,7 +248,9 @@ def evaluate_workdir(workdir, step=None, out=None, metric="euclidean", drop_miss
     results["checkpoint"] = {"workdir": os.path.abspath(os.fspath(workdir)), "step": int(step),
                              "config_sha256": config_hash}
     results["max_length"] = evaluator.max_length
-    default_out = Path(workdir) / "eval" / (str(step) if data is None else f"{step}-{data.name}")
+    held = int(data.get("validation_subjects", 0) or 0) if data is not None else 0
+    name = "" if data is None else f"-{data.name}" + (f"-validation{held}" if held else "")
+    default_out = Path(workdir) / "eval" / f"{step}{name}"
     out = Path(out) if out is not None else default_out
     write_outputs(results, embeddings, metas, out)
     if verbose:
