@@ -192,8 +192,12 @@ def main(argv):
         config_flags.get_config_filename(flags.FLAGS["config"]), size)
     logging.info("JAX process %d/%d, %d devices; workdir %s", jax.process_index(),
                  jax.process_count(), jax.device_count(), workdir)
+    from selfgait_jax.train.checkpointing import WorkdirInUseError  # pylint: disable=g-import-not-at-top
+
     try:
         loop.run(config, workdir, evaluation)  # main wires evaluation into training
+    except WorkdirInUseError as error:  # another run writes there: say who, nothing else
+        _fail(str(error))
     except ValueError as error:
         if not _is_config_error(error):
             raise

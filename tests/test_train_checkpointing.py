@@ -219,6 +219,12 @@ def test_a_second_run_on_a_workdir_in_use_stops_and_a_killed_run_leaves_no_lock(
         with pytest.raises(checkpointing.WorkdirInUseError, match=expected):
             loop.run(quickstart.get_config("tiny"), str(workdir))
         assert not (workdir / "checkpoints").exists() and not (workdir / "pretrain").exists()
+        # From the command line: one line naming the other run, no traceback, exit 1.
+        cli = subprocess.run([sys.executable, "-m", "selfgait_jax.main", "--config=configs/pretrain.py:tiny",
+                              f"--workdir={workdir}"], capture_output=True, text=True, timeout=300,
+                             cwd=pathlib.Path(__file__).resolve().parents[1])
+        assert cli.returncode == 1 and "Traceback" not in cli.stderr
+        assert f"is in use by another run (pid {holder.pid}" in cli.stderr
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
