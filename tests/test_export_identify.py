@@ -354,3 +354,11 @@ def test_pretrained_embedding_is_evaluated_on_a_named_labelled_dataset(pretrain_
     assert set(npz["subjects"].tolist()) == set(protocol.test_subjects)
     assert not set(npz["subjects"].tolist()) & set(protocols.protocol_for("synthgait_b", source_metas).test_subjects)
     assert held["num_gallery"] == len(protocol.gallery)
+    # --partition: an OpenGait split file decides the test subjects.
+    split = pretrain_workdir.parent / "split.json"
+    split.write_text(json.dumps({"TRAIN_SET": ["001", "002", "003"], "TEST_SET": ["004", "005", "006"]}))
+    assert evaluate_tool.main([f"--workdir={pretrain_workdir}", "--data=synthgait_b:tiny",
+                               f"--partition={split}", "--max_length=8",
+                               f"--out={pretrain_workdir.parent / 'by_split'}"]) == 0
+    by_split = np.load(pretrain_workdir.parent / "by_split" / "embeddings.npz")
+    assert set(by_split["subjects"].tolist()) == {"004", "005", "006"}

@@ -1,7 +1,8 @@
 """Evaluate a training workdir: the paper's cross-view tables for its test set.
 
     python tools/evaluate.py --workdir=DIR [--step=N] [--out=OUT] [--metric=euclidean|cosine]
-                             [--keep_missing_gallery] [--data=NAME [--data_root=PATH] [--validation_subjects=N]]
+                             [--keep_missing_gallery] [--data=NAME [--data_root=PATH] [--partition=FILE]
+                             [--validation_subjects=N]]
                              [--max_length=T]
                              [--far=0.01]
 
@@ -36,6 +37,8 @@ def main(argv=None) -> int:
                         help="a labelled dataset to evaluate on instead of the run's own: NAME or NAME:tiny "
                              "(synthgait_b, synthgait_mv, casia_b, ou_mvlp, opengait_pkl)")
     parser.add_argument("--data_root", default="", help="dataset folder for --data=casia_b/ou_mvlp/...")
+    parser.add_argument("--partition", default="",
+                        help="with --data: an OpenGait partition file (TRAIN_SET/TEST_SET JSON) for the split")
     parser.add_argument("--validation_subjects", type=int, default=0,
                         help="with --data: evaluate on the last N *training* subjects instead of the "
                              "test split (the validation probe of docs/reproduction.md)")
@@ -59,6 +62,7 @@ def main(argv=None) -> int:
             data = sources.named_data_config(args.data)
             data.root = args.data_root
             data.validation_subjects = args.validation_subjects
+            data.partition = args.partition
         evaluate_workdir(args.workdir, args.step, args.out, args.metric,
                          drop_missing_gallery=not args.keep_missing_gallery, data=data,
                          max_length=args.max_length, far=args.far)
