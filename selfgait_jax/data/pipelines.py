@@ -44,8 +44,6 @@ except RuntimeError:  # TF devices already initialised (TF imported elsewhere fi
 _UNPACK_TABLE = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) * np.uint8(255)
 
 PRETEXT_BATCH_KEY = "byol.batch_size"
-PRETEXT_TARGETS = ("next_frame", "other_view")  # byol.target: the paper's, or an extension
-PRETEXT_BATCH_BY = ("", "view")  # byol.batch_by: "" = any sequences together; "view": one view a batch
 PRETEXT_MIN_ONLINE_KEY = "byol.min_online_frames"
 TRIPLET_BATCH_KEY = "triplet.P*triplet.K"
 
@@ -218,13 +216,13 @@ def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int =
         _log.info("pretext windows of %s: %d of %d sequences skipped (fewer than %s + 1 = %d "
                   "frames); %d shorter than k + 1 = %d frames give masked, shorter online windows",
                   source.name, skipped, len(store), PRETEXT_MIN_ONLINE_KEY, needed, short, k + 1)
-    if batch_by not in PRETEXT_BATCH_BY:
-        raise ValueError(f"config.byol.batch_by={batch_by!r}: expected one of {PRETEXT_BATCH_BY}")
+    if batch_by not in sampling.PRETEXT_BATCH_BY:
+        raise ValueError(f"config.byol.batch_by={batch_by!r}: expected one of {sampling.PRETEXT_BATCH_BY}")
     groups = None
     if batch_by == "view":
         groups = np.array([source.metas[i].view for i in store.indices.tolist()])
-    if target not in PRETEXT_TARGETS:
-        raise ValueError(f"config.byol.target={target!r}: expected one of {PRETEXT_TARGETS}")
+    if target not in sampling.PRETEXT_TARGETS:
+        raise ValueError(f"config.byol.target={target!r}: expected one of {sampling.PRETEXT_TARGETS}")
     partners = _other_views_of_each_walk(source, store) if target == "other_view" else None
     sampler = sampling.PretextSampler(store.lengths, batch_size=batch_size, k=k, seed=seed,
                                       min_online_frames=min_online_frames, groups=groups,

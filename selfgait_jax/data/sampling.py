@@ -30,6 +30,10 @@ _STREAM_BATCH = 1
 _STREAM_GROUPED = 2
 _STREAM_PARTNER = 3
 
+# The pretext's options, declared once (pipelines and config validation read them).
+PRETEXT_TARGETS = ("next_frame", "other_view")  # byol.target: the paper's, or an extension
+PRETEXT_BATCH_BY = ("", "view")  # byol.batch_by: "" = any sequences together; "view": one view a batch
+
 
 def _check_lengths(lengths: np.ndarray) -> np.ndarray:
     lengths = np.asarray(lengths, dtype=np.int64)

@@ -221,6 +221,7 @@ def _periodic_probe(config, exp, mesh, evaluation=None):
 def _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, ckpts,
           evaluate=None, probe=None) -> dict:
     total = config.total_steps
+    micro_batches = optim.accumulate(config.optimizer)  # pipeline batches consumed per step
     # Every process runs the same loop; only process 0 writes the logs.
     log = TrainLog(workdir, total, step, name=config.name, enabled=jax.process_index() == 0)
     pending = []  # device metrics since the last fetch; fetched only at log / checkpoint steps
@@ -230,7 +231,7 @@ def _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, c
             batch = batching.to_global(next(batches), mesh)
             state, metrics = train_step(state, batch)
             step += 1
-            next_batch += optim.accumulate(config.optimizer)  # micro-batches consumed
+            next_batch += micro_batches
             pending.append(metrics)
             due_log = step % config.log_every == 0 or step == total
             due_ckpt = step % config.checkpoint_every == 0 or step == total

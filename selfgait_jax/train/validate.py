@@ -6,7 +6,7 @@ seconds instead of after minutes of data generation and compilation.
 
 import os
 
-from selfgait_jax.data import protocols, sources
+from selfgait_jax.data import protocols, sampling, sources
 from selfgait_jax.models import registry
 from selfgait_jax.train import optim
 from selfgait_jax.workdir import checkpoint_dir
@@ -88,9 +88,9 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
         if data.get("max_frames", 0) and k >= data.max_frames:
             _fail("byol.k", f"k={k} online frames + 1 target frame need k below the sequence length, "
                   f"but data.max_frames={data.max_frames}")
-        if config.byol.target not in ("next_frame", "other_view"):
+        if config.byol.target not in sampling.PRETEXT_TARGETS:
             _fail("byol.target", f"{config.byol.target!r} is not next_frame or other_view")
-        if config.byol.batch_by not in ("", "view"):
+        if config.byol.batch_by not in sampling.PRETEXT_BATCH_BY:
             _fail("byol.batch_by", f"{config.byol.batch_by!r} is not '' (any views) or 'view'")
         if config.byol.tau_schedule not in ("constant", "cosine"):
             _fail("byol.tau_schedule", f"{config.byol.tau_schedule!r} is not constant or cosine")
