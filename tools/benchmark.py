@@ -293,7 +293,9 @@ def append_line(result: dict, command: str) -> None:
             f"): {t['stage']} step "
             f"{'x'.join(map(str, t['shape']))} {t['dtype']}: **{t['step_ms_median']:.0f} ms/step, "
             f"{t['seq_per_s']:.2f} sequences/s**, {t['frames_per_s']:.0f} frames/s, "
-            f"XLA flops/step {t['flops_per_step']:.3g} → {t['achieved_tflops']} TFLOP/s "
+            + (f"XLA flops/step {t['flops_per_step']:.3g} → {t['achieved_tflops']} TFLOP/s "
+               if t['flops_per_step'] else "XLA's reference flops/step not available on this "
+               "backend (its compiled count leaves out library convolutions) ") +
             f"(compile {t['compile_s']} s)")
     peer = r.get("peer_pytorch")
     if peer:
