@@ -1,4 +1,4 @@
-"""tools/benchmark.py's cheap parts: argument parsing, configs with the benchmark's shapes, batches.
+"""tools/bench/benchmark.py's cheap parts: argument parsing, configs with the benchmark's shapes, batches.
 
 (The timed runs themselves compile the full-size network; they are run by hand, see
 docs/performance.md. Speed is never asserted.)"""
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "benchmark.py"
+TOOL = Path(__file__).resolve().parents[1] / "tools" / "bench" / "benchmark.py"
 
 
 @pytest.fixture(scope="module")

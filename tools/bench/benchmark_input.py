@@ -1,6 +1,6 @@
 """Measure the triplet pipeline's throughput (sequences/s) on this machine.
 
-    python tools/benchmark_input.py --out /tmp/input.json
+    python tools/bench/benchmark_input.py --out /tmp/input.json
 
 The source is an in-memory set of random binary silhouette sequences of realistic CASIA-B lengths
 (50-120 frames; content does not change the cost of bit-packed gathering), or `--synthgait` for the
@@ -24,7 +24,7 @@ import numpy as np
 from selfgait_jax.data import pipelines
 from selfgait_jax.data.sequence import SequenceMeta
 
-BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+BENCHMARKS_MD = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
 
 
 class RandomSequences:
@@ -144,7 +144,7 @@ def _time_triplet_step(source, indices, store, frames: int, ordered: bool, steps
 def _append_line(r: dict) -> None:
     if not BENCHMARKS_MD.exists():
         BENCHMARKS_MD.write_text("# Benchmarks\n\nOne line per measurement: date, tool, machine, shapes, figure.\n\n")
-    line = (f"- {r['date'][:10]} `tools/benchmark_input.py` ({r['machine']}, load average "
+    line = (f"- {r['date'][:10]} `tools/bench/benchmark_input.py` ({r['machine']}, load average "
             f"{r['load_average_1min']}): triplet pipeline, "
             f"batch {'x'.join(map(str, r['batch_shape']))} uint8, {'ordered' if r['ordered'] else 'unordered'}, "
             f"{r['source']} source of {r['sequences_in_source']} sequences ({r['store_mb']} MB bit-packed in "

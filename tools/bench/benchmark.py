@@ -1,6 +1,6 @@
 """Time the training step, the input pipeline and evaluation on this machine.
 
-    python tools/benchmark.py --out=FILE.json [--stage=pretrain|finetune] [--batch=PxK] [--frames=30]
+    python tools/bench/benchmark.py --out=FILE.json [--stage=pretrain|finetune] [--batch=PxK] [--frames=30]
         [--height=64] [--width=44] [--steps=N] [--dtype=float32|bfloat16] [--skip-input] [--skip-eval]
         [--peer-pytorch] [--compiler-option=KEY=VALUE ...] [--eval-sequences=N] [--eval-max-frames=N]
         [--no-markdown]
@@ -16,7 +16,7 @@
   50-120 random frames). ``--eval-sequences`` embeds only that many of them (the full model on CPU
   needs ~1 h for all 5,500); ``embed_s_all`` then extrapolates by frame count. Ranking always runs
   on 5,500 embeddings.
-- ``--peer-pytorch``: tools/peer_pytorch.py's plain PyTorch step (needs torch), run alternately with
+- ``--peer-pytorch``: tools/bench/peer_pytorch.py's plain PyTorch step (needs torch), run alternately with
   the JAX step so that both see the same machine load; reports the JAX speed-up.
 
 The step part needs only JAX (GPU machines without TensorFlow). Writes the JSON (--out) and appends
@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # for `configs`
 
 from selfgait_jax.data import protocols  # noqa: E402  (numpy only)
@@ -161,7 +161,7 @@ def time_train_step(args, config, mesh):
     jax.block_until_ready(metrics)
     peer_step, peer_times = None, []
     if args.peer_pytorch:  # interleaved with the JAX step: both see the same machine load
-        sys.path.insert(0, str(REPO / "tools"))
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
         import peer_pytorch
 
         peer_step = peer_pytorch.build_step(batch_size, args.frames)
@@ -206,7 +206,7 @@ def _peer_result(times, batch_size, jax_step_s):
     import torch
 
     step_s = statistics.median(times)
-    return {"what": "tools/peer_pytorch.py, interleaved step by step with the JAX step",
+    return {"what": "tools/bench/peer_pytorch.py, interleaved step by step with the JAX step",
             "torch_version": torch.__version__, "step_ms_median": round(step_s * 1e3, 1),
             "step_ms_all": [round(t * 1e3, 1) for t in times],
             "seq_per_s": round(batch_size / step_s, 3),
@@ -329,7 +329,7 @@ def main(argv=None):
     parser.add_argument("--compiler-option", action="append", default=[], metavar="KEY=VALUE",
                         help="XLA option for compiling the step (repeatable)")
     parser.add_argument("--peer-pytorch", action="store_true",
-                        help="interleave tools/peer_pytorch.py's step (needs torch; pretrain only)")
+                        help="interleave tools/bench/peer_pytorch.py's step (needs torch; pretrain only)")
     parser.add_argument("--eval-sequences", type=int, default=5500,
                         help="how many of the 5,500 test sequences to embed (time extrapolated)")
     parser.add_argument("--eval-max-frames", type=int, default=0,
@@ -366,7 +366,7 @@ def main(argv=None):
     Path(args.out).write_text(text + "\n")
     if not args.no_markdown:
         shown = ["--out=OUT.json" if a.startswith("--out") else a for a in (argv or sys.argv[1:])]
-        append_line(result, "python tools/benchmark.py " + " ".join(shown))  # no machine paths
+        append_line(result, "python tools/bench/benchmark.py " + " ".join(shown))  # no machine paths
 
 
 if __name__ == "__main__":
