@@ -3,7 +3,7 @@
     python tools/bench/benchmark.py --out=FILE.json [--stage=pretrain|finetune] [--batch=PxK] [--frames=30]
         [--height=64] [--width=44] [--steps=N] [--dtype=float32|bfloat16] [--skip-input] [--skip-eval]
         [--peer-pytorch] [--compiler-option=KEY=VALUE ...] [--eval-sequences=N] [--eval-max-frames=N]
-        [--no-markdown]
+        [--append-docs]
 
 - train step: the training code's own jitted step (train/experiment.py: full-size SelfGait, Adam,
   BYOL EMA for pretrain / batch-all triplet for finetune) on a device-resident random batch of
@@ -19,9 +19,9 @@
 - ``--peer-pytorch``: tools/bench/peer_pytorch.py's plain PyTorch step (needs torch), run alternately with
   the JAX step so that both see the same machine load; reports the JAX speed-up.
 
-The step part needs only JAX (GPU machines without TensorFlow). Writes the JSON (--out) and appends
-one line to docs/benchmarks.md; the 1-minute load average is recorded because other work on the
-machine skews timings.
+The step part needs only JAX (GPU machines without TensorFlow). Writes the JSON (--out) and, only
+with ``--append-docs``, appends one line to docs/benchmarks.md; the 1-minute load average is
+recorded because other work on the machine skews timings.
 """
 
 from __future__ import annotations
@@ -314,7 +314,7 @@ def append_line(result: dict, command: str) -> None:
         f.write(line + "\n")
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--stage", default="pretrain", choices=("pretrain", "finetune"))
@@ -334,13 +334,19 @@ def main(argv=None):
                         help="how many of the 5,500 test sequences to embed (time extrapolated)")
     parser.add_argument("--eval-max-frames", type=int, default=0,
                         help="embed only the first N frames of each sequence (0: all)")
-    parser.add_argument("--no-markdown", action="store_true", help="do not append to docs/benchmarks.md")
+    parser.add_argument("--append-docs", action="store_true",
+                        help="also append the result's line to docs/benchmarks.md (a tracked file)")
     args = parser.parse_args(argv)
-    p, k = parse_batch(args.batch)
     if args.steps < 1:
         raise SystemExit("--steps must be at least 1")
     if args.peer_pytorch and args.stage != "pretrain":
         raise SystemExit("--peer-pytorch: the PyTorch peer is the pretraining step; use --stage=pretrain")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    p, k = parse_batch(args.batch)
 
     load_before = [round(v, 2) for v in os.getloadavg()]
     mesh = steps_lib.data_mesh()
@@ -364,8 +370,9 @@ def main(argv=None):
     text = json.dumps(result, indent=2)
     print(text)
     Path(args.out).write_text(text + "\n")
-    if not args.no_markdown:
-        shown = ["--out=OUT.json" if a.startswith("--out") else a for a in (argv or sys.argv[1:])]
+    if args.append_docs:
+        shown = ["--out=OUT.json" if a.startswith("--out") else a
+                 for a in (argv or sys.argv[1:]) if a != "--append-docs"]
         append_line(result, "python tools/bench/benchmark.py " + " ".join(shown))  # no machine paths
 
 

@@ -2,6 +2,7 @@
 
     pip install torch   # CPU wheel; torch is NOT a dependency of selfgait_jax, only of this tool
     python tools/bench/peer_pytorch.py --out=FILE.json [--batch=8] [--frames=30] [--steps=5] [--threads=N]
+        [--append-docs]
 
 Why: the issue's target is "beat a plain PyTorch implementation of the same step". Timings on a shared
 2-core machine move by ±25 % from one minute to the next, so the ratio is only meaningful when both
@@ -174,7 +175,8 @@ def main(argv=None):
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--no-markdown", action="store_true")
+    parser.add_argument("--append-docs", action="store_true",
+                        help="also append the result's line to docs/benchmarks.md (a tracked file)")
     args = parser.parse_args(argv)
     load_before = [round(v, 2) for v in os.getloadavg()]
     times = time_steps(build_step(args.batch, args.frames, args.threads), args.steps)
@@ -192,7 +194,7 @@ def main(argv=None):
     text = json.dumps(result, indent=2)
     print(text)
     Path(args.out).write_text(text + "\n")
-    if not args.no_markdown:
+    if args.append_docs:
         t = result["train_step"]
         with BENCHMARKS_MD.open("a") as f:
             f.write(f"- {result['date'][:10]} `tools/bench/peer_pytorch.py` ({result['machine']}, torch "
