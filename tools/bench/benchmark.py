@@ -37,7 +37,6 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
