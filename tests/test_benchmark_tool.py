@@ -1,4 +1,4 @@
-"""tools/benchmark.py's cheap parts: argument parsing, configs with the benchmark's shapes, batches.
+"""tools/bench/benchmark.py's cheap parts: argument parsing, configs with the benchmark's shapes, batches.
 
 (The timed runs themselves compile the full-size network; they are run by hand, see
 docs/performance.md. Speed is never asserted.)"""
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "benchmark.py"
+TOOL = Path(__file__).resolve().parents[1] / "tools" / "bench" / "benchmark.py"
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +61,24 @@ def test_random_sequences_source(tool):
     frames = source.load(1)
     assert frames.shape == (source.lengths[1], 8, 4) and frames.dtype == np.uint8
     np.testing.assert_array_equal(frames, source.load(1))  # deterministic per sequence
+
+
+def test_docs_are_appended_only_when_asked(tool):
+    assert tool.parse_args(["--out=x.json"]).append_docs is False
+    assert tool.parse_args(["--out=x.json", "--append-docs"]).append_docs is True
+    with pytest.raises(SystemExit, match="--peer-pytorch"):
+        tool.parse_args(["--out=x.json", "--peer-pytorch", "--stage=finetune"])
+
+
+def test_the_docs_line(tool, tmp_path, monkeypatch):
+    monkeypatch.setattr(tool, "BENCHMARKS_MD", tmp_path / "benchmarks.md")
+    train = {"stage": "pretrain", "shape": [8, 30, 64, 44], "dtype": "float32", "step_ms_median": 2500.0,
+             "seq_per_s": 3.2, "frames_per_s": 96.0, "flops_per_step": None, "achieved_tflops": None,
+             "compile_s": 12.0}
+    result = {"date": "2026-11-26T10:00:00+00:00", "machine": "x86_64 2 cores, Linux", "device": "cpu: cpu x1",
+              "jax_version": "0.10.2", "load_average": [1.0], "load_average_after": [1.5],
+              "compiler_options": [], "train_step": train}
+    tool.append_line(result, "python tools/bench/benchmark.py --out=OUT.json")
+    line = (tmp_path / "benchmarks.md").read_text()
+    assert line.startswith("- 2026-11-26 `python tools/bench/benchmark.py --out=OUT.json` (x86_64")
+    assert "**2500 ms/step, 3.20 sequences/s**" in line and "not available on this backend" in line

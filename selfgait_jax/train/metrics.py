@@ -1,9 +1,10 @@
 """Observability: ``workdir/metrics.jsonl``, TensorBoard event files and a console progress line.
 
 Scalars arrive here already on the host: the loop fetches device values only every ``log_every``
-steps. TensorBoard goes through ``clu.metric_writers`` when its ``tensorboard`` dependency is
-installed; otherwise the same scalars are written as TensorBoard events with plain TensorFlow
-(TensorFlow is already needed by the input pipeline; it is imported only here, lazily).
+steps. TensorBoard events are written by ``clu.metric_writers.SummaryWriter`` (TensorFlow's summary
+writer; clu's TensorFlow writer needs the ``tensorboard`` package, a dependency of selfgait_jax).
+clu is imported when a TrainLog is made, so importing this module needs neither TensorFlow nor
+TensorBoard.
 """
 
 import json
@@ -14,35 +15,14 @@ import time
 _log = logging.getLogger(__name__)
 
 
-class _TfEventWriter:
-    """Minimal TensorBoard scalar writer (``simple_value`` events) for when clu cannot import."""
-
-    def __init__(self, logdir: str):
-        import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-        self._tf = tf
-        self._writer = tf.summary.create_file_writer(logdir)
-
-    def write_scalars(self, step: int, scalars: dict):
-        tf = self._tf
-        summary = tf.compat.v1.Summary(value=[
-            tf.compat.v1.Summary.Value(tag=k, simple_value=float(v)) for k, v in scalars.items()])
-        with self._writer.as_default():
-            tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step)
-
-    def flush(self):
-        self._writer.flush()
-
-    def close(self):
-        self._writer.close()
-
-
 def _tensorboard_writer(logdir: str):
+    """A plain TensorBoard writer (no console logging of its own: TrainLog prints the progress)."""
     try:
         from clu import metric_writers  # pylint: disable=g-import-not-at-top
-    except ImportError:  # clu's TensorBoard writer needs the `tensorboard` package
-        return _TfEventWriter(logdir)
-    return metric_writers.create_default_writer(logdir, asynchronous=False)
+    except ImportError as error:
+        raise ImportError(f"TensorBoard logging needs the tensorboard package, a dependency of "
+                          f"selfgait_jax (pip install tensorboard): {error}") from error
+    return metric_writers.SummaryWriter(logdir)
 
 
 class TrainLog:

@@ -1,7 +1,8 @@
 """A plain PyTorch SelfGait pretraining step, to measure JAX against a PyTorch peer on the same machine.
 
     pip install torch   # CPU wheel; torch is NOT a dependency of selfgait_jax, only of this tool
-    python tools/peer_pytorch.py --out=FILE.json [--batch=8] [--frames=30] [--steps=5] [--threads=N]
+    python tools/bench/peer_pytorch.py --out=FILE.json [--batch=8] [--frames=30] [--steps=5] [--threads=N]
+        [--append-docs]
 
 Why: the issue's target is "beat a plain PyTorch implementation of the same step". Timings on a shared
 2-core machine move by ±25 % from one minute to the next, so the ratio is only meaningful when both
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+BENCHMARKS_MD = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
 BINS = (1, 2, 4, 8, 16)
 
 
@@ -126,7 +127,7 @@ class Online(nn.Module):
 
 def build_step(batch: int = 8, frames: int = 30, threads: int | None = None, seed: int = 0):
     """A callable running one full pretraining step (target forward, online forward/backward, Adam,
-    EMA) on fixed random frames; tools/benchmark.py --peer-pytorch interleaves it with the JAX step."""
+    EMA) on fixed random frames; tools/bench/benchmark.py --peer-pytorch interleaves it with the JAX step."""
     torch.manual_seed(seed)
     torch.set_num_threads(threads or os.cpu_count())
     online = Online()
@@ -174,7 +175,8 @@ def main(argv=None):
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--no-markdown", action="store_true")
+    parser.add_argument("--append-docs", action="store_true",
+                        help="also append the result's line to docs/benchmarks.md (a tracked file)")
     args = parser.parse_args(argv)
     load_before = [round(v, 2) for v in os.getloadavg()]
     times = time_steps(build_step(args.batch, args.frames, args.threads), args.steps)
@@ -192,10 +194,10 @@ def main(argv=None):
     text = json.dumps(result, indent=2)
     print(text)
     Path(args.out).write_text(text + "\n")
-    if not args.no_markdown:
+    if args.append_docs:
         t = result["train_step"]
         with BENCHMARKS_MD.open("a") as f:
-            f.write(f"- {result['date'][:10]} `tools/peer_pytorch.py` ({result['machine']}, torch "
+            f.write(f"- {result['date'][:10]} `tools/bench/peer_pytorch.py` ({result['machine']}, torch "
                     f"{result['torch_version']}, {args.threads} threads, load average "
                     f"{load_before[0]}→{result['load_average_after'][0]}): plain PyTorch SelfGait "
                     f"pretrain step {'x'.join(map(str, t['shape']))} fp32: **{t['step_ms_median']:.0f} "

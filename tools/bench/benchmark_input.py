@@ -1,12 +1,12 @@
 """Measure the triplet pipeline's throughput (sequences/s) on this machine.
 
-    python tools/benchmark_input.py --out /tmp/input.json
+    python tools/bench/benchmark_input.py --out /tmp/input.json [--append-docs]
 
 The source is an in-memory set of random binary silhouette sequences of realistic CASIA-B lengths
 (50-120 frames; content does not change the cost of bit-packed gathering), or `--synthgait` for the
-tiny SynthGait-B. Writes a JSON record (--out) and appends one line to docs/benchmarks.md. The issue
-asks for at least 3x the sequences/s the training step consumes (a full-size step on a 2-core CPU
-takes ~1-2 s for 8 sequences, i.e. < 10 sequences/s).
+tiny SynthGait-B. Prints a JSON record and writes it to --out; --append-docs also appends one line
+to docs/benchmarks.md. The issue asks for at least 3x the sequences/s the training step consumes (a
+full-size step on a 2-core CPU takes ~1-2 s for 8 sequences, i.e. < 10 sequences/s).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from selfgait_jax.data import pipelines
 from selfgait_jax.data.sequence import SequenceMeta
 
-BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+BENCHMARKS_MD = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
 
 
 class RandomSequences:
@@ -47,7 +47,7 @@ class RandomSequences:
         return np.where(rng.random((self._lengths[i], 64, 44)) < 0.3, 255, 0).astype(np.uint8)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subjects", type=int, default=40)
     parser.add_argument("--per-subject", type=int, default=20, help="sequences per subject")
@@ -63,8 +63,9 @@ def main():
                         help="also time the full-size SelfGait triplet step on a 2x4 batch of the same "
                              "pipeline, and report the ratio (the issue asks for >= 3)")
     parser.add_argument("--out", help="write the result as JSON here")
-    parser.add_argument("--no-markdown", action="store_true", help="do not append to docs/benchmarks.md")
-    args = parser.parse_args()
+    parser.add_argument("--append-docs", action="store_true",
+                        help="also append the result's line to docs/benchmarks.md (a tracked file)")
+    args = parser.parse_args(argv)
 
     if args.synthgait:
         from selfgait_jax.data.sources import data_config, open_source
@@ -108,7 +109,7 @@ def main():
     print(json.dumps(result, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    if not args.no_markdown:
+    if args.append_docs:
         _append_line(result)
 
 
@@ -144,7 +145,7 @@ def _time_triplet_step(source, indices, store, frames: int, ordered: bool, steps
 def _append_line(r: dict) -> None:
     if not BENCHMARKS_MD.exists():
         BENCHMARKS_MD.write_text("# Benchmarks\n\nOne line per measurement: date, tool, machine, shapes, figure.\n\n")
-    line = (f"- {r['date'][:10]} `tools/benchmark_input.py` ({r['machine']}, load average "
+    line = (f"- {r['date'][:10]} `tools/bench/benchmark_input.py` ({r['machine']}, load average "
             f"{r['load_average_1min']}): triplet pipeline, "
             f"batch {'x'.join(map(str, r['batch_shape']))} uint8, {'ordered' if r['ordered'] else 'unordered'}, "
             f"{r['source']} source of {r['sequences_in_source']} sequences ({r['store_mb']} MB bit-packed in "

@@ -1,9 +1,9 @@
 """Time the training step, the input pipeline and evaluation on this machine.
 
-    python tools/benchmark.py --out=FILE.json [--stage=pretrain|finetune] [--batch=PxK] [--frames=30]
+    python tools/bench/benchmark.py --out=FILE.json [--stage=pretrain|finetune] [--batch=PxK] [--frames=30]
         [--height=64] [--width=44] [--steps=N] [--dtype=float32|bfloat16] [--skip-input] [--skip-eval]
         [--peer-pytorch] [--compiler-option=KEY=VALUE ...] [--eval-sequences=N] [--eval-max-frames=N]
-        [--no-markdown]
+        [--append-docs]
 
 - train step: the training code's own jitted step (train/experiment.py: full-size SelfGait, Adam,
   BYOL EMA for pretrain / batch-all triplet for finetune) on a device-resident random batch of
@@ -16,12 +16,12 @@
   50-120 random frames). ``--eval-sequences`` embeds only that many of them (the full model on CPU
   needs ~1 h for all 5,500); ``embed_s_all`` then extrapolates by frame count. Ranking always runs
   on 5,500 embeddings.
-- ``--peer-pytorch``: tools/peer_pytorch.py's plain PyTorch step (needs torch), run alternately with
+- ``--peer-pytorch``: tools/bench/peer_pytorch.py's plain PyTorch step (needs torch), run alternately with
   the JAX step so that both see the same machine load; reports the JAX speed-up.
 
-The step part needs only JAX (GPU machines without TensorFlow). Writes the JSON (--out) and appends
-one line to docs/benchmarks.md; the 1-minute load average is recorded because other work on the
-machine skews timings.
+The step part needs only JAX (GPU machines without TensorFlow). Writes the JSON (--out) and, only
+with ``--append-docs``, appends one line to docs/benchmarks.md; the 1-minute load average is
+recorded because other work on the machine skews timings.
 """
 
 from __future__ import annotations
@@ -37,10 +37,9 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # for `configs`
 
 from selfgait_jax.data import protocols  # noqa: E402  (numpy only)
@@ -161,7 +160,7 @@ def time_train_step(args, config, mesh):
     jax.block_until_ready(metrics)
     peer_step, peer_times = None, []
     if args.peer_pytorch:  # interleaved with the JAX step: both see the same machine load
-        sys.path.insert(0, str(REPO / "tools"))
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
         import peer_pytorch
 
         peer_step = peer_pytorch.build_step(batch_size, args.frames)
@@ -206,7 +205,7 @@ def _peer_result(times, batch_size, jax_step_s):
     import torch
 
     step_s = statistics.median(times)
-    return {"what": "tools/peer_pytorch.py, interleaved step by step with the JAX step",
+    return {"what": "tools/bench/peer_pytorch.py, interleaved step by step with the JAX step",
             "torch_version": torch.__version__, "step_ms_median": round(step_s * 1e3, 1),
             "step_ms_all": [round(t * 1e3, 1) for t in times],
             "seq_per_s": round(batch_size / step_s, 3),
@@ -314,7 +313,7 @@ def append_line(result: dict, command: str) -> None:
         f.write(line + "\n")
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--stage", default="pretrain", choices=("pretrain", "finetune"))
@@ -329,18 +328,24 @@ def main(argv=None):
     parser.add_argument("--compiler-option", action="append", default=[], metavar="KEY=VALUE",
                         help="XLA option for compiling the step (repeatable)")
     parser.add_argument("--peer-pytorch", action="store_true",
-                        help="interleave tools/peer_pytorch.py's step (needs torch; pretrain only)")
+                        help="interleave tools/bench/peer_pytorch.py's step (needs torch; pretrain only)")
     parser.add_argument("--eval-sequences", type=int, default=5500,
                         help="how many of the 5,500 test sequences to embed (time extrapolated)")
     parser.add_argument("--eval-max-frames", type=int, default=0,
                         help="embed only the first N frames of each sequence (0: all)")
-    parser.add_argument("--no-markdown", action="store_true", help="do not append to docs/benchmarks.md")
+    parser.add_argument("--append-docs", action="store_true",
+                        help="also append the result's line to docs/benchmarks.md (a tracked file)")
     args = parser.parse_args(argv)
-    p, k = parse_batch(args.batch)
     if args.steps < 1:
         raise SystemExit("--steps must be at least 1")
     if args.peer_pytorch and args.stage != "pretrain":
         raise SystemExit("--peer-pytorch: the PyTorch peer is the pretraining step; use --stage=pretrain")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    p, k = parse_batch(args.batch)
 
     load_before = [round(v, 2) for v in os.getloadavg()]
     mesh = steps_lib.data_mesh()
@@ -364,9 +369,10 @@ def main(argv=None):
     text = json.dumps(result, indent=2)
     print(text)
     Path(args.out).write_text(text + "\n")
-    if not args.no_markdown:
-        shown = ["--out=OUT.json" if a.startswith("--out") else a for a in (argv or sys.argv[1:])]
-        append_line(result, "python tools/benchmark.py " + " ".join(shown))  # no machine paths
+    if args.append_docs:
+        shown = ["--out=OUT.json" if a.startswith("--out") else a
+                 for a in (argv or sys.argv[1:]) if a != "--append-docs"]
+        append_line(result, "python tools/bench/benchmark.py " + " ".join(shown))  # no machine paths
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+"""train/metrics.py: the scalars TrainLog writes reach metrics.jsonl and TensorBoard's event file."""
+
+import json
+
+import pytest
+from tensorboard.backend.event_processing import plugin_event_accumulator as accumulator
+from tensorboard.util import tensor_util
+
+from selfgait_jax.train.metrics import TrainLog
+
+
+def _tensorboard_scalars(logdir) -> dict:
+    """``{tag: [(step, value), ...]}`` as TensorBoard reads the event files in ``logdir``."""
+    events = accumulator.EventAccumulator(str(logdir), size_guidance={accumulator.TENSORS: 0})
+    events.Reload()
+    return {tag: [(e.step, tensor_util.make_ndarray(e.tensor_proto).item()) for e in events.Tensors(tag)]
+            for tag in events.Tags()["tensors"]}
+
+
+def test_scalars_reach_tensorboard_and_jsonl(tmp_path):
+    log = TrainLog(str(tmp_path), total_steps=4, start_step=0, name="test")
+    log.write(2, {"loss": 1.5, "lr": 1e-4})
+    log.write(4, {"loss": 0.75, "lr": 1e-4})
+    log.write_eval(4, {"eval/NM_rank1": 81.25})
+    log.close()
+
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    scalars = _tensorboard_scalars(tmp_path / "tensorboard")
+    assert set(scalars) == {"loss", "lr", "steps_per_sec", "eval/NM_rank1"}
+    assert scalars["loss"] == [(2, 1.5), (4, 0.75)]
+    assert [step for step, _ in scalars["lr"]] == [2, 4]
+    assert scalars["lr"][0][1] == pytest.approx(1e-4)
+    assert scalars["eval/NM_rank1"] == [(4, 81.25)]
+
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4, 4]
+    assert records[1]["loss"] == 0.75 and records[2] == {"step": 4, "eval/NM_rank1": 81.25}
+
+
+def test_a_disabled_log_writes_nothing(tmp_path):
+    log = TrainLog(str(tmp_path / "other_process"), total_steps=2, start_step=0, enabled=False)
+    assert log.write(2, {"loss": 1.0})["loss"] == 1.0
+    log.write_eval(2, {"eval/NM_rank1": 50.0})
+    log.close()
+    assert not (tmp_path / "other_process").exists()
