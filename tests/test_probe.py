@@ -44,7 +44,7 @@ def test_pretraining_logs_the_probe_and_it_equals_evaluating_the_checkpoint(tmp_
     config.probe.max_length = 6
     monkeypatch.setenv("SELFGAIT_DATA_DIR", str(tmp_path / "cache"))  # the probe's labelled set
     loop.train(config, str(tmp_path / "work"), evaluation=api)
-    records = [json.loads(l) for l in (tmp_path / "work" / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (tmp_path / "work" / "metrics.jsonl").read_text().splitlines()]
     probes = [r for r in records if "probe/NM_rank1" in r]
     assert [r["step"] for r in probes] == [2, 4]
     assert all("projection_std" in r for r in records if "loss" in r)

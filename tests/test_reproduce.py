@@ -43,7 +43,8 @@ def test_report_table_and_verdicts_follow_the_numbers(tmp_path):
     _fake_result(tmp_path, "sg6", 1, 56, 51, 46)
     _fake_result(tmp_path, "sg2", 0, 30, 20, 25)  # BG lowest here: CL is not the hardest
     doc = tmp_path / "reproduction.md"
-    doc.write_text(f"# Study\n\nhand-written\n\n{reproduce.REPORT_BEGIN}\nOLD-GENERATED\n{reproduce.REPORT_END}\n\nmore\n")
+    doc.write_text(f"# Study\n\nhand-written\n\n{reproduce.REPORT_BEGIN}\nOLD-GENERATED\n"
+                   f"{reproduce.REPORT_END}\n\nmore\n")
     table = reproduce.write_report(tmp_path, doc, tmp_path / "archive")
     text = doc.read_text()
     assert "hand-written" in text and "more" in text and "OLD-GENERATED" not in text

@@ -90,7 +90,8 @@ def test_coat_and_bag_change_the_silhouette(walks):
         assert (area("cl-01", view) / area("nm-01", view)).mean() > 1.07
     assert (area("bg-01", 1) / area("nm-01", 1)).mean() > 1.04
     # The coat widens the front view (the shoulders and the skirt over the thighs).
-    front_width = {t: np.mean([(rendered[(s, t)][0] > 0).any(1).sum(1).mean() for s in SUBJECTS]) for t in ("nm-01", "cl-01")}
+    front_width = {t: np.mean([(rendered[(s, t)][0] > 0).any(1).sum(1).mean() for s in SUBJECTS])
+                   for t in ("nm-01", "cl-01")}
     assert front_width["cl-01"] > front_width["nm-01"] + 0.8
 
 

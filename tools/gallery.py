@@ -1,6 +1,7 @@
 """An enrolled gallery of named walkers, for tools/identify.py.
 
-    python tools/gallery.py enroll --model=M --gallery=G.npz --name=NAME (--video=V [--walker=walker-01] | --sequence=DIR)
+    python tools/gallery.py enroll --model=M --gallery=G.npz --name=NAME \
+        (--video=V [--walker=walker-01] | --sequence=DIR)
     python tools/gallery.py list --gallery=G.npz
     python tools/gallery.py remove --gallery=G.npz --name=NAME
 

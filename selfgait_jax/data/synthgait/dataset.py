@@ -174,7 +174,8 @@ class SynthGaitSource(SequenceSource):
         for subject in spec.subjects:
             subject_lengths = np.load(self.folder / subject / "lengths.npy")
             if subject_lengths.shape != (per_subject,):
-                raise ValueError(f"cache file {self.folder / subject / 'lengths.npy'} does not match the spec; delete it")
+                raise ValueError(
+                    f"cache file {self.folder / subject / 'lengths.npy'} does not match the spec; delete it")
             lengths.append(subject_lengths)
             self._offsets.append(np.concatenate([[0], np.cumsum(subject_lengths)[:-1]]))
         self._lengths = np.concatenate(lengths)

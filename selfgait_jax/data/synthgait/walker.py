@@ -117,7 +117,8 @@ def pose(w: Walker, walk: Walk, num_frames: int, *, hand_bag_side: int = 0) -> d
         head_high=head_base + (w.head_radius * 0.8 + w.head_length) * head_axis,
     )
     for side, (sign, ph, amp) in sides.items():
-        shoulder = neck_base + _yaw(np.broadcast_to([0.0, sign * w.shoulder_width / 2, -0.02], pelvis.shape), thorax_yaw)
+        offset = np.broadcast_to([0.0, sign * w.shoulder_width / 2, -0.02], pelvis.shape)
+        shoulder = neck_base + _yaw(offset, thorax_yaw)
         swing = w.arm_swing * walk.arm_swing_scale * amp * (0.25 if sign == hand_bag_side else 1.0)
         flexion = np.radians(w.arm_offset - swing * np.cos(ph))
         elbow_bend = np.radians(
@@ -196,7 +197,7 @@ def _bag(w: Walker, j: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarr
     s = w.bag_size
     up = np.array([0.0, 0.0, 1.0])
     side = "l" if w.bag_side > 0 else "r"
-    pelvis, chest, neck = j["pelvis"], j["chest"], j["neck"]
+    chest, neck = j["chest"], j["neck"]
     if w.bag == "backpack":
         back = chest - neck
         spine_dir = -back / np.linalg.norm(back, axis=-1, keepdims=True)  # upwards along the spine
@@ -220,6 +221,7 @@ def _bag(w: Walker, j: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarr
     hand = j[f"hand_{side}"]
     top = hand - 0.02 * up
     return [
-        (top - np.array([0.12 * s, 0.0, 0.0]) - 0.09 * s * up, top + np.array([0.12 * s, 0.0, 0.0]) - 0.09 * s * up, 0.09 * s),
+        (top - np.array([0.12 * s, 0.0, 0.0]) - 0.09 * s * up,
+         top + np.array([0.12 * s, 0.0, 0.0]) - 0.09 * s * up, 0.09 * s),
         (top - 0.03 * up, top - 0.25 * s * up, 0.09 * s),
     ]
