@@ -6,14 +6,11 @@ seconds instead of after minutes of data generation and compilation.
 
 import os
 
-from selfgait_jax.data import protocols, sampling, sources
+from selfgait_jax.config_names import STAGES
+from selfgait_jax.data import datasets, protocols, sampling, sources
 from selfgait_jax.models import registry
 from selfgait_jax.train import optim
 from selfgait_jax.workdir import checkpoint_dir
-
-STAGES = ("pretrain", "triplet")
-KNOWN_DATASETS = tuple(sources.SYNTHGAIT_NAMES) + tuple(sources.TREE_NAMES)
-POOL_DATASET = "synthgait_pool"  # generated at its pool size; pool mode does not apply
 
 
 def _fail(key: str, message: str):
@@ -45,12 +42,13 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
               f"{', '.join(registry.SELFGAIT_NAMES)}")
 
     data = config.data
-    if data.name not in KNOWN_DATASETS:
-        _fail("data.name", f"unknown dataset {data.name!r}; known: {', '.join(KNOWN_DATASETS)}")
-    if data.name in sources.TREE_NAMES and not (data.root and os.path.isdir(data.root)):
+    if data.name not in datasets.DATASETS:
+        _fail("data.name", f"unknown dataset {data.name!r}; known: {', '.join(datasets.NAMES)}")
+    dataset = datasets.DATASETS[data.name]
+    if dataset.needs_root and not (data.root and os.path.isdir(data.root)):
         _fail("data.root", f"{data.root!r} is not a folder; {data.name} is read from disk")
     if data.get("partition", ""):
-        if data.name not in protocols.PROTOCOL_OF_DATASET:
+        if not dataset.labelled:
             _fail("data.partition", f"{data.name} has no train/test protocol for a partition file")
         try:
             protocols.load_partition(data.partition)
@@ -108,7 +106,7 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
 
     if config.get("eval") is not None and config.eval.get("every", 0):
         _positive_int(config.eval.every, "eval.every")
-        if data.name not in protocols.PROTOCOL_OF_DATASET:
+        if not dataset.labelled:
             _fail("eval.every", f"{data.name} has no test protocol to evaluate on; set it to 0")
 
     if config.get("require_init_from", False) and not config.init_from:
@@ -129,7 +127,8 @@ def _check_pool(config):
     ratio = data.get("pool_ratio", 0.0)
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio >= 0:
         _fail("data.pool_ratio", f"must be a number >= 0, got {ratio!r}")
-    if not ratio or data.name == POOL_DATASET:
+    dataset = datasets.DATASETS[data.name]
+    if not ratio or not dataset.labelled:  # the generated pool is made at its pool size
         return
     if config.stage != "pretrain":
         _fail("data.pool_ratio", f"pool mode (pool_ratio={ratio:g}) picks pretraining sequences; "
@@ -138,7 +137,7 @@ def _check_pool(config):
     if isinstance(base, bool) or not isinstance(base, int) or base < 1:
         _fail("data.pool_base_sequences", f"must be a positive integer when data.pool_ratio > 0, "
               f"got {base!r}")
-    if data.name in sources.SYNTHGAIT_NAMES:
+    if dataset.generated:
         try:
             protocols.pool_indices(data.name, sources.synthgait_spec(data).metas(), ratio, base,
                                    data.get("seed", 0), data.get("partition", ""))

@@ -1,0 +1,11 @@
+"""The config names every layer shares; it imports nothing, so models/, data/, train/ and
+``selfgait_jax.config_defaults`` all read them from here.
+
+``SIZES``: what a config builder's size argument may be: "full" (the paper's setting) or "tiny"
+(tests and CPU smoke runs: tiny network, tiny SynthGait, a few steps). ``STAGES``: what a training
+config's ``stage`` may be: "pretrain" (BYOL on pretext batches, the ``byol`` section) or "triplet"
+(batch-all triplet loss on labelled batches, the ``triplet`` section).
+"""
+
+SIZES = ("full", "tiny")
+STAGES = ("pretrain", "triplet")
