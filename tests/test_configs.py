@@ -1,10 +1,15 @@
-"""Every config file under configs/ loads and validates at each size it offers, and the configs of
-the paper's Tables 1-3 say what the paper says (pool ratios, label fraction, what each ablation
-changes, the baselines' schedules). Nothing is generated or compiled."""
+"""Every config file under configs/ loads (by its path, from any folder) and validates at each size
+it offers, and the configs of the paper's Tables 1-3 say what the paper says (pool ratios, label
+fraction, what each ablation changes, the baselines' schedules). Nothing is generated or compiled."""
 
-import importlib
+import functools
+import importlib.util
+import json
+import os
 import pathlib
 import re
+import shutil
+import subprocess
 import sys
 
 import jax
@@ -13,9 +18,8 @@ import pytest
 from selfgait_jax.train import validate
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # configs/ import configs.base
 
-CONFIG_NAMES = sorted(p.stem for p in (ROOT / "configs").glob("*.py") if p.stem not in ("__init__", "base"))
+CONFIG_NAMES = sorted(p.stem for p in (ROOT / "configs").glob("*.py") if p.stem != "__init__")
 # quickstart: "quick" (the default) and "tiny"; study: ROW,SEED[,val] for every row
 SIZES = {"quickstart": (None, "tiny"),
          "study": ("wo_pt", "sg2,1", "sg4", "sg6,2,val", "sg6_no_hpm", "sg6_no_mtb", "gaitset",
@@ -24,8 +28,17 @@ SG_ROWS = {"sg2": 2.0, "sg4": 4.0, "sg6": 6.0}
 ABLATIONS = ("ablation_no_pt", "ablation_no_hpm", "ablation_no_mtb")
 
 
+@functools.cache
+def module(name):
+    """configs/<name>.py loaded by its path, as ``--config=configs/<name>.py`` loads it."""
+    spec = importlib.util.spec_from_file_location(f"config_{name}", ROOT / "configs" / f"{name}.py")
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
 def load(name, arg=None):
-    return importlib.import_module(f"configs.{name}").get_config(arg)
+    return module(name).get_config(arg)
 
 
 def stages_of(config):
@@ -170,7 +183,7 @@ def test_pool_mode_errors_are_config_errors():
 
 
 def test_study_rows_are_the_paper_rows_at_one_scale():
-    from configs import study
+    study = module("study")
 
     sg6, no_hpm, wo_pt = load("study", "sg6"), load("study", "sg6_no_hpm"), load("study", "wo_pt")
     assert diff_keys(sg6, no_hpm) == {"name", "pretrain.model.name", "pretrain.model.bins",
@@ -192,3 +205,72 @@ def test_study_rows_are_the_paper_rows_at_one_scale():
     assert diff_keys(sg6, other) == {"name", "pretrain.byol.target", "pretrain.model.head_bn_per_part"}
     with pytest.raises(ValueError, match="ROW"):
         load("study", "sg9")
+
+
+def _package_only(tmp_path):
+    """A copy of configs/ and a folder that holds only a link to the package, as after ``pip
+    install``: neither the repository root nor a ``configs`` package is importable from there."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "selfgait_jax").symlink_to(ROOT / "selfgait_jax", target_is_directory=True)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(ROOT / "configs", elsewhere / "configs")
+    env = dict(os.environ, PYTHONPATH=str(site))
+    return elsewhere / "configs", env
+
+
+_LOAD_EVERY_CONFIG = """
+import importlib.util, json, pathlib, sys
+assert not any(pathlib.Path(p or '.').resolve() == pathlib.Path(sys.argv[2]) for p in sys.path)
+try:
+    import configs
+    raise SystemExit('configs is importable: the check would prove nothing')
+except ModuleNotFoundError:
+    pass
+out = {}
+for name, args in json.loads(sys.argv[3]).items():
+    spec = importlib.util.spec_from_file_location(name, pathlib.Path(sys.argv[1]) / (name + '.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for arg in args:
+        out[name + ':' + str(arg)] = module.get_config(arg).to_json(sort_keys=True)
+print(json.dumps(out))
+"""
+
+
+def test_every_config_loads_by_path_outside_the_repository(tmp_path):
+    """configs/*.py import only selfgait_jax (and ml_collections): loaded by path with the repository
+    root off sys.path and the working directory elsewhere, they build the same configs."""
+    folder, env = _package_only(tmp_path)
+    args = {name: list(SIZES.get(name, (None, "tiny"))) for name in CONFIG_NAMES}
+    done = subprocess.run([sys.executable, "-c", _LOAD_EVERY_CONFIG, str(folder), str(ROOT),
+                           json.dumps(args)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    assert len(loaded) == sum(len(a) for a in args.values())
+    for name, name_args in args.items():
+        for arg in name_args:
+            assert loaded[f"{name}:{arg}"] == load(name, arg).to_json(sort_keys=True), (name, arg)
+
+
+@pytest.mark.slow  # starts python -m selfgait_jax.main (JAX, absl): a few seconds
+def test_main_loads_a_config_by_path_from_any_folder(tmp_path):
+    folder, env = _package_only(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "selfgait_jax.main", f"--config={folder}/pretrain.py:tiny",
+                           "--config.total_step=5", f"--workdir={tmp_path / 'run'}"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "No module named" not in done.stderr, done.stderr
+    assert "did you mean total_steps?" in done.stderr  # the config loaded: its keys were offered
+
+
+def test_config_files_import_only_the_package_and_ml_collections():
+    import ast
+
+    for path in sorted((ROOT / "configs").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                for name in names:
+                    assert name and name.split(".")[0] in ("selfgait_jax", "ml_collections", "__future__"), (
+                        f"{path.name} imports {name}")

@@ -1,16 +1,21 @@
-"""Shared defaults of every training config; the experiment files import this and override.
+"""The shared defaults of every training config and the builders that configs/*.py call.
+
+The files under configs/ are the project's card: each ``get_config(arg)`` builds its run from
+``base_config`` (one training stage: the defaults of every key a run reads) or ``chain_config``
+(stages run in order), and the recipes here that several of them share (the SG-n and OU-MVLP
+chains, the pretraining / fine-tuning stages, the GaitSet / GaitPart baselines). They import only
+this module, so ``--config=ANY/PATH/configs/<name>.py`` loads from any folder.
 
 Stable keys that scripts may rely on: ``total_steps``, ``log_every``, ``checkpoint_every``,
-``seed``, ``init_from``, ``data.name``. Sizes: "full" (the paper's setting) and "tiny" (tests and
-CPU smoke runs: tiny network, tiny SynthGait, a few steps).
+``seed``, ``init_from``, ``data.name``. Sizes (``config_names.SIZES``): "full" (the paper's setting)
+and "tiny" (tests and CPU smoke runs: tiny network, tiny SynthGait, a few steps).
 """
 
 import ml_collections
 
+from selfgait_jax.config_names import SIZES
 from selfgait_jax.data.sources import data_config
 from selfgait_jax.models.registry import model_config
-
-SIZES = ("full", "tiny")
 
 
 def parse_size(arg) -> str:
@@ -103,6 +108,25 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     return c
 
 
+def pretrain_config(size: str, *, model: str = "selfgait",
+                    data: str = "synthgait_pool") -> ml_collections.ConfigDict:
+    """BYOL pretraining of ``model`` on ``data`` (configs/pretrain.py: SelfGait on the unlabelled
+    SynthGait pool)."""
+    return base_config(size, stage="pretrain", model=model, data=data)
+
+
+def finetune_config(size: str, *, model: str = "selfgait",
+                    data: str = "synthgait_b") -> ml_collections.ConfigDict:
+    """Fine-tuning of a pretrained ``model`` on 40 % of ``data``'s training split, the paper's
+    fine-tuning set (configs/finetune.py; a chain's "finetune" stage). ``require_init_from``: it is
+    refused without ``init_from`` (fine-tuning from random initialisation is the w/o PT row)."""
+    c = base_config(size, stage="triplet", model=model, data=data)
+    c.name = "finetune"
+    c.triplet.label_fraction = 0.4  # the paper's fine-tuning set
+    c.require_init_from = True
+    return c
+
+
 def chain_config(name: str, size: str, stages: dict, evaluate: str) -> ml_collections.ConfigDict:
     """A chain: ``stages`` (name → training config) run in order in ``workdir/<name>``.
 
@@ -127,15 +151,14 @@ def selfgait_chain(arg, *, name: str, model: str = "selfgait", pool_ratio: float
     initialisation (w/o PT). Stages run in DIR/pretrain and DIR/finetune."""
     size = parse_size(arg)
     stages = {}
-    fine = base_config(size, stage="triplet", model=model, data="synthgait_b")
-    fine.name = "finetune"
-    fine.triplet.label_fraction = 0.4  # the paper's fine-tuning set
+    fine = finetune_config(size, model=model)
     if pretrain:
-        pre = base_config(size, stage="pretrain", model=model, data="synthgait_pool")
+        pre = pretrain_config(size, model=model)
         pre.data.pool_ratio = pool_ratio
         stages["pretrain"] = pre
         fine.init_from = "@pretrain"
-        fine.require_init_from = True
+    else:
+        fine.require_init_from = False  # the w/o PT row: from random initialisation on purpose
     stages["finetune"] = fine
     return chain_config(name, size, stages, evaluate="finetune")
 
@@ -158,18 +181,35 @@ def selfgait_ou_mvlp_chain(arg, *, name: str, pool_ratio: float) -> ml_collectio
     tiny = size == "tiny"
     data = "synthgait_mv" if tiny else "ou_mvlp"
     root = ml_collections.FieldReference("")
-    pre = base_config(size, stage="pretrain", model="selfgait", data=data)
+    pre = pretrain_config(size, data=data)
     pre.data.pool_ratio = pool_ratio
     if tiny:  # tiny synthgait_mv's training split: 3 subjects x 2 types x 2 views = 12 sequences
         pre.data.pool_base_sequences = 5  # SG-2: 10 of them
-    fine = base_config(size, stage="triplet", model="selfgait", data=data)
-    fine.name = "finetune"
-    fine.triplet.label_fraction = 0.4
+    fine = finetune_config(size, data=data)
     fine.init_from = "@pretrain"
-    fine.require_init_from = True
     for stage in (pre, fine):
         stage.data.root = root
         stage.total_steps = 12 if tiny else OU_MVLP_STEPS
         stage.optimizer.schedule = "multistep"
         stage.optimizer.boundaries = (8,) if tiny else OU_MVLP_BOUNDARIES
     return chain_config(name, size, {"pretrain": pre, "finetune": fine}, evaluate="finetune")
+
+
+def gaitset_config(size: str) -> ml_collections.ConfigDict:
+    """The supervised GaitSet baseline on synthgait_b with the original GaitSet's recipe (Adam 1e-4,
+    constant, 80k iterations, unordered frame sets); configs/gaitset.py says where it comes from."""
+    c = base_config(size, stage="triplet", model="gaitset", data="synthgait_b")
+    c.name = "gaitset"
+    c.triplet.ordered = False  # GaitSet treats a sequence as an unordered set of frames
+    return c
+
+
+def gaitpart_config(size: str) -> ml_collections.ConfigDict:
+    """The supervised GaitPart baseline on synthgait_b with OpenGait's recipe (Adam 1e-4, x0.1 at
+    100k of 120k iterations, ordered windows); configs/gaitpart.py says where it comes from."""
+    c = base_config(size, stage="triplet", model="gaitpart", data="synthgait_b")
+    c.name = "gaitpart"
+    c.total_steps = 12 if size == "tiny" else 120_000
+    c.optimizer.schedule = "multistep"
+    c.optimizer.boundaries = (10,) if size == "tiny" else (100_000,)
+    return c
