@@ -13,7 +13,7 @@ and "tiny" (tests and CPU smoke runs: tiny network, tiny SynthGait, a few steps)
 
 import ml_collections
 
-from selfgait_jax.config_names import SIZES
+from selfgait_jax.config_names import SIZES, STAGES
 from selfgait_jax.data.sources import data_config
 from selfgait_jax.models.registry import model_config
 
@@ -26,7 +26,10 @@ def parse_size(arg) -> str:
 
 
 def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collections.ConfigDict:
-    """Defaults for a ``stage`` ("pretrain" or "triplet") of ``model`` on dataset ``data``."""
+    """Defaults for a ``stage`` ("pretrain" or "triplet") of ``model`` on dataset ``data``: every key
+    that stage reads. Each stage carries only its own section: ``byol`` (pretrain) or ``triplet``."""
+    if stage not in STAGES:
+        raise ValueError(f"stage {stage!r} is not one of {', '.join(STAGES)}")
     tiny = size == "tiny"
     c = ml_collections.ConfigDict()
     c.name = stage
@@ -61,40 +64,19 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     c.optimizer.lr_scaling = "none"
     c.optimizer.lr_base_batch = 0
 
-    c.byol = ml_collections.ConfigDict()
-    c.byol.batch_size = 8 if tiny else 128  # global batch of pretext windows
-    c.byol.k = 4 if tiny else 30  # online frames; the target gets frame k
-    # A sequence of L <= k frames gives L-1 online frames (masked padding) and frame L-1 as the
-    # target; one with fewer than min_online_frames + 1 frames is skipped (docs/design.md).
-    c.byol.min_online_frames = 1
-    # "view": every pretext batch holds sequences of one camera view (camera ids are metadata, not
-    # identity labels), so the heads' BatchNorm contrasts walkers, not views (docs/reproduction.md).
-    # "": sequences of any views together.
-    c.byol.batch_by = ""
-    # "next_frame": the paper's target, frame k of the online window's sequence. "other_view" (an
-    # extension, not the paper): a random frame of the same walk seen by another camera, which asks
-    # for view invariance; it needs pool sequences grouped into walks (subject and type).
-    c.byol.target = "next_frame"
-    c.byol.flip = False  # True: random left-right flips of the online window and the target frame
-    c.byol.tau = 0.996
-    c.byol.tau_schedule = "constant"  # constant | cosine (BYOL's schedule to 1)
-    # The paper: the target branch uses the online FC bins ("FCs shared with the parameters of the
-    # Transition Model"); False keeps an EMA copy, as the authors' code does.
-    c.byol.share_target_fcs = True
-
-    c.triplet = ml_collections.ConfigDict()
-    c.triplet.margin = 0.2
-    c.triplet.P = 2 if tiny else 8
-    c.triplet.K = 4 if tiny else 16
-    c.triplet.frames = 6 if tiny else 30
-    c.triplet.ordered = True  # consecutive windows (MTB); False: random frame sets (GaitSet)
-    c.triplet.label_fraction = 1.0  # share of the training split's sequences that carry labels
+    if stage == "pretrain":
+        c.byol = _byol_section(tiny)
+    else:
+        c.triplet = _triplet_section(tiny)
 
     c.eval = ml_collections.ConfigDict()
     c.eval.every = 0  # > 0: rank-1/rank-5/mAP on the test split every this many steps (labelled data)
     c.eval.metric = "euclidean"  # euclidean | cosine (read by selfgait_jax.evaluation)
     c.eval.batch_size = 0  # global inference batch; 0 = the evaluation's default
     c.eval.max_length = 0  # frames embedded per test sequence (its first ones); 0 = all
+    # True: probes whose subject has no gallery sequence at a view are left out at that view
+    # (tools/evaluate.py --keep_missing_gallery counts them as misses).
+    c.eval.drop_missing_gallery = True
 
     # Validation probe (any stage): rank-1 of the current embedding on the last
     # `validation_subjects` TRAINING subjects of the labelled dataset `data` (never its test
@@ -106,6 +88,43 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     c.probe.validation_subjects = 24 if not tiny else 2
     c.probe.max_length = 40  # frames embedded per sequence (0 = all)
     return c
+
+
+def _byol_section(tiny: bool) -> ml_collections.ConfigDict:
+    """The pretraining stage's BYOL settings."""
+    byol = ml_collections.ConfigDict()
+    byol.batch_size = 8 if tiny else 128  # global batch of pretext windows
+    byol.k = 4 if tiny else 30  # online frames; the target gets frame k
+    # A sequence of L <= k frames gives L-1 online frames (masked padding) and frame L-1 as the
+    # target; one with fewer than min_online_frames + 1 frames is skipped (docs/design.md).
+    byol.min_online_frames = 1
+    # "view": every pretext batch holds sequences of one camera view (camera ids are metadata, not
+    # identity labels), so the heads' BatchNorm contrasts walkers, not views (docs/reproduction.md).
+    # "": sequences of any views together.
+    byol.batch_by = ""
+    # "next_frame": the paper's target, frame k of the online window's sequence. "other_view" (an
+    # extension, not the paper): a random frame of the same walk seen by another camera, which asks
+    # for view invariance; it needs pool sequences grouped into walks (subject and type).
+    byol.target = "next_frame"
+    byol.flip = False  # True: random left-right flips of the online window and the target frame
+    byol.tau = 0.996
+    byol.tau_schedule = "constant"  # constant | cosine (BYOL's schedule to 1)
+    # The paper: the target branch uses the online FC bins ("FCs shared with the parameters of the
+    # Transition Model"); False keeps an EMA copy, as the authors' code does.
+    byol.share_target_fcs = True
+    return byol
+
+
+def _triplet_section(tiny: bool) -> ml_collections.ConfigDict:
+    """The triplet (fine-tuning / supervised) stage's batch-all triplet settings."""
+    triplet = ml_collections.ConfigDict()
+    triplet.margin = 0.2
+    triplet.P = 2 if tiny else 8
+    triplet.K = 4 if tiny else 16
+    triplet.frames = 6 if tiny else 30
+    triplet.ordered = True  # consecutive windows (MTB); False: random frame sets (GaitSet)
+    triplet.label_fraction = 1.0  # share of the training split's sequences that carry labels
+    return triplet
 
 
 def pretrain_config(size: str, *, model: str = "selfgait",

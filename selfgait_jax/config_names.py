@@ -8,4 +8,6 @@ config's ``stage`` may be: "pretrain" (BYOL on pretext batches, the ``byol`` sec
 """
 
 SIZES = ("full", "tiny")
-STAGES = ("pretrain", "triplet")
+# A training stage → the config section that only it carries (config_defaults.base_config).
+STAGE_SECTIONS = {"pretrain": "byol", "triplet": "triplet"}
+STAGES = tuple(STAGE_SECTIONS)

@@ -3,6 +3,7 @@ it offers, and the configs of the paper's Tables 1-3 say what the paper says (po
 fraction, what each ablation changes, the baselines' schedules). Nothing is generated or compiled."""
 
 import functools
+import hashlib
 import importlib.util
 import json
 import os
@@ -61,6 +62,51 @@ def flat(config, prefix=""):
 def diff_keys(a, b):
     fa, fb = flat(a.to_dict()), flat(b.to_dict())
     return {k for k in set(fa) | set(fb) if fa.get(k, "<absent>") != fb.get(k, "<absent>")}
+
+
+DIGESTS = ROOT / "tests" / "data" / "config_digests.json"
+
+
+def digest_args():
+    """(file, arg) of every config the digests pin: each file at each size, every study row."""
+    study_rows = [f"{row},0" for row in module("study").ROWS] + ["sg6,1", "wo_pt,0,val", "sg6,0,val"]
+    return [(name, arg) for name in CONFIG_NAMES
+            for arg in (study_rows if name == "study" else SIZES.get(name, (None, "tiny")))]
+
+
+def config_digest(config) -> str:
+    """sha256 of the config's values (sorted keys, references resolved)."""
+    canonical = json.dumps(json.loads(config.to_json()), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_configs_produce_the_pinned_values():
+    """Every config builds exactly the values pinned in tests/data/config_digests.json: a refactor
+    of the builders must not move a number (a running study resumes from configs/study.py). A change
+    that is meant: rewrite the file with ``python tests/test_configs.py --write-digests`` and say in
+    the commit which values changed and why."""
+    pinned = json.loads(DIGESTS.read_text())
+    now = {f"{name}:{arg}": config_digest(load(name, arg)) for name, arg in digest_args()}
+    changed = sorted(k for k in now if pinned.get(k) != now[k])
+    assert not changed and set(pinned) == set(now), (
+        f"configs whose values changed: {changed}; missing or new: {sorted(set(pinned) ^ set(now))}")
+
+
+def test_each_stage_carries_only_its_own_section():
+    for name in CONFIG_NAMES:
+        for arg in SIZES.get(name, (None, "tiny")):
+            for stage_name, stage in stages_of(load(name, arg)):
+                where = f"{name}:{arg} {stage_name}"
+                assert ("byol" in stage, "triplet" in stage) == (
+                    (True, False) if stage.stage == "pretrain" else (False, True)), where
+    pre, fine = load("pretrain", "tiny"), load("gaitset", "tiny")
+    fine.byol = pre.byol  # the other stage's section
+    with pytest.raises(ValueError, match=r"^config\.byol: a triplet config carries only its own section"):
+        validate.validate_config(fine, jax.device_count())
+    pre.stage = "triplet"  # a stage without its section
+    del pre["byol"]
+    with pytest.raises(ValueError, match=r"^config\.triplet: missing"):
+        validate.validate_config(pre, jax.device_count())
 
 
 def test_every_config_file_is_covered():
@@ -274,3 +320,9 @@ def test_config_files_import_only_the_package_and_ml_collections():
                 for name in names:
                     assert name and name.split(".")[0] in ("selfgait_jax", "ml_collections", "__future__"), (
                         f"{path.name} imports {name}")
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write-digests"]:
+    DIGESTS.write_text(json.dumps({f"{name}:{arg}": config_digest(load(name, arg))
+                                   for name, arg in digest_args()}, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {DIGESTS}")
