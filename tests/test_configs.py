@@ -109,6 +109,34 @@ def test_each_stage_carries_only_its_own_section():
         validate.validate_config(pre, jax.device_count())
 
 
+def test_the_probe_is_checked_before_the_run(tmp_path):
+    config = load("pretrain", "tiny")
+    config.probe.every = 5
+    validate.validate_config(config, jax.device_count())  # synthgait_b:tiny, generated
+    for key, value, message in (("data", "synthgait_pool", "probe.data: 'synthgait_pool' is not a labelled"),
+                                ("data", "synthgait_b:huge", "probe.data: size 'huge'"),
+                                ("data", "casia_b", "probe.root: '' is not a folder"),
+                                ("validation_subjects", 0, "probe.validation_subjects: must be a positive")):
+        bad = config.copy_and_resolve_references()
+        bad.probe[key] = value
+        with pytest.raises(ValueError, match="^" + re.escape(f"config.{message}")):
+            validate.validate_config(bad, jax.device_count())
+
+
+def test_a_chain_is_checked_whole_and_its_stages_resolved(tmp_path):
+    stages = validate.validate_chain(load("sg2", "tiny"), str(tmp_path), jax.device_count())
+    assert list(stages) == ["pretrain", "finetune"]
+    assert stages["finetune"].init_from == str(tmp_path / "pretrain")
+    for stages_value, message in (("finetune,pretrain", "config.finetune.init_from='@pretrain' must name "
+                                                        "an earlier stage"),
+                                  ("pretrain,finetun", "config.stages names 'finetun' but config.finetun "
+                                                       "does not exist")):
+        chain = load("sg2", "tiny")
+        chain.stages = stages_value
+        with pytest.raises(ValueError, match="^" + re.escape(message)):
+            validate.validate_chain(chain, str(tmp_path), jax.device_count())
+
+
 def test_every_config_file_is_covered():
     assert {"sg2", "sg4", "sg6", "sg2_ou_mvlp", "gaitset", "gaitpart", "gaitset_ou_mvlp",
             "gaitpart_ou_mvlp", "finetune", "pretrain", "quickstart", *ABLATIONS} <= set(CONFIG_NAMES)

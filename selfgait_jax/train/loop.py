@@ -44,27 +44,11 @@ def run_chain(config: ml_collections.ConfigDict, workdir: str, evaluation=None) 
     given).
     """
     results = {}
-    names = [n.strip() for n in config.stages.split(",") if n.strip()]
-    for name in names:
-        if name not in config:
-            raise ValueError(f"config.stages names {name!r} but config.{name} does not exist")
-    target = config.get("evaluate", "")
-    if target and target not in config:
-        raise ValueError(f"config.evaluate={target!r} names no stage of this chain")
-    if target and target not in names:  # e.g. --config.stages=pretrain: run only that stage
+    stages = validate.validate_chain(config, workdir, jax.device_count())  # every stage, first
+    target = config.evaluate
+    if target and target not in stages:  # e.g. --config.stages=pretrain: run only that stage
         _log.info("no evaluation: config.evaluate=%r is not among config.stages=%r", target, config.stages)
         target = ""
-    stages = {}
-    for name in names:  # every stage is checked before the first one starts
-        stage = config[name].copy_and_resolve_references()
-        chained = stage.init_from.startswith("@")
-        if chained:
-            ref = stage.init_from[1:]
-            if ref not in names[:names.index(name)]:
-                raise ValueError(f"config.{name}.init_from={stage.init_from!r} must name an earlier stage")
-            stage.init_from = os.path.join(workdir, ref)
-        validate.validate_config(stage, jax.device_count(), check_init_from=not chained)
-        stages[name] = stage
     with checkpointing.WorkdirLock(workdir, jax.process_index()):  # one chain per workdir
         for name, stage in stages.items():
             _log.info("chain stage %s → %s", name, os.path.join(workdir, name))

@@ -22,6 +22,30 @@ def _positive_int(value, key: str):
         _fail(key, f"must be a positive integer, got {value!r}")
 
 
+def validate_chain(config, workdir: str, device_count: int) -> dict:
+    """Checks a chain config (``config_defaults.chain_config``) and every one of its stages before
+    the first starts; returns ``{stage name: stage config}`` in run order, each resolved, with an
+    ``init_from="@<earlier stage>"`` turned into that stage's folder ``workdir/<earlier stage>``."""
+    names = [n.strip() for n in config.stages.split(",") if n.strip()]
+    for name in names:
+        if name not in config:
+            raise ValueError(f"config.stages names {name!r} but config.{name} does not exist")
+    if config.evaluate and config.evaluate not in config:
+        raise ValueError(f"config.evaluate={config.evaluate!r} names no stage of this chain")
+    stages = {}
+    for name in names:
+        stage = config[name].copy_and_resolve_references()
+        chained = stage.init_from.startswith("@")
+        if chained:
+            ref = stage.init_from[1:]
+            if ref not in names[:names.index(name)]:
+                raise ValueError(f"config.{name}.init_from={stage.init_from!r} must name an earlier stage")
+            stage.init_from = os.path.join(workdir, ref)
+        validate_config(stage, device_count, check_init_from=not chained)
+        stages[name] = stage
+    return stages
+
+
 def validate_config(config, device_count: int, check_init_from: bool = True) -> None:
     """Raises ValueError naming the key of the first invalid setting.
 
