@@ -158,7 +158,8 @@ def parse_flags(argv):
 
 
 def _is_config_error(error: ValueError) -> bool:
-    """A ValueError of the config checks (train/validate.py, the chain's checks): names its key."""
+    """A ValueError of the config checks (train/validate.py) or a later one that names its key
+    (``config.<key>: ...``, e.g. the pretext pipeline's byol.min_online_frames)."""
     frames = traceback.extract_tb(error.__traceback__)
     raised_in_validate = bool(frames) and frames[-1].filename.endswith(
         os.path.join("train", "validate.py"))
