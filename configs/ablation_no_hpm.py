@@ -3,8 +3,9 @@ horizontal pyramid, on the same GaitSet conv stack (docs/models.md: why this rea
 BYOL on a 6× pool, fine-tuned on 40 % of the labels, evaluated. A chain: DIR/pretrain, DIR/finetune.
 """
 
-from configs import base
+from selfgait_jax import config_defaults
 
 
 def get_config(arg=None):
-    return base.selfgait_chain(arg, name="ablation_no_hpm", model="selfgait_no_hpm", pool_ratio=6.0)
+    return config_defaults.selfgait_chain(arg, name="ablation_no_hpm", model="selfgait_no_hpm",
+                                          pool_ratio=6.0)

@@ -2,8 +2,9 @@
 BYOL on a 6× pool, fine-tuned on 40 % of the labels, evaluated. A chain: DIR/pretrain, DIR/finetune.
 """
 
-from configs import base
+from selfgait_jax import config_defaults
 
 
 def get_config(arg=None):
-    return base.selfgait_chain(arg, name="ablation_no_mtb", model="selfgait_no_mtb", pool_ratio=6.0)
+    return config_defaults.selfgait_chain(arg, name="ablation_no_mtb", model="selfgait_no_mtb",
+                                          pool_ratio=6.0)

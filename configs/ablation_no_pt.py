@@ -4,8 +4,9 @@ stage: DIR/finetune, DIR/finetune/eval/<step>/. It differs from configs/sg6.py o
 pretrain stage (finetune.init_from is empty).
 """
 
-from configs import base
+from selfgait_jax import config_defaults
 
 
 def get_config(arg=None):
-    return base.selfgait_chain(arg, name="ablation_no_pt", model="selfgait", pretrain=False)
+    return config_defaults.selfgait_chain(arg, name="ablation_no_pt", model="selfgait",
+                                          pretrain=False)

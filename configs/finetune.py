@@ -6,12 +6,8 @@ Without init_from the config is refused (require_init_from): fine-tuning from ra
 is the w/o PT ablation, configs/ablation_no_pt.py.
 """
 
-from configs import base
+from selfgait_jax import config_defaults
 
 
 def get_config(arg=None):
-    c = base.base_config(base.parse_size(arg), stage="triplet", model="selfgait", data="synthgait_b")
-    c.name = "finetune"
-    c.triplet.label_fraction = 0.4  # the paper's fine-tuning set
-    c.require_init_from = True
-    return c
+    return config_defaults.finetune_config(config_defaults.parse_size(arg))

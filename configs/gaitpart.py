@@ -4,14 +4,8 @@ lr 1e-4, no weight decay, ×0.1 at 100k of 120k iterations, 8 × 16 sequences of
 (OpenGait also skips up to 10 frames between sampled ones; our ordered windows are consecutive.)
 """
 
-from configs import base
+from selfgait_jax import config_defaults
 
 
 def get_config(arg=None):
-    size = base.parse_size(arg)
-    c = base.base_config(size, stage="triplet", model="gaitpart", data="synthgait_b")
-    c.name = "gaitpart"
-    c.total_steps = 12 if size == "tiny" else 120_000
-    c.optimizer.schedule = "multistep"
-    c.optimizer.boundaries = (10,) if size == "tiny" else (100_000,)
-    return c
+    return config_defaults.gaitpart_config(config_defaults.parse_size(arg))

@@ -9,14 +9,14 @@ keeps its CASIA-B layers. The real OU-MVLP (OpenGait's pkl tree) is read from da
 ``:tiny`` runs on a tiny synthgait_mv (no data.root).
 """
 
-from configs import base
+from selfgait_jax import config_defaults
 
 
 def get_config(arg=None):
-    size = base.parse_size(arg)
+    size = config_defaults.parse_size(arg)
     tiny = size == "tiny"
-    c = base.base_config(size, stage="triplet", model="gaitpart",
-                         data="synthgait_mv" if tiny else "ou_mvlp")
+    c = config_defaults.base_config(size, stage="triplet", model="gaitpart",
+                                    data="synthgait_mv" if tiny else "ou_mvlp")
     c.name = "gaitpart_ou_mvlp"
     c.total_steps = 12 if tiny else 250_000
     c.optimizer.schedule = "multistep"

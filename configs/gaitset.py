@@ -9,11 +9,8 @@ that one: --config.optimizer.name=sgd --config.optimizer.lr=0.1 --config.optimiz
 --config.total_steps=40000.
 """
 
-from configs import base
+from selfgait_jax import config_defaults
 
 
 def get_config(arg=None):
-    c = base.base_config(base.parse_size(arg), stage="triplet", model="gaitset", data="synthgait_b")
-    c.name = "gaitset"
-    c.triplet.ordered = False  # GaitSet treats a sequence as an unordered set of frames
-    return c
+    return config_defaults.gaitset_config(config_defaults.parse_size(arg))

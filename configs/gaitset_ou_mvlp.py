@@ -8,14 +8,14 @@ The real OU-MVLP (OpenGait's pkl tree) is read from data.root:
 ``:tiny`` runs on a tiny synthgait_mv (no data.root).
 """
 
-from configs import base
+from selfgait_jax import config_defaults
 
 
 def get_config(arg=None):
-    size = base.parse_size(arg)
+    size = config_defaults.parse_size(arg)
     tiny = size == "tiny"
-    c = base.base_config(size, stage="triplet", model="gaitset",
-                         data="synthgait_mv" if tiny else "ou_mvlp")
+    c = config_defaults.base_config(size, stage="triplet", model="gaitset",
+                                    data="synthgait_mv" if tiny else "ou_mvlp")
     c.name = "gaitset_ou_mvlp"
     c.triplet.ordered = False  # GaitSet treats a sequence as an unordered set of frames
     c.total_steps = 12 if tiny else 250_000

@@ -3,9 +3,8 @@
     python -m selfgait_jax.main --config=configs/pretrain.py --workdir=DIR
 """
 
-from configs import base
+from selfgait_jax import config_defaults
 
 
 def get_config(arg=None):
-    return base.base_config(base.parse_size(arg), stage="pretrain", model="selfgait",
-                            data="synthgait_pool")
+    return config_defaults.pretrain_config(config_defaults.parse_size(arg))

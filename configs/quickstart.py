@@ -13,7 +13,7 @@ BG 76.4, CL 71.5; these move by a few points with the order of float sums). ``:t
 seconds-long version the tests run.
 """
 
-from configs import base, finetune, pretrain
+from selfgait_jax import config_defaults
 
 QUICK_VIEWS_B = ("000", "054", "090", "144")
 QUICK_VIEWS_POOL = ("000", "030", "060", "090")
@@ -29,10 +29,11 @@ def get_config(arg=None):
     size = arg or "quick"
     if size not in ("quick", "tiny"):
         raise ValueError(f"quickstart size {size!r} is not one of quick, tiny")
-    fine = finetune.get_config("tiny")
+    fine = config_defaults.finetune_config("tiny")
     fine.init_from = "@pretrain"
-    c = base.chain_config("quickstart", size, {"pretrain": pretrain.get_config("tiny"), "finetune": fine},
-                          evaluate="finetune")  # --config.evaluate= skips the evaluation
+    stages = {"pretrain": config_defaults.pretrain_config("tiny"), "finetune": fine}
+    c = config_defaults.chain_config("quickstart", size, stages,
+                                     evaluate="finetune")  # --config.evaluate= skips the evaluation
     if size == "tiny":
         return c
 

@@ -6,8 +6,8 @@ DIR/finetune, DIR/finetune/eval/<step>/.
     python -m selfgait_jax.main --config=configs/sg2.py --workdir=DIR
 """
 
-from configs import base
+from selfgait_jax import config_defaults
 
 
 def get_config(arg=None):
-    return base.selfgait_chain(arg, name="sg2", model="selfgait", pool_ratio=2.0)
+    return config_defaults.selfgait_chain(arg, name="sg2", model="selfgait", pool_ratio=2.0)

@@ -9,8 +9,8 @@ for both stages:
 ``:tiny`` runs the same chain on a tiny synthgait_mv (no data.root).
 """
 
-from configs import base
+from selfgait_jax import config_defaults
 
 
 def get_config(arg=None):
-    return base.selfgait_ou_mvlp_chain(arg, name="sg2_ou_mvlp", pool_ratio=2.0)
+    return config_defaults.selfgait_ou_mvlp_chain(arg, name="sg2_ou_mvlp", pool_ratio=2.0)

@@ -6,8 +6,8 @@ DIR/finetune, DIR/finetune/eval/<step>/.
     python -m selfgait_jax.main --config=configs/sg6.py --workdir=DIR
 """
 
-from configs import base
+from selfgait_jax import config_defaults
 
 
 def get_config(arg=None):
-    return base.selfgait_chain(arg, name="sg6", model="selfgait", pool_ratio=6.0)
+    return config_defaults.selfgait_chain(arg, name="sg6", model="selfgait", pool_ratio=6.0)

@@ -17,7 +17,7 @@ A ROW,SEED,val variant fine-tunes on the training subjects minus `VALIDATION_SUB
 evaluates on those: how the fine-tuning steps and learning rate were chosen, never on test subjects.
 """
 
-from configs import base, gaitpart, gaitset
+from selfgait_jax import config_defaults
 
 # row -> (paper name, how it is built)
 ROWS = {
@@ -68,13 +68,14 @@ def _row_chain(row: str):
     if row in ("wo_pt", "sg2", "sg4", "sg6", "sg6_no_hpm", "sg6_no_mtb", "sg6_other_view"):
         model = {"sg6_no_hpm": "selfgait_no_hpm", "sg6_no_mtb": "selfgait_no_mtb"}.get(row, "selfgait")
         ratio = {"sg2": 2.0, "sg4": 4.0}.get(row, 6.0)
-        return base.selfgait_chain("full", name=row, model=model, pool_ratio=ratio,
-                                   pretrain=row != "wo_pt")
-    stage = (gaitpart if row == "gaitpart" else gaitset).get_config("full")
+        return config_defaults.selfgait_chain("full", name=row, model=model, pool_ratio=ratio,
+                                              pretrain=row != "wo_pt")
+    recipe = config_defaults.gaitpart_config if row == "gaitpart" else config_defaults.gaitset_config
+    stage = recipe("full")
     stage.name = "finetune"
     if row == "gaitset_40":
         stage.triplet.label_fraction = 0.4
-    return base.chain_config(row, "full", {"finetune": stage}, evaluate="finetune")
+    return config_defaults.chain_config(row, "full", {"finetune": stage}, evaluate="finetune")
 
 
 def get_config(arg=None):

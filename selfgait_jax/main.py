@@ -18,8 +18,9 @@ Example (a tiny pretraining run of 20 steps with a smaller learning rate):
         --config.optimizer.lr=1e-4 --workdir=/tmp/pt
 
 Every setting is checked before any data is generated or anything is compiled; a bad one is one
-line naming its key. Run it from the repository root: the configs import their shared defaults as
-``configs.base``. On several hosts the same command joins the job (jax.distributed).
+line naming its key. FILE may lie in any folder: the files under configs/ import their shared
+defaults from the package (``selfgait_jax.config_defaults``). On several hosts the same command joins
+the job (jax.distributed).
 """
 
 import difflib
@@ -157,7 +158,8 @@ def parse_flags(argv):
 
 
 def _is_config_error(error: ValueError) -> bool:
-    """A ValueError of the config checks (train/validate.py, the chain's checks): names its key."""
+    """A ValueError of the config checks (train/validate.py) or a later one that names its key
+    (``config.<key>: ...``, e.g. the pretext pipeline's byol.min_online_frames)."""
     frames = traceback.extract_tb(error.__traceback__)
     raised_in_validate = bool(frames) and frames[-1].filename.endswith(
         os.path.join("train", "validate.py"))

@@ -1,10 +1,16 @@
-"""Every config file under configs/ loads and validates at each size it offers, and the configs of
-the paper's Tables 1-3 say what the paper says (pool ratios, label fraction, what each ablation
-changes, the baselines' schedules). Nothing is generated or compiled."""
+"""Every config file under configs/ loads (by its path, from any folder) and validates at each size
+it offers, and the configs of the paper's Tables 1-3 say what the paper says (pool ratios, label
+fraction, what each ablation changes, the baselines' schedules). Nothing is generated or compiled."""
 
-import importlib
+import functools
+import hashlib
+import importlib.util
+import json
+import os
 import pathlib
 import re
+import shutil
+import subprocess
 import sys
 
 import jax
@@ -13,9 +19,8 @@ import pytest
 from selfgait_jax.train import validate
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # configs/ import configs.base
 
-CONFIG_NAMES = sorted(p.stem for p in (ROOT / "configs").glob("*.py") if p.stem not in ("__init__", "base"))
+CONFIG_NAMES = sorted(p.stem for p in (ROOT / "configs").glob("*.py") if p.stem != "__init__")
 # quickstart: "quick" (the default) and "tiny"; study: ROW,SEED[,val] for every row
 SIZES = {"quickstart": (None, "tiny"),
          "study": ("wo_pt", "sg2,1", "sg4", "sg6,2,val", "sg6_no_hpm", "sg6_no_mtb", "gaitset",
@@ -24,8 +29,17 @@ SG_ROWS = {"sg2": 2.0, "sg4": 4.0, "sg6": 6.0}
 ABLATIONS = ("ablation_no_pt", "ablation_no_hpm", "ablation_no_mtb")
 
 
+@functools.cache
+def module(name):
+    """configs/<name>.py loaded by its path, as ``--config=configs/<name>.py`` loads it."""
+    spec = importlib.util.spec_from_file_location(f"config_{name}", ROOT / "configs" / f"{name}.py")
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
 def load(name, arg=None):
-    return importlib.import_module(f"configs.{name}").get_config(arg)
+    return module(name).get_config(arg)
 
 
 def stages_of(config):
@@ -48,6 +62,79 @@ def flat(config, prefix=""):
 def diff_keys(a, b):
     fa, fb = flat(a.to_dict()), flat(b.to_dict())
     return {k for k in set(fa) | set(fb) if fa.get(k, "<absent>") != fb.get(k, "<absent>")}
+
+
+DIGESTS = ROOT / "tests" / "data" / "config_digests.json"
+
+
+def digest_args():
+    """(file, arg) of every config the digests pin: each file at each size, every study row."""
+    study_rows = [f"{row},0" for row in module("study").ROWS] + ["sg6,1", "wo_pt,0,val", "sg6,0,val"]
+    return [(name, arg) for name in CONFIG_NAMES
+            for arg in (study_rows if name == "study" else SIZES.get(name, (None, "tiny")))]
+
+
+def config_digest(config) -> str:
+    """sha256 of the config's values (sorted keys, references resolved)."""
+    canonical = json.dumps(json.loads(config.to_json()), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_configs_produce_the_pinned_values():
+    """Every config builds exactly the values pinned in tests/data/config_digests.json: a refactor
+    of the builders must not move a number (a running study resumes from configs/study.py). A change
+    that is meant: rewrite the file with ``python tests/test_configs.py --write-digests`` and say in
+    the commit which values changed and why."""
+    pinned = json.loads(DIGESTS.read_text())
+    now = {f"{name}:{arg}": config_digest(load(name, arg)) for name, arg in digest_args()}
+    changed = sorted(k for k in now if pinned.get(k) != now[k])
+    assert not changed and set(pinned) == set(now), (
+        f"configs whose values changed: {changed}; missing or new: {sorted(set(pinned) ^ set(now))}")
+
+
+def test_each_stage_carries_only_its_own_section():
+    for name in CONFIG_NAMES:
+        for arg in SIZES.get(name, (None, "tiny")):
+            for stage_name, stage in stages_of(load(name, arg)):
+                where = f"{name}:{arg} {stage_name}"
+                assert ("byol" in stage, "triplet" in stage) == (
+                    (True, False) if stage.stage == "pretrain" else (False, True)), where
+    pre, fine = load("pretrain", "tiny"), load("gaitset", "tiny")
+    fine.byol = pre.byol  # the other stage's section
+    with pytest.raises(ValueError, match=r"^config\.byol: a triplet config carries only its own section"):
+        validate.validate_config(fine, jax.device_count())
+    pre.stage = "triplet"  # a stage without its section
+    del pre["byol"]
+    with pytest.raises(ValueError, match=r"^config\.triplet: missing"):
+        validate.validate_config(pre, jax.device_count())
+
+
+def test_the_probe_is_checked_before_the_run(tmp_path):
+    config = load("pretrain", "tiny")
+    config.probe.every = 5
+    validate.validate_config(config, jax.device_count())  # synthgait_b:tiny, generated
+    for key, value, message in (("data", "synthgait_pool", "probe.data: 'synthgait_pool' is not a labelled"),
+                                ("data", "synthgait_b:huge", "probe.data: size 'huge'"),
+                                ("data", "casia_b", "probe.root: '' is not a folder"),
+                                ("validation_subjects", 0, "probe.validation_subjects: must be a positive")):
+        bad = config.copy_and_resolve_references()
+        bad.probe[key] = value
+        with pytest.raises(ValueError, match="^" + re.escape(f"config.{message}")):
+            validate.validate_config(bad, jax.device_count())
+
+
+def test_a_chain_is_checked_whole_and_its_stages_resolved(tmp_path):
+    stages = validate.validate_chain(load("sg2", "tiny"), str(tmp_path), jax.device_count())
+    assert list(stages) == ["pretrain", "finetune"]
+    assert stages["finetune"].init_from == str(tmp_path / "pretrain")
+    for stages_value, message in (("finetune,pretrain", "config.finetune.init_from='@pretrain' must name "
+                                                        "an earlier stage"),
+                                  ("pretrain,finetun", "config.stages names 'finetun' but config.finetun "
+                                                       "does not exist")):
+        chain = load("sg2", "tiny")
+        chain.stages = stages_value
+        with pytest.raises(ValueError, match="^" + re.escape(message)):
+            validate.validate_chain(chain, str(tmp_path), jax.device_count())
 
 
 def test_every_config_file_is_covered():
@@ -170,7 +257,7 @@ def test_pool_mode_errors_are_config_errors():
 
 
 def test_study_rows_are_the_paper_rows_at_one_scale():
-    from configs import study
+    study = module("study")
 
     sg6, no_hpm, wo_pt = load("study", "sg6"), load("study", "sg6_no_hpm"), load("study", "wo_pt")
     assert diff_keys(sg6, no_hpm) == {"name", "pretrain.model.name", "pretrain.model.bins",
@@ -192,3 +279,78 @@ def test_study_rows_are_the_paper_rows_at_one_scale():
     assert diff_keys(sg6, other) == {"name", "pretrain.byol.target", "pretrain.model.head_bn_per_part"}
     with pytest.raises(ValueError, match="ROW"):
         load("study", "sg9")
+
+
+def _package_only(tmp_path):
+    """A copy of configs/ and a folder that holds only a link to the package, as after ``pip
+    install``: neither the repository root nor a ``configs`` package is importable from there."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "selfgait_jax").symlink_to(ROOT / "selfgait_jax", target_is_directory=True)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(ROOT / "configs", elsewhere / "configs")
+    env = dict(os.environ, PYTHONPATH=str(site))
+    return elsewhere / "configs", env
+
+
+_LOAD_EVERY_CONFIG = """
+import importlib.util, json, pathlib, sys
+assert not any(pathlib.Path(p or '.').resolve() == pathlib.Path(sys.argv[2]) for p in sys.path)
+try:
+    import configs
+    raise SystemExit('configs is importable: the check would prove nothing')
+except ModuleNotFoundError:
+    pass
+out = {}
+for name, args in json.loads(sys.argv[3]).items():
+    spec = importlib.util.spec_from_file_location(name, pathlib.Path(sys.argv[1]) / (name + '.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for arg in args:
+        out[name + ':' + str(arg)] = module.get_config(arg).to_json(sort_keys=True)
+print(json.dumps(out))
+"""
+
+
+def test_every_config_loads_by_path_outside_the_repository(tmp_path):
+    """configs/*.py import only selfgait_jax (and ml_collections): loaded by path with the repository
+    root off sys.path and the working directory elsewhere, they build the same configs."""
+    folder, env = _package_only(tmp_path)
+    args = {name: list(SIZES.get(name, (None, "tiny"))) for name in CONFIG_NAMES}
+    done = subprocess.run([sys.executable, "-c", _LOAD_EVERY_CONFIG, str(folder), str(ROOT),
+                           json.dumps(args)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    assert len(loaded) == sum(len(a) for a in args.values())
+    for name, name_args in args.items():
+        for arg in name_args:
+            assert loaded[f"{name}:{arg}"] == load(name, arg).to_json(sort_keys=True), (name, arg)
+
+
+@pytest.mark.slow  # starts python -m selfgait_jax.main (JAX, absl): a few seconds
+def test_main_loads_a_config_by_path_from_any_folder(tmp_path):
+    folder, env = _package_only(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "selfgait_jax.main", f"--config={folder}/pretrain.py:tiny",
+                           "--config.total_step=5", f"--workdir={tmp_path / 'run'}"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "No module named" not in done.stderr, done.stderr
+    assert "did you mean total_steps?" in done.stderr  # the config loaded: its keys were offered
+
+
+def test_config_files_import_only_the_package_and_ml_collections():
+    import ast
+
+    for path in sorted((ROOT / "configs").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                for name in names:
+                    assert name and name.split(".")[0] in ("selfgait_jax", "ml_collections", "__future__"), (
+                        f"{path.name} imports {name}")
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write-digests"]:
+    DIGESTS.write_text(json.dumps({f"{name}:{arg}": config_digest(load(name, arg))
+                                   for name, arg in digest_args()}, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {DIGESTS}")

@@ -1,4 +1,5 @@
-"""Imports point down: models ← data ← train, evaluation ← main, tools.
+"""Imports point down: config_names ← models ← data ← config_defaults ← train, evaluation ← main,
+tools.
 
 Read from the source with ``ast`` (in-function imports included), so a lazy import cannot hide a
 dependency that points up or sideways.
@@ -10,9 +11,15 @@ import pathlib
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "selfgait_jax"
 
 # Sub-package (or top-level module) -> the sub-packages of selfgait_jax it must never import.
+EVERY_PART = {"config_names", "config_defaults", "models", "data", "train", "evaluation", "workdir",
+              "main", "video"}
 FORBIDDEN = {
-    "models": {"data", "train", "evaluation", "workdir", "main", "video"},
-    "data": {"train", "evaluation", "workdir", "main"},
+    # The shared names (SIZES, STAGES): below everything.
+    "config_names": EVERY_PART - {"config_names"},
+    "models": {"data", "config_defaults", "train", "evaluation", "workdir", "main", "video"},
+    "data": {"config_defaults", "train", "evaluation", "workdir", "main"},
+    # The config builders that configs/*.py call: on top of the models' and datasets' tables.
+    "config_defaults": {"train", "evaluation", "workdir", "main", "video"},
     "workdir": {"train", "evaluation", "main"},
     "train": {"evaluation", "main"},
     "evaluation": {"train", "main"},

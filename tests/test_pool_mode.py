@@ -10,7 +10,7 @@ from selfgait_jax.data import protocols, sources
 from selfgait_jax.data.sequence import CASIA_B_TYPES, SequenceMeta
 from selfgait_jax.train import loop
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # configs/ import configs.base
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root, for `configs`
 from configs import pretrain  # noqa: E402  pylint: disable=g-import-not-at-top
 
 

@@ -178,3 +178,19 @@ def test_bad_partition_files_name_the_key_and_the_path(tmp_path, content, messag
     with pytest.raises(ValueError, match=f"data.partition: .*{message}"):
         protocol_for("casia_b", casia_metas(4), str(path))
     assert load_partition(PARTITIONS / "CASIA-B.json")[0][:2] == ("001", "002")
+
+
+def test_the_dataset_table_is_what_protocols_and_data_configs_read():
+    from selfgait_jax.data import datasets, sources
+
+    for name, dataset in datasets.DATASETS.items():
+        assert dataset.reader in datasets.READERS and dataset.protocol in (*datasets.PROTOCOLS, ""), name
+        assert datasets.labelled(name) == dataset.labelled == (name != "synthgait_pool")
+        for size in ("full", "tiny"):
+            cfg = sources.data_config(name, size)
+            assert cfg.name == name and bool(cfg.views) == dataset.generated
+            if dataset.generated:
+                assert tuple(cfg.views) == dataset.scale(size).views and tuple(cfg.types) == dataset.types
+    assert not datasets.labelled("mnist")
+    with pytest.raises(ValueError, match="has no evaluation protocol"):
+        protocol_for("synthgait_pool", casia_metas(4))

@@ -23,7 +23,7 @@ from selfgait_jax.data.batching import to_global
 from selfgait_jax.train import checkpointing, experiment, loop, losses, optim, state as state_lib, steps, validate
 from selfgait_jax.train.state import TrainState
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # configs/ import configs.base
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root, for `configs`
 from configs import finetune, pretrain  # noqa: E402  pylint: disable=g-import-not-at-top
 
 H, W, K, B, N = 8, 6, 3, 8, 2  # micro-batch B rows, N micro-batches per update

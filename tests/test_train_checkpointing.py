@@ -21,7 +21,7 @@ from selfgait_jax import workdir as workdir_lib
 from selfgait_jax.train import checkpointing, experiment, loop, steps, validate
 from selfgait_jax.train.state import TrainState
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # configs/ import configs.base
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root, for `configs`
 from configs import finetune, pretrain, quickstart  # noqa: E402  pylint: disable=g-import-not-at-top
 
 

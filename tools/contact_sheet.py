@@ -11,7 +11,7 @@ import argparse
 
 from PIL import Image, ImageDraw
 
-from selfgait_jax.data.sequence import CASIA_B_VIEWS, OU_MVLP_VIEWS
+from selfgait_jax.data.datasets import DATASETS
 from selfgait_jax.data.synthgait.dataset import SynthGaitSpec, render_walk
 
 
@@ -39,7 +39,8 @@ def contact_sheet(
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="synthgait_b", choices=["synthgait_b", "synthgait_mv"])
+    parser.add_argument("--dataset", default="synthgait_b",
+                        choices=[n for n, d in DATASETS.items() if d.generated and d.labelled])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--subject", default="001")
     parser.add_argument("--types", default="nm-01,bg-01,cl-01")
@@ -48,7 +49,7 @@ def main(argv=None):
     parser.add_argument("--stride", type=int, default=3, help="take every stride-th frame")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    known = CASIA_B_VIEWS if args.dataset == "synthgait_b" else OU_MVLP_VIEWS
+    known = DATASETS[args.dataset].full.views
     views = args.views.split(",")
     unknown = [v for v in views if v not in known]
     if unknown:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from selfgait_jax.data.datasets import labelled_names
 from selfgait_jax.evaluation import protocol
 
 
@@ -35,7 +36,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--data", default=None,
                         help="a labelled dataset to evaluate on instead of the run's own: NAME or NAME:tiny "
-                             "(synthgait_b, synthgait_mv, casia_b, ou_mvlp, opengait_pkl)")
+                             f"({', '.join(labelled_names())})")
     parser.add_argument("--data_root", default="", help="dataset folder for --data=casia_b/ou_mvlp/...")
     parser.add_argument("--partition", default="",
                         help="with --data: an OpenGait partition file (TRAIN_SET/TEST_SET JSON) for the split")

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from clu import parameter_overview
 
 from selfgait_jax import models
+from selfgait_jax.config_names import SIZES
 
 FRAMES, STEPS, HEIGHT, WIDTH = 2, 3, 64, 44
 
@@ -33,7 +34,7 @@ def network_params(cfg) -> dict[str, dict]:
     frames = jnp.zeros((FRAMES, STEPS, HEIGHT, WIDTH))
     mask = jnp.ones((FRAMES, STEPS), bool)
     nets = {}
-    if cfg.name in models.registry.SELFGAIT_NAMES:
+    if models.registry.MODELS[cfg.name].byol is not None:
         online, target = models.build_byol_models(cfg)
         nets["online"] = abstract_params(online, frames, mask, train=False)
         nets["target"] = abstract_params(target, frames[:, 0], train=False)
@@ -48,7 +49,7 @@ def count(tree) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="selfgait", choices=models.MODEL_NAMES)
-    parser.add_argument("--size", default="full", choices=models.registry.SIZES)
+    parser.add_argument("--size", default="full", choices=SIZES)
     parser.add_argument("--no-part-fcs", action="store_true",
                         help="drop the per-part FCs before the MTB (the authors' code)")
     parser.add_argument("--mtb-bias", action="store_true", help="MTB convolutions with bias")

@@ -29,8 +29,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from configs import study  # noqa: E402  pylint: disable=g-import-not-at-top
-
-CONDITIONS = ("NM", "BG", "CL")
+from selfgait_jax.data.protocols import CASIA_B_CONDITIONS as CONDITIONS  # noqa: E402
 # The paper's CASIA-B means (Tables 1 and 3; rank-1 %, identical views excluded). Table 3 gives
 # SG-6 as 93.2 / 89.7 / 81.5 where Table 1 gives 93.5 / 90.1 / 81.3; we quote Table 1.
 PAPER = {

@@ -75,7 +75,7 @@ def data_config_of(meta: dict, results: dict, data_root: str, cache_dir: str, pa
     """The evaluation's data config as the file stores it, with this machine's root and cache."""
     import ml_collections
 
-    from selfgait_jax.data import sources
+    from selfgait_jax.data import datasets, sources
 
     stored = (results.get("protocol") or {}).get("data")
     if stored is None:  # a results.json from before protocols were stated: the training data
@@ -87,7 +87,7 @@ def data_config_of(meta: dict, results: dict, data_root: str, cache_dir: str, pa
     data.update({k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in data})
     data.root = data_root or ""
     data.cache_dir = cache_dir or ""  # never a folder the file names
-    if data.name in sources.TREE_NAMES and not data.root:
+    if datasets.DATASETS[data.name].needs_root and not data.root:
         raise ValueError(f"the stored table is on {data.name}, read from disk: give its folder with "
                          f"--data_root=PATH")
     if data.get("partition"):  # the exporter's path means nothing here: the user's copy, same bytes

@@ -26,14 +26,17 @@ from typing import Sequence
 
 import numpy as np
 
-from selfgait_jax.data.sequence import CASIA_B_BG_TYPES, CASIA_B_CL_TYPES, SequenceMeta
+from selfgait_jax.data import datasets, sources
+from selfgait_jax.data.sequence import (
+    CASIA_B_BG_TYPES, CASIA_B_CL_TYPES, CASIA_B_NM_TYPES, OU_MVLP_TYPES, SequenceMeta)
 
 CASIA_B_TRAIN_SUBJECTS = 74
 CASIA_B_SUBJECTS = 124
-CASIA_B_GALLERY = ("nm-01", "nm-02", "nm-03", "nm-04")
-CASIA_B_PROBES = {"NM": ("nm-05", "nm-06"), "BG": CASIA_B_BG_TYPES, "CL": CASIA_B_CL_TYPES}
-OU_MVLP_GALLERY = ("01",)
-OU_MVLP_PROBES = {"NM": ("00",)}
+CASIA_B_GALLERY = CASIA_B_NM_TYPES[:4]  # nm-01..04
+CASIA_B_PROBES = {"NM": CASIA_B_NM_TYPES[4:], "BG": CASIA_B_BG_TYPES, "CL": CASIA_B_CL_TYPES}
+CASIA_B_CONDITIONS = tuple(CASIA_B_PROBES)  # NM, BG, CL: the order of every table
+OU_MVLP_GALLERY = OU_MVLP_TYPES[1:]  # "01"
+OU_MVLP_PROBES = {"NM": OU_MVLP_TYPES[:1]}  # "00"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,20 +106,10 @@ def ou_mvlp_protocol(metas: Sequence[SequenceMeta]) -> Protocol:
     return _protocol("ou_mvlp", metas, train, test, OU_MVLP_GALLERY, OU_MVLP_PROBES)
 
 
-PROTOCOL_OF_DATASET = {
-    "casia_b": casia_b_protocol,
-    "synthgait_b": casia_b_protocol,
-    "ou_mvlp": ou_mvlp_protocol,
-    "opengait_pkl": None,  # decided by the types present
-    "synthgait_mv": ou_mvlp_protocol,
-}
-
-
-# A protocol rule's name and gallery / probe types (what a partition file leaves to the dataset).
-_RULE_TYPES = {
-    casia_b_protocol: ("casia_b", CASIA_B_GALLERY, CASIA_B_PROBES),
-    ou_mvlp_protocol: ("ou_mvlp", OU_MVLP_GALLERY, OU_MVLP_PROBES),
-}
+# A labelled dataset's protocol (datasets.DATASETS[name].protocol) → its default split, and its
+# gallery / probe types (what a partition file leaves to the dataset).
+RULES = {"casia_b": casia_b_protocol, "ou_mvlp": ou_mvlp_protocol}
+_RULE_TYPES = {"casia_b": (CASIA_B_GALLERY, CASIA_B_PROBES), "ou_mvlp": (OU_MVLP_GALLERY, OU_MVLP_PROBES)}
 
 
 def load_partition(path) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -147,11 +140,11 @@ def subjects_digest(subjects: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(sorted(subjects)).encode()).hexdigest()
 
 
-def partition_protocol(rule, metas: Sequence[SequenceMeta], path) -> Protocol:
-    """``rule``'s gallery and probe types on the split of partition file ``path``. Subjects of the
-    data that the file names in neither set are left out (``unassigned_subjects``); subjects the
-    file names but the data lacks are simply absent."""
-    name, gallery, probes = _RULE_TYPES[rule]
+def partition_protocol(rule: str, metas: Sequence[SequenceMeta], path) -> Protocol:
+    """The gallery and probe types of ``rule`` (a key of ``RULES``) on the split of partition file
+    ``path``. Subjects of the data that the file names in neither set are left out
+    (``unassigned_subjects``); subjects the file names but the data lacks are simply absent."""
+    gallery, probes = _RULE_TYPES[rule]
     train_ids, test_ids = load_partition(path)
     present = {m.subject for m in metas}
     train = tuple(sorted(s for s in set(train_ids) if s in present))
@@ -161,22 +154,22 @@ def partition_protocol(rule, metas: Sequence[SequenceMeta], path) -> Protocol:
             raise ValueError(f"data.partition: none of the {len(ids)} {key} subjects of {path} is in "
                              f"the dataset ({len(present)} subjects, e.g. {sorted(present)[:3]})")
     unassigned = tuple(sorted(present - set(train) - set(test)))
-    return _protocol(name, metas, train, test, gallery, probes, partition=str(path),
+    return _protocol(rule, metas, train, test, gallery, probes, partition=str(path),
                      unassigned_subjects=unassigned)
 
 
 def protocol_for(name: str, metas: Sequence[SequenceMeta], partition: str = "") -> Protocol:
     """The protocol of dataset ``name`` (an OpenGait pkl tree: by its types, CASIA-B or OU-MVLP);
     with ``partition`` (an OpenGait partition file), that file's train / test subjects."""
-    if name not in PROTOCOL_OF_DATASET:
-        raise ValueError(f"data.name {name!r} has no evaluation protocol; known: {sorted(PROTOCOL_OF_DATASET)}")
-    rule = PROTOCOL_OF_DATASET[name]
-    if rule is None:
-        types = {m.type for m in metas}
-        rule = ou_mvlp_protocol if types <= {"00", "01"} else casia_b_protocol
+    if not datasets.labelled(name):
+        raise ValueError(f"data.name {name!r} has no evaluation protocol; known: "
+                         f"{sorted(datasets.labelled_names())}")
+    rule = datasets.DATASETS[name].protocol
+    if rule == "by_types":  # an OpenGait pkl tree: OU-MVLP's rule for its types, else CASIA-B's
+        rule = "ou_mvlp" if {m.type for m in metas} <= set(OU_MVLP_TYPES) else "casia_b"
     if partition:
         return partition_protocol(rule, metas, partition)
-    return rule(metas)
+    return RULES[rule](metas)
 
 
 def validation_protocol(name: str, metas: Sequence[SequenceMeta], num_subjects: int,
@@ -202,8 +195,8 @@ def protocol_of(data, metas: Sequence[SequenceMeta]) -> Protocol:
     """The protocol a data config asks for: the dataset's own, or with ``data.validation_subjects``
     > 0 its validation protocol (train on the other training subjects, evaluate on those held out).
     The way to choose hyperparameters without looking at the test subjects."""
-    held = int(data.get("validation_subjects", 0) or 0)
-    partition = data.get("partition", "") or ""
+    held = int(sources.option(data, "validation_subjects") or 0)
+    partition = sources.option(data, "partition") or ""
     if held:
         return validation_protocol(data.name, metas, held, partition)
     return protocol_for(data.name, metas, partition)
@@ -263,7 +256,7 @@ def pool_indices(
     ratio = float(pool_ratio or 0.0)
     if not ratio >= 0.0:
         raise ValueError(f"data.pool_ratio must be >= 0, got {pool_ratio!r}")
-    if name not in PROTOCOL_OF_DATASET:
+    if not datasets.labelled(name):
         return np.arange(len(metas), dtype=np.int64)
     train = protocol_for(name, metas, partition).train  # partition: an OpenGait split file
     if ratio == 0.0:

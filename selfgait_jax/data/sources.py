@@ -12,21 +12,11 @@ import os
 import ml_collections
 import numpy as np
 
-from selfgait_jax.data.sequence import (
-    CASIA_B_TYPES,
-    CASIA_B_VIEWS,
-    OU_MVLP_TYPES,
-    OU_MVLP_VIEWS,
-    SequenceMeta,
-    SequenceSource,
-    default_cache_dir,
-)
+from selfgait_jax.config_names import SIZES
+from selfgait_jax.data.datasets import DATASETS
+from selfgait_jax.data.sequence import SequenceMeta, SequenceSource, default_cache_dir
 
 __all__ = ["SequenceSource", "SequenceMeta", "ArraySource", "data_config", "open_source", "synthgait_spec"]
-
-SYNTHGAIT_NAMES = ("synthgait_b", "synthgait_mv", "synthgait_pool")
-TREE_NAMES = {"casia_b": "png", "ou_mvlp": "pkl", "opengait_pkl": "pkl"}
-SIZES = ("full", "tiny")
 
 
 class ArraySource(SequenceSource):
@@ -51,8 +41,9 @@ def data_config(name: str, size: str = "full") -> ml_collections.ConfigDict:
     """Default data config for dataset ``name`` at ``size`` ("full" or "tiny": a seconds-long smoke set)."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
-    if name not in SYNTHGAIT_NAMES and name not in TREE_NAMES:
-        raise ValueError(f"data.name {name!r} is not one of {sorted(SYNTHGAIT_NAMES + tuple(TREE_NAMES))}")
+    if name not in DATASETS:
+        raise ValueError(f"data.name {name!r} is not one of {sorted(DATASETS)}")
+    dataset = DATASETS[name]
     tiny = size == "tiny"
     cfg = ml_collections.ConfigDict()
     cfg.name = name
@@ -81,21 +72,13 @@ def data_config(name: str, size: str = "full") -> ml_collections.ConfigDict:
     # An OpenGait dataset partition file ({"TRAIN_SET": [...], "TEST_SET": [...]}, what OpenGait's
     # data_cfg.dataset_partition names): its subject split replaces the default one ("" = default).
     cfg.partition = ""
-    if name == "synthgait_b":
-        cfg.num_subjects = 6 if tiny else 124
-        cfg.views = ("036", "090") if tiny else CASIA_B_VIEWS
-        cfg.types = CASIA_B_TYPES
-        cfg.min_frames, cfg.max_frames = (16, 20) if tiny else (50, 120)
-    elif name == "synthgait_mv":
-        cfg.num_subjects = 6 if tiny else 1000
-        cfg.views = ("030", "090") if tiny else OU_MVLP_VIEWS
-        cfg.types = OU_MVLP_TYPES
-        cfg.min_frames, cfg.max_frames = (16, 20) if tiny else (18, 35)
-    elif name == "synthgait_pool":
-        cfg.views = ("030", "090") if tiny else OU_MVLP_VIEWS
-        cfg.types = OU_MVLP_TYPES
-        cfg.min_frames, cfg.max_frames = (16, 20) if tiny else (18, 35)
-        cfg.pool_ratio = 2.0  # SG-2; 4.0 and 6.0 give SG-4 and SG-6
+    if dataset.generated:  # its defaults at this size, from the table (datasets.py)
+        scale = dataset.scale(size)
+        cfg.num_subjects = scale.num_subjects
+        cfg.views = scale.views
+        cfg.types = dataset.types
+        cfg.min_frames, cfg.max_frames = scale.frames
+        cfg.pool_ratio = dataset.pool_ratio  # synthgait_pool: 2.0 (SG-2); 4.0 and 6.0 give SG-4 and SG-6
     return cfg
 
 
@@ -105,63 +88,63 @@ def named_data_config(spec: str) -> ml_collections.ConfigDict:
     return data_config(name, size or "full")
 
 
-def _get(cfg, key, default=None):
-    return cfg[key] if key in cfg else default
+def option(cfg, key):
+    """``cfg[key]``; a data config written before ``key`` existed (a stored one) or built by hand
+    with only some keys reads the default that ``data_config`` declares."""
+    return cfg[key] if key in cfg else data_config(cfg["name"])[key]
 
 
 def synthgait_spec(cfg):
     """The ``SynthGaitSpec`` a SynthGait data config describes (subject ids are dataset-specific)."""
     from selfgait_jax.data.synthgait.dataset import SynthGaitSpec
 
-    defaults = data_config(cfg.name)
-    views = tuple(_get(cfg, "views") or defaults.views)
-    types = tuple(_get(cfg, "types") or defaults.types)
-    min_frames = int(_get(cfg, "min_frames") or defaults.min_frames)
-    max_frames = int(_get(cfg, "max_frames") or defaults.max_frames)
-    if cfg.name == "synthgait_pool":
-        ratio = float(_get(cfg, "pool_ratio", 0.0) or 0.0)
+    defaults = data_config(cfg.name)  # empty views / types, zero frames or subjects: the full set's
+    dataset = DATASETS[cfg.name]
+    views = tuple(option(cfg, "views") or defaults.views)
+    types = tuple(option(cfg, "types") or defaults.types)
+    min_frames = int(option(cfg, "min_frames") or defaults.min_frames)
+    max_frames = int(option(cfg, "max_frames") or defaults.max_frames)
+    if not dataset.labelled:  # the pool: its size is data.pool_ratio x data.pool_base_sequences
+        ratio = float(option(cfg, "pool_ratio") or 0.0)
         if ratio > 0:
-            base = int(_get(cfg, "pool_base_sequences", 0) or 0)
+            base = int(option(cfg, "pool_base_sequences") or 0)
             if base <= 0:
                 raise ValueError("data.pool_base_sequences must be > 0 when data.pool_ratio is set")
             count = math.ceil(ratio * base / (len(views) * len(types)))
         else:
-            count = int(_get(cfg, "num_subjects", 0) or 0)
-        # "u" ids never collide with the numeric ids of the labelled sets: a pool walker is a new person.
-        subjects = tuple(f"u{i:05d}" for i in range(1, count + 1))
+            count = int(option(cfg, "num_subjects") or 0)
     else:
-        count = int(_get(cfg, "num_subjects", 0) or defaults.num_subjects)
-        digits = 3 if cfg.name == "synthgait_b" else 5
-        subjects = tuple(f"{i:0{digits}d}" for i in range(1, count + 1))
+        count = int(option(cfg, "num_subjects") or defaults.num_subjects)
+    subjects = tuple(dataset.subject_format.format(i) for i in range(1, count + 1))
     if count <= 0:
         raise ValueError(f"data.num_subjects (or data.pool_ratio) must give at least one subject for {cfg.name}")
-    return SynthGaitSpec(cfg.name, int(_get(cfg, "seed", 0)), subjects, types, views, min_frames, max_frames)
+    return SynthGaitSpec(cfg.name, int(option(cfg, "seed")), subjects, types, views, min_frames, max_frames)
 
 
 def open_source(cfg) -> SequenceSource:
     """Open the dataset that ``cfg`` (a data config, e.g. ``config.data``) describes."""
-    name = _get(cfg, "name")
-    if name in SYNTHGAIT_NAMES:
+    name = cfg["name"] if "name" in cfg else None
+    if name not in DATASETS:
+        raise ValueError(f"data.name {name!r} is not a known dataset; known: {sorted(DATASETS)}")
+    dataset = DATASETS[name]
+    if dataset.generated:
         from selfgait_jax.data.synthgait.dataset import SynthGaitSource
 
         return SynthGaitSource(
-            synthgait_spec(cfg), _get(cfg, "cache_dir") or None, int(_get(cfg, "num_workers", 0) or 0)
+            synthgait_spec(cfg), option(cfg, "cache_dir") or None, int(option(cfg, "num_workers") or 0)
         )
-    if name in TREE_NAMES:
-        from selfgait_jax.data.readers import TreeSource
+    from selfgait_jax.data.readers import TreeSource
 
-        root = _get(cfg, "root") or ""
-        if not root:
-            raise ValueError(f"data.root must name the {name} dataset folder (data.name={name!r})")
-        if not os.path.isdir(root):
-            raise ValueError(f"data.root {root!r} is not a folder (data.name={name!r})")
-        return TreeSource(
-            root,
-            TREE_NAMES[name],
-            name=name,
-            validate=bool(_get(cfg, "validate", True)),
-            min_length=int(_get(cfg, "min_length", 1) or 1),
-            cache_dir=_get(cfg, "cache_dir") or default_cache_dir(),
-        )
-    known = sorted(SYNTHGAIT_NAMES + tuple(TREE_NAMES))
-    raise ValueError(f"data.name {name!r} is not a known dataset; known: {known}")
+    root = option(cfg, "root") or ""
+    if not root:
+        raise ValueError(f"data.root must name the {name} dataset folder (data.name={name!r})")
+    if not os.path.isdir(root):
+        raise ValueError(f"data.root {root!r} is not a folder (data.name={name!r})")
+    return TreeSource(
+        root,
+        dataset.reader,
+        name=name,
+        validate=bool(option(cfg, "validate")),
+        min_length=int(option(cfg, "min_length") or 1),
+        cache_dir=option(cfg, "cache_dir") or default_cache_dir(),
+    )

@@ -210,18 +210,18 @@ def evaluate_workdir(workdir, step=None, out=None, metric="euclidean", drop_miss
     ``max_length`` caps the frames embedded per sequence (default: all). ``far``: the false-accept
     rate of the open-set threshold stored in ``results["open_set"]`` (open_set.py).
     """
-    from selfgait_jax.data import protocols
+    from selfgait_jax.data import datasets
 
     config, embed_model, variables, step = workdir_lib.load_for_inference(os.fspath(workdir), step)
     config_hash = config_sha256(config)
     if data is not None:
         config = config.copy_and_resolve_references()
         config.data = data
-    elif config.data.name not in protocols.PROTOCOL_OF_DATASET:
+    elif not datasets.labelled(config.data.name):
         raise ValueError(
             f"{workdir} was trained on data.name={config.data.name!r}, which has no labels to "
             f"evaluate on; name a labelled dataset, e.g. tools/evaluate.py --data=synthgait_b "
-            f"(one of {sorted(protocols.PROTOCOL_OF_DATASET)})")
+            f"(one of {sorted(datasets.labelled_names())})")
     evaluator = PeriodicEvaluator(config, embed_model, metric=metric,
                                   drop_missing_gallery=drop_missing_gallery)
     if not sum(len(p) for p in evaluator.protocol.probes.values()):  # before minutes of embedding

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from selfgait_jax.data.protocols import CASIA_B_CONDITIONS
+
 # The paper's published means (rank-1 %, excluding identical views), on the real datasets.
 PUBLISHED = (
     ("GaitSet", "CASIA-B", {"NM": 95.0, "BG": 87.2, "CL": 70.4}),
@@ -30,7 +32,7 @@ PUBLISHED_NOTE = (
     "Rows marked 'published' are the paper's figures on the real CASIA-B / OU-MVLP datasets; they are "
     "not comparable with numbers measured on SynthGait or on any other data."
 )
-CONDITION_ORDER = ("NM", "BG", "CL")
+CONDITION_ORDER = CASIA_B_CONDITIONS
 
 
 def fmt(x: float | None, digits: int = 1) -> str:

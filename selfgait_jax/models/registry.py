@@ -1,4 +1,5 @@
-"""Model configs by name and size, and the builders the rest of the code uses.
+"""The networks by name: one table, ``MODELS`` (name → ``Model``: its builders and defaults), the
+model configs built from it, and the builders the rest of the code uses.
 
 Names: ``selfgait``, ``selfgait_no_hpm`` (the same conv stack with global pooling, bins (1,), instead
 of the pyramid; docs/models.md says why), ``selfgait_no_mtb`` (plain temporal conv net instead of the MTB), ``gaitset``,
@@ -6,19 +7,73 @@ of the pyramid; docs/models.md says why), ``selfgait_no_mtb`` (plain temporal co
 smoke runs; same layers, same 64×44 input).
 """
 
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
 import jax.numpy as jnp
 import ml_collections
 
+from selfgait_jax.config_names import SIZES
 from selfgait_jax.models import gaitpart
 from selfgait_jax.models import gaitset
 from selfgait_jax.models import hpm
 from selfgait_jax.models import selfgait
 
-SELFGAIT_NAMES = ("selfgait", "selfgait_no_hpm", "selfgait_no_mtb")
-BASELINE_NAMES = ("gaitset", "gaitpart")
-MODEL_NAMES = SELFGAIT_NAMES + BASELINE_NAMES
-SIZES = ("full", "tiny")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def _selfgait_kwargs(cfg):
+    return dict(
+        channels=tuple(cfg.channels), d1=cfg.d1, d2=cfg.d2, head_hidden=cfg.head_hidden,
+        bins=tuple(cfg.bins), use_part_fcs=bool(cfg.part_fcs), temporal=MODELS[cfg.name].temporal,
+        mtb_bias=bool(cfg.mtb_bias), mtb_activation=cfg.mtb_activation,
+        mtb_squeeze=cfg.mtb_squeeze, dtype=_dtype(cfg), head_bn_per_part=bool(_get(cfg, "head_bn_per_part")))
+
+
+def _selfgait_embed(cfg):
+    return selfgait.SelfGaitEmbed(**_selfgait_kwargs(cfg))
+
+
+def _selfgait_byol(cfg):
+    kwargs = _selfgait_kwargs(cfg)
+    return selfgait.SelfGaitOnline(**kwargs), selfgait.SelfGaitTarget(**kwargs)
+
+
+def _gaitset(cfg):
+    return gaitset.GaitSet(tuple(cfg.channels), cfg.d1, tuple(cfg.bins), _dtype(cfg))
+
+
+def _gaitpart(cfg):
+    return gaitpart.GaitPart(tuple(cfg.channels), cfg.d1, tuple(cfg.bins), tuple(cfg.focal_strips),
+                             bool(cfg.mtb_bias), cfg.mtb_activation, cfg.mtb_squeeze, _dtype(cfg))
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """One network of the table: its builders and the defaults that differ between networks."""
+
+    name: str
+    embed: Callable  # model config -> the identity-embedding network
+    byol: Callable | None  # model config -> (online, target) for BYOL pretraining; None: a baseline
+    bins: tuple[int, ...]  # horizontal pyramid bins (parts = sum(bins) x hpm_branches)
+    d1: int = 128  # full-size embedding width
+    part_fcs: bool = False  # the paper's per-part FCs before the temporal module
+    temporal: str = "mtb"  # SelfGait family: "mtb" or "tcn" (w/o MTB)
+    hpm_branches: int = 1  # GaitSet: 2 (the set and the multilayer pipelines each give the bins)
+
+
+_SELFGAIT = dict(embed=_selfgait_embed, byol=_selfgait_byol, part_fcs=True)
+MODELS = {m.name: m for m in (
+    Model("selfgait", bins=hpm.SELFGAIT_BINS, **_SELFGAIT),
+    Model("selfgait_no_hpm", bins=(1,), **_SELFGAIT),  # global pooling on the same conv stack
+    Model("selfgait_no_mtb", bins=hpm.SELFGAIT_BINS, temporal="tcn", **_SELFGAIT),
+    Model("gaitset", _gaitset, None, hpm.GAITSET_BINS, d1=256, hpm_branches=2),
+    Model("gaitpart", _gaitpart, None, hpm.GAITPART_BINS),
+)}
+MODEL_NAMES = tuple(MODELS)
+SELFGAIT_NAMES = tuple(n for n, m in MODELS.items() if m.byol is not None)  # have a BYOL form
 
 
 def model_config(name: str = "selfgait", size: str = "full") -> ml_collections.ConfigDict:
@@ -29,20 +84,20 @@ def model_config(name: str = "selfgait", size: str = "full") -> ml_collections.C
     ``part_fcs``: the paper's per-part FCs before the MTB (off = the authors' code).
     ``mtb_bias``/``mtb_activation``: paper = False/"leaky_relu", authors' code = True/"relu".
     """
-    if name not in MODEL_NAMES:
+    if name not in MODELS:
         raise ValueError(f"model.name={name!r}: expected one of {MODEL_NAMES}")
     if size not in SIZES:
         raise ValueError(f"model size={size!r}: expected one of {SIZES}")
+    model = MODELS[name]
     tiny = size == "tiny"
     cfg = ml_collections.ConfigDict()
     cfg.name = name
     cfg.channels = (4, 8, 16) if tiny else (32, 64, 128)
-    cfg.d1 = 16 if tiny else (256 if name == "gaitset" else 128)
+    cfg.d1 = 16 if tiny else model.d1
     cfg.d2 = 16 if tiny else 128
     cfg.head_hidden = 32 if tiny else 256
-    cfg.bins = {"gaitset": hpm.GAITSET_BINS, "gaitpart": hpm.GAITPART_BINS,
-                "selfgait_no_hpm": (1,)}.get(name, hpm.SELFGAIT_BINS)
-    cfg.part_fcs = name in SELFGAIT_NAMES
+    cfg.bins = model.bins
+    cfg.part_fcs = model.part_fcs
     cfg.mtb_bias = False
     cfg.mtb_activation = "leaky_relu"
     cfg.mtb_squeeze = 4
@@ -52,6 +107,11 @@ def model_config(name: str = "selfgait", size: str = "full") -> ml_collections.C
     return cfg
 
 
+def _get(cfg, key):
+    """``cfg[key]``; a model config stored before ``key`` existed reads the declared default."""
+    return cfg[key] if key in cfg else model_config(cfg.name)[key]
+
+
 def _dtype(cfg):
     if cfg.dtype not in DTYPES:
         raise ValueError(f"model.dtype={cfg.dtype!r}: expected one of {sorted(DTYPES)}")
@@ -59,43 +119,28 @@ def _dtype(cfg):
 
 
 def _check_name(cfg):
-    if cfg.name not in MODEL_NAMES:
+    if cfg.name not in MODELS:
         raise ValueError(f"model.name={cfg.name!r}: expected one of {MODEL_NAMES}")
-
-
-def _selfgait_kwargs(cfg):
-    return dict(
-        channels=tuple(cfg.channels), d1=cfg.d1, d2=cfg.d2, head_hidden=cfg.head_hidden,
-        bins=tuple(cfg.bins), use_part_fcs=bool(cfg.part_fcs),
-        temporal="tcn" if cfg.name == "selfgait_no_mtb" else "mtb",
-        mtb_bias=bool(cfg.mtb_bias), mtb_activation=cfg.mtb_activation,
-        mtb_squeeze=cfg.mtb_squeeze, dtype=_dtype(cfg), head_bn_per_part=bool(cfg.get("head_bn_per_part", False)))
 
 
 def build_embed_model(cfg):
     """The identity-embedding network of ``cfg`` (a ``model`` ConfigDict):
     ``apply(variables, frames [N, T, H, W], mask [N, T], train=False) -> [N, parts, d1]``."""
     _check_name(cfg)
-    if cfg.name in SELFGAIT_NAMES:
-        return selfgait.SelfGaitEmbed(**_selfgait_kwargs(cfg))
-    if cfg.name == "gaitset":
-        return gaitset.GaitSet(tuple(cfg.channels), cfg.d1, tuple(cfg.bins), _dtype(cfg))
-    return gaitpart.GaitPart(tuple(cfg.channels), cfg.d1, tuple(cfg.bins), tuple(cfg.focal_strips),
-                             bool(cfg.mtb_bias), cfg.mtb_activation, cfg.mtb_squeeze, _dtype(cfg))
+    return MODELS[cfg.name].embed(cfg)
 
 
 def build_byol_models(cfg):
     """``(online, target)`` for BYOL pretraining; only the SelfGait family has them."""
     _check_name(cfg)
-    if cfg.name not in SELFGAIT_NAMES:
+    if MODELS[cfg.name].byol is None:
         raise ValueError(f"model.name={cfg.name!r} is a supervised baseline with no BYOL form; "
                          f"pretraining needs one of {SELFGAIT_NAMES}")
-    kwargs = _selfgait_kwargs(cfg)
-    return selfgait.SelfGaitOnline(**kwargs), selfgait.SelfGaitTarget(**kwargs)
+    return MODELS[cfg.name].byol(cfg)
 
 
 def parts_and_dim(cfg):
     """``(parts, d1)``: the shape of one embedding produced by :func:`build_embed_model`."""
     _check_name(cfg)
-    parts = sum(cfg.bins) * (2 if cfg.name == "gaitset" else 1)
+    parts = sum(cfg.bins) * MODELS[cfg.name].hpm_branches
     return parts, cfg.d1

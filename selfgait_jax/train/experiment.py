@@ -16,11 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from selfgait_jax.config_names import STAGES
 from selfgait_jax.data.sequence import FRAME_SHAPE
 from selfgait_jax.models import registry
 from selfgait_jax.train import optim, state as state_lib, steps
-
-STAGES = ("pretrain", "triplet")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -44,27 +44,11 @@ def run_chain(config: ml_collections.ConfigDict, workdir: str, evaluation=None) 
     given).
     """
     results = {}
-    names = [n.strip() for n in config.stages.split(",") if n.strip()]
-    for name in names:
-        if name not in config:
-            raise ValueError(f"config.stages names {name!r} but config.{name} does not exist")
-    target = config.get("evaluate", "")
-    if target and target not in config:
-        raise ValueError(f"config.evaluate={target!r} names no stage of this chain")
-    if target and target not in names:  # e.g. --config.stages=pretrain: run only that stage
+    stages = validate.validate_chain(config, workdir, jax.device_count())  # every stage, first
+    target = config.evaluate
+    if target and target not in stages:  # e.g. --config.stages=pretrain: run only that stage
         _log.info("no evaluation: config.evaluate=%r is not among config.stages=%r", target, config.stages)
         target = ""
-    stages = {}
-    for name in names:  # every stage is checked before the first one starts
-        stage = config[name].copy_and_resolve_references()
-        chained = stage.init_from.startswith("@")
-        if chained:
-            ref = stage.init_from[1:]
-            if ref not in names[:names.index(name)]:
-                raise ValueError(f"config.{name}.init_from={stage.init_from!r} must name an earlier stage")
-            stage.init_from = os.path.join(workdir, ref)
-        validate.validate_config(stage, jax.device_count(), check_init_from=not chained)
-        stages[name] = stage
     with checkpointing.WorkdirLock(workdir, jax.process_index()):  # one chain per workdir
         for name, stage in stages.items():
             _log.info("chain stage %s → %s", name, os.path.join(workdir, name))
@@ -106,7 +90,7 @@ def _train_locked(config, workdir: str, evaluation=None) -> dict:
         _log.info("batch: %d per micro-batch x optimizer.accumulate %d = effective batch %d per "
                   "update; lr %g (optimizer.lr_scaling=%s: x%g)", exp.global_batch, accumulate,
                   optim.effective_batch(config.optimizer, exp.global_batch),
-                  float(exp.schedule(step)), config.optimizer.get("lr_scaling", "none"),
+                  float(exp.schedule(step)), config.optimizer.lr_scaling,
                   optim.lr_scale(config.optimizer, exp.global_batch))
         train_step = steps.jit_step(exp.step, mesh)
         evaluate = _periodic_evaluation(config, exp, mesh, evaluation)
@@ -144,12 +128,11 @@ def make_batches(config, start_batch: int):
         # an SG-n pool drawn from that split by data.seed.
         data = config.data
         indices = protocols.pool_indices(
-            data.name, source.metas, pool_ratio=data.get("pool_ratio", 0.0),
-            pool_base_sequences=data.get("pool_base_sequences", 0), seed=data.get("seed", 0),
-            partition=data.get("partition", ""))
+            data.name, source.metas, pool_ratio=data.pool_ratio,
+            pool_base_sequences=data.pool_base_sequences, seed=data.seed, partition=data.partition)
         _log.info("pretraining pool: %d sequences of %d subjects from %s (data.pool_ratio=%g)",
                   len(indices), len({source.metas[i].subject for i in indices}), data.name,
-                  data.get("pool_ratio", 0.0))
+                  data.pool_ratio)
         # Sequences too short for a pretext window are skipped (logged); none left is a ValueError.
         return pipelines.make_pretext_pipeline(
             source, indices, batch_size=config.byol.batch_size, k=config.byol.k, seed=config.seed,
@@ -174,8 +157,7 @@ def _needs(evaluation, key: str):
 
 def _periodic_evaluation(config, exp, mesh, evaluation=None):
     """``state -> scalars`` evaluating the test split when ``config.eval.every`` > 0, else None."""
-    every = config.eval.every if config.get("eval") is not None else 0
-    if not every:
+    if not config.eval.every:
         return None
     evaluator = _needs(evaluation, "eval").PeriodicEvaluator(config, exp.embed_model, mesh=mesh)
 
@@ -193,8 +175,8 @@ def _periodic_probe(config, exp, mesh, evaluation=None):
     The standard way to watch a self-supervised representation: it never touches the test subjects,
     so choosing a learning rate or a number of steps on it is legitimate.
     """
-    probe = config.get("probe")
-    if probe is None or not probe.every:
+    probe = config.probe
+    if not probe.every:
         return None
     from selfgait_jax.data import protocols, sources  # pylint: disable=g-import-not-at-top
 

@@ -6,14 +6,11 @@ seconds instead of after minutes of data generation and compilation.
 
 import os
 
-from selfgait_jax.data import protocols, sampling, sources
+from selfgait_jax.config_names import SIZES, STAGE_SECTIONS, STAGES
+from selfgait_jax.data import datasets, protocols, sampling, sources
 from selfgait_jax.models import registry
 from selfgait_jax.train import optim
 from selfgait_jax.workdir import checkpoint_dir
-
-STAGES = ("pretrain", "triplet")
-KNOWN_DATASETS = tuple(sources.SYNTHGAIT_NAMES) + tuple(sources.TREE_NAMES)
-POOL_DATASET = "synthgait_pool"  # generated at its pool size; pool mode does not apply
 
 
 def _fail(key: str, message: str):
@@ -25,6 +22,30 @@ def _positive_int(value, key: str):
         _fail(key, f"must be a positive integer, got {value!r}")
 
 
+def validate_chain(config, workdir: str, device_count: int) -> dict:
+    """Checks a chain config (``config_defaults.chain_config``) and every one of its stages before
+    the first starts; returns ``{stage name: stage config}`` in run order, each resolved, with an
+    ``init_from="@<earlier stage>"`` turned into that stage's folder ``workdir/<earlier stage>``."""
+    names = [n.strip() for n in config.stages.split(",") if n.strip()]
+    for name in names:
+        if name not in config:
+            raise ValueError(f"config.stages names {name!r} but config.{name} does not exist")
+    if config.evaluate and config.evaluate not in config:
+        raise ValueError(f"config.evaluate={config.evaluate!r} names no stage of this chain")
+    stages = {}
+    for name in names:
+        stage = config[name].copy_and_resolve_references()
+        chained = stage.init_from.startswith("@")
+        if chained:
+            ref = stage.init_from[1:]
+            if ref not in names[:names.index(name)]:
+                raise ValueError(f"config.{name}.init_from={stage.init_from!r} must name an earlier stage")
+            stage.init_from = os.path.join(workdir, ref)
+        validate_config(stage, device_count, check_init_from=not chained)
+        stages[name] = stage
+    return stages
+
+
 def validate_config(config, device_count: int, check_init_from: bool = True) -> None:
     """Raises ValueError naming the key of the first invalid setting.
 
@@ -33,6 +54,14 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
     """
     if config.stage not in STAGES:
         _fail("stage", f"{config.stage!r} is not one of {', '.join(STAGES)}")
+    own = STAGE_SECTIONS[config.stage]
+    if own not in config:
+        _fail(own, f"missing: a {config.stage} config carries the {own} section "
+              f"(config_defaults.base_config(stage={config.stage!r}) declares it)")
+    for stage, section in STAGE_SECTIONS.items():
+        if stage != config.stage and section in config:
+            _fail(section, f"a {config.stage} config carries only its own section ({own}); {section} "
+                  f"is the {stage} stage's")
     for key in ("total_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
         _positive_int(config[key], key)
 
@@ -45,12 +74,13 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
               f"{', '.join(registry.SELFGAIT_NAMES)}")
 
     data = config.data
-    if data.name not in KNOWN_DATASETS:
-        _fail("data.name", f"unknown dataset {data.name!r}; known: {', '.join(KNOWN_DATASETS)}")
-    if data.name in sources.TREE_NAMES and not (data.root and os.path.isdir(data.root)):
+    if data.name not in datasets.DATASETS:
+        _fail("data.name", f"unknown dataset {data.name!r}; known: {', '.join(datasets.NAMES)}")
+    dataset = datasets.DATASETS[data.name]
+    if dataset.needs_root and not (data.root and os.path.isdir(data.root)):
         _fail("data.root", f"{data.root!r} is not a folder; {data.name} is read from disk")
-    if data.get("partition", ""):
-        if data.name not in protocols.PROTOCOL_OF_DATASET:
+    if data.partition:
+        if not dataset.labelled:
             _fail("data.partition", f"{data.name} has no train/test protocol for a partition file")
         try:
             protocols.load_partition(data.partition)
@@ -65,14 +95,14 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
               f"{config.optimizer.schedule!r} is not one of {', '.join(optim.SCHEDULES)}")
     if not config.optimizer.lr > 0:
         _fail("optimizer.lr", f"must be positive, got {config.optimizer.lr}")
-    accumulate = config.optimizer.get("accumulate", 1)
+    accumulate = config.optimizer.accumulate
     if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
         _fail("optimizer.accumulate", f"must be a positive integer (micro-batches per update), "
               f"got {accumulate!r}")
-    scaling = config.optimizer.get("lr_scaling", "none")
+    scaling = config.optimizer.lr_scaling
     if scaling not in optim.LR_SCALINGS:
         _fail("optimizer.lr_scaling", f"{scaling!r} is not one of {', '.join(optim.LR_SCALINGS)}")
-    base = config.optimizer.get("lr_base_batch", 0)
+    base = config.optimizer.lr_base_batch
     if scaling == "linear" and (isinstance(base, bool) or not isinstance(base, int) or base < 1):
         _fail("optimizer.lr_base_batch", f"lr_scaling='linear' needs the batch that optimizer.lr was "
               f"tuned for (a positive integer), got {base!r}")
@@ -85,7 +115,7 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
         m = config.byol.min_online_frames
         if not isinstance(m, int) or not 1 <= m <= k:
             _fail("byol.min_online_frames", f"must be an integer in [1, byol.k = {k}], got {m!r}")
-        if data.get("max_frames", 0) and k >= data.max_frames:
+        if data.max_frames and k >= data.max_frames:
             _fail("byol.k", f"k={k} online frames + 1 target frame need k below the sequence length, "
                   f"but data.max_frames={data.max_frames}")
         if config.byol.target not in sampling.PRETEXT_TARGETS:
@@ -106,12 +136,13 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
         if not 0.0 < t.label_fraction <= 1.0:
             _fail("triplet.label_fraction", f"must be in (0, 1], got {t.label_fraction}")
 
-    if config.get("eval") is not None and config.eval.get("every", 0):
+    if config.eval.every:
         _positive_int(config.eval.every, "eval.every")
-        if data.name not in protocols.PROTOCOL_OF_DATASET:
+        if not dataset.labelled:
             _fail("eval.every", f"{data.name} has no test protocol to evaluate on; set it to 0")
+    _check_probe(config.probe)
 
-    if config.get("require_init_from", False) and not config.init_from:
+    if config.require_init_from and not config.init_from:
         _fail("init_from", "this config fine-tunes a pretrained network (require_init_from=True) but "
               "init_from is empty: pass --config.init_from=PRETRAIN_WORKDIR, or run "
               "configs/ablation_no_pt.py to fine-tune from random initialisation (the w/o PT row)")
@@ -126,24 +157,41 @@ def _check_pool(config):
     """``data.pool_ratio`` / ``data.pool_base_sequences``; a SynthGait set's pool is checked in full
     (its sequence list is known without generating anything), a tree's when it is read."""
     data = config.data
-    ratio = data.get("pool_ratio", 0.0)
+    ratio = data.pool_ratio
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio >= 0:
         _fail("data.pool_ratio", f"must be a number >= 0, got {ratio!r}")
-    if not ratio or data.name == POOL_DATASET:
+    dataset = datasets.DATASETS[data.name]
+    if not ratio or not dataset.labelled:  # the generated pool is made at its pool size
         return
     if config.stage != "pretrain":
         _fail("data.pool_ratio", f"pool mode (pool_ratio={ratio:g}) picks pretraining sequences; "
               f"{config.stage} training uses triplet.label_fraction of the training split: set it to 0")
-    base = data.get("pool_base_sequences", 0)
+    base = data.pool_base_sequences
     if isinstance(base, bool) or not isinstance(base, int) or base < 1:
         _fail("data.pool_base_sequences", f"must be a positive integer when data.pool_ratio > 0, "
               f"got {base!r}")
-    if data.name in sources.SYNTHGAIT_NAMES:
+    if dataset.generated:
         try:
             protocols.pool_indices(data.name, sources.synthgait_spec(data).metas(), ratio, base,
-                                   data.get("seed", 0), data.get("partition", ""))
+                                   data.seed, data.partition)
         except ValueError as e:
             _fail("data.pool_ratio", str(e))
+
+
+def _check_probe(probe):
+    """The validation probe (``probe.every`` > 0): a labelled dataset, read before the first step."""
+    if not probe.every:
+        return
+    _positive_int(probe.every, "probe.every")
+    name, _, size = probe.data.partition(":")
+    if not datasets.labelled(name):
+        _fail("probe.data", f"{probe.data!r} is not a labelled dataset NAME[:SIZE]; NAME is one of "
+              f"{', '.join(datasets.labelled_names())}")
+    if (size or "full") not in SIZES:
+        _fail("probe.data", f"size {size!r} of {probe.data!r} is not one of {', '.join(SIZES)}")
+    if datasets.DATASETS[name].needs_root and not (probe.root and os.path.isdir(probe.root)):
+        _fail("probe.root", f"{probe.root!r} is not a folder; {name} is read from disk")
+    _positive_int(probe.validation_subjects, "probe.validation_subjects")
 
 
 def _check_batch(key: str, batch: int, device_count: int):

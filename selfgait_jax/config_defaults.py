@@ -1,16 +1,21 @@
-"""Shared defaults of every training config; the experiment files import this and override.
+"""The shared defaults of every training config and the builders that configs/*.py call.
+
+The files under configs/ are the project's card: each ``get_config(arg)`` builds its run from
+``base_config`` (one training stage: the defaults of every key a run reads) or ``chain_config``
+(stages run in order), and the recipes here that several of them share (the SG-n and OU-MVLP
+chains, the pretraining / fine-tuning stages, the GaitSet / GaitPart baselines). They import only
+this module, so ``--config=ANY/PATH/configs/<name>.py`` loads from any folder.
 
 Stable keys that scripts may rely on: ``total_steps``, ``log_every``, ``checkpoint_every``,
-``seed``, ``init_from``, ``data.name``. Sizes: "full" (the paper's setting) and "tiny" (tests and
-CPU smoke runs: tiny network, tiny SynthGait, a few steps).
+``seed``, ``init_from``, ``data.name``. Sizes (``config_names.SIZES``): "full" (the paper's setting)
+and "tiny" (tests and CPU smoke runs: tiny network, tiny SynthGait, a few steps).
 """
 
 import ml_collections
 
+from selfgait_jax.config_names import SIZES, STAGES
 from selfgait_jax.data.sources import data_config
 from selfgait_jax.models.registry import model_config
-
-SIZES = ("full", "tiny")
 
 
 def parse_size(arg) -> str:
@@ -21,7 +26,10 @@ def parse_size(arg) -> str:
 
 
 def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collections.ConfigDict:
-    """Defaults for a ``stage`` ("pretrain" or "triplet") of ``model`` on dataset ``data``."""
+    """Defaults for a ``stage`` ("pretrain" or "triplet") of ``model`` on dataset ``data``: every key
+    that stage reads. Each stage carries only its own section: ``byol`` (pretrain) or ``triplet``."""
+    if stage not in STAGES:
+        raise ValueError(f"stage {stage!r} is not one of {', '.join(STAGES)}")
     tiny = size == "tiny"
     c = ml_collections.ConfigDict()
     c.name = stage
@@ -56,40 +64,19 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     c.optimizer.lr_scaling = "none"
     c.optimizer.lr_base_batch = 0
 
-    c.byol = ml_collections.ConfigDict()
-    c.byol.batch_size = 8 if tiny else 128  # global batch of pretext windows
-    c.byol.k = 4 if tiny else 30  # online frames; the target gets frame k
-    # A sequence of L <= k frames gives L-1 online frames (masked padding) and frame L-1 as the
-    # target; one with fewer than min_online_frames + 1 frames is skipped (docs/design.md).
-    c.byol.min_online_frames = 1
-    # "view": every pretext batch holds sequences of one camera view (camera ids are metadata, not
-    # identity labels), so the heads' BatchNorm contrasts walkers, not views (docs/reproduction.md).
-    # "": sequences of any views together.
-    c.byol.batch_by = ""
-    # "next_frame": the paper's target, frame k of the online window's sequence. "other_view" (an
-    # extension, not the paper): a random frame of the same walk seen by another camera, which asks
-    # for view invariance; it needs pool sequences grouped into walks (subject and type).
-    c.byol.target = "next_frame"
-    c.byol.flip = False  # True: random left-right flips of the online window and the target frame
-    c.byol.tau = 0.996
-    c.byol.tau_schedule = "constant"  # constant | cosine (BYOL's schedule to 1)
-    # The paper: the target branch uses the online FC bins ("FCs shared with the parameters of the
-    # Transition Model"); False keeps an EMA copy, as the authors' code does.
-    c.byol.share_target_fcs = True
-
-    c.triplet = ml_collections.ConfigDict()
-    c.triplet.margin = 0.2
-    c.triplet.P = 2 if tiny else 8
-    c.triplet.K = 4 if tiny else 16
-    c.triplet.frames = 6 if tiny else 30
-    c.triplet.ordered = True  # consecutive windows (MTB); False: random frame sets (GaitSet)
-    c.triplet.label_fraction = 1.0  # share of the training split's sequences that carry labels
+    if stage == "pretrain":
+        c.byol = _byol_section(tiny)
+    else:
+        c.triplet = _triplet_section(tiny)
 
     c.eval = ml_collections.ConfigDict()
     c.eval.every = 0  # > 0: rank-1/rank-5/mAP on the test split every this many steps (labelled data)
     c.eval.metric = "euclidean"  # euclidean | cosine (read by selfgait_jax.evaluation)
     c.eval.batch_size = 0  # global inference batch; 0 = the evaluation's default
     c.eval.max_length = 0  # frames embedded per test sequence (its first ones); 0 = all
+    # True: probes whose subject has no gallery sequence at a view are left out at that view
+    # (tools/evaluate.py --keep_missing_gallery counts them as misses).
+    c.eval.drop_missing_gallery = True
 
     # Validation probe (any stage): rank-1 of the current embedding on the last
     # `validation_subjects` TRAINING subjects of the labelled dataset `data` (never its test
@@ -100,6 +87,62 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     c.probe.root = ""  # its folder, for casia_b / ou_mvlp / opengait_pkl
     c.probe.validation_subjects = 24 if not tiny else 2
     c.probe.max_length = 40  # frames embedded per sequence (0 = all)
+    return c
+
+
+def _byol_section(tiny: bool) -> ml_collections.ConfigDict:
+    """The pretraining stage's BYOL settings."""
+    byol = ml_collections.ConfigDict()
+    byol.batch_size = 8 if tiny else 128  # global batch of pretext windows
+    byol.k = 4 if tiny else 30  # online frames; the target gets frame k
+    # A sequence of L <= k frames gives L-1 online frames (masked padding) and frame L-1 as the
+    # target; one with fewer than min_online_frames + 1 frames is skipped (docs/design.md).
+    byol.min_online_frames = 1
+    # "view": every pretext batch holds sequences of one camera view (camera ids are metadata, not
+    # identity labels), so the heads' BatchNorm contrasts walkers, not views (docs/reproduction.md).
+    # "": sequences of any views together.
+    byol.batch_by = ""
+    # "next_frame": the paper's target, frame k of the online window's sequence. "other_view" (an
+    # extension, not the paper): a random frame of the same walk seen by another camera, which asks
+    # for view invariance; it needs pool sequences grouped into walks (subject and type).
+    byol.target = "next_frame"
+    byol.flip = False  # True: random left-right flips of the online window and the target frame
+    byol.tau = 0.996
+    byol.tau_schedule = "constant"  # constant | cosine (BYOL's schedule to 1)
+    # The paper: the target branch uses the online FC bins ("FCs shared with the parameters of the
+    # Transition Model"); False keeps an EMA copy, as the authors' code does.
+    byol.share_target_fcs = True
+    return byol
+
+
+def _triplet_section(tiny: bool) -> ml_collections.ConfigDict:
+    """The triplet (fine-tuning / supervised) stage's batch-all triplet settings."""
+    triplet = ml_collections.ConfigDict()
+    triplet.margin = 0.2
+    triplet.P = 2 if tiny else 8
+    triplet.K = 4 if tiny else 16
+    triplet.frames = 6 if tiny else 30
+    triplet.ordered = True  # consecutive windows (MTB); False: random frame sets (GaitSet)
+    triplet.label_fraction = 1.0  # share of the training split's sequences that carry labels
+    return triplet
+
+
+def pretrain_config(size: str, *, model: str = "selfgait",
+                    data: str = "synthgait_pool") -> ml_collections.ConfigDict:
+    """BYOL pretraining of ``model`` on ``data`` (configs/pretrain.py: SelfGait on the unlabelled
+    SynthGait pool)."""
+    return base_config(size, stage="pretrain", model=model, data=data)
+
+
+def finetune_config(size: str, *, model: str = "selfgait",
+                    data: str = "synthgait_b") -> ml_collections.ConfigDict:
+    """Fine-tuning of a pretrained ``model`` on 40 % of ``data``'s training split, the paper's
+    fine-tuning set (configs/finetune.py; a chain's "finetune" stage). ``require_init_from``: it is
+    refused without ``init_from`` (fine-tuning from random initialisation is the w/o PT row)."""
+    c = base_config(size, stage="triplet", model=model, data=data)
+    c.name = "finetune"
+    c.triplet.label_fraction = 0.4  # the paper's fine-tuning set
+    c.require_init_from = True
     return c
 
 
@@ -127,15 +170,14 @@ def selfgait_chain(arg, *, name: str, model: str = "selfgait", pool_ratio: float
     initialisation (w/o PT). Stages run in DIR/pretrain and DIR/finetune."""
     size = parse_size(arg)
     stages = {}
-    fine = base_config(size, stage="triplet", model=model, data="synthgait_b")
-    fine.name = "finetune"
-    fine.triplet.label_fraction = 0.4  # the paper's fine-tuning set
+    fine = finetune_config(size, model=model)
     if pretrain:
-        pre = base_config(size, stage="pretrain", model=model, data="synthgait_pool")
+        pre = pretrain_config(size, model=model)
         pre.data.pool_ratio = pool_ratio
         stages["pretrain"] = pre
         fine.init_from = "@pretrain"
-        fine.require_init_from = True
+    else:
+        fine.require_init_from = False  # the w/o PT row: from random initialisation on purpose
     stages["finetune"] = fine
     return chain_config(name, size, stages, evaluate="finetune")
 
@@ -158,18 +200,35 @@ def selfgait_ou_mvlp_chain(arg, *, name: str, pool_ratio: float) -> ml_collectio
     tiny = size == "tiny"
     data = "synthgait_mv" if tiny else "ou_mvlp"
     root = ml_collections.FieldReference("")
-    pre = base_config(size, stage="pretrain", model="selfgait", data=data)
+    pre = pretrain_config(size, data=data)
     pre.data.pool_ratio = pool_ratio
     if tiny:  # tiny synthgait_mv's training split: 3 subjects x 2 types x 2 views = 12 sequences
         pre.data.pool_base_sequences = 5  # SG-2: 10 of them
-    fine = base_config(size, stage="triplet", model="selfgait", data=data)
-    fine.name = "finetune"
-    fine.triplet.label_fraction = 0.4
+    fine = finetune_config(size, data=data)
     fine.init_from = "@pretrain"
-    fine.require_init_from = True
     for stage in (pre, fine):
         stage.data.root = root
         stage.total_steps = 12 if tiny else OU_MVLP_STEPS
         stage.optimizer.schedule = "multistep"
         stage.optimizer.boundaries = (8,) if tiny else OU_MVLP_BOUNDARIES
     return chain_config(name, size, {"pretrain": pre, "finetune": fine}, evaluate="finetune")
+
+
+def gaitset_config(size: str) -> ml_collections.ConfigDict:
+    """The supervised GaitSet baseline on synthgait_b with the original GaitSet's recipe (Adam 1e-4,
+    constant, 80k iterations, unordered frame sets); configs/gaitset.py says where it comes from."""
+    c = base_config(size, stage="triplet", model="gaitset", data="synthgait_b")
+    c.name = "gaitset"
+    c.triplet.ordered = False  # GaitSet treats a sequence as an unordered set of frames
+    return c
+
+
+def gaitpart_config(size: str) -> ml_collections.ConfigDict:
+    """The supervised GaitPart baseline on synthgait_b with OpenGait's recipe (Adam 1e-4, x0.1 at
+    100k of 120k iterations, ordered windows); configs/gaitpart.py says where it comes from."""
+    c = base_config(size, stage="triplet", model="gaitpart", data="synthgait_b")
+    c.name = "gaitpart"
+    c.total_steps = 12 if size == "tiny" else 120_000
+    c.optimizer.schedule = "multistep"
+    c.optimizer.boundaries = (10,) if size == "tiny" else (100_000,)
+    return c
