@@ -1,4 +1,5 @@
-"""Imports point down: models ← data ← train, evaluation ← main, tools.
+"""Imports point down: models ← data ← train, evaluation ← main, tools; ``sharding`` (the device mesh)
+is a leaf beside models that data, train and evaluation use.
 
 Read from the source with ``ast`` (in-function imports included), so a lazy import cannot hide a
 dependency that points up or sideways.
@@ -11,7 +12,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "selfgait_jax"
 
 # Sub-package (or top-level module) -> the sub-packages of selfgait_jax it must never import.
 FORBIDDEN = {
-    "models": {"data", "train", "evaluation", "workdir", "main", "video"},
+    "sharding": {"models", "data", "train", "evaluation", "workdir", "main", "video"},
+    "models": {"sharding", "data", "train", "evaluation", "workdir", "main", "video"},
     "data": {"train", "evaluation", "workdir", "main"},
     "workdir": {"train", "evaluation", "main"},
     "train": {"evaluation", "main"},
@@ -65,3 +67,4 @@ def test_only_main_imports_both_train_and_evaluation():
     both = [str(path.relative_to(PACKAGE.parent)) for path in sorted(PACKAGE.rglob("*.py"))
             if {"train", "evaluation"} <= _imported_parts(path)]
     assert both == ["selfgait_jax/main.py"]
+

@@ -10,9 +10,10 @@
 gives the cross-view table of the pretrained embedding without fine-tuning (the standard probe of a
 self-supervised representation), e.g. `--workdir=runs/pt --data=synthgait_b`.
 
-Writes OUT (default DIR/eval/<step>/, DIR/eval/<step>-<NAME>/ with --data): results.json, results.md, results.csv, heatmap_<COND>.png,
-open_set_roc.png (the open-set threshold at false-accept rate --far, which tools/export.py stores with
-the model) and embeddings.npz, and prints the table. See docs/evaluation.md for the protocol and the file formats.
+Writes OUT (default DIR/eval/<step>/, DIR/eval/<step>-<NAME>/ with --data): results.json,
+results.md, results.csv, heatmap_<COND>.png, open_set_roc.png (the open-set threshold at
+false-accept rate --far, which tools/export.py stores with the model) and embeddings.npz, and prints
+the table. See docs/evaluation.md for the protocol and the file formats.
 """
 
 from __future__ import annotations

@@ -205,8 +205,9 @@ class TripletSampler:
     """P subjects x K sequences per batch, `frames` frames each (batch-all triplet loss needs both).
 
     The P subjects are distinct; a subject's K sequences are distinct when it has at least K,
-    otherwise all of them are used as evenly as possible (each one floor or ceil of K/n times). Frames: a consecutive window (`ordered=True`, for MTB models)
-    or a random set (`ordered=False`, GaitSet).
+    otherwise all of them are used as evenly as possible (each one floor or ceil of K/n times).
+    Frames: a consecutive window (`ordered=True`, for MTB models) or a random set (`ordered=False`,
+    GaitSet).
     """
 
     labels: np.ndarray  # int [N], subject label of each candidate sequence

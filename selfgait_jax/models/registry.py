@@ -49,6 +49,7 @@ def model_config(name: str = "selfgait", size: str = "full") -> ml_collections.C
     cfg.focal_strips = (4, 8)
     cfg.head_bn_per_part = False  # BYOL heads: BatchNorm statistics over batch x parts (False) or per part
     cfg.dtype = "float32"
+    cfg.conv_formulation = "auto"  # how convolutions are computed: auto|lax|im2col (models/conv.py)
     return cfg
 
 
@@ -69,7 +70,8 @@ def _selfgait_kwargs(cfg):
         bins=tuple(cfg.bins), use_part_fcs=bool(cfg.part_fcs),
         temporal="tcn" if cfg.name == "selfgait_no_mtb" else "mtb",
         mtb_bias=bool(cfg.mtb_bias), mtb_activation=cfg.mtb_activation,
-        mtb_squeeze=cfg.mtb_squeeze, dtype=_dtype(cfg), head_bn_per_part=bool(cfg.get("head_bn_per_part", False)))
+        mtb_squeeze=cfg.mtb_squeeze, dtype=_dtype(cfg), head_bn_per_part=bool(cfg.get("head_bn_per_part", False)),
+        conv_formulation=cfg.get("conv_formulation", "auto"))
 
 
 def build_embed_model(cfg):
@@ -79,9 +81,11 @@ def build_embed_model(cfg):
     if cfg.name in SELFGAIT_NAMES:
         return selfgait.SelfGaitEmbed(**_selfgait_kwargs(cfg))
     if cfg.name == "gaitset":
-        return gaitset.GaitSet(tuple(cfg.channels), cfg.d1, tuple(cfg.bins), _dtype(cfg))
+        return gaitset.GaitSet(tuple(cfg.channels), cfg.d1, tuple(cfg.bins), _dtype(cfg),
+                               cfg.get("conv_formulation", "auto"))
     return gaitpart.GaitPart(tuple(cfg.channels), cfg.d1, tuple(cfg.bins), tuple(cfg.focal_strips),
-                             bool(cfg.mtb_bias), cfg.mtb_activation, cfg.mtb_squeeze, _dtype(cfg))
+                             bool(cfg.mtb_bias), cfg.mtb_activation, cfg.mtb_squeeze, _dtype(cfg),
+                             cfg.get("conv_formulation", "auto"))
 
 
 def build_byol_models(cfg):
