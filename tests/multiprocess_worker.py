@@ -18,6 +18,7 @@ import numpy as np
 TESTS = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [TESTS, os.path.dirname(TESTS)]  # this checkout's package and test fixtures
 
+import selfgait_jax  # noqa: E402
 import test_evaluation_embed as fixtures  # noqa: E402
 import test_train_steps as train_fixtures  # noqa: E402
 from selfgait_jax import sharding  # noqa: E402
@@ -57,6 +58,7 @@ def train_here(make_state, step_fn, batches):
 
 
 def main(process_id: int, port: int, out_dir: str):
+    selfgait_jax.configure_jax()  # the settings the one-process run (conftest.py) has
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=process_id,
                                initialization_timeout=120)

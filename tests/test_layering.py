@@ -1,5 +1,6 @@
 """Imports point down: models ← data ← train, evaluation ← main, tools; ``sharding`` (the device mesh)
-is a leaf beside models that data, train and evaluation use.
+is a leaf beside models that data, train and evaluation use. And importing the package changes no
+global JAX setting (entry points do that explicitly, with ``selfgait_jax.configure_jax``).
 
 Read from the source with ``ast`` (in-function imports included), so a lazy import cannot hide a
 dependency that points up or sideways.
@@ -68,3 +69,25 @@ def test_only_main_imports_both_train_and_evaluation():
             if {"train", "evaluation"} <= _imported_parts(path)]
     assert both == ["selfgait_jax/main.py"]
 
+
+def test_importing_the_package_changes_no_jax_setting():
+    import subprocess
+    import sys
+
+    code = ("import jax\n"
+            "before = {k: getattr(jax.config, k) for k in ('jax_threefry_partitionable', 'jax_enable_x64')}\n"
+            "import selfgait_jax, selfgait_jax.models, selfgait_jax.sharding, selfgait_jax.workdir\n"
+            "from selfgait_jax.train import loop, steps\n"
+            "from selfgait_jax.evaluation import api, exported\n"
+            "after = {k: getattr(jax.config, k) for k in before}\n"
+            "assert before == after, (before, after)\n"
+            "selfgait_jax.configure_jax()\n"
+            "assert jax.config.jax_threefry_partitionable is False\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_tests_run_with_the_entry_points_jax_settings():
+    import jax
+
+    assert jax.config.jax_threefry_partitionable is False  # conftest.py: selfgait_jax.configure_jax()

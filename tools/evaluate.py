@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import selfgait_jax
 from selfgait_jax.evaluation import protocol
 
 
@@ -48,6 +49,7 @@ def main(argv=None) -> int:
     parser.add_argument("--far", type=float, default=0.01,
                         help="false-accept rate of the open-set threshold (\"unknown\" above it)")
     args = parser.parse_args(argv)
+    selfgait_jax.configure_jax()
     from selfgait_jax.data import sources
     from selfgait_jax.evaluation.api import evaluate_workdir
     from selfgait_jax.workdir import chain_stages

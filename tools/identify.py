@@ -19,6 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import selfgait_jax
 from selfgait_jax.data.sources import ArraySource, SequenceMeta
 from selfgait_jax.evaluation import identify, protocol
 from silhouettes import add_extraction_flags, extract_from_args  # tools/silhouettes.py
@@ -90,6 +91,7 @@ def main(argv=None) -> int:
                         help="\"unknown\" above this distance (default: the model's stored threshold)")
     add_extraction_flags(parser)
     args = parser.parse_args(argv)
+    selfgait_jax.configure_jax()
     try:
         probes = probes_of(args) if args.probe else None  # cheap: before the gallery, a video after it
         embed, model = make_embedder(args)

@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))  # for `configs`
 
 from selfgait_jax.data import protocols  # noqa: E402  (numpy only)
 from selfgait_jax.data.sequence import SequenceMeta  # noqa: E402
+import selfgait_jax  # noqa: E402
 from selfgait_jax import sharding  # noqa: E402
 from selfgait_jax.train import experiment, steps as steps_lib  # noqa: E402
 from selfgait_jax.workdir import init_embed_variables  # noqa: E402
@@ -343,6 +344,7 @@ def main(argv=None):
     args = parse_args(argv)
     p, k = parse_batch(args.batch)
 
+    selfgait_jax.configure_jax()
     load_before = [round(v, 2) for v in os.getloadavg()]
     mesh = sharding.data_mesh()
     config = make_config(args, p, k)

@@ -121,9 +121,12 @@ def _time_triplet_step(source, indices, store, frames: int, ordered: bool, steps
 
     sys.path.insert(0, str(BENCHMARKS_MD.parents[1]))  # the repository root, for `configs`
     from configs import finetune
+    import selfgait_jax
     from selfgait_jax import sharding
     from selfgait_jax.data import batching
     from selfgait_jax.train import experiment, steps as steps_lib
+
+    selfgait_jax.configure_jax()
 
     config = finetune.get_config("full")
     config.triplet.P, config.triplet.K, config.triplet.frames = 2, 4, frames
