@@ -6,9 +6,10 @@ by a crash or SIGKILL is never restored. ``data`` holds ``{"next_batch": n}``: t
 stateless in the batch number, so that is the whole data position.
 
 This module sits below ``train`` and ``evaluation`` (it imports only ``models``, ``data``,
-``sharding`` and orbax): training writes through ``Checkpoints``; evaluation, export and ``init_from`` read the
-embedding network's variables back with ``load_for_inference``, which restores the checkpoint's
-state tree from its own metadata, so it needs no optimiser and no rebuilt experiment.
+``sharding`` and orbax): training writes through ``Checkpoints``; evaluation, export and
+``init_from`` read the embedding network's variables back with ``load_for_inference``, which
+restores the checkpoint's state tree from its own metadata, so it needs no optimiser and no rebuilt
+experiment.
 """
 
 import json
