@@ -35,6 +35,8 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+import selfgait_jax
+
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Training config file FILE[:ARG], e.g. configs/pretrain.py or "
     "configs/pretrain.py:tiny; override one of its settings with --config.KEY=VALUE "
@@ -169,6 +171,7 @@ def _is_config_error(error: ValueError) -> bool:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    selfgait_jax.configure_jax()
     # Our progress lines at INFO; the libraries' (orbax logs every file it writes) at WARNING.
     logging.set_verbosity(logging.WARNING)
     std_logging.getLogger("selfgait_jax").setLevel(std_logging.INFO)

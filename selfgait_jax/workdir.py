@@ -5,10 +5,11 @@ directory and renames it when complete, and only lists finalized steps, so a che
 by a crash or SIGKILL is never restored. ``data`` holds ``{"next_batch": n}``: the pipelines are
 stateless in the batch number, so that is the whole data position.
 
-This module sits below ``train`` and ``evaluation`` (it imports only ``models``, ``data`` and
-orbax): training writes through ``Checkpoints``; evaluation, export and ``init_from`` read the
-embedding network's variables back with ``load_for_inference``, which restores the checkpoint's
-state tree from its own metadata, so it needs no optimiser and no rebuilt experiment.
+This module sits below ``train`` and ``evaluation`` (it imports only ``models``, ``data``,
+``sharding`` and orbax): training writes through ``Checkpoints``; evaluation, export and
+``init_from`` read the embedding network's variables back with ``load_for_inference``, which
+restores the checkpoint's state tree from its own metadata, so it needs no optimiser and no rebuilt
+experiment.
 """
 
 import json
@@ -16,12 +17,12 @@ import logging
 import os
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import orbax.checkpoint as ocp
 
+from selfgait_jax import sharding
 from selfgait_jax.data.sequence import FRAME_SHAPE
-from selfgait_jax.models import registry
+from selfgait_jax.models import contract, registry
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -114,10 +115,9 @@ class Checkpoints:
             os.path.join(self.directory, str(step), "state"))
         tree = getattr(metadata, "item_metadata", metadata)
         tree = getattr(tree, "tree", tree)
-        sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(jax.devices()[:1], ("data",)),
-                                              jax.sharding.PartitionSpec())
+        on_one_device = sharding.replicated(sharding.data_mesh(jax.devices()[:1]))
         abstract = jax.tree.map(
-            lambda m: jax.ShapeDtypeStruct(tuple(m.shape), m.dtype, sharding=sharding), tree)
+            lambda m: jax.ShapeDtypeStruct(tuple(m.shape), m.dtype, sharding=on_one_device), tree)
         restored = self._manager.restore(
             step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
         return restored["state"]
@@ -129,12 +129,11 @@ class Checkpoints:
         self._manager.close()
 
 
-def init_embed_variables(embed_model, config) -> dict:
+def init_embed_variables(embed_model) -> dict:
     """The embedding network's variables, initialised on dummy inputs (use under ``jax.eval_shape``
     for their names and shapes)."""
-    del config  # the network's inputs do not depend on it
-    frames = jnp.zeros((2, 4, *FRAME_SHAPE), jnp.float32)
-    return embed_model.init(jax.random.PRNGKey(0), frames, jnp.ones((2, 4), bool), train=False)
+    frames, mask = contract.dummy_inputs(4, FRAME_SHAPE)
+    return embed_model.init(jax.random.PRNGKey(0), frames, mask, train=False)
 
 
 def load_for_inference(workdir: str, step=None):
@@ -164,13 +163,13 @@ def load_for_inference(workdir: str, step=None):
     finally:
         ckpts.close()
     embed_model = registry.build_embed_model(config.model)
-    variables = embed_subset(embed_model, config, state["params"], state["batch_stats"])
+    variables = embed_subset(embed_model, state["params"], state["batch_stats"])
     return config, embed_model, variables, int(step)
 
 
-def embed_subset(embed_model, config, params, batch_stats) -> dict:
+def embed_subset(embed_model, params, batch_stats) -> dict:
     """The embedding network's variables, taken by name from a (possibly larger) trained network."""
-    wanted = jax.eval_shape(lambda: init_embed_variables(embed_model, config))
+    wanted = jax.eval_shape(lambda: init_embed_variables(embed_model))
     out = {}
     for collection, source in (("params", params), ("batch_stats", batch_stats)):
         if collection in wanted:

@@ -1,4 +1,5 @@
-"""Test setup: force 4 CPU devices before JAX starts, so sharded paths run in CI."""
+"""Test setup: force 4 CPU devices before JAX starts, so sharded paths run in CI, and apply the JAX
+settings every entry point runs with (``selfgait_jax.configure_jax``)."""
 
 import os
 
@@ -7,3 +8,7 @@ os.environ["XLA_FLAGS"] = (
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import selfgait_jax  # noqa: E402  (after the environment above)
+
+selfgait_jax.configure_jax()

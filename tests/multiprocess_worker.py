@@ -18,12 +18,15 @@ import numpy as np
 TESTS = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [TESTS, os.path.dirname(TESTS)]  # this checkout's package and test fixtures
 
+import selfgait_jax  # noqa: E402
 import test_evaluation_embed as fixtures  # noqa: E402
 import test_train_steps as train_fixtures  # noqa: E402
+from selfgait_jax import sharding  # noqa: E402
 from selfgait_jax.data import batching  # noqa: E402
 from selfgait_jax.evaluation import embed, protocol  # noqa: E402
-from selfgait_jax.models import registry  # noqa: E402
+from selfgait_jax.models import contract, registry  # noqa: E402
 from selfgait_jax.train import steps  # noqa: E402
+from tiny_models import TinyEmbed  # noqa: E402
 
 
 def protocol_case(source):
@@ -39,13 +42,13 @@ def train_cases():
     t = train_fixtures
     return [("pretrain", t._pretrain_state, t._pretrain_step(), t._pretext_batches(3)),
             ("triplet", t._triplet_state,
-             steps.make_triplet_step(t.TinyEmbed(), t.TX, t.SCHEDULE, margin=0.2),
+             steps.make_triplet_step(TinyEmbed(), t.TX, t.SCHEDULE, margin=0.2),
              t._triplet_batches(2))]
 
 
 def train_here(make_state, step_fn, batches):
     """Final params and last loss, each process putting only its own rows of each batch."""
-    mesh = steps.data_mesh()
+    mesh = sharding.data_mesh()
     state, train_step = make_state(mesh), steps.jit_step(step_fn, mesh)
     rows = batching.process_rows(train_fixtures.B, jax.process_index(), jax.process_count())
     for batch in batches:
@@ -55,6 +58,7 @@ def train_here(make_state, step_fn, batches):
 
 
 def main(process_id: int, port: int, out_dir: str):
+    selfgait_jax.configure_jax()  # the settings the one-process run (conftest.py) has
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=process_id,
                                initialization_timeout=120)
@@ -63,7 +67,7 @@ def main(process_id: int, port: int, out_dir: str):
     model = registry.build_embed_model(cfg)
     variables = fixtures.random_variables(model)
     source = fixtures.random_source()
-    embeddings = embed.embed_source(model, variables, source, batch_size=4)
+    embeddings = embed.embed_source(contract.make_embed_fn(model), variables, source, batch_size=4)
     result = protocol.evaluate_embeddings(embeddings, *protocol_case(source))
     trained = {}
     for name, make_state, step_fn, batches in train_cases():

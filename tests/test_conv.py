@@ -1,4 +1,5 @@
-"""The fast-backward convolution equals XLA's / flax's convolution: values, gradients, parameters."""
+"""The convolution's formulations equal XLA's / flax's convolution (values, gradients, parameters),
+and ``model.conv_formulation`` chooses one for every convolution of a network."""
 
 import flax.linen as nn
 import jax
@@ -8,6 +9,8 @@ import pytest
 
 from selfgait_jax.models import backbone
 from selfgait_jax.models import conv
+from selfgait_jax.models import registry
+from selfgait_jax.models import xla_cpu
 
 
 def naive_same_conv(x, kernel):
@@ -41,13 +44,16 @@ def test_values_and_gradients_match_lax_and_a_naive_loop(shape):
         return jax.jit(jax.grad(lambda x, k: jnp.sum(fn(x, k) * cotangent), argnums=(0, 1)))(
             x, kernel)
 
-    fast_x, fast_k = grads(conv.cpu_conv2d)
+    fast_x, fast_k = grads(conv.im2col_conv2d)
     ref_x, ref_k = grads(conv.lax_conv2d)
     scale_k = np.abs(ref_k).max()
     np.testing.assert_allclose(fast_x, ref_x, rtol=1e-5, atol=1e-5 * np.abs(ref_x).max())
     np.testing.assert_allclose(fast_k, ref_k, rtol=1e-5, atol=1e-5 * scale_k)
     # the public entry point (platform dispatch) gives the same on this CPU
     np.testing.assert_allclose(grads(conv.conv2d)[1], ref_k, rtol=1e-5, atol=1e-5 * scale_k)
+    for formulation in conv.FORMULATIONS:  # and so does every formulation named explicitly
+        chosen = grads(lambda x, k: conv.conv2d(x, k, formulation))
+        np.testing.assert_allclose(chosen[1], ref_k, rtol=1e-5, atol=1e-5 * scale_k)
 
 
 def test_weight_grad_is_the_same_for_every_chunk_size():
@@ -56,16 +62,16 @@ def test_weight_grad_is_the_same_for_every_chunk_size():
     g = jnp.asarray(rng.standard_normal((12, 5, 4, 2)), jnp.float32)
     shape = (3, 3, 3, 2)
     per_frame = 5 * 4 * 9 * 3 * 4
-    assert conv.frames_per_chunk(x.shape, shape, 4, budget=per_frame * 5) == 4  # divisor of 12
-    assert conv.frames_per_chunk(x.shape, shape, 4, budget=1) == 1
-    whole = conv.weight_grad(x, g, shape)
-    original = conv.PATCH_CHUNK_BYTES
+    assert xla_cpu.frames_per_chunk(x.shape, shape, 4, budget=per_frame * 5) == 4  # divisor of 12
+    assert xla_cpu.frames_per_chunk(x.shape, shape, 4, budget=1) == 1
+    whole = xla_cpu.weight_grad(x, g, shape)
+    original = xla_cpu.PATCH_CHUNK_BYTES
     try:
-        conv.PATCH_CHUNK_BYTES = per_frame * 3  # 3 frames per chunk -> 4 scan steps
-        assert conv.frames_per_chunk(x.shape, shape, 4) == 3
-        chunked = conv.weight_grad(x, g, shape)
+        xla_cpu.PATCH_CHUNK_BYTES = per_frame * 3  # 3 frames per chunk -> 4 scan steps
+        assert xla_cpu.frames_per_chunk(x.shape, shape, 4) == 3
+        chunked = xla_cpu.weight_grad(x, g, shape)
     finally:
-        conv.PATCH_CHUNK_BYTES = original
+        xla_cpu.PATCH_CHUNK_BYTES = original
     np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-5)
 
 
@@ -99,6 +105,47 @@ def test_backbone_layer_keeps_flax_parameter_path():
 def test_shape_errors_are_clear():
     with pytest.raises(ValueError, match="conv2d: expected x"):
         conv.conv2d(jnp.zeros((2, 4, 4, 3)), jnp.zeros((3, 3, 2, 5)))
+    with pytest.raises(ValueError, match=r"model.conv_formulation='fast': expected one of"):
+        conv.conv2d(jnp.zeros((2, 4, 4, 3)), jnp.zeros((3, 3, 3, 5)), "fast")
+
+
+def _convolutions(jaxpr, inside_custom_vjp=False) -> dict:
+    """How many convolutions a jaxpr runs, nested ones included: {True: inside a custom-VJP call
+    (the im2col formulation), False: plain XLA convolutions}."""
+    counts = {True: 0, False: 0}
+    for eqn in jaxpr.eqns:
+        counts[inside_custom_vjp] += eqn.primitive.name == "conv_general_dilated"
+        inside = inside_custom_vjp or "custom_vjp" in eqn.primitive.name
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (list, tuple)) else [param]:
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    for key, n in _convolutions(inner, inside).items():
+                        counts[key] += n
+    return counts
+
+
+@pytest.mark.parametrize("name", ["selfgait", "gaitset", "gaitpart"])
+def test_the_config_key_chooses_the_formulation_of_every_convolution(name):
+    """``model.conv_formulation`` reaches every convolution of a network: "lax" has no im2col
+    weight gradient, "im2col" has one per convolution, both give the same embedding."""
+    cfg = registry.model_config(name, "tiny")
+    assert cfg.conv_formulation == "auto"  # declared, with its default
+    frames, mask = jnp.zeros((1, 2, 64, 44)), jnp.ones((1, 2), bool)
+    outputs, convolutions = {}, {}
+    for formulation in ("lax", "im2col"):
+        cfg.conv_formulation = formulation
+        model = registry.build_embed_model(cfg)
+        variables = jax.eval_shape(lambda m=model: m.init(jax.random.key(0), frames, mask))
+        variables = jax.tree.map(lambda s: jnp.full(s.shape, 0.01, s.dtype), variables)
+        convolutions[formulation] = _convolutions(
+            jax.make_jaxpr(lambda v, m=model: m.apply(v, frames + 1.0, mask))(variables).jaxpr)
+        outputs[formulation] = model.apply(variables, frames + 1.0, mask)
+    layers = sum(jax.tree_util.keystr(path).endswith("['conv']['kernel']")  # conv.Conv's parameter
+                 for path, _ in jax.tree_util.tree_flatten_with_path(variables)[0])
+    assert convolutions["lax"] == {True: 0, False: layers} and layers > 0
+    assert convolutions["im2col"] == {True: layers, False: 0}
+    np.testing.assert_allclose(outputs["im2col"], outputs["lax"], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("shape", [(3, 8, 6, 4), (2, 7, 5, 3)])
@@ -138,9 +185,9 @@ def test_gradients_with_the_batch_sharded_over_devices_match_lax():
 
 
 def test_cpu_compiler_options_compile_and_change_no_numbers():
-    assert conv.cpu_compiler_options("gpu") == {}
-    options = conv.cpu_compiler_options("cpu")
-    assert options == conv.XLA_CPU_OPTIONS
+    assert xla_cpu.compiler_options("gpu") == {}
+    options = xla_cpu.compiler_options("cpu")
+    assert options == xla_cpu.XLA_CPU_OPTIONS
     rng = np.random.default_rng(5)
     x = jnp.asarray(rng.standard_normal((3, 6, 5, 2)), jnp.float32)
     kernel = jnp.asarray(rng.standard_normal((3, 3, 2, 4)), jnp.float32)

@@ -6,7 +6,7 @@ import pytest
 
 from selfgait_jax.data.sequence import SequenceMeta
 from selfgait_jax.evaluation import embed
-from selfgait_jax.models import conv, registry
+from selfgait_jax.models import contract, registry, xla_cpu
 
 
 class ListSource:
@@ -49,18 +49,18 @@ def tiny_model():
     cfg = registry.model_config("selfgait", "tiny")
     model = registry.build_embed_model(cfg)
     variables = random_variables(model)
-    return cfg, model, variables, embed.make_embed_fn(model)
+    return cfg, model, variables, contract.make_embed_fn(model)
 
 
 def test_padding_buckets_and_batch_mates_do_not_change_embeddings(tiny_model):
     cfg, model, variables, fn = tiny_model
     source = random_source()
-    default = embed.embed_source(model, variables, source, batch_size=4, embed_fn=fn)
+    default = embed.embed_source(fn, variables, source, batch_size=4)
     parts, dim = registry.parts_and_dim(cfg)
     assert default.shape == (len(source), parts, dim) and default.dtype == np.float32
     # every sequence padded to 32 frames, in reverse order (other batch-mates, other padding rows)
     padded = embed.embed_source(
-        model, variables, source, batch_size=4, bucket_lengths=[32], embed_fn=fn,
+        fn, variables, source, batch_size=4, bucket_lengths=[32],
         indices=np.arange(len(source))[::-1],
     )[::-1]
     np.testing.assert_allclose(padded, default, rtol=1e-5, atol=1e-5)
@@ -68,7 +68,7 @@ def test_padding_buckets_and_batch_mates_do_not_change_embeddings(tiny_model):
     # and each sequence alone, unpadded, straight through the model on one device (compiled with
     # the same XLA:CPU options as the embedding function, so the same convolution kernels run)
     apply = jax.jit(lambda v, f, m: model.apply(v, f, m, train=False),
-                    compiler_options=conv.cpu_compiler_options())
+                    compiler_options=xla_cpu.compiler_options())
     for i in (0,):
         seq = source.load(i)[None].astype(np.float32) / 255.0
         alone = apply(variables, seq, np.ones(seq.shape[:2], bool))
@@ -78,5 +78,5 @@ def test_padding_buckets_and_batch_mates_do_not_change_embeddings(tiny_model):
 
 def test_embedding_differs_between_sequences(tiny_model):
     _, model, variables, fn = tiny_model
-    out = embed.embed_source(model, variables, random_source(1, (6, 6)), batch_size=4, embed_fn=fn)
+    out = embed.embed_source(fn, variables, random_source(1, (6, 6)), batch_size=4)
     assert np.abs(out[0] - out[1]).max() > 1e-4

@@ -12,6 +12,7 @@ from PIL import Image
 from configs import finetune
 from selfgait_jax.evaluation import api, exported, identify, protocol
 from selfgait_jax import workdir as workdir_lib
+from selfgait_jax.models import contract
 from selfgait_jax.train import experiment
 
 sys.path.insert(0, "tools")
@@ -339,7 +340,7 @@ def test_pretrained_embedding_is_evaluated_on_a_named_labelled_dataset(pretrain_
     assert results["dataset"] == "synthgait_b" and results["max_length"] == 8
     _, model, variables, _ = workdir_lib.load_for_inference(str(pretrain_workdir))
     fine_config.eval.max_length = 8
-    direct, _, _ = api.evaluate_model(fine_config, model, variables)
+    direct, _, _ = api.evaluate_model(fine_config, contract.make_embed_fn(model), variables)
     for cond in ("NM", "BG", "CL"):
         assert results["conditions"][cond]["matrix"] == direct["conditions"][cond]["matrix"]
     # --validation_subjects: the same probe on held-out training subjects, never a test subject.
@@ -349,7 +350,7 @@ def test_pretrained_embedding_is_evaluated_on_a_named_labelled_dataset(pretrain_
     held = json.loads((pretrain_workdir / "eval" / "5-synthgait_b-validation2" / "results.json").read_text())
     npz = np.load(pretrain_workdir / "eval" / "5-synthgait_b-validation2" / "embeddings.npz")
     fine_config.data.validation_subjects = 2
-    source_metas = api.PeriodicEvaluator(fine_config, model).source.metas
+    source_metas = api.PeriodicEvaluator(fine_config, None).source.metas
     protocol = protocols.validation_protocol("synthgait_b", source_metas, 2)
     assert set(npz["subjects"].tolist()) == set(protocol.test_subjects)
     assert not set(npz["subjects"].tolist()) & set(protocols.protocol_for("synthgait_b", source_metas).test_subjects)

@@ -1,5 +1,7 @@
 """Imports point down: config_names ← models ← data ← config_defaults ← train, evaluation ← main,
-tools.
+tools; ``sharding`` (the device mesh) is a leaf beside models that data, train and evaluation use.
+And importing the package changes no global JAX setting (entry points do that explicitly, with
+``selfgait_jax.configure_jax``).
 
 Read from the source with ``ast`` (in-function imports included), so a lazy import cannot hide a
 dependency that points up or sideways.
@@ -11,12 +13,14 @@ import pathlib
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "selfgait_jax"
 
 # Sub-package (or top-level module) -> the sub-packages of selfgait_jax it must never import.
-EVERY_PART = {"config_names", "config_defaults", "models", "data", "train", "evaluation", "workdir",
-              "main", "video"}
+EVERY_PART = {"config_names", "config_defaults", "sharding", "models", "data", "train", "evaluation",
+              "workdir", "main", "video"}
 FORBIDDEN = {
     # The shared names (SIZES, STAGES): below everything.
     "config_names": EVERY_PART - {"config_names"},
-    "models": {"data", "config_defaults", "train", "evaluation", "workdir", "main", "video"},
+    # The device mesh: a leaf.
+    "sharding": EVERY_PART - {"sharding"},
+    "models": {"sharding", "data", "config_defaults", "train", "evaluation", "workdir", "main", "video"},
     "data": {"config_defaults", "train", "evaluation", "workdir", "main"},
     # The config builders that configs/*.py call: on top of the models' and datasets' tables.
     "config_defaults": {"train", "evaluation", "workdir", "main", "video"},
@@ -72,3 +76,26 @@ def test_only_main_imports_both_train_and_evaluation():
     both = [str(path.relative_to(PACKAGE.parent)) for path in sorted(PACKAGE.rglob("*.py"))
             if {"train", "evaluation"} <= _imported_parts(path)]
     assert both == ["selfgait_jax/main.py"]
+
+
+def test_importing_the_package_changes_no_jax_setting():
+    import subprocess
+    import sys
+
+    code = ("import jax\n"
+            "before = {k: getattr(jax.config, k) for k in ('jax_threefry_partitionable', 'jax_enable_x64')}\n"
+            "import selfgait_jax, selfgait_jax.models, selfgait_jax.sharding, selfgait_jax.workdir\n"
+            "from selfgait_jax.train import loop, steps\n"
+            "from selfgait_jax.evaluation import api, exported\n"
+            "after = {k: getattr(jax.config, k) for k in before}\n"
+            "assert before == after, (before, after)\n"
+            "selfgait_jax.configure_jax()\n"
+            "assert jax.config.jax_threefry_partitionable is False\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_tests_run_with_the_entry_points_jax_settings():
+    import jax
+
+    assert jax.config.jax_threefry_partitionable is False  # conftest.py: selfgait_jax.configure_jax()

@@ -17,9 +17,9 @@ import pytest
 
 import test_evaluation_embed as fixtures
 import test_train_steps as train_fixtures
+from selfgait_jax import sharding
 from selfgait_jax.evaluation import embed, protocol
-from selfgait_jax.models import registry
-from selfgait_jax.train import steps
+from selfgait_jax.models import contract, registry
 
 pytestmark = pytest.mark.slow  # subprocesses: the full suite's tier (pytest -m "not slow" skips it)
 
@@ -62,7 +62,7 @@ def test_embeddings_and_protocol_match_one_process(results):
     model = registry.build_embed_model(registry.model_config("selfgait", "tiny"))
     variables = fixtures.random_variables(model)
     source = fixtures.random_source()
-    expected = embed.embed_source(model, variables, source, batch_size=4)
+    expected = embed.embed_source(contract.make_embed_fn(model), variables, source, batch_size=4)
     reference = protocol.evaluate_embeddings(expected, *worker.protocol_case(source))
     np.testing.assert_array_equal(results[0]["embeddings"], results[1]["embeddings"])
     for got in results:
@@ -79,7 +79,7 @@ TRAIN_CASES = worker.train_cases()
 @pytest.mark.parametrize("name, make_state, step_fn, batches", TRAIN_CASES,
                          ids=[case[0] for case in TRAIN_CASES])
 def test_training_steps_match_one_process(results, name, make_state, step_fn, batches):
-    mesh = steps.data_mesh()
+    mesh = sharding.data_mesh()
     history, metrics, _ = train_fixtures._run(step_fn, make_state(mesh), batches, mesh)
     expected = jax.tree_util.tree_leaves(history[-1].params)
     initial = jax.tree_util.tree_leaves(history[0].params)

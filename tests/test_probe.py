@@ -11,6 +11,7 @@ import pytest
 from selfgait_jax.data import protocols, sources
 from selfgait_jax.evaluation import api
 from selfgait_jax import workdir as workdir_lib
+from selfgait_jax.models import contract
 from selfgait_jax.train import loop
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -57,7 +58,7 @@ def test_pretraining_logs_the_probe_and_it_equals_evaluating_the_checkpoint(tmp_
     probe_config = config.copy_and_resolve_references()
     probe_config.data = data
     evaluator = api.PeriodicEvaluator(
-        probe_config, model, source=source,
+        probe_config, contract.make_embed_fn(model), source=source,
         protocol=protocols.validation_protocol("synthgait_b", source.metas, 2))
     evaluator.max_length = 6
     expected = evaluator(variables)

@@ -11,7 +11,6 @@ one of the mean of the micro-batches' own triplet-loss gradients, and differs fr
 import pathlib
 import sys
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -19,9 +18,12 @@ import numpy as np
 import optax
 import pytest
 
+from selfgait_jax import sharding, workdir as workdir_lib
 from selfgait_jax.data.batching import to_global
-from selfgait_jax.train import checkpointing, experiment, loop, losses, optim, state as state_lib, steps, validate
+from selfgait_jax.models.contract import frames_to_float
+from selfgait_jax.train import experiment, loop, losses, optim, state as state_lib, steps, validate
 from selfgait_jax.train.state import TrainState
+from tiny_models import TinyEmbed, TinyOnline, TinyTarget
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root, for `configs`
 from configs import finetune, pretrain  # noqa: E402  pylint: disable=g-import-not-at-top
@@ -30,59 +32,8 @@ H, W, K, B, N = 8, 6, 3, 8, 2  # micro-batch B rows, N micro-batches per update
 TAU = 0.75
 
 
-class Features(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        x = x.reshape(x.shape[:-2] + (2, -1))
-        return nn.Dense(3, name="dense")(x)
-
-
-class Head(nn.Module):
-    """A BYOL head without BatchNorm: every row's output depends on that row only."""
-
-    @nn.compact
-    def __call__(self, x, train):
-        return nn.Dense(3)(nn.tanh(nn.Dense(16)(x)))
-
-
-class TinyEmbed(nn.Module):
-    def setup(self):
-        self.backbone = Features()
-        self.part_fcs = nn.Dense(3)
-        self.mtb = nn.Dense(3)
-        self.fc_bins = nn.Dense(3)
-
-    def embed(self, frames, mask):
-        x = self.mtb(self.part_fcs(self.backbone(frames)))
-        x = jnp.max(jnp.where(mask[:, :, None, None], x, -jnp.inf), axis=1)
-        return self.fc_bins(x)
-
-    def __call__(self, frames, mask, train=False):
-        return self.embed(frames, mask)
-
-
-class TinyOnline(TinyEmbed):
-    def setup(self):
-        super().setup()
-        self.projector = Head()
-        self.predictor = Head()
-
-    def __call__(self, frames, mask, train=False):
-        embedding = self.embed(frames, mask)
-        projection = self.projector(embedding, train)
-        return {"embedding": embedding, "projection": projection,
-                "prediction": self.predictor(projection, train)}
-
-
-class TinyTarget(nn.Module):
-    def setup(self):
-        self.backbone = Features()
-        self.part_fcs = nn.Dense(3)
-        self.fc_bins = nn.Dense(3)
-        self.projector = Head()
-
-    def __call__(self, frame, train=False):
-        return self.projector(self.fc_bins(self.part_fcs(self.backbone(frame))), train)
+# BYOL heads without BatchNorm: every row's output depends on that row only.
+ONLINE, TARGET = TinyOnline(head_batch_norm=False), TinyTarget(head_batch_norm=False)
 
 
 def _opt(accumulate=1, **kw):
@@ -119,10 +70,10 @@ def _pretrain(accumulate, mesh):
     tx, schedule = optim.make_optimizer(_opt(accumulate), total_steps=10)
     cfg = ml_collections.ConfigDict({"k": K, "tau": TAU, "tau_schedule": "constant",
                                      "share_target_fcs": False})
-    step = steps.make_pretrain_step(TinyOnline(), TinyTarget(), tx, schedule, cfg, total_steps=10)
+    step = steps.make_pretrain_step(ONLINE, TARGET, tx, schedule, cfg, total_steps=10)
     if accumulate > 1:
         step = experiment.accumulate_step(step, accumulate)
-    init = lambda rng: state_lib.init_pretrain_state(TinyOnline(), TinyTarget(), tx, rng, K, (H, W))
+    init = lambda rng: state_lib.init_pretrain_state(ONLINE, TARGET, tx, rng, K, (H, W))
     return steps.init_on_mesh(init, jax.random.PRNGKey(0), mesh), steps.jit_step(step, mesh)
 
 
@@ -138,7 +89,7 @@ def _assert_close(a, b):
 @pytest.mark.slow  # over 5 s
 def test_accumulated_byol_update_equals_the_big_batch_update():
     """Two updates: N·B-row batches in one step vs the same rows as N micro-batches of B."""
-    mesh = steps.data_mesh()
+    mesh = sharding.data_mesh()
     big_state, big_step = _pretrain(1, mesh)
     acc_state, acc_step = _pretrain(N, mesh)
     for update in range(2):
@@ -155,7 +106,7 @@ def test_accumulated_byol_update_equals_the_big_batch_update():
 
 @pytest.mark.slow  # over 5 s
 def test_accumulated_triplet_update_averages_the_micro_batches_own_mining():
-    mesh = steps.data_mesh()
+    mesh = sharding.data_mesh()
     tx, schedule = optim.make_optimizer(_opt(N), total_steps=10)
     step = experiment.accumulate_step(steps.make_triplet_step(TinyEmbed(), tx, schedule, 0.2), N)
     init = lambda rng: state_lib.init_triplet_state(TinyEmbed(), tx, rng, 4, (H, W))
@@ -166,7 +117,7 @@ def test_accumulated_triplet_update_averages_the_micro_batches_own_mining():
     new, _ = steps.jit_step(step, mesh)(state, to_global(_split(big), mesh))
 
     def loss(params, rows):
-        frames = jnp.asarray(big["frames"][rows], jnp.float32) / 255.0
+        frames = frames_to_float(jnp.asarray(big["frames"][rows]))
         embedding = TinyEmbed().apply({"params": params}, frames, jnp.asarray(big["mask"][rows]))
         return losses.batch_all_triplet_loss(embedding, jnp.asarray(big["label"][rows]), 0.2)[0]
 
@@ -214,8 +165,8 @@ def test_loop_feeds_micro_batches_in_order_and_saves_the_micro_batch_position(tm
         return (state.replace(step=state.step + 1, params={"w": state.params["w"] * 10 + batch["i"][0]}),
                 {"loss": jnp.float32(1.0), "grad_norm": jnp.float32(1.0), "lr": jnp.float32(0.1)})
 
-    fake = experiment.Experiment("pretrain", None, optax.sgd(1.0), lambda s: 0.1, init_state,
-                                 experiment.accumulate_step(micro_step, 3), 4)
+    fake = experiment.Experiment(embed_model=None, schedule=lambda s: 0.1, init_state=init_state,
+                                 step=experiment.accumulate_step(micro_step, 3), global_batch=4)
     monkeypatch.setattr(experiment, "build_experiment", lambda config: fake)
 
     def numbered(config, start_batch):
@@ -233,10 +184,10 @@ def test_loop_feeds_micro_batches_in_order_and_saves_the_micro_batch_position(tm
     config.total_steps = 3
     loop.train(config, str(tmp_path))  # resumes at update 2 = micro-batch 6
     assert seen == [0, 6]
-    ckpts = checkpointing.Checkpoints(str(tmp_path))
+    ckpts = workdir_lib.Checkpoints(str(tmp_path))
     try:
-        abstract = checkpointing.with_sharding(jax.eval_shape(init_state, jax.random.PRNGKey(0)),
-                                               steps.replicated(steps.data_mesh()))
+        abstract = sharding.with_sharding(jax.eval_shape(init_state, jax.random.PRNGKey(0)),
+                                          sharding.replicated(sharding.data_mesh()))
         state, next_batch = ckpts.restore(3, abstract)
     finally:
         ckpts.close()

@@ -17,7 +17,7 @@ import numpy as np
 import optax
 import pytest
 
-from selfgait_jax import workdir as workdir_lib
+from selfgait_jax import sharding, workdir as workdir_lib
 from selfgait_jax.train import checkpointing, experiment, loop, steps, validate
 from selfgait_jax.train.state import TrainState
 
@@ -33,7 +33,7 @@ def _state(value: float, step: int = 3) -> TrainState:
 
 
 def _abstract(mesh):
-    return checkpointing.with_sharding(jax.eval_shape(lambda: _state(0.0)), steps.replicated(mesh))
+    return sharding.with_sharding(jax.eval_shape(lambda: _state(0.0)), sharding.replicated(mesh))
 
 
 def test_round_trip_and_unfinished_checkpoint_is_ignored(tmp_path):
@@ -50,7 +50,7 @@ def test_round_trip_and_unfinished_checkpoint_is_ignored(tmp_path):
     ckpts = workdir_lib.Checkpoints(str(tmp_path))
     try:
         assert ckpts.all_steps() == [2] and ckpts.latest_step() == 2
-        mesh = steps.data_mesh()
+        mesh = sharding.data_mesh()
         state, next_batch = ckpts.restore(2, _abstract(mesh))
         restored_config = ckpts.restore_config(2)
     finally:
@@ -58,7 +58,7 @@ def test_round_trip_and_unfinished_checkpoint_is_ignored(tmp_path):
     assert next_batch == 2 and int(state.step) == 2
     np.testing.assert_array_equal(state.params["backbone"]["w"], np.full((2, 3), 1.5))
     np.testing.assert_array_equal(state.rng, jax.random.PRNGKey(7))
-    assert state.params["backbone"]["w"].sharding.is_equivalent_to(steps.replicated(mesh), 2)
+    assert state.params["backbone"]["w"].sharding.is_equivalent_to(sharding.replicated(mesh), 2)
     assert restored_config == config  # tuples survive the JSON round trip
     assert restored_config.model.channels == config.model.channels
 
@@ -168,8 +168,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
         return (state.replace(step=state.step + 1, params=params),
                 {"loss": loss, "grad_norm": jnp.float32(1.0), "lr": jnp.float32(0.1)})
 
-    fake = experiment.Experiment("pretrain", None, optax.sgd(1.0), lambda s: 0.1, init_state,
-                                 step, 4)
+    fake = experiment.Experiment(embed_model=None, schedule=lambda s: 0.1, init_state=init_state,
+                                 step=step, global_batch=4)
     monkeypatch.setattr(experiment, "build_experiment", lambda config: fake)
     monkeypatch.setattr(loop, "make_batches",
                         lambda config, start_batch: iter([{"x": np.ones(4, np.float32)}] * 100))
@@ -180,8 +180,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     ckpts = workdir_lib.Checkpoints(str(tmp_path))
     try:
         assert ckpts.all_steps() == [2, 4]
-        abstract = checkpointing.with_sharding(jax.eval_shape(init_state, jax.random.PRNGKey(0)),
-                                               steps.replicated(steps.data_mesh()))
+        abstract = sharding.with_sharding(jax.eval_shape(init_state, jax.random.PRNGKey(0)),
+                                          sharding.replicated(sharding.data_mesh()))
         state, next_batch = ckpts.restore(4, abstract)
     finally:
         ckpts.close()

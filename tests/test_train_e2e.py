@@ -18,8 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from selfgait_jax import workdir as workdir_lib
-from selfgait_jax.train import checkpointing, experiment, steps
+from selfgait_jax import sharding, workdir as workdir_lib
+from selfgait_jax.models import contract
+from selfgait_jax.train import experiment
 
 pytestmark = pytest.mark.slow  # subprocesses: the full suite's tier (pytest -m "not slow" skips it)
 
@@ -87,10 +88,10 @@ def test_pretrain_then_finetune_then_embeddings(reference):
     from selfgait_jax.data import sources  # pylint: disable=g-import-not-at-top
 
     source = sources.open_source(config.data)
-    frames = np.stack([source.load(i)[:12] for i in range(4)]).astype(np.float32) / 255.0
+    frames = np.stack([source.load(i)[:12] for i in range(4)])
     mask = np.ones(frames.shape[:2], bool)
     mask[1, 8:] = False
-    embed = jax.jit(lambda v, f, m: model.apply(v, f, m, train=False))
+    embed = contract.make_embed_fn(model)
     embeddings = np.asarray(embed(variables, jnp.asarray(frames), jnp.asarray(mask)))
     assert embeddings.shape == (4, sum(config.model.bins), config.model.d1)
     assert np.all(np.isfinite(embeddings)) and np.std(embeddings) > 0
@@ -128,9 +129,9 @@ def test_exact_resume_after_sigkill(reference, cache_dir, tmp_path):
     try:
         assert ref.latest_step() == res.latest_step() == PRETRAIN_STEPS
         exp = experiment.build_experiment(ref.restore_config(PRETRAIN_STEPS))
-        abstract = checkpointing.with_sharding(
+        abstract = sharding.with_sharding(
             jax.eval_shape(exp.init_state, jax.random.PRNGKey(0)),
-            steps.replicated(steps.data_mesh()))
+            sharding.replicated(sharding.data_mesh()))
         expected, expected_batch = ref.restore(PRETRAIN_STEPS, abstract)
         resumed, resumed_batch = res.restore(PRETRAIN_STEPS, abstract)
     finally:

@@ -1,84 +1,24 @@
 """Train steps on a device mesh: 1 vs 4 devices, no recompiles, BYOL's target gets no gradient.
 
-Small flax modules defined here stand in for the networks (same calling contract and parameter
-names as models.registry's), so each jit compiles in a second.
+The tiny networks of tiny_models.py stand in for SelfGait's (same calling contract and parameter
+names as models.registry's), so each jit compiles quickly.
 """
 
 import subprocess
 import sys
 
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 import pytest
 
 from selfgait_jax.data.batching import to_global
+from selfgait_jax.sharding import data_mesh
 from selfgait_jax.train import state as state_lib, steps
+from tiny_models import TinyEmbed, TinyOnline, TinyTarget
 
 H, W, K, B = 8, 6, 3, 8
-
-
-class Features(nn.Module):
-    """Per frame: rows split into 2 parts → [..., 2, 3]."""
-
-    @nn.compact
-    def __call__(self, x):
-        x = x.reshape(x.shape[:-2] + (2, -1))
-        return nn.Dense(3, name="dense")(x)
-
-
-class Head(nn.Module):
-    """BYOL head. tanh, not ReLU: with a few ReLU units a row can go all-dead, leaving the output
-    ≈ the near-zero bias, whose direction (all the cosine loss sees) then flips on 1e-9 noise."""
-
-    @nn.compact
-    def __call__(self, x, train):
-        x = nn.Dense(16)(x)
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.5)(x)
-        return nn.Dense(3)(nn.tanh(x))
-
-
-class TinyEmbed(nn.Module):
-    def setup(self):
-        self.backbone = Features()
-        self.part_fcs = nn.Dense(3)
-        self.mtb = nn.Dense(3)
-        self.fc_bins = nn.Dense(3)
-
-    def embed(self, frames, mask):
-        x = self.mtb(self.part_fcs(self.backbone(frames)))  # [N, T, 2, 3]
-        x = jnp.max(jnp.where(mask[:, :, None, None], x, -jnp.inf), axis=1)
-        return self.fc_bins(x)
-
-    def __call__(self, frames, mask, train=False):
-        return self.embed(frames, mask)
-
-
-class TinyOnline(TinyEmbed):
-    def setup(self):
-        super().setup()
-        self.projector = Head()
-        self.predictor = Head()
-
-    def __call__(self, frames, mask, train=False):
-        embedding = self.embed(frames, mask)
-        projection = self.projector(embedding, train)
-        return {"embedding": embedding, "projection": projection,
-                "prediction": self.predictor(projection, train)}
-
-
-class TinyTarget(nn.Module):
-    def setup(self):
-        self.backbone = Features()
-        self.part_fcs = nn.Dense(3)
-        self.fc_bins = nn.Dense(3)
-        self.projector = Head()
-
-    def __call__(self, frame, train=False):
-        return self.projector(self.fc_bins(self.part_fcs(self.backbone(frame))), train)
 
 
 def _byol_cfg(tau=0.996, share=False):
@@ -144,7 +84,7 @@ def _run(step_fn, state, batches, mesh):
 
 @pytest.fixture(scope="module")
 def pretrain_runs():
-    one, four = steps.data_mesh(jax.devices()[:1]), steps.data_mesh()
+    one, four = data_mesh(jax.devices()[:1]), data_mesh()
     batches = _pretext_batches(3)
     return {name: _run(_pretrain_step(), _pretrain_state(mesh), batches, mesh)
             for name, mesh in (("one", one), ("four", four))}
@@ -189,7 +129,7 @@ def test_ema_update_inside_the_step(pretrain_runs):
 
 
 def test_online_gradient_does_not_touch_target_params():
-    mesh = steps.data_mesh()
+    mesh = data_mesh()
     batch = to_global(_pretext_batches(1)[0], mesh)
     state = _pretrain_state(mesh)
     step_fn = _pretrain_step()
@@ -205,7 +145,7 @@ def test_online_gradient_does_not_touch_target_params():
 @pytest.mark.slow  # over 5 s
 def test_pretrain_step_ignores_masked_online_frames():
     """The online network gets the batch's mask: padding slots of a short window change nothing."""
-    mesh = steps.data_mesh()
+    mesh = data_mesh()
     batch = _pretext_batches(1)[0]
     assert not batch["mask"].all()
     other = dict(batch, frames=np.where(batch["mask"][:, :, None, None], batch["frames"],
@@ -220,7 +160,7 @@ def test_pretrain_step_ignores_masked_online_frames():
 
 
 def test_share_target_fcs_uses_online_fc_bins():
-    mesh = steps.data_mesh()
+    mesh = data_mesh()
     history, _, _ = _run(_pretrain_step(share=True), _pretrain_state(mesh), _pretext_batches(1), mesh)
     np.testing.assert_array_equal(history[-1].target_params["fc_bins"]["kernel"],
                                   history[-1].params["fc_bins"]["kernel"])
@@ -230,7 +170,7 @@ def test_share_target_fcs_uses_online_fc_bins():
 def test_triplet_same_on_one_and_four_devices():
     step_fn = steps.make_triplet_step(TinyEmbed(), TX, SCHEDULE, margin=0.2)
     batches = _triplet_batches(2)
-    one, four = steps.data_mesh(jax.devices()[:1]), steps.data_mesh()
+    one, four = data_mesh(jax.devices()[:1]), data_mesh()
     hist1, metrics1, _ = _run(step_fn, _triplet_state(one), batches, one)
     hist4, metrics4, traces = _run(step_fn, _triplet_state(four), batches, four)
     _assert_same_states(hist1[-1], hist4[-1])

@@ -10,9 +10,10 @@
 gives the cross-view table of the pretrained embedding without fine-tuning (the standard probe of a
 self-supervised representation), e.g. `--workdir=runs/pt --data=synthgait_b`.
 
-Writes OUT (default DIR/eval/<step>/, DIR/eval/<step>-<NAME>/ with --data): results.json, results.md, results.csv, heatmap_<COND>.png,
-open_set_roc.png (the open-set threshold at false-accept rate --far, which tools/export.py stores with
-the model) and embeddings.npz, and prints the table. See docs/evaluation.md for the protocol and the file formats.
+Writes OUT (default DIR/eval/<step>/, DIR/eval/<step>-<NAME>/ with --data): results.json,
+results.md, results.csv, heatmap_<COND>.png, open_set_roc.png (the open-set threshold at
+false-accept rate --far, which tools/export.py stores with the model) and embeddings.npz, and prints
+the table. See docs/evaluation.md for the protocol and the file formats.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import selfgait_jax
 from selfgait_jax.data.datasets import labelled_names
 from selfgait_jax.evaluation import protocol
 
@@ -48,6 +50,7 @@ def main(argv=None) -> int:
     parser.add_argument("--far", type=float, default=0.01,
                         help="false-accept rate of the open-set threshold (\"unknown\" above it)")
     args = parser.parse_args(argv)
+    selfgait_jax.configure_jax()
     from selfgait_jax.data import sources
     from selfgait_jax.evaluation.api import evaluate_workdir
     from selfgait_jax.workdir import chain_stages

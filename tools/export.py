@@ -25,6 +25,7 @@ import json
 import sys
 from pathlib import Path
 
+import selfgait_jax
 from selfgait_jax.evaluation import exported
 
 
@@ -81,6 +82,7 @@ def main(argv=None) -> int:
     parser.add_argument("--results", action="append", default=[],
                         help="a results.json of this checkpoint written elsewhere (--out of evaluate.py)")
     args = parser.parse_args(argv)
+    selfgait_jax.configure_jax()
     from selfgait_jax.evaluation.api import config_sha256
     from selfgait_jax.workdir import config_to_json, load_for_inference
 

@@ -19,6 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import selfgait_jax
 from selfgait_jax.data.sources import ArraySource, SequenceMeta
 from selfgait_jax.evaluation import identify, protocol
 from silhouettes import add_extraction_flags, extract_from_args  # tools/silhouettes.py
@@ -35,11 +36,12 @@ def make_embedder(args):
         model = load_exported(args.model)
         return (lambda source: identify.embed_sequences(model, source)), model
     from selfgait_jax.evaluation import embed
+    from selfgait_jax.models import contract
     from selfgait_jax.workdir import load_for_inference
 
     _, embed_model, variables, _ = load_for_inference(args.workdir, args.step)
-    fn = embed.make_embed_fn(embed_model)
-    return (lambda source: embed.embed_source(embed_model, variables, source, embed_fn=fn)), None
+    fn = contract.make_embed_fn(embed_model)
+    return (lambda source: embed.embed_source(fn, variables, source)), None
 
 
 def probes_of(args) -> list[tuple[str, object]]:
@@ -78,7 +80,8 @@ def main(argv=None) -> int:
     which.add_argument("--workdir", help="training workdir (holds checkpoints/)")
     which.add_argument("--model", help="exported embedding file (tools/export.py)")
     parser.add_argument("--step", type=int, default=None, help="with --workdir: checkpoint step")
-    parser.add_argument("--gallery", required=True, help="gallery file (tools/gallery.py) or tree root/subject/type/view/")
+    parser.add_argument("--gallery", required=True,
+                        help="gallery file (tools/gallery.py) or tree root/subject/type/view/")
     probe = parser.add_mutually_exclusive_group(required=True)
     probe.add_argument("--probe", help="probe: folder of PNG frames, a .pkl, or a folder of such sequences")
     probe.add_argument("--video", help="a video (or folder of frames): every walker in it")
@@ -88,13 +91,14 @@ def main(argv=None) -> int:
                         help="\"unknown\" above this distance (default: the model's stored threshold)")
     add_extraction_flags(parser)
     args = parser.parse_args(argv)
+    selfgait_jax.configure_jax()
     try:
         probes = probes_of(args) if args.probe else None  # cheap: before the gallery, a video after it
         embed, model = make_embedder(args)
         gallery, metas, described = gallery_of(args, model, embed)
         probes = probes if probes is not None else probes_of(args)
-        embeddings = embed(ArraySource("probe", [SequenceMeta(f"probe{i}", "probe", "probe") for i in range(len(probes))],
-                                       [frames for _, frames in probes]))
+        probe_metas = [SequenceMeta(f"probe{i}", "probe", "probe") for i in range(len(probes))]
+        embeddings = embed(ArraySource("probe", probe_metas, [frames for _, frames in probes]))
         if args.threshold is not None:
             threshold, note = args.threshold, f"threshold {args.threshold:g} (--threshold)"
         elif model is not None:

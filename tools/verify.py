@@ -28,8 +28,6 @@ import hashlib
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from selfgait_jax.evaluation import exported
 
 NUMBERS = (("rank-1", "mean"), ("rank-5", "rank5_mean"), ("mAP", "mAP"))
@@ -107,7 +105,7 @@ def recompute(model_path, results: dict, data) -> tuple[dict, object]:
     """The table of ``results``' protocol recomputed with the exported function on ``data``."""
     import ml_collections
 
-    from selfgait_jax.data import inference
+    from selfgait_jax.evaluation import identify
     from selfgait_jax.evaluation.api import PeriodicEvaluator
 
     config = ml_collections.ConfigDict({"data": data, "eval": {"max_length": 0}})
@@ -115,15 +113,8 @@ def recompute(model_path, results: dict, data) -> tuple[dict, object]:
                                   drop_missing_gallery=bool(results.get("drop_missing_gallery", True)))
     evaluator.max_length = results.get("max_length") or None
     embedder = exported.load_exported(model_path)
-    position = {int(i): k for k, i in enumerate(evaluator.indices)}
-    embeddings = np.zeros((len(evaluator.indices), embedder.parts, embedder.dim), np.float32)
-    for batch in inference.inference_batches(
-            evaluator.source, 8, indices=evaluator.indices, max_length=evaluator.max_length,
-            process_index=0, process_count=1, device_count=1):
-        out = embedder(batch["frames"], batch["mask"])
-        for row, i in enumerate(batch["index"]):
-            if i >= 0:
-                embeddings[position[int(i)]] = out[row]
+    embeddings = identify.embed_sequences(embedder, evaluator.source, indices=evaluator.indices,
+                                          max_length=evaluator.max_length)
     return evaluator.results(embeddings), evaluator
 
 

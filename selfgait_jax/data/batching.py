@@ -1,7 +1,8 @@
 """Global batches over processes and devices (numpy + JAX, no TensorFlow).
 
 Every input pipeline describes a *global* batch; process p of n keeps rows [p*B/n, (p+1)*B/n) and
-`to_global` assembles the processes' rows into one jax.Array sharded over the mesh's "data" axis.
+`to_global` assembles the processes' rows into one jax.Array sharded over the mesh's "data" axis
+(the mesh and its shardings: ``selfgait_jax.sharding``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
+
+from selfgait_jax import sharding as sharding_lib
 
 
 def check_global_batch(global_batch: int, key: str, device_count: int, process_count: int = 1) -> int:
@@ -40,24 +43,12 @@ def resolve_topology(process_index: int | None, process_count: int | None,
             jax.device_count() if device_count is None else device_count)
 
 
-def data_mesh(devices=None) -> jax.sharding.Mesh:
-    """A 1-D mesh named "data" over ``devices`` (default: all devices of all processes).
-
-    The axis is Auto (GSPMD propagates shardings inside the step); only the step's inputs and
-    outputs carry explicit shardings.
-    """
-    auto = (jax.sharding.AxisType.Auto,)
-    if devices is None:
-        return jax.make_mesh((jax.device_count(),), ("data",), axis_types=auto)
-    return jax.sharding.Mesh(np.asarray(devices), ("data",), axis_types=auto)
-
-
 def to_global(batch: Any, mesh: Mesh) -> Any:
     """Host-local numpy batch (a pytree) -> global jax.Arrays sharded along axis 0 over mesh axis "data".
 
     Each process passes its own rows; the global leading dimension is the sum over processes.
     """
-    sharding = NamedSharding(mesh, PartitionSpec("data"))
+    sharding = sharding_lib.rows(mesh)
     local_devices = sum(d.process_index == jax.process_index() for d in mesh.devices.flat)
 
     def one(x):

@@ -20,7 +20,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from selfgait_jax.data import batching
-from selfgait_jax.data.sequence import FRAME_SHAPE
+from selfgait_jax.data.sequence import FRAME_SHAPE, describe_sequence, load_sequence
 
 BATCH_KEY = "eval.batch_size"
 SMALLEST_BUCKET = 16
@@ -40,11 +40,6 @@ def default_buckets(longest: int, smallest: int = SMALLEST_BUCKET) -> list[int]:
     while buckets[-1] < longest:
         buckets.append(buckets[-1] * 2)
     return buckets
-
-
-def _describe(source, i: int) -> str:
-    meta = source.metas[i]
-    return f"{source.name} sequence {i} ({meta.subject}/{meta.type}/{meta.view})"
 
 
 def sequence_lengths(source, indices: Sequence[int]) -> np.ndarray:
@@ -119,14 +114,9 @@ def _assemble(source, indices: np.ndarray, length: int, max_length: int | None) 
     for row, i in enumerate(indices.tolist()):
         if i < 0:
             continue
-        seq = source.load(i)
-        if (not isinstance(seq, np.ndarray) or seq.dtype != np.uint8 or seq.ndim != 3
-                or seq.shape[1:] != FRAME_SHAPE or not len(seq)):
-            got = f"{seq.dtype} {seq.shape}" if isinstance(seq, np.ndarray) else type(seq)
-            raise ValueError(f"{_describe(source, i)}: expected uint8 [T>0, 64, 44], got {got}")
-        seq = seq[:max_length]
+        seq = load_sequence(source, i)[:max_length]
         if len(seq) > length:
-            raise ValueError(f"{_describe(source, i)} has {len(seq)} frames, more than the length it was "
+            raise ValueError(f"{describe_sequence(source, i)} has {len(seq)} frames, more than the length it was "
                              f"planned with; the lengths given (or the source's `lengths`) are wrong")
         frames[row, :len(seq)] = seq
         mask[row, :len(seq)] = True

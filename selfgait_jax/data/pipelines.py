@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from selfgait_jax.data import batching, sampling
-from selfgait_jax.data.sequence import FRAME_SHAPE
+from selfgait_jax.data.sequence import FRAME_SHAPE, describe_sequence, load_sequence
 
 _log = logging.getLogger(__name__)
 
@@ -44,14 +44,7 @@ except RuntimeError:  # TF devices already initialised (TF imported elsewhere fi
 _UNPACK_TABLE = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) * np.uint8(255)
 
 PRETEXT_BATCH_KEY = "byol.batch_size"
-PRETEXT_MIN_ONLINE_KEY = "byol.min_online_frames"
 TRIPLET_BATCH_KEY = "triplet.P*triplet.K"
-
-
-def describe_sequence(source, i: int) -> str:
-    """'<dataset> sequence i (subject/type/view)', for error messages."""
-    meta = source.metas[i]
-    return f"{source.name} sequence {i} ({meta.subject}/{meta.type}/{meta.view})"
 
 
 def _is_binary(frames: np.ndarray) -> bool:
@@ -76,11 +69,7 @@ class FrameStore:
             raise ValueError(f"no sequences of {source.name} to load (indices shape {indices.shape})")
         chunks, packed = [], True
         for i in _progress(indices.tolist(), progress, f"loading {len(indices)} sequences of {source.name}"):
-            frames = source.load(i)
-            if (not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 3
-                    or frames.shape[1:] != FRAME_SHAPE or frames.shape[0] == 0):
-                got = (f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames))
-                raise ValueError(f"{describe_sequence(source, i)}: expected uint8 [T>0, 64, 44], got {got}")
+            frames = load_sequence(source, i)
             if packed and not _is_binary(frames):
                 _log.info("%s is not binary (0/255); keeping raw uint8 frames",
                              describe_sequence(source, i))
@@ -204,18 +193,6 @@ def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int =
     local = batching.check_global_batch(batch_size, PRETEXT_BATCH_KEY, d_count, p_count)
     rows = batching.process_rows(batch_size, p_index, p_count)
     store = _load_store(source, indices, store, progress)
-    needed = min_online_frames + 1
-    skipped = int(np.sum(store.lengths < needed))
-    if skipped == len(store):
-        raise ValueError(f"config.{PRETEXT_MIN_ONLINE_KEY}: none of the {len(store)} sequences of "
-                         f"{source.name} has the {needed} frames a pretext window needs "
-                         f"({min_online_frames} online + 1 target; the longest has "
-                         f"{int(store.lengths.max())})")
-    short = int(np.sum((store.lengths >= needed) & (store.lengths <= k)))
-    if skipped or short:
-        _log.info("pretext windows of %s: %d of %d sequences skipped (fewer than %s + 1 = %d "
-                  "frames); %d shorter than k + 1 = %d frames give masked, shorter online windows",
-                  source.name, skipped, len(store), PRETEXT_MIN_ONLINE_KEY, needed, short, k + 1)
     if batch_by not in sampling.PRETEXT_BATCH_BY:
         raise ValueError(f"config.byol.batch_by={batch_by!r}: expected one of {sampling.PRETEXT_BATCH_BY}")
     groups = None
@@ -225,8 +202,13 @@ def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int =
         raise ValueError(f"config.byol.target={target!r}: expected one of {sampling.PRETEXT_TARGETS}")
     partners = _other_views_of_each_walk(source, store) if target == "other_view" else None
     sampler = sampling.PretextSampler(store.lengths, batch_size=batch_size, k=k, seed=seed,
-                                      min_online_frames=min_online_frames, groups=groups,
-                                      partners=partners)
+                                      min_online_frames=min_online_frames, name=source.name,
+                                      groups=groups, partners=partners)
+    if sampler.too_short or sampler.shortened:
+        _log.info("pretext windows of %s: %d of %d sequences skipped (fewer than %s + 1 = %d "
+                  "frames); %d shorter than k + 1 = %d frames give masked, shorter online windows",
+                  source.name, sampler.too_short, len(store), sampling.MIN_ONLINE_KEY,
+                  min_online_frames + 1, sampler.shortened, k + 1)
     offsets = store.offsets  # the closures keep only this, not the numpy frames
 
     def plan(i):

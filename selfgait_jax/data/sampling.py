@@ -33,6 +33,7 @@ _STREAM_PARTNER = 3
 # The pretext's options, declared once (pipelines and config validation read them).
 PRETEXT_TARGETS = ("next_frame", "other_view")  # byol.target: the paper's, or an extension
 PRETEXT_BATCH_BY = ("", "view")  # byol.batch_by: "" = any sequences together; "view": one view a batch
+MIN_ONLINE_KEY = "byol.min_online_frames"
 
 
 def _check_lengths(lengths: np.ndarray) -> np.ndarray:
@@ -115,6 +116,7 @@ class PretextSampler:
     # Optional extension (not the paper): per candidate, the candidates showing the same walk from
     # other cameras. Then the target frame is a random frame of one of them, not the next frame.
     partners: tuple | None = None
+    name: str = "the pool"  # whose sequences these are, for error messages (e.g. the dataset's name)
 
     def __post_init__(self):
         object.__setattr__(self, "lengths", _check_lengths(self.lengths))
@@ -123,12 +125,15 @@ class PretextSampler:
         if self.batch_size < 1:
             raise ValueError(f"byol.batch_size must be >= 1, got {self.batch_size}")
         if not 1 <= self.min_online_frames <= self.k:
-            raise ValueError(f"byol.min_online_frames must be in [1, byol.k = {self.k}], "
+            raise ValueError(f"{MIN_ONLINE_KEY} must be in [1, byol.k = {self.k}], "
                              f"got {self.min_online_frames}")
-        usable = np.flatnonzero(self.lengths >= self.min_online_frames + 1)
+        needed = self.min_online_frames + 1
+        usable = np.flatnonzero(self.lengths >= needed)
         if usable.size == 0:
-            raise ValueError(f"byol.min_online_frames: no sequence has the {self.min_online_frames + 1} "
-                             f"frames a pretext window needs (the longest has {self.lengths.max()})")
+            raise ValueError(f"config.{MIN_ONLINE_KEY}: none of the {len(self.lengths)} sequences of "
+                             f"{self.name} has the {needed} frames a pretext window needs "
+                             f"({self.min_online_frames} online + 1 target; the longest has "
+                             f"{int(self.lengths.max())})")
         if self.partners is not None:
             if len(self.partners) != len(self.lengths):
                 raise ValueError(f"partners has {len(self.partners)} entries for {len(self.lengths)} sequences")
@@ -145,8 +150,19 @@ class PretextSampler:
 
     @property
     def skipped(self) -> int:
-        """How many sequences are too short for any window."""
+        """How many sequences are never sampled: too short for any window (``too_short``) or, with
+        ``partners``, without another view of their walk."""
         return len(self.lengths) - len(self.usable)
+
+    @property
+    def too_short(self) -> int:
+        """How many sequences have fewer than ``min_online_frames`` + 1 frames: no window at all."""
+        return int(np.sum(self.lengths < self.min_online_frames + 1))
+
+    @property
+    def shortened(self) -> int:
+        """How many sequences have a window but at most k frames: a shorter, masked online window."""
+        return int(np.sum((self.lengths >= self.min_online_frames + 1) & (self.lengths <= self.k)))
 
     def __call__(self, batch_number: int) -> dict[str, np.ndarray]:
         """{"sequence": int64 [B] positions in the candidate list, "frame": int64 [B, k+1] (online slots,
@@ -189,8 +205,9 @@ class TripletSampler:
     """P subjects x K sequences per batch, `frames` frames each (batch-all triplet loss needs both).
 
     The P subjects are distinct; a subject's K sequences are distinct when it has at least K,
-    otherwise all of them are used as evenly as possible (each one floor or ceil of K/n times). Frames: a consecutive window (`ordered=True`, for MTB models)
-    or a random set (`ordered=False`, GaitSet).
+    otherwise all of them are used as evenly as possible (each one floor or ceil of K/n times).
+    Frames: a consecutive window (`ordered=True`, for MTB models) or a random set (`ordered=False`,
+    GaitSet).
     """
 
     labels: np.ndarray  # int [N], subject label of each candidate sequence

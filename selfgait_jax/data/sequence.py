@@ -10,6 +10,8 @@ import dataclasses
 import os
 from pathlib import Path
 
+import numpy as np
+
 FRAME_HEIGHT = 64
 FRAME_WIDTH = 44
 FRAME_SHAPE = (FRAME_HEIGHT, FRAME_WIDTH)
@@ -84,3 +86,20 @@ class SequenceSource:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, sequences={len(self)})"
+
+
+def describe_sequence(source, index: int) -> str:
+    """'<dataset> sequence i (subject/type/view)', for messages."""
+    meta = source.metas[index]
+    return f"{source.name} sequence {index} ({meta.subject}/{meta.type}/{meta.view})"
+
+
+def load_sequence(source, index: int) -> np.ndarray:
+    """``source.load(index)``, checked: a ValueError naming the sequence unless it is
+    ``uint8 [T > 0, 64, 44]``."""
+    frames = source.load(index)
+    if (not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 3
+            or frames.shape[1:] != FRAME_SHAPE or frames.shape[0] == 0):
+        got = f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames)
+        raise ValueError(f"{describe_sequence(source, index)}: expected uint8 [T>0, 64, 44], got {got}")
+    return frames

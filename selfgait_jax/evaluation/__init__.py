@@ -6,7 +6,8 @@ training loop never imports this package: `selfgait_jax.main` hands `evaluation.
 
 
 def __getattr__(name):
-    if name in ("evaluate_workdir", "evaluate_model", "summary_scalars", "PeriodicEvaluator"):
+    if name in ("evaluate_workdir", "evaluate_trained", "evaluate_model", "summary_scalars",
+                "PeriodicEvaluator"):
         from selfgait_jax.evaluation import api
 
         return getattr(api, name)

@@ -1,7 +1,12 @@
-"""Whole evaluations: a trained workdir (or params in training) -> the paper's tables on its test set.
+"""Whole evaluations: trained variables -> the paper's tables on a labelled test set.
 
-`evaluate_workdir` is what tools/evaluate.py and the quickstart call; `PeriodicEvaluator` is the hook
-the training loop calls every few steps (it keeps its source and compiled functions between calls).
+Evaluators take ``(embed_fn, variables, source)``: ``embed_fn(variables, frames uint8, mask)`` embeds
+a batch (``models.contract.make_embed_fn(model)``, or an exported model's function), ``variables``
+are the ones to evaluate, ``source`` the sequences. `PeriodicEvaluator(config, embed_fn, source=)`
+is called with the variables; the training loop calls it every few steps (it keeps its source and
+compiled functions between calls). `evaluate_trained` writes a trained network's tables next to its
+checkpoint (the end of a training chain calls it with the state in memory); `evaluate_workdir`
+restores a checkpoint first (tools/evaluate.py).
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from selfgait_jax import sharding
 from selfgait_jax import workdir as workdir_lib
-from selfgait_jax.data import batching
 from selfgait_jax.evaluation import embed as embed_lib
 from selfgait_jax.evaluation import open_set as open_set_lib
 from selfgait_jax.evaluation import protocol as protocol_lib
 from selfgait_jax.evaluation import tables
+from selfgait_jax.models import contract
 
 
 def _eval_option(config, key, default):
@@ -30,14 +36,17 @@ def _eval_option(config, key, default):
 
 
 class PeriodicEvaluator:
-    """Embeds the run's test sequences and computes the protocol; reusable across training steps."""
+    """Embeds the run's test sequences with ``embed_fn`` and computes the protocol; call it with the
+    variables to evaluate; reusable across training steps. ``source`` defaults to ``config.data``'s,
+    ``protocol`` to its test split. ``embed_fn`` may be None for an evaluator that only scores
+    embeddings computed elsewhere (``results``)."""
 
-    def __init__(self, config, embed_model, *, source=None, metric=None, drop_missing_gallery=None,
+    def __init__(self, config, embed_fn, *, source=None, metric=None, drop_missing_gallery=None,
                  mesh=None, protocol=None):
         from selfgait_jax.data import protocols, sources
 
         self.config = config
-        self.embed_model = embed_model
+        self.embed_fn = embed_fn
         self.source = source if source is not None else sources.open_source(config.data)
         self.protocol = (protocol if protocol is not None
                          else protocols.protocol_of(config.data, self.source.metas))
@@ -48,18 +57,16 @@ class PeriodicEvaluator:
             bool(_eval_option(config, "drop_missing_gallery", True))
             if drop_missing_gallery is None else drop_missing_gallery
         )
-        self.mesh = mesh if mesh is not None else batching.data_mesh()
+        self.mesh = mesh if mesh is not None else sharding.data_mesh()
         self.batch_size = int(_eval_option(config, "batch_size", 0)) or None
         self.max_length = int(_eval_option(config, "max_length", 0)) or None  # 0: all frames
         self.indices = np.unique(np.concatenate([self.protocol.gallery, *self.protocol.probes.values()]))
-        self._embed_fn = embed_lib.make_embed_fn(embed_model)
 
     def embed(self, variables) -> np.ndarray:
         """Embeddings [len(self.indices), parts, dim] of the test sequences, in `self.indices` order."""
         return embed_lib.embed_source(
-            self.embed_model, variables, self.source, indices=self.indices,
+            self.embed_fn, variables, self.source, indices=self.indices,
             batch_size=self.batch_size, max_length=self.max_length, mesh=self.mesh,
-            embed_fn=self._embed_fn,
         )
 
     def results(self, embeddings: np.ndarray) -> dict:
@@ -166,10 +173,10 @@ def summary_scalars(results: dict) -> dict[str, float]:
     return out
 
 
-def evaluate_model(config, embed_model, variables, *, metric="euclidean", drop_missing_gallery=True,
+def evaluate_model(config, embed_fn, variables, *, metric="euclidean", drop_missing_gallery=True,
                    source=None, mesh=None) -> tuple[dict, np.ndarray, list]:
     """(results without "checkpoint", test embeddings [N, parts, dim], their SequenceMetas)."""
-    evaluator = PeriodicEvaluator(config, embed_model, source=source, metric=metric,
+    evaluator = PeriodicEvaluator(config, embed_fn, source=source, metric=metric,
                                   drop_missing_gallery=drop_missing_gallery, mesh=mesh)
     embeddings = evaluator.embed(variables)
     metas = [evaluator.source.metas[i] for i in evaluator.indices]
@@ -201,9 +208,21 @@ def write_outputs(results: dict, embeddings: np.ndarray, metas, out) -> Path:
 
 def evaluate_workdir(workdir, step=None, out=None, metric="euclidean", drop_missing_gallery=True,
                      verbose=True, data=None, max_length=None, far=open_set_lib.DEFAULT_FAR) -> dict:
-    """Restores a checkpoint (latest by default), evaluates a labelled test set, writes OUT
-    (default WORKDIR/eval/<step>/, or WORKDIR/eval/<step>-<dataset> with ``data``), prints the table,
-    and returns the results dictionary.
+    """Restores a checkpoint (latest by default) and evaluates it with :func:`evaluate_trained`
+    (same arguments): writes OUT (default WORKDIR/eval/<step>/, or WORKDIR/eval/<step>-<dataset>
+    with ``data``), prints the table, and returns the results dictionary."""
+    config, embed_model, variables, step = workdir_lib.load_for_inference(os.fspath(workdir), step)
+    return evaluate_trained(config, contract.make_embed_fn(embed_model), variables, step, workdir,
+                            out=out, metric=metric, drop_missing_gallery=drop_missing_gallery,
+                            verbose=verbose, data=data, max_length=max_length, far=far)
+
+
+def evaluate_trained(config, embed_fn, variables, step, workdir, out=None, metric="euclidean",
+                     drop_missing_gallery=True, verbose=True, data=None, max_length=None,
+                     far=open_set_lib.DEFAULT_FAR) -> dict:
+    """Evaluates the variables of checkpoint ``step`` of ``workdir`` (trained with ``config``) on a
+    labelled test set, writes OUT (default WORKDIR/eval/<step>/, or WORKDIR/eval/<step>-<dataset>
+    with ``data``), prints the table, and returns the results dictionary.
 
     ``data`` (a data config, e.g. ``data_config("synthgait_b")``) replaces the run's own dataset: the
     way to probe a *pretrained* embedding, whose pool has no labels, without fine-tuning it.
@@ -212,7 +231,6 @@ def evaluate_workdir(workdir, step=None, out=None, metric="euclidean", drop_miss
     """
     from selfgait_jax.data import datasets
 
-    config, embed_model, variables, step = workdir_lib.load_for_inference(os.fspath(workdir), step)
     config_hash = config_sha256(config)
     if data is not None:
         config = config.copy_and_resolve_references()
@@ -222,7 +240,7 @@ def evaluate_workdir(workdir, step=None, out=None, metric="euclidean", drop_miss
             f"{workdir} was trained on data.name={config.data.name!r}, which has no labels to "
             f"evaluate on; name a labelled dataset, e.g. tools/evaluate.py --data=synthgait_b "
             f"(one of {sorted(datasets.labelled_names())})")
-    evaluator = PeriodicEvaluator(config, embed_model, metric=metric,
+    evaluator = PeriodicEvaluator(config, embed_fn, metric=metric,
                                   drop_missing_gallery=drop_missing_gallery)
     if not sum(len(p) for p in evaluator.protocol.probes.values()):  # before minutes of embedding
         raise ValueError(

@@ -127,14 +127,15 @@ def _raise_on_mismatch(path, problems):
 
 
 def export_embedding(embed_model, variables, path, *, platforms=DEFAULT_PLATFORMS, extra_meta=None):
-    """Writes `embed_model.apply(variables, ...)` (train=False) to `path` for the given platforms."""
+    """Writes ``models.contract.embed(embed_model, variables, ...)`` (the embedding training and
+    evaluation compute) to `path` for the given platforms."""
+    from selfgait_jax.models import contract  # pylint: disable=g-import-not-at-top  (loading needs no models)
+
     leaves, treedef = jax.tree.flatten(variables)
     leaves = [np.asarray(x) for x in leaves]
 
     def embed(params, frames, mask):
-        frames = frames.astype(jnp.float32) / 255.0
-        out = embed_model.apply(jax.tree.unflatten(treedef, params), frames, mask, train=False)
-        return out.astype(jnp.float32)
+        return contract.embed(embed_model, jax.tree.unflatten(treedef, params), frames, mask)
 
     b, t = jax.export.symbolic_shape("b, t")
     specs = (
@@ -170,7 +171,11 @@ def export_embedding(embed_model, variables, path, *, platforms=DEFAULT_PLATFORM
 
 
 class ExportedEmbedder:
-    """Calls an exported embedding function: `embedder(frames uint8 [N, T, 64, 44], mask bool [N, T])`."""
+    """Calls an exported embedding function: `embedder(frames uint8 [N, T, 64, 44], mask bool [N, T])`.
+
+    ``embed_fn(params, frames, mask)`` with ``params`` = ``self.params`` is the same function in
+    the form ``evaluation.embed.embed_source`` takes (``embed_source(e.embed_fn, e.params, source)``).
+    """
 
     def __init__(self, path):
         path = os.fspath(path)
@@ -180,7 +185,7 @@ class ExportedEmbedder:
         self.path = path
         self.exported = jax.export.deserialize(bytearray(serialized))
         self.params = [jnp.asarray(p) for p in self.params]
-        self._call = jax.jit(self.exported.call)
+        self.embed_fn = jax.jit(self.exported.call)
 
     @property
     def parts(self) -> int:
@@ -197,7 +202,7 @@ class ExportedEmbedder:
         mask = np.ones(frames.shape[:2], bool) if mask is None else np.asarray(mask, bool)
         if mask.shape != frames.shape[:2]:
             raise ValueError(f"mask {mask.shape} does not match frames {frames.shape[:2]}")
-        return np.asarray(self._call(self.params, frames, mask))
+        return np.asarray(self.embed_fn(self.params, frames, mask))
 
 
 def load_exported(path) -> ExportedEmbedder:

@@ -15,8 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from selfgait_jax.data import inference
+from selfgait_jax import sharding
 from selfgait_jax.data.readers import SequenceError, TreeSource, read_pkl_sequence, read_png_sequence
+from selfgait_jax.evaluation import embed as embed_lib
 from selfgait_jax.evaluation import protocol
 
 CHUNK = 2048  # gallery sequences per distance chunk: bounded host memory for big galleries
@@ -72,20 +73,14 @@ def open_gallery(root) -> TreeSource:
     return TreeSource(root, fmt, name="gallery")
 
 
-def embed_sequences(embed_batch, source, batch_size: int = 8) -> np.ndarray:
-    """Embeds every sequence of `source` with `embed_batch(frames uint8, mask bool) -> [B, parts, dim]`
-    (e.g. an ExportedEmbedder), in bucketed batches on one device."""
-    out = None
-    for batch in inference.inference_batches(
-        source, batch_size, lengths=getattr(source, "lengths", None), process_index=0,
-        process_count=1, device_count=1,
-    ):
-        emb = np.asarray(embed_batch(batch["frames"], batch["mask"]))
-        if out is None:
-            out = np.zeros((len(source), *emb.shape[1:]), np.float32)
-        real = batch["index"] >= 0
-        out[batch["index"][real]] = emb[real]
-    return out
+def embed_sequences(embedder, source, *, indices=None, max_length=None,
+                    batch_size: int = 8) -> np.ndarray:
+    """Embeds `indices` of `source` (default: all) with an exported model (an ``ExportedEmbedder``)
+    in bucketed batches on this process's first device (``embed.embed_source``; the exported
+    function is compiled for one device)."""
+    return embed_lib.embed_source(embedder.embed_fn, embedder.params, source, indices=indices,
+                                  batch_size=batch_size, max_length=max_length,
+                                  mesh=sharding.data_mesh(jax.local_devices()[:1]))
 
 
 def part_distances(probe: np.ndarray, gallery: np.ndarray, metric: str = "euclidean") -> np.ndarray:

@@ -20,9 +20,8 @@ from collections.abc import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
 
-from selfgait_jax.data import batching
+from selfgait_jax import sharding
 
 METRICS = ("euclidean", "cosine")
 
@@ -159,19 +158,6 @@ def _pad_rows(x: np.ndarray, rows: int, fill) -> np.ndarray:
     return np.pad(x, pad, constant_values=fill)
 
 
-def _put(x: np.ndarray, sharding) -> jax.Array:
-    """A host array (the same on every process) as a global array with `sharding`."""
-    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
-
-
-def _to_host(x: jax.Array) -> np.ndarray:
-    if x.is_fully_addressable:
-        return np.asarray(x)
-    from jax.experimental import multihost_utils
-
-    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-
-
 def evaluate_embeddings(
     embeddings: np.ndarray,
     subjects: Sequence[str],
@@ -203,11 +189,10 @@ def evaluate_embeddings(
             f"{len(views)} views) differ in length"
         )
     if mesh is None:
-        mesh = batching.data_mesh()
-    n_dev = mesh.shape["data"]
+        mesh = sharding.data_mesh()
+    n_dev = mesh.shape[sharding.AXIS]
     block = -(-probe_block // n_dev) * n_dev
-    rows_sharded = NamedSharding(mesh, PartitionSpec("data"))
-    replicated = NamedSharding(mesh, PartitionSpec())
+    rows_sharded, replicated = sharding.rows(mesh), sharding.replicated(mesh)
 
     _, labels = np.unique(subjects, return_inverse=True)
     labels = labels.astype(np.int32)
@@ -237,14 +222,14 @@ def evaluate_embeddings(
         g_rows = _bucket(len(g_idx))
         most_per_subject = int(np.bincount(labels[g_idx]).max())
         max_relevant = 1 << max(0, (most_per_subject - 1).bit_length())  # few distinct compiles
-        gallery = _put(_pad_rows(embeddings[g_idx], g_rows, 0), replicated)
-        g_label = _put(_pad_rows(labels[g_idx], g_rows, -1), replicated)
+        gallery = sharding.put(_pad_rows(embeddings[g_idx], g_rows, 0), replicated)
+        g_label = sharding.put(_pad_rows(labels[g_idx], g_rows, -1), replicated)
         for start in range(0, len(p_idx), block):
             rows = p_idx[start : start + block]
-            probe = _put(_pad_rows(embeddings[rows], block, 0), rows_sharded)
-            p_label = _put(_pad_rows(labels[rows], block, -2), rows_sharded)
+            probe = sharding.put(_pad_rows(embeddings[rows], block, 0), rows_sharded)
+            p_label = sharding.put(_pad_rows(labels[rows], block, -2), rows_sharded)
             out = score_block(probe, p_label, gallery, g_label, metric=metric, max_relevant=max_relevant)
-            hit1, hit5, ap, has_match = (_to_host(o)[: len(rows)] for o in out)
+            hit1, hit5, ap, has_match = (sharding.to_host(o)[: len(rows)] for o in out)
             keep = has_match | (not drop_missing_gallery)
             idx = (probe_cond[rows], probe_view[rows], np.full(len(rows), g_view))
             np.add.at(hits1, idx, hit1 & keep)

@@ -1,7 +1,9 @@
 """Per-frame convolutional stacks (NHWC): GaitSet's and GaitPart's FocalConv variant. All
 convolutions are bias-free, "same" padded and followed by leaky ReLU 0.01, as in GaitSet/GaitPart.
-Sequences are handled by folding time into the batch (:func:`apply_per_frame`)."""
+Sequences are handled by folding time into the batch (:func:`per_frame`). ``conv_formulation``
+says how the convolutions are computed (``conv.py``), never what."""
 
+import functools
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -13,10 +15,11 @@ from selfgait_jax.models import conv as conv_lib
 LEAKY_SLOPE = 0.01
 
 
-def apply_per_frame(fn, frames):
-    """Runs ``fn`` (images ``[B, H, W, 1] -> [B, ...]``) on every frame of ``frames [N, T, H, W]``."""
-    n, t, h, w = frames.shape
-    out = fn(frames.reshape(n * t, h, w, 1))
+def per_frame(fn, x):
+    """Runs ``fn`` (``[B, ...] -> [B, ...]``) on every frame of ``x [N, T, ...]``: time folded into
+    the batch, then unfolded."""
+    n, t = x.shape[:2]
+    out = fn(x.reshape((n * t,) + x.shape[2:]))
     return out.reshape((n, t) + out.shape[1:])
 
 
@@ -27,8 +30,8 @@ def max_pool2(x):
     Same values and gradient as ``nn.max_pool(x, (2, 2), strides=(2, 2))`` (the gradient goes to
     the first maximum of each window in row-major order, also on ties such as all-zero background),
     but written as a reshape + max and an elementwise backward: XLA:CPU expands the
-    select-and-scatter of ``nn.max_pool``'s gradient into index maps and a scatter costing ~15 % of
-    the training step."""
+    select-and-scatter of ``nn.max_pool``'s gradient into index maps and a scatter."""
+    # That scatter cost ~15 % of the CPU training step (docs/performance.md).
     return _window_max(_window_view(x))
 
 
@@ -72,15 +75,16 @@ max_pool2.defvjp(_max_pool2_fwd, _max_pool2_bwd)
 class ConvLReLU(nn.Module):
     """Bias-free "same" convolution followed by leaky ReLU 0.01.
 
-    The convolution is :class:`conv.Conv` (same parameter as ``nn.Conv``, fast weight gradient on
-    CPU)."""
+    The convolution is :class:`conv.Conv` (same parameter as ``nn.Conv``)."""
     features: int
     kernel: int
     dtype: Any = jnp.float32
+    conv_formulation: str = "auto"
 
     @nn.compact
     def __call__(self, x):
-        x = conv_lib.Conv(self.features, (self.kernel, self.kernel), self.dtype, name="conv")(x)
+        x = conv_lib.Conv(self.features, (self.kernel, self.kernel), self.dtype,
+                          self.conv_formulation, name="conv")(x)
         return nn.leaky_relu(x, LEAKY_SLOPE)
 
 
@@ -91,6 +95,7 @@ class FocalConv(nn.Module):
     kernel: int
     strips: int
     dtype: Any = jnp.float32
+    conv_formulation: str = "auto"
 
     @nn.compact
     def __call__(self, x):
@@ -98,7 +103,7 @@ class FocalConv(nn.Module):
         if h % self.strips:
             raise ValueError(f"FocalConv: height {h} is not divisible into {self.strips} strips")
         x = x.reshape(b * self.strips, h // self.strips, w, c)
-        x = ConvLReLU(self.features, self.kernel, self.dtype, name="conv")(x)
+        x = ConvLReLU(self.features, self.kernel, self.dtype, self.conv_formulation, name="conv")(x)
         return x.reshape(b, h, w, self.features)
 
 
@@ -110,11 +115,13 @@ class SetBlock(nn.Module):
     first_kernel: int = 3
     pool: bool = True
     dtype: Any = jnp.float32
+    conv_formulation: str = "auto"
 
     @nn.compact
     def __call__(self, x):
-        x = ConvLReLU(self.features, self.first_kernel, self.dtype, name="conv_a")(x)
-        x = ConvLReLU(self.features, 3, self.dtype, name="conv_b")(x)
+        conv = functools.partial(ConvLReLU, dtype=self.dtype, conv_formulation=self.conv_formulation)
+        x = conv(self.features, self.first_kernel, name="conv_a")(x)
+        x = conv(self.features, 3, name="conv_b")(x)
         return max_pool2(x) if self.pool else x
 
 
@@ -125,13 +132,15 @@ class GaitSetBackbone(nn.Module):
     ``[B, 64, 44, 1] -> [B, 16, 11, c3]`` with ``channels = (c1, c2, c3)`` (paper: 32, 64, 128)."""
     channels: Sequence[int] = (32, 64, 128)
     dtype: Any = jnp.float32
+    conv_formulation: str = "auto"
 
     @nn.compact
     def __call__(self, x):
         c1, c2, c3 = self.channels
-        x = SetBlock(c1, first_kernel=5, dtype=self.dtype, name="block1")(x)
-        x = SetBlock(c2, dtype=self.dtype, name="block2")(x)
-        return SetBlock(c3, pool=False, dtype=self.dtype, name="block3")(x)
+        block = functools.partial(SetBlock, dtype=self.dtype, conv_formulation=self.conv_formulation)
+        x = block(c1, first_kernel=5, name="block1")(x)
+        x = block(c2, name="block2")(x)
+        return block(c3, pool=False, name="block3")(x)
 
 
 class GaitPartBackbone(nn.Module):
@@ -142,14 +151,16 @@ class GaitPartBackbone(nn.Module):
     channels: Sequence[int] = (32, 64, 128)
     strips: Sequence[int] = (4, 8)
     dtype: Any = jnp.float32
+    conv_formulation: str = "auto"
 
     @nn.compact
     def __call__(self, x):
         c1, c2, c3 = self.channels
         s2, s3 = self.strips
-        x = ConvLReLU(c1, 5, self.dtype, name="conv1")(x)
-        x = max_pool2(ConvLReLU(c1, 3, self.dtype, name="conv2")(x))
-        x = FocalConv(c2, 3, s2, self.dtype, name="focal3")(x)
-        x = max_pool2(FocalConv(c2, 3, s2, self.dtype, name="focal4")(x))
-        x = FocalConv(c3, 3, s3, self.dtype, name="focal5")(x)
-        return FocalConv(c3, 3, s3, self.dtype, name="focal6")(x)
+        kw = dict(dtype=self.dtype, conv_formulation=self.conv_formulation)
+        x = ConvLReLU(c1, 5, name="conv1", **kw)(x)
+        x = max_pool2(ConvLReLU(c1, 3, name="conv2", **kw)(x))
+        x = FocalConv(c2, 3, s2, name="focal3", **kw)(x)
+        x = max_pool2(FocalConv(c2, 3, s2, name="focal4", **kw)(x))
+        x = FocalConv(c3, 3, s3, name="focal5", **kw)(x)
+        return FocalConv(c3, 3, s3, name="focal6", **kw)(x)

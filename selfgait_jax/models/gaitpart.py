@@ -8,9 +8,9 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from selfgait_jax.models import backbone as backbone_lib
+from selfgait_jax.models import contract
 from selfgait_jax.models import heads
 from selfgait_jax.models import hpm
-from selfgait_jax.models import masking
 from selfgait_jax.models import mtb as mtb_lib
 
 
@@ -24,14 +24,15 @@ class GaitPart(nn.Module):
     mtb_activation: str = "leaky_relu"
     mtb_squeeze: int = 4
     dtype: Any = jnp.float32
+    conv_formulation: str = "auto"  # how the convolutions are computed (conv.py)
 
     @nn.compact
     def __call__(self, frames, mask, train: bool = False):
         del train  # no BatchNorm / dropout
-        masking.check_sequence_inputs(frames, mask, "GaitPart")
-        net = backbone_lib.GaitPartBackbone(
-            tuple(self.channels), tuple(self.focal_strips), self.dtype, name="backbone")
-        x = backbone_lib.apply_per_frame(net, frames.astype(self.dtype))
+        contract.check_inputs(frames, mask, "GaitPart")
+        net = backbone_lib.GaitPartBackbone(tuple(self.channels), tuple(self.focal_strips),
+                                            self.dtype, self.conv_formulation, name="backbone")
+        x = backbone_lib.per_frame(net, frames[..., None].astype(self.dtype))
         x = hpm.horizontal_pyramid(x, tuple(self.bins))
         x = mtb_lib.MTB(sum(self.bins), self.mtb_squeeze, self.mtb_bias, self.mtb_activation,
                         self.dtype, name="mtb")(x, mask)

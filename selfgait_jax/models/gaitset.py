@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from selfgait_jax.models import backbone
+from selfgait_jax.models import contract
 from selfgait_jax.models import heads
 from selfgait_jax.models import hpm
 from selfgait_jax.models import masking
@@ -24,26 +25,25 @@ class GaitSet(nn.Module):
     d1: int = 256
     bins: Sequence[int] = hpm.GAITSET_BINS
     dtype: Any = jnp.float32
+    conv_formulation: str = "auto"  # how the convolutions are computed (conv.py)
 
     @nn.compact
     def __call__(self, frames, mask, train: bool = False):
         del train  # no BatchNorm / dropout
-        masking.check_sequence_inputs(frames, mask, "GaitSet")
+        contract.check_inputs(frames, mask, "GaitSet")
         c1, c2, c3 = self.channels
 
         def block(features, name, **kwargs):
-            return backbone.SetBlock(features, dtype=self.dtype, name=name, **kwargs)
+            return backbone.SetBlock(features, dtype=self.dtype,
+                                     conv_formulation=self.conv_formulation, name=name, **kwargs)
 
-        def on_frames(module, x):  # [N, T, h, w, c] -> module on every frame
-            y = module(x.reshape((-1,) + x.shape[2:]))
-            return y.reshape(x.shape[:2] + y.shape[1:])
-
+        per_frame = backbone.per_frame  # x [N, T, h, w, c]: the block on every frame
         x = frames[..., None].astype(self.dtype)
-        x = on_frames(block(c1, "set_block1", first_kernel=5), x)
+        x = per_frame(block(c1, "set_block1", first_kernel=5), x)
         gl = block(c2, "gl_block2")(masking.masked_max(x, mask))
-        x = on_frames(block(c2, "set_block2"), x)
+        x = per_frame(block(c2, "set_block2"), x)
         gl = block(c3, "gl_block3", pool=False)(gl + masking.masked_max(x, mask))
-        x = masking.masked_max(on_frames(block(c3, "set_block3", pool=False), x), mask)
+        x = masking.masked_max(per_frame(block(c3, "set_block3", pool=False), x), mask)
         gl = gl + x
         bins = tuple(self.bins)
         parts = jnp.concatenate([hpm.horizontal_pyramid(x, bins), hpm.horizontal_pyramid(gl, bins)],

@@ -34,14 +34,6 @@ def masked_max(x, mask):
     return jnp.where(jnp.any(m, axis=1), out, jnp.zeros((), x.dtype))
 
 
-def masked_mean(x, mask):
-    """Mean over time of ``x [N, T, ...]`` using real frames only; zeros for rows without frames."""
-    m = broadcast_mask(mask, x)
-    total = jnp.sum(jnp.where(m, x, jnp.zeros((), x.dtype)), axis=1)
-    count = jnp.sum(m, axis=1).astype(x.dtype)
-    return total / jnp.maximum(count, 1)
-
-
 def temporal_shifts(x, size, pad_value):
     """The ``size`` (odd) frames of a window centred on each frame, as ``size`` arrays ``[N, T, ...]``
     (offsets -size//2 .. size//2); positions outside ``[0, T)`` read ``pad_value`` ("same" padding,
@@ -60,11 +52,6 @@ def temporal_shifts(x, size, pad_value):
     return [xp[:, j:j + steps] for j in range(size)]
 
 
-def temporal_windows(x, size, pad_value):
-    """Sliding windows of odd ``size`` centred on each frame: ``[N, T, ...] -> [N, T, size, ...]``."""
-    return jnp.stack(temporal_shifts(x, size, pad_value), axis=2)
-
-
 def masked_avg_pool(x, mask, size):
     """Temporal average pool (stride 1, zero "same" padding counted in the mean, like PyTorch's
     ``AvgPool1d(size, 1, size // 2)``); padded frames are treated as that zero padding and the output
@@ -79,14 +66,3 @@ def masked_max_pool(x, mask, size):
     neg_inf = jnp.array(-jnp.inf, x.dtype)
     shifts = temporal_shifts(jnp.where(broadcast_mask(mask, x), x, neg_inf), size, neg_inf)
     return zero_padded(functools.reduce(jnp.maximum, shifts), mask)
-
-
-def check_sequence_inputs(frames, mask, where: str):
-    """One clear error for inputs that break the model contract (frames [N, T, H, W], mask [N, T])."""
-    if frames.ndim != 4:
-        raise ValueError(f"{where}: frames must be [N, T, H, W], got shape {frames.shape}")
-    if mask.shape != frames.shape[:2]:
-        raise ValueError(f"{where}: mask shape {mask.shape} does not match frames' [N, T] "
-                         f"{frames.shape[:2]}")
-    if mask.dtype != jnp.bool_:
-        raise ValueError(f"{where}: mask must be bool, got {mask.dtype}")

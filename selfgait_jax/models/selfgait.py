@@ -20,9 +20,9 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from selfgait_jax.models import backbone as backbone_lib
+from selfgait_jax.models import contract
 from selfgait_jax.models import heads
 from selfgait_jax.models import hpm
-from selfgait_jax.models import masking
 from selfgait_jax.models import mtb as mtb_lib
 
 
@@ -40,9 +40,11 @@ class _SelfGaitBase(nn.Module):
     mtb_activation: str = "leaky_relu"
     mtb_squeeze: int = 4
     dtype: Any = jnp.float32
+    conv_formulation: str = "auto"  # how the backbone's convolutions are computed (conv.py)
 
     def setup(self):
-        self.backbone = backbone_lib.GaitSetBackbone(tuple(self.channels), self.dtype)
+        self.backbone = backbone_lib.GaitSetBackbone(tuple(self.channels), self.dtype,
+                                                     self.conv_formulation)
         if self.use_part_fcs:
             self.part_fcs = heads.SeparateFCs(self.channels[-1], self.dtype)
         self.fc_bins = heads.SeparateFCs(self.d1, self.dtype)
@@ -55,10 +57,7 @@ class _SelfGaitBase(nn.Module):
 
     def sequence_embedding(self, frames, mask):
         """``frames [N, T, H, W]``, ``mask [N, T]`` → ẑ ``[N, P, d1]``."""
-        n, t, h, w = frames.shape
-        parts = self.frame_parts(frames.reshape(n * t, h, w))
-        parts = parts.reshape((n, t) + parts.shape[1:])
-        return self.fc_bins(self.mtb(parts, mask))
+        return self.fc_bins(self.mtb(backbone_lib.per_frame(self.frame_parts, frames), mask))
 
     def make_temporal(self):
         num_parts = sum(self.bins)
@@ -79,7 +78,7 @@ class SelfGaitEmbed(_SelfGaitBase):
 
     def __call__(self, frames, mask, train: bool = False):
         del train  # no BatchNorm / dropout in the embedding network
-        masking.check_sequence_inputs(frames, mask, "SelfGaitEmbed")
+        contract.check_inputs(frames, mask, "SelfGaitEmbed")
         return self.sequence_embedding(frames, mask).astype(jnp.float32)
 
 
@@ -94,7 +93,7 @@ class SelfGaitOnline(_SelfGaitBase):
         self.predictor = heads.MLPHead(self.head_hidden, self.d2, self.dtype, self.head_bn_per_part)
 
     def __call__(self, frames, mask, train: bool = True):
-        masking.check_sequence_inputs(frames, mask, "SelfGaitOnline")
+        contract.check_inputs(frames, mask, "SelfGaitOnline")
         embedding = self.sequence_embedding(frames, mask)
         projection = self.projector(embedding, train)
         prediction = self.predictor(projection, train)

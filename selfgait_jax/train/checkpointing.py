@@ -1,7 +1,8 @@
-"""Training's side of a workdir: its lock, and restoring the whole train state.
+"""Training's side of a workdir: its lock.
 
 The checkpoint layout and the ``Checkpoints`` manager live in ``selfgait_jax.workdir`` (below
-``train`` and ``evaluation``, which both read it).
+``train`` and ``evaluation``, which both read it); restoring into a sharded state uses
+``selfgait_jax.sharding.with_sharding``.
 
 One workdir, one writer: a training run holds ``WorkdirLock`` (an ``fcntl.flock`` on
 ``workdir/.lock``) while it runs, so a second run started on the same workdir stops with a message
@@ -14,10 +15,6 @@ import json
 import os
 import socket
 import sys
-
-import jax
-
-from selfgait_jax.workdir import Checkpoints  # noqa: F401  (re-exported: tests/test_train_accumulate.py)
 
 
 class WorkdirInUseError(RuntimeError):
@@ -92,9 +89,3 @@ def _read_holder(fd) -> str:
                 f"{info.get('command') or '?'}")
     except (OSError, ValueError, KeyError, TypeError):
         return "a process that has not written its name yet"
-
-
-def with_sharding(abstract_tree, sharding):
-    """Attach ``sharding`` to every ShapeDtypeStruct of an abstract tree (for restoring)."""
-    return jax.tree.map(
-        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), abstract_tree)

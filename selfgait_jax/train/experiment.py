@@ -24,10 +24,8 @@ from selfgait_jax.train import optim, state as state_lib, steps
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    stage: str
-    embed_model: Any
-    tx: Any
-    schedule: Callable
+    embed_model: Any  # the identity-embedding network (evaluation embeds with it)
+    schedule: Callable  # optimizer step -> learning rate
     init_state: Callable  # raw uint32 key -> TrainState
     step: Callable  # (TrainState, batch) -> (TrainState, metrics), not yet jitted
     global_batch: int
@@ -65,8 +63,7 @@ def build_experiment(config) -> Experiment:
     n = optim.accumulate(config.optimizer)
     if n > 1:
         step = accumulate_step(step, n)
-    return Experiment(config.stage, embed_model, tx, schedule, init_state, step,
-                      global_batch_size(config))
+    return Experiment(embed_model, schedule, init_state, step, global_batch_size(config))
 
 
 # Metrics that describe the update's setting: the last micro-batch's value, not the mean.

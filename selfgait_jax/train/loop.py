@@ -5,20 +5,26 @@ Resume order for a stage: the workdir's latest finalized checkpoint (state + dat
 
 The loop never imports ``selfgait_jax.evaluation``: evaluations during and after training come from
 the ``evaluation`` argument, which the caller hands in (``main.py`` passes
-``selfgait_jax.evaluation.api``): anything with ``PeriodicEvaluator(config, embed_model, *, source=,
-protocol=, mesh=)`` and ``evaluate_workdir(stage_dir)``.
+``selfgait_jax.evaluation.api``): anything with ``PeriodicEvaluator(config, embed_fn, *, source=,
+protocol=, mesh=)`` (called with the variables to evaluate) and ``evaluate_trained(config, embed_fn,
+variables, step, workdir)``. The loop embeds with ``models.contract.make_embed_fn``; a chain's final
+evaluation takes the evaluated stage's variables from memory, not from its checkpoint.
 """
 
+import dataclasses
 import logging
 import math
 import os
+from typing import Any
 
 import jax
 import ml_collections
 import numpy as np
 
+from selfgait_jax import sharding
 from selfgait_jax import workdir as workdir_lib
 from selfgait_jax.data import batching
+from selfgait_jax.models import contract
 from selfgait_jax.train import checkpointing, experiment, optim, steps, validate
 from selfgait_jax.train.metrics import TrainLog
 
@@ -40,8 +46,8 @@ def run_chain(config: ml_collections.ConfigDict, workdir: str, evaluation=None) 
     """Runs ``config.stages`` (comma-separated names of sub-configs) in ``workdir/<name>``.
 
     A stage whose ``init_from`` is "@<name>" starts from that earlier stage's workdir. When
-    ``config.evaluate`` names a stage, its workdir is evaluated at the end (when ``evaluation`` is
-    given).
+    ``config.evaluate`` names a stage, its trained network (kept in memory) is evaluated at the end,
+    the tables written to ``workdir/<name>/eval/<step>/`` (when ``evaluation`` is given).
     """
     results = {}
     stages = validate.validate_chain(config, workdir, jax.device_count())  # every stage, first
@@ -50,34 +56,55 @@ def run_chain(config: ml_collections.ConfigDict, workdir: str, evaluation=None) 
         _log.info("no evaluation: config.evaluate=%r is not among config.stages=%r", target, config.stages)
         target = ""
     with checkpointing.WorkdirLock(workdir, jax.process_index()):  # one chain per workdir
+        evaluated = None  # the trained stage to evaluate, kept in memory
         for name, stage in stages.items():
             _log.info("chain stage %s → %s", name, os.path.join(workdir, name))
-            results[name] = train(stage, os.path.join(workdir, name), evaluation)
+            results[name], trained = _train(stage, os.path.join(workdir, name), evaluation)
+            if name == target:
+                evaluated = trained
         if target:
-            results["evaluation"] = _evaluate(os.path.join(workdir, target), evaluation)
+            results["evaluation"] = _evaluate(stages[target], os.path.join(workdir, target),
+                                              evaluated, evaluation)
     return results
 
 
-def _evaluate(stage_dir: str, evaluation):
+def _evaluate(config, stage_dir: str, trained, evaluation):
+    """The chain's final evaluation of a stage, with its trained network still in memory."""
     if evaluation is None:
         _log.warning("evaluation skipped: no evaluation was handed to the loop (selfgait_jax.main "
                      "hands in selfgait_jax.evaluation.api)")
         return None
-    return evaluation.evaluate_workdir(stage_dir)
+    state = trained.state
+    variables = workdir_lib.embed_subset(trained.embed_model, state.params, state.batch_stats)
+    return evaluation.evaluate_trained(config, trained.embed_fn, variables,
+                                       int(jax.device_get(state.step)), stage_dir)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, evaluation=None) -> dict:
     """Trains one stage to ``config.total_steps``; returns the last logged metrics. ``evaluation``
     (see the module docstring) serves ``config.eval`` and ``config.probe``."""
+    return _train(config, workdir, evaluation)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    """A finished stage: its embedding network, the jitted ``embed_fn`` its evaluations compiled,
+    and its final state."""
+    embed_model: Any
+    embed_fn: Any
+    state: Any
+
+
+def _train(config, workdir: str, evaluation=None) -> tuple[dict, Trained]:
     validate.validate_config(config, jax.device_count())
     # One writer per workdir: a second run here stops now, naming the first (WorkdirInUseError).
     with checkpointing.WorkdirLock(workdir, jax.process_index()):
         return _train_locked(config, workdir, evaluation)
 
 
-def _train_locked(config, workdir: str, evaluation=None) -> dict:
+def _train_locked(config, workdir: str, evaluation=None) -> tuple[dict, Trained]:
     exp = experiment.build_experiment(config)
-    mesh = steps.data_mesh()
+    mesh = sharding.data_mesh()
     rng = jax.random.PRNGKey(config.seed)
     ckpts = workdir_lib.Checkpoints(workdir, keep=config.keep_checkpoints)
     try:
@@ -93,10 +120,12 @@ def _train_locked(config, workdir: str, evaluation=None) -> dict:
                   float(exp.schedule(step)), config.optimizer.lr_scaling,
                   optim.lr_scale(config.optimizer, exp.global_batch))
         train_step = steps.jit_step(exp.step, mesh)
-        evaluate = _periodic_evaluation(config, exp, mesh, evaluation)
-        probe = _periodic_probe(config, exp, mesh, evaluation)
-        return _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, ckpts,
-                     evaluate, probe)
+        embed_fn = contract.make_embed_fn(exp.embed_model)  # one set of compiles for all evaluations
+        evaluate = _periodic_evaluation(config, exp, embed_fn, mesh, evaluation)
+        probe = _periodic_probe(config, exp, embed_fn, mesh, evaluation)
+        record, state = _loop(config, workdir, state, step, next_batch, batches, train_step, mesh,
+                              ckpts, evaluate, probe)
+        return record, Trained(exp.embed_model, embed_fn, state)
     finally:
         ckpts.wait_until_finished()
         ckpts.close()
@@ -106,15 +135,15 @@ def _initial_state(config, exp, mesh, rng, ckpts):
     latest = ckpts.latest_step()
     if latest is not None:
         _log.info("resuming from %s/%d", ckpts.directory, latest)
-        abstract = checkpointing.with_sharding(jax.eval_shape(exp.init_state, rng),
-                                               steps.replicated(mesh))
+        abstract = sharding.with_sharding(jax.eval_shape(exp.init_state, rng),
+                                          sharding.replicated(mesh))
         return ckpts.restore(latest, abstract)
     state = steps.init_on_mesh(exp.init_state, rng, mesh)
     if config.init_from:
         _log.info("initialising the embedding network from %s", config.init_from)
         _, _, pretrained, _ = workdir_lib.load_for_inference(config.init_from)
         params = workdir_lib.copy_by_name(state.params, pretrained["params"])
-        state = jax.device_put(state.replace(params=params), steps.replicated(mesh))
+        state = jax.device_put(state.replace(params=params), sharding.replicated(mesh))
     return state, 0
 
 
@@ -155,20 +184,19 @@ def _needs(evaluation, key: str):
     return evaluation
 
 
-def _periodic_evaluation(config, exp, mesh, evaluation=None):
+def _periodic_evaluation(config, exp, embed_fn, mesh, evaluation=None):
     """``state -> scalars`` evaluating the test split when ``config.eval.every`` > 0, else None."""
     if not config.eval.every:
         return None
-    evaluator = _needs(evaluation, "eval").PeriodicEvaluator(config, exp.embed_model, mesh=mesh)
+    evaluator = _needs(evaluation, "eval").PeriodicEvaluator(config, embed_fn, mesh=mesh)
 
     def evaluate(state):
-        return evaluator(workdir_lib.embed_subset(exp.embed_model, config, state.params,
-                                                  state.batch_stats))
+        return evaluator(workdir_lib.embed_subset(exp.embed_model, state.params, state.batch_stats))
 
     return evaluate
 
 
-def _periodic_probe(config, exp, mesh, evaluation=None):
+def _periodic_probe(config, exp, embed_fn, mesh, evaluation=None):
     """``state -> scalars``: rank-1 of the current embedding on held-out *training* subjects of a
     labelled dataset (``config.probe``), every ``probe.every`` steps; None when off.
 
@@ -188,12 +216,12 @@ def _periodic_probe(config, exp, mesh, evaluation=None):
     source = sources.open_source(probe_config.data)
     protocol = protocols.validation_protocol(probe_config.data.name, source.metas,
                                              probe.validation_subjects)
-    evaluator = PeriodicEvaluator(probe_config, exp.embed_model, source=source, protocol=protocol,
+    evaluator = PeriodicEvaluator(probe_config, embed_fn, source=source, protocol=protocol,
                                   mesh=mesh)
     evaluator.max_length = int(probe.max_length) or None
 
     def evaluate(state):
-        scalars = evaluator(workdir_lib.embed_subset(exp.embed_model, config, state.params,
+        scalars = evaluator(workdir_lib.embed_subset(exp.embed_model, state.params,
                                                      state.batch_stats))
         return {k.replace("eval/", "probe/"): v for k, v in scalars.items() if k.endswith("rank1")}
 
@@ -201,7 +229,8 @@ def _periodic_probe(config, exp, mesh, evaluation=None):
 
 
 def _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, ckpts,
-          evaluate=None, probe=None) -> dict:
+          evaluate=None, probe=None):
+    """Trains from ``step`` to ``config.total_steps``; returns ``(last logged metrics, state)``."""
     total = config.total_steps
     micro_batches = optim.accumulate(config.optimizer)  # pipeline batches consumed per step
     # Every process runs the same loop; only process 0 writes the logs.
@@ -234,7 +263,7 @@ def _loop(config, workdir, state, step, next_batch, batches, train_step, mesh, c
                 log.write_eval(step, probe(state))
     finally:
         log.close()
-    return record
+    return record, state
 
 
 def _stop_if_not_finite(fetched, step, ckpts):

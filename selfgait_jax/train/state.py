@@ -9,9 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from selfgait_jax.data.sequence import FRAME_SHAPE
-
-# The target network's sub-networks (docs/design.md): the EMA is a tree map over these keys.
-TARGET_KEYS = ("backbone", "part_fcs", "fc_bins", "projector")
+from selfgait_jax.models.contract import dummy_inputs
 
 
 @flax.struct.dataclass
@@ -33,16 +31,11 @@ class TrainState:
     rng: jax.Array
 
 
-def _dummy_inputs(num_frames: int, height: int, width: int):
-    frames = jnp.zeros((2, num_frames, height, width), jnp.float32)
-    return frames, jnp.ones((2, num_frames), bool)
-
-
 def init_pretrain_state(online, target, tx: optax.GradientTransformation, rng: jax.Array,
                         k: int, frame_shape=FRAME_SHAPE) -> TrainState:
     """Fresh BYOL state; the target starts as a copy of the online network (as in BYOL)."""
     init_rng, online_rng, target_rng = jax.random.split(rng, 3)
-    frames, mask = _dummy_inputs(k, *frame_shape)
+    frames, mask = dummy_inputs(k, frame_shape)
     online_vars = online.init(online_rng, frames, mask, train=False)
     target_vars = target.init(target_rng, frames[:, 0], train=False)
     params = online_vars["params"]
@@ -68,7 +61,7 @@ def init_triplet_state(model, tx: optax.GradientTransformation, rng: jax.Array, 
                        frame_shape=FRAME_SHAPE) -> TrainState:
     """Fresh state for triplet training of an embedding network (fine-tuning, baselines)."""
     init_rng, model_rng = jax.random.split(rng)
-    frames, mask = _dummy_inputs(num_frames, *frame_shape)
+    frames, mask = dummy_inputs(num_frames, frame_shape)
     variables = model.init(model_rng, frames, mask, train=False)
     params = variables["params"]
     return TrainState(

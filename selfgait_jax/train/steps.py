@@ -16,19 +16,13 @@ collectives. Consequences, chosen deliberately:
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
-from jax.sharding import NamedSharding, PartitionSpec as P
 
-from selfgait_jax.data.batching import data_mesh  # noqa: F401  (re-exported: steps.data_mesh)
-from selfgait_jax.models import conv
+from selfgait_jax import sharding
+from selfgait_jax.models import xla_cpu
+from selfgait_jax.models.contract import frames_to_float
 from selfgait_jax.train import losses
 from selfgait_jax.train.state import TrainState, ema_tau, ema_update
-
-
-def _frames_to_float(frames: jax.Array) -> jax.Array:
-    # uint8 0/255 silhouettes -> float32 in [0, 1]; the model casts to its compute dtype.
-    return frames.astype(jnp.float32) / 255.0
 
 
 def _random_flips(rng, frames, target_frame):
@@ -56,9 +50,9 @@ def make_pretrain_step(online, target, tx: optax.GradientTransformation, schedul
 
     def step(state: TrainState, batch):
         rng = jax.random.fold_in(state.rng, state.step)
-        frames = _frames_to_float(batch["frames"])
+        frames = frames_to_float(batch["frames"])
         mask = batch["mask"]
-        target_frame = _frames_to_float(batch["target_frame"])
+        target_frame = frames_to_float(batch["target_frame"])
         if flip:
             frames, target_frame = _random_flips(jax.random.fold_in(rng, 2), frames, target_frame)
 
@@ -103,7 +97,7 @@ def make_triplet_step(model, tx: optax.GradientTransformation, schedule, margin:
 
     def step(state: TrainState, batch):
         rng = jax.random.fold_in(state.rng, state.step)
-        frames = _frames_to_float(batch["frames"])
+        frames = frames_to_float(batch["frames"])
 
         def loss_fn(params):
             embedding, updates = model.apply(
@@ -126,23 +120,17 @@ def make_triplet_step(model, tx: optax.GradientTransformation, schedule, margin:
     return step
 
 
-def replicated(mesh) -> NamedSharding:
-    return NamedSharding(mesh, P())
-
-
 def init_on_mesh(init_fn, rng, mesh):
     """Runs ``init_fn(rng)`` jitted (eager flax init is slow) with the state replicated on ``mesh``."""
-    return jax.jit(init_fn, out_shardings=replicated(mesh))(rng)
+    return jax.jit(init_fn, out_shardings=sharding.replicated(mesh))(rng)
 
 
 def jit_step(step_fn, mesh):
-    """Jit once: state replicated and donated, batch sharded over "data", metrics replicated.
-
-    On CPU the step is compiled with ``conv.cpu_compiler_options()`` (XLA:CPU's YNNPACK convolution
-    gradients are ~4x slower than its own; docs/performance.md)."""
+    """Jit once: state replicated and donated, batch sharded over "data", metrics replicated,
+    compiled with ``xla_cpu.compiler_options`` for the mesh's platform."""
     return jax.jit(
         step_fn,
-        in_shardings=(replicated(mesh), NamedSharding(mesh, P("data"))),
-        out_shardings=(replicated(mesh), replicated(mesh)),
+        in_shardings=(sharding.replicated(mesh), sharding.rows(mesh)),
+        out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)),
         donate_argnums=0,
-        compiler_options=conv.cpu_compiler_options(mesh.devices.flat[0].platform))
+        compiler_options=xla_cpu.compiler_options(mesh.devices.flat[0].platform))

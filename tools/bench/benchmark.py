@@ -44,7 +44,8 @@ sys.path.insert(0, str(REPO))  # for `configs`
 
 from selfgait_jax.data import protocols  # noqa: E402  (numpy only)
 from selfgait_jax.data.sequence import SequenceMeta  # noqa: E402
-from selfgait_jax.models import conv  # noqa: E402
+import selfgait_jax  # noqa: E402
+from selfgait_jax import sharding  # noqa: E402
 from selfgait_jax.train import experiment, steps as steps_lib  # noqa: E402
 from selfgait_jax.workdir import init_embed_variables  # noqa: E402
 
@@ -141,16 +142,12 @@ def time_train_step(args, config, mesh):
     batch = jax.device_put(host_batch, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data")))
     jitted = steps_lib.jit_step(exp.step, mesh)
 
-    # XLA's cost analysis of the step written with XLA's own convolutions: the CPU formulation's
-    # weight gradient is a loop, whose body the analysis would count once.
-    # A separate jit of a fresh function: jit caches traces per function, and the formulation is
-    # read when tracing.
-    reference = steps_lib.jit_step(lambda state, batch: exp.step(state, batch), mesh)
-    saved, conv.FORMULATION = conv.FORMULATION, "lax"
-    try:
-        flops = _flops(reference.lower(state, batch).cost_analysis())
-    finally:
-        conv.FORMULATION = saved
+    # XLA's cost analysis of the step written with XLA's own convolutions (model.conv_formulation
+    # "lax"): the CPU formulation's weight gradient is a loop, whose body the analysis would count once.
+    reference_config = config.copy_and_resolve_references()
+    reference_config.model.conv_formulation = "lax"
+    reference = steps_lib.jit_step(experiment.build_experiment(reference_config).step, mesh)
+    flops = _flops(reference.lower(state, batch).cost_analysis())
     start = time.perf_counter()
     compiled = jitted.lower(state, batch).compile(compiler_options(args.compiler_option))
     compile_s = time.perf_counter() - start
@@ -238,27 +235,27 @@ def time_input_pipeline(args, p: int, k: int, batches: int = 20):
 def time_eval(args, exp, config, state, mesh):
     """Embedding (a subset, extrapolated) and ranking (all 5,500) of a SynthGait-B-sized test split."""
     from selfgait_jax.evaluation import embed as embed_lib, protocol as protocol_lib
+    from selfgait_jax.models import contract
 
     metas = [SequenceMeta(f"{s:03d}", t, v) for s in range(75, 125) for t in CASIA_TYPES
              for v in CASIA_VIEWS]
     source = RandomSequences(metas, 50, 120, args.height, args.width, seed=1)
     split = protocols.protocol_for("synthgait_b", metas)
     embed_model = exp.embed_model
-    abstract = jax.eval_shape(lambda: init_embed_variables(embed_model, config))
+    abstract = jax.eval_shape(lambda: init_embed_variables(embed_model))
     variables = {"params": {key: state.params[key] for key in abstract["params"]}}
-    embed_fn = embed_lib.make_embed_fn(embed_model)
+    embed_fn = contract.make_embed_fn(embed_model)
     count = min(args.eval_sequences, len(source))
     subset = np.linspace(0, len(source) - 1, count).round().astype(np.int64)
     # Warm-up: compile every bucket length the timed call will use, on one sequence per bucket.
     buckets = {}
     for i in subset:
         buckets.setdefault(int(np.ceil(np.log2(max(source.lengths[i], 16)))), int(i))
-    embed_lib.embed_source(embed_model, variables, source, indices=sorted(buckets.values()),
-                           max_length=args.eval_max_frames or None, mesh=mesh, embed_fn=embed_fn)
+    embed_lib.embed_source(embed_fn, variables, source, indices=sorted(buckets.values()),
+                           max_length=args.eval_max_frames or None, mesh=mesh)
     start = time.perf_counter()
-    embeddings = embed_lib.embed_source(embed_model, variables, source, indices=subset,
-                                        max_length=args.eval_max_frames or None, mesh=mesh,
-                                        embed_fn=embed_fn)
+    embeddings = embed_lib.embed_source(embed_fn, variables, source, indices=subset,
+                                        max_length=args.eval_max_frames or None, mesh=mesh)
     embed_s = time.perf_counter() - start
     cap = args.eval_max_frames or np.inf
     embedded_frames = int(np.minimum(source.lengths[subset], cap).sum())
@@ -347,8 +344,9 @@ def main(argv=None):
     args = parse_args(argv)
     p, k = parse_batch(args.batch)
 
+    selfgait_jax.configure_jax()
     load_before = [round(v, 2) for v in os.getloadavg()]
-    mesh = steps_lib.data_mesh()
+    mesh = sharding.data_mesh()
     config = make_config(args, p, k)
     state, exp, train, peer = time_train_step(args, config, mesh)
     result = {
@@ -356,7 +354,7 @@ def main(argv=None):
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}",
         "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind} x{jax.device_count()}",
         "jax_version": jax.__version__,
-        "conv_formulation": conv.FORMULATION,
+        "conv_formulation": config.model.conv_formulation,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "compiler_options": args.compiler_option,
         "load_average": load_before,

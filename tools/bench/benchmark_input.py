@@ -121,13 +121,17 @@ def _time_triplet_step(source, indices, store, frames: int, ordered: bool, steps
 
     sys.path.insert(0, str(BENCHMARKS_MD.parents[1]))  # the repository root, for `configs`
     from configs import finetune
+    import selfgait_jax
+    from selfgait_jax import sharding
     from selfgait_jax.data import batching
     from selfgait_jax.train import experiment, steps as steps_lib
+
+    selfgait_jax.configure_jax()
 
     config = finetune.get_config("full")
     config.triplet.P, config.triplet.K, config.triplet.frames = 2, 4, frames
     exp = experiment.build_experiment(config)
-    mesh = steps_lib.data_mesh()
+    mesh = sharding.data_mesh()
     state = steps_lib.init_on_mesh(exp.init_state, jax.random.PRNGKey(0), mesh)
     train_step = steps_lib.jit_step(exp.step, mesh)
     it = pipelines.make_triplet_pipeline(
