@@ -48,10 +48,6 @@ _WORKDIR = flags.DEFINE_string(
 flags.mark_flags_as_required(["config"])
 
 
-class ConfigError(Exception):
-    """A bad command line or config setting: printed as one line, no traceback."""
-
-
 def default_workdir(config_path: str, size: str = "full") -> str:
     """``workdir/<config file name>``, with ``_<size>`` unless full (``workdir/pretrain_tiny``)."""
     name = os.path.splitext(os.path.basename(config_path.partition(":")[0]))[0]

@@ -98,6 +98,7 @@ def _bad_configs(tmp_path):
         (with_(fine, **{"data.name": "casia_b", "data.root": str(tmp_path / "missing")}), "data.root"),
         (with_(pre, **{"model.name": "gaitnet"}), "model.name"),
         (with_(pre, **{"model.name": "gaitset"}), "model.name"),  # no BYOL form
+        (with_(pre, **{"model.conv_formulation": "winograd"}), "model.conv_formulation"),
         (with_(fine, init_from=str(tmp_path / "nowhere")), "init_from"),
         (with_(pre, **{"optimizer.schedule": "poly"}), "optimizer.schedule"),
         (with_(fine, **{"data.partition": str(tmp_path / "none.json")}), "data.partition"),

@@ -40,10 +40,6 @@ class SequenceMeta:
         """The condition without its index: "nm", "bg", "cl" for CASIA-B; the type itself otherwise."""
         return self.type.split("-")[0]
 
-    def path_parts(self) -> tuple[str, str, str]:
-        """The folder names under a dataset root: ``root/subject/type/view``."""
-        return (self.subject, self.type, self.view)
-
 
 def view_angle(view: str) -> float:
     """A view name such as "090" as an angle in degrees (0 = walking towards the camera)."""

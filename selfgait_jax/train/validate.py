@@ -8,7 +8,7 @@ import os
 
 from selfgait_jax.config_names import SIZES, STAGE_SECTIONS, STAGES
 from selfgait_jax.data import datasets, protocols, sampling, sources
-from selfgait_jax.models import registry
+from selfgait_jax.models import conv, registry
 from selfgait_jax.train import optim
 from selfgait_jax.workdir import checkpoint_dir
 
@@ -69,6 +69,9 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
         _fail("model.name", f"unknown model {config.model.name!r}; known: {', '.join(registry.MODEL_NAMES)}")
     if config.model.dtype not in registry.DTYPES:
         _fail("model.dtype", f"{config.model.dtype!r} is not one of {', '.join(registry.DTYPES)}")
+    if config.model.conv_formulation not in conv.FORMULATIONS:
+        _fail("model.conv_formulation",
+              f"{config.model.conv_formulation!r} is not one of {', '.join(conv.FORMULATIONS)}")
     if config.stage == "pretrain" and config.model.name not in registry.SELFGAIT_NAMES:
         _fail("model.name", f"{config.model.name!r} has no BYOL form; pretraining needs one of "
               f"{', '.join(registry.SELFGAIT_NAMES)}")
