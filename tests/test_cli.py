@@ -39,6 +39,7 @@ def test_help_explains_config_files_and_overrides():
     assert "python -m selfgait_jax.main --config=configs/pretrain.py:tiny --config.total_steps=" in done.stdout
 
 
+@pytest.mark.slow
 def test_a_typod_key_names_the_closest_one(tmp_path):
     line = _one_short_error(_main("--config=configs/pretrain.py:tiny", "--config.total_step=5",
                                   f"--workdir={tmp_path}"))
@@ -49,6 +50,7 @@ def test_a_typod_key_names_the_closest_one(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_a_wrong_size_or_missing_file_is_one_line(tmp_path):
     line = _one_short_error(_main("--config=configs/pretrain.py:huge", f"--workdir={tmp_path}"))
     assert "config size 'huge' is not one of full, tiny" in line

@@ -125,6 +125,7 @@ def _convolutions(jaxpr, inside_custom_vjp=False) -> dict:
     return counts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["selfgait", "gaitset", "gaitpart"])
 def test_the_config_key_chooses_the_formulation_of_every_convolution(name):
     """``model.conv_formulation`` reaches every convolution of a network: "lax" has no im2col

@@ -52,6 +52,7 @@ def tiny_model():
     return cfg, model, variables, contract.make_embed_fn(model)
 
 
+@pytest.mark.slow
 def test_padding_buckets_and_batch_mates_do_not_change_embeddings(tiny_model):
     cfg, model, variables, fn = tiny_model
     source = random_source()

@@ -81,6 +81,7 @@ def test_opening_checkpoints_read_only_does_not_warn(workdir, caplog):
     assert "read only" not in caplog.text
 
 
+@pytest.mark.slow
 def test_evaluate_workdir_writes_the_issue_schema(evaluated, workdir, capsys):
     results = json.loads((evaluated / "results.json").read_text())
     assert set(results) >= {"dataset", "metric", "views", "conditions", "num_probes", "num_gallery",
@@ -141,6 +142,7 @@ def exported_file(workdir, evaluated):  # after the evaluation, so the file stor
     return path
 
 
+@pytest.mark.slow
 def test_exported_equals_in_process(workdir, exported_file, evaluated):
     """The exported file, fed batches of other sizes and paddings, gives evaluate_workdir's embeddings."""
     from selfgait_jax.data import sources
@@ -189,6 +191,7 @@ def test_exported_file_describes_itself_without_pickle(exported_file, workdir, e
         assert all(data[k].dtype != object for k in data.files)
 
 
+@pytest.mark.slow
 def test_verify_recomputes_the_stored_table(exported_file, workdir, capsys, monkeypatch):
     config = workdir_lib.load_for_inference(str(workdir))[0]
     monkeypatch.setenv("SELFGAIT_DATA_DIR", config.data.cache_dir)  # the data the fixture generated
@@ -209,6 +212,7 @@ def _rewrite(src, dst, change):
     return dst
 
 
+@pytest.mark.slow
 def test_verify_detects_a_tampered_or_truncated_file(exported_file, workdir, tmp_path, capsys, monkeypatch):
     def weights(arrays, meta):
         arrays["param_00000"] = arrays["param_00000"] + np.float32(1e-3)
@@ -270,6 +274,7 @@ def gallery_and_probe(workdir, tmp_path_factory):
     return root, target.subject
 
 
+@pytest.mark.slow
 def test_identify_finds_the_walker_with_exported_and_workdir(workdir, exported_file, gallery_and_probe,
                                                               capsys):
     root, subject = gallery_and_probe
@@ -325,6 +330,7 @@ def pretrain_workdir(tmp_path_factory):
     return root / "work"
 
 
+@pytest.mark.slow
 def test_pretrained_embedding_is_evaluated_on_a_named_labelled_dataset(pretrain_workdir, workdir,
                                                                        capsys, monkeypatch):
     # The pool has no labels: without --data the tool says which option to use.

@@ -81,6 +81,7 @@ def test_hpm_pooled_from_finest_strips_equals_the_definition(bins):
     np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_hpm_gradient_at_ties_keeps_each_strips_total():
     x = jnp.zeros((1, 16, 11, 2))  # all tied, like an empty background
     grad = jax.grad(lambda v: jnp.sum(hpm.horizontal_pyramid(v, hpm.SELFGAIT_BINS)))(x)

@@ -201,6 +201,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 def test_a_second_run_on_a_workdir_in_use_stops_and_a_killed_run_leaves_no_lock(tmp_path, monkeypatch):
     """A real second process holds the workdir: training (and a chain) here stop before building
     anything, naming it; once it is SIGKILLed the lock is free again."""

@@ -64,6 +64,7 @@ def test_batch_all_triplet_loss_equals_brute_force(seed):
     assert 0.0 < float(aux["nonzero_fraction"]) <= 1.0
 
 
+@pytest.mark.slow
 def test_batch_all_triplet_loss_is_zero_when_classes_are_separated():
     # Subjects 10 apart, sequences of one subject 0.01 apart: no triplet violates the margin.
     emb = np.array([[[0.0]], [[0.01]], [[10.0]], [[10.01]]], np.float32)

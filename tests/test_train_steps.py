@@ -159,6 +159,7 @@ def test_pretrain_step_ignores_masked_online_frames():
     assert float(metrics_c["loss"]) != float(metrics_a["loss"])
 
 
+@pytest.mark.slow
 def test_share_target_fcs_uses_online_fc_bins():
     mesh = data_mesh()
     history, _, _ = _run(_pretrain_step(share=True), _pretrain_state(mesh), _pretext_batches(1), mesh)

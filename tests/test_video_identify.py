@@ -92,6 +92,7 @@ def answers(output: str) -> list[tuple[str, str]]:
     return out
 
 
+@pytest.mark.slow
 def test_an_enrolled_walker_is_named_and_a_stranger_is_unknown(videos, model, tmp_path, capsys):
     model_path, threshold = model
     assert 0.5 < threshold < 1.0

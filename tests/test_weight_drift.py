@@ -35,6 +35,7 @@ def _save(path, exp, state, config, step):
     ckpts.close()
 
 
+@pytest.mark.slow
 def test_initialisation_is_rebuilt_and_scaling_is_measured(tmp_path, capsys):
     config = finetune.get_config("tiny")
     config.seed = 3
