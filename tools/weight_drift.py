@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import selfgait_jax  # noqa: E402
 from selfgait_jax import workdir as workdir_lib  # noqa: E402
-from selfgait_jax.models import registry  # noqa: E402
 
 
 def module_vectors(params) -> dict[str, np.ndarray]:
@@ -59,8 +58,7 @@ def initial_params(config):
 
     exp = experiment.build_experiment(config)
     state = exp.init_state(jax.random.PRNGKey(config.seed))
-    embed_model = registry.build_embed_model(config.model)
-    return workdir_lib.embed_subset(embed_model, state.params, state.batch_stats)["params"]
+    return workdir_lib.embed_subset(exp.embed_model, state.params, state.batch_stats)["params"]
 
 
 def main(argv=None) -> int:
