@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # for `configs`
 
 from selfgait_jax.data import protocols  # noqa: E402  (numpy only)
-from selfgait_jax.data.sequence import SequenceMeta  # noqa: E402
+from selfgait_jax.data.sequence import CASIA_B_TYPES, CASIA_B_VIEWS, SequenceMeta  # noqa: E402
 import selfgait_jax  # noqa: E402
 from selfgait_jax import sharding  # noqa: E402
 from selfgait_jax.train import experiment, steps as steps_lib  # noqa: E402
@@ -51,8 +51,6 @@ from selfgait_jax.workdir import init_embed_variables  # noqa: E402
 
 BENCHMARKS_MD = REPO / "docs" / "benchmarks.md"
 PEER_PAUSE_S = 0.5  # idle time before each interleaved step (--peer-pytorch)
-CASIA_TYPES = tuple(f"nm-{i:02d}" for i in range(1, 7)) + ("bg-01", "bg-02", "cl-01", "cl-02")
-CASIA_VIEWS = tuple(f"{a:03d}" for a in range(0, 181, 18))
 
 
 class RandomSequences:
@@ -215,7 +213,7 @@ def time_input_pipeline(args, p: int, k: int, batches: int = 20):
         from selfgait_jax.data import pipelines
     except ImportError as e:  # GPU machines without TensorFlow
         return {"seq_per_s": None, "skipped": f"no TensorFlow ({e})"}
-    metas = [SequenceMeta(f"{s:03d}", t, "090") for s in range(40) for t in CASIA_TYPES[:6]]
+    metas = [SequenceMeta(f"{s:03d}", t, "090") for s in range(40) for t in CASIA_B_TYPES[:6]]
     source = RandomSequences(metas, 50, 120, args.height, args.width)
     indices = np.arange(len(source))
     store = pipelines.FrameStore.load(source, indices, progress=False)
@@ -237,8 +235,8 @@ def time_eval(args, exp, config, state, mesh):
     from selfgait_jax.evaluation import embed as embed_lib, protocol as protocol_lib
     from selfgait_jax.models import contract
 
-    metas = [SequenceMeta(f"{s:03d}", t, v) for s in range(75, 125) for t in CASIA_TYPES
-             for v in CASIA_VIEWS]
+    metas = [SequenceMeta(f"{s:03d}", t, v) for s in range(75, 125) for t in CASIA_B_TYPES
+             for v in CASIA_B_VIEWS]
     source = RandomSequences(metas, 50, 120, args.height, args.width, seed=1)
     split = protocols.protocol_for("synthgait_b", metas)
     embed_model = exp.embed_model
