@@ -123,6 +123,23 @@ def test_the_probe_is_checked_before_the_run(tmp_path):
             validate.validate_config(bad, jax.device_count())
 
 
+def test_the_evaluation_settings_are_checked_before_training():
+    """A chain reads eval.* only after its last stage has trained: a typo must fail first (the
+    types themselves are ml_collections' to check)."""
+    config = load("gaitset", "tiny")
+    for key, value, message in (("metric", "cosinus", "eval.metric: 'cosinus' is not one of euclidean, cosine"),
+                                ("max_length", -1, "eval.max_length: must be an integer >= 0"),
+                                ("batch_size", -8, "eval.batch_size: must be an integer >= 0")):
+        bad = config.copy_and_resolve_references()
+        bad.eval[key] = value
+        with pytest.raises(ValueError, match="^" + re.escape(f"config.{message}")):
+            validate.validate_config(bad, jax.device_count())
+    chain = load("sg2", "tiny")
+    chain.finetune.eval.metric = "cosinus"
+    with pytest.raises(ValueError, match=r"^config\.eval\.metric"):
+        validate.validate_chain(chain, "unused", jax.device_count())
+
+
 def test_a_chain_is_checked_whole_and_its_stages_resolved(tmp_path):
     stages = validate.validate_chain(load("sg2", "tiny"), str(tmp_path), jax.device_count())
     assert list(stages) == ["pretrain", "finetune"]

@@ -22,8 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from selfgait_jax import sharding
-
-METRICS = ("euclidean", "cosine")
+from selfgait_jax.config_names import METRICS
 
 
 @dataclasses.dataclass(frozen=True)

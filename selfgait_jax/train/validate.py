@@ -6,7 +6,7 @@ seconds instead of after minutes of data generation and compilation.
 
 import os
 
-from selfgait_jax.config_names import SIZES, STAGE_SECTIONS, STAGES
+from selfgait_jax.config_names import METRICS, SIZES, STAGE_SECTIONS, STAGES
 from selfgait_jax.data import datasets, protocols, sampling, sources
 from selfgait_jax.models import conv, registry
 from selfgait_jax.train import optim
@@ -18,8 +18,14 @@ def _fail(key: str, message: str):
 
 
 def _positive_int(value, key: str):
-    if not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         _fail(key, f"must be a positive integer, got {value!r}")
+
+
+def _non_negative_int(value, key: str):
+    """A count where 0 means "the default" or "all"."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        _fail(key, f"must be an integer >= 0 (0: the default), got {value!r}")
 
 
 def validate_chain(config, workdir: str, device_count: int) -> dict:
@@ -143,6 +149,7 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
         _positive_int(config.eval.every, "eval.every")
         if not dataset.labelled:
             _fail("eval.every", f"{data.name} has no test protocol to evaluate on; set it to 0")
+    _check_eval(config.eval)
     _check_probe(config.probe)
 
     if config.require_init_from and not config.init_from:
@@ -181,6 +188,14 @@ def _check_pool(config):
             _fail("data.pool_ratio", str(e))
 
 
+def _check_eval(section):
+    """The evaluation's settings, read only when a chain's training has ended: checked now."""
+    if section.metric not in METRICS:
+        _fail("eval.metric", f"{section.metric!r} is not one of {', '.join(METRICS)}")
+    for key in ("batch_size", "max_length"):
+        _non_negative_int(section[key], f"eval.{key}")
+
+
 def _check_probe(probe):
     """The validation probe (``probe.every`` > 0): a labelled dataset, read before the first step."""
     if not probe.every:
@@ -195,6 +210,7 @@ def _check_probe(probe):
     if datasets.DATASETS[name].needs_root and not (probe.root and os.path.isdir(probe.root)):
         _fail("probe.root", f"{probe.root!r} is not a folder; {name} is read from disk")
     _positive_int(probe.validation_subjects, "probe.validation_subjects")
+    _non_negative_int(probe.max_length, "probe.max_length")
 
 
 def _check_batch(key: str, batch: int, device_count: int):
