@@ -59,9 +59,14 @@ def test_report_table_and_verdicts_follow_the_numbers(tmp_path):
     for seed in (1, 2):
         _fake_result(tmp_path, "sg2", seed, 30, 20, 25)
     reproduce.write_report(tmp_path, doc, tmp_path / "archive")
-    line = doc.read_text().split("(a)")[1].split("\n")[0]
+    text = doc.read_text()
+    line = text.split("(a)")[1].split("\n")[0]
     assert "does not hold" in line and "SG-2 − w/o PT = -16.0 (clearly lower)" in line
-    assert "in 2 of 3 rows CL has the lowest" in text
+    grows = text.split("gain grows")[1].split("\n")[0]  # averages: SG-2 25 < SG-4 45 < SG-6 50.5
+    assert "holds" in grows and "does not" not in grows
+    assert "SG-4 − SG-2 = +20.0 (clearly higher)" in grows and "SG-6 − SG-4 = +5.5 (clearly higher)" in grows
+    assert "| SG-6 w/o PT | 1 | 47.0 | 42.0 | 37.0 | 42.0 |" in text  # every run, listed
+    assert "in 3 of 4 rows CL has the lowest" in text  # SG-2: BG
     assert (tmp_path / "images" / "reproduction_bars.png").stat().st_size > 0
     assert set(table) == {"wo_pt", "sg6", "sg2"}
 
