@@ -62,7 +62,7 @@ def test_report_table_and_verdicts_follow_the_numbers(tmp_path):
     text = doc.read_text()
     line = text.split("(a)")[1].split("\n")[0]
     assert "does not hold" in line and "SG-2 − w/o PT = -16.0 (clearly lower)" in line
-    grows = text.split("gain grows")[1].split("\n")[0]  # averages: SG-2 25 < SG-4 45 < SG-6 50.5
+    grows = text.split("The gain grows")[1].split("\n")[0]  # averages: SG-2 25 < SG-4 45 < SG-6 50.5
     assert "holds" in grows and "does not" not in grows
     assert "SG-4 − SG-2 = +20.0 (clearly higher)" in grows and "SG-6 − SG-4 = +5.5 (clearly higher)" in grows
     assert "| SG-6 w/o PT | 1 | 47.0 | 42.0 | 37.0 | 42.0 |" in text  # every run, listed

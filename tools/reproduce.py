@@ -186,7 +186,7 @@ def verdicts(table) -> list[str]:
     steps = {(a, b): _better(table, b, a) for a, b in (("sg2", "sg4"), ("sg4", "sg6"))}
     text = "; ".join(_difference(f"{study.ROWS[b]} − {study.ROWS[a]}", d, w) for (a, b), (d, w) in steps.items())
     holds = all(w == "clearly higher" for _, w in steps.values())
-    lines.append(f"- **(a) ... and the gain grows from SG-2 to SG-6:** {_verdict(steps.values(), holds)}. "
+    lines.append(f"- **(a, second half) The gain grows from SG-2 to SG-6:** {_verdict(steps.values(), holds)}. "
                  f"{text}.")
     hurts = {r: _better(table, "sg6", r) for r in ("sg6_no_hpm", "sg6_no_mtb")}
     text = "; ".join(_difference(f"SG-6 − {study.ROWS[r]}", d, w) for r, (d, w) in hurts.items())
