@@ -13,11 +13,16 @@ import reproduce  # noqa: E402
 from configs import study  # noqa: E402
 
 
-def _fake_result(out, row, seed, nm, bg, cl, step=1000):
+VIEWS = ["000", "090", "180"]
+
+
+def _fake_result(out, row, seed, nm, bg, cl, step=1000, per_view=None):
+    """A results.json whose conditions have these means (and, unless given, that mean in every view)."""
     folder = reproduce.run_dir(out, row, seed) / "finetune" / "eval" / str(step)
     folder.mkdir(parents=True)
-    conditions = {c: {"mean": v} for c, v in zip(("NM", "BG", "CL"), (nm, bg, cl))}
-    (folder / "results.json").write_text(json.dumps({"conditions": conditions}))
+    conditions = {c: {"mean": v, "rank1_per_probe_view": (per_view or {}).get(c, [v] * len(VIEWS))}
+                  for c, v in zip(("NM", "BG", "CL"), (nm, bg, cl))}
+    (folder / "results.json").write_text(json.dumps({"views": VIEWS, "conditions": conditions}))
 
 
 def test_plan_runs_every_rows_first_seed_before_any_second_seed():
@@ -97,3 +102,17 @@ def test_archived_runs_count_as_finished_in_a_fresh_checkout(tmp_path, monkeypat
     table = reproduce.write_report(tmp_path / "new", doc, archive)
     assert table["sg6"] == [(0, {"NM": 55, "BG": 50, "CL": 45})]
     assert (tmp_path / "images" / "reproduction_curves.png").stat().st_size > 0
+
+
+def test_view_gaps_are_row_minus_wo_pt_per_view_over_seeds(tmp_path):
+    _fake_result(tmp_path, "wo_pt", 0, 50, 40, 30, per_view={"CL": [20, 40, 30]})
+    _fake_result(tmp_path, "wo_pt", 1, 50, 40, 30, per_view={"CL": [22, 40, 28]})
+    _fake_result(tmp_path, "sg6", 0, 50, 40, 30, per_view={"CL": [30, 35, 25]})
+    assert reproduce.view_gaps(tmp_path, tmp_path / "archive") is not None
+    views, rows, gaps = reproduce.view_gaps(tmp_path, tmp_path / "archive")
+    assert views == VIEWS and rows == ["sg6"]  # SG-2, SG-4 and the extension have not run
+    assert gaps["CL"].tolist() == [[9.0, -5.0, -4.0]]  # w/o PT's mean per view: 21, 40, 29
+    assert gaps["NM"].tolist() == [[0.0, 0.0, 0.0]]
+    assert reproduce.view_gaps(tmp_path / "empty", tmp_path / "archive") is None
+    assert reproduce.view_gap_heatmaps(tmp_path, tmp_path / "gaps.png", tmp_path / "archive")
+    assert (tmp_path / "gaps.png").stat().st_size > 0

@@ -260,6 +260,58 @@ def bar_chart(table, path: pathlib.Path):
     plt.close(fig)
 
 
+GAP_ROWS = ("sg2", "sg4", "sg6", "sg6_other_view")  # each against w/o PT, per probe view
+
+
+def per_view(out: pathlib.Path, row: str, archive: pathlib.Path = ARCHIVE):
+    """(views, {condition: rank-1 per probe view, mean over the row's finished seeds}), or None."""
+    found = [r for r in (results_of(out, row, s, archive) for s in range(study.seeds(row))) if r]
+    if not found:
+        return None
+    return found[0]["views"], {c: np.mean([r["conditions"][c]["rank1_per_probe_view"] for r in found], axis=0)
+                               for c in CONDITIONS}
+
+
+def view_gaps(out: pathlib.Path, archive: pathlib.Path = ARCHIVE):
+    """(views, rows, {condition: [rows, views] of row − w/o PT rank-1}) over the finished GAP_ROWS,
+    or None before w/o PT and one of them have finished."""
+    base = per_view(out, "wo_pt", archive)
+    rows = [(r, per_view(out, r, archive)) for r in GAP_ROWS]
+    rows = [(r, found) for r, found in rows if found]
+    if base is None or not rows:
+        return None
+    gaps = {c: np.array([found[1][c] - base[1][c] for _, found in rows]) for c in CONDITIONS}
+    return base[0], [r for r, _ in rows], gaps
+
+
+def view_gap_heatmaps(out: pathlib.Path, path: pathlib.Path, archive: pathlib.Path = ARCHIVE) -> bool:
+    """Heatmaps of (row − w/o PT) rank-1 per probe view and condition: where pretraining helps or hurts."""
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+    found = view_gaps(out, archive)
+    if found is None:
+        return False
+    views, rows, gaps = found
+    limit = max(float(np.abs(g).max()) for g in gaps.values()) or 1.0
+    fig, axes = plt.subplots(1, len(CONDITIONS), figsize=(15, 1.2 + 0.45 * len(rows)), sharey=True)
+    for ax, cond in zip(axes, CONDITIONS):
+        image = ax.imshow(gaps[cond], cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+        for (i, j), value in np.ndenumerate(gaps[cond]):
+            ax.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=6)
+        ax.set_xticks(range(len(views)))
+        ax.set_xticklabels(views, fontsize=7)
+        ax.set_xlabel("probe view")
+        ax.set_title(f"{cond}: rank-1 − w/o PT (points)")
+    axes[0].set_yticks(range(len(rows)))
+    axes[0].set_yticklabels([study.ROWS[r] for r in rows], fontsize=7)
+    fig.colorbar(image, ax=axes, shrink=0.8)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
 def _records(path: pathlib.Path):
     if not path.is_file():
         return []
@@ -312,6 +364,7 @@ def write_report(out: pathlib.Path, doc: pathlib.Path, archive: pathlib.Path = A
     images.mkdir(parents=True, exist_ok=True)
     bar_chart(table, images / "reproduction_bars.png")
     has_curves = curves(out, images / "reproduction_curves.png", archive)
+    has_gaps = view_gap_heatmaps(out, images / "reproduction_view_gaps.png", archive)
     finished = sum(len(v) for v in table.values())
     planned = sum(study.seeds(r) for r in study.ROWS)
     body = [
@@ -330,6 +383,10 @@ def write_report(out: pathlib.Path, doc: pathlib.Path, archive: pathlib.Path = A
     ]
     if has_curves:
         body += ["![pretraining curves](images/reproduction_curves.png)", ""]
+    if has_gaps:
+        body += ["Where pretraining changes the result: each row's rank-1 minus w/o PT's, per probe view "
+                 "(means over the finished seeds).", "",
+                 "![rank-1 minus w/o PT per probe view](images/reproduction_view_gaps.png)", ""]
     body += ["Verdicts from these numbers (a difference is *clear* when it exceeds twice its standard "
              "error over seeds):", "", *verdicts(table), "",
              "<details><summary>Every run</summary>", "", every_run(table), "", "</details>", REPORT_END]
