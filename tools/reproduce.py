@@ -319,29 +319,33 @@ def _records(path: pathlib.Path):
 
 
 def curves(out: pathlib.Path, path: pathlib.Path, archive: pathlib.Path = ARCHIVE) -> bool:
-    """Pretraining loss, collapse monitor and validation probe against steps, every SG run."""
+    """Pretraining loss, collapse monitor and validation probe against steps, every finished SG run
+    (one colour a row, one line a seed)."""
     import matplotlib  # pylint: disable=g-import-not-at-top
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     drawn = False
-    for row in ("sg2", "sg4", "sg6", "sg6_no_hpm", "sg6_no_mtb", "sg6_other_view"):
-        for seed in range(study.seeds(row)):
+    pretrained = ("sg2", "sg4", "sg6", "sg6_no_hpm", "sg6_no_mtb", "sg6_other_view")
+    for colour, row in zip(plt.get_cmap("tab10").colors, pretrained):  # one colour a row
+        finished = [s for s in range(study.seeds(row)) if results_of(out, row, s, archive) is not None]
+        for seed in finished:  # as in the table: a run still going is left out
             records = pretrain_metrics(out, row, seed, archive)
             train = [r for r in records if "loss" in r]
             probe = [r for r in records if "probe/NM_rank1" in r]
             if not train:
                 continue
             drawn = True
-            label = f"{study.ROWS[row]} s{seed}"
+            label = f"{study.ROWS[row]} ({len(finished)} seed{'s' if len(finished) > 1 else ''})" \
+                if seed == finished[0] else None
             steps = [r["step"] for r in train]
-            axes[0].plot(steps, [r["loss"] for r in train], label=label, lw=1)
-            axes[1].plot(steps, [r["projection_std"] for r in train], label=label, lw=1)
+            axes[0].plot(steps, [r["loss"] for r in train], label=label, lw=1, color=colour)
+            axes[1].plot(steps, [r["projection_std"] for r in train], label=label, lw=1, color=colour)
             if probe:
                 axes[2].plot([r["step"] for r in probe],
                              [np.mean([r[f"probe/{c}_rank1"] for c in CONDITIONS]) for r in probe],
-                             marker="o", label=label, lw=1)
+                             marker="o", label=label, lw=1, color=colour)
     if not drawn:
         plt.close(fig)
         return False
