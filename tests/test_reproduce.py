@@ -41,7 +41,7 @@ def test_finished_run_is_skipped_without_running_anything(tmp_path, monkeypatch)
 
 
 def test_report_table_and_verdicts_follow_the_numbers(tmp_path):
-    # w/o PT: avg 40 and 42; SG-6: avg 50 and 51 -> clearly higher. SG-2 one seed.
+    # w/o PT: avg 40 and 42; SG-6: avg 50 and 51 -> +10, +9 seed by seed, clearly higher. SG-2 one seed.
     _fake_result(tmp_path, "wo_pt", 0, 45, 40, 35)
     _fake_result(tmp_path, "wo_pt", 1, 47, 42, 37)
     _fake_result(tmp_path, "sg6", 0, 55, 50, 45)
@@ -55,8 +55,8 @@ def test_report_table_and_verdicts_follow_the_numbers(tmp_path):
     assert "hand-written" in text and "more" in text and "OLD-GENERATED" not in text
     assert "| SG-6 | 2 of 3 | 55.5 ± 0.7 | 50.5 ± 0.7 | 45.5 ± 0.7 | 93.5 / 90.1 / 81.3 |" in text
     assert "| SG-4 | 0 of 2 | not yet run |" in text
-    assert "SG-6 − w/o PT = +9.5 (clearly higher)" in text
-    assert "SG-2 − w/o PT = -16.0 (lower (one seed: no spread yet))" in text
+    assert "SG-6 − w/o PT = +9.5 (clearly higher; seed by seed +10.0, +9.0)" in text
+    assert "SG-2 − w/o PT = -15.0 (lower (one seed: no spread yet))" in text  # paired: seed 0 only
     assert "SG-4 − w/o PT: not yet run" in text
     assert "not decided yet" in text.split("(a)")[1].split("\n")[0]  # SG-4 has not run
     _fake_result(tmp_path, "sg4", 0, 50, 45, 40)
@@ -66,10 +66,10 @@ def test_report_table_and_verdicts_follow_the_numbers(tmp_path):
     reproduce.write_report(tmp_path, doc, tmp_path / "archive")
     text = doc.read_text()
     line = text.split("(a)")[1].split("\n")[0]
-    assert "does not hold" in line and "SG-2 − w/o PT = -16.0 (clearly lower)" in line
+    assert "does not hold" in line and "SG-2 − w/o PT = -16.0 (clearly lower; seed by seed -15.0, -17.0)" in line
     grows = text.split("The gain grows")[1].split("\n")[0]  # averages: SG-2 25 < SG-4 45 < SG-6 50.5
     assert "holds" in grows and "does not" not in grows
-    assert "SG-4 − SG-2 = +20.0 (clearly higher)" in grows and "SG-6 − SG-4 = +5.5 (clearly higher)" in grows
+    assert "SG-4 − SG-2 = +20.0 (clearly higher" in grows and "SG-6 − SG-4 = +5.5 (clearly higher" in grows
     assert "| SG-6 w/o PT | 1 | 47.0 | 42.0 | 37.0 | 42.0 |" in text  # every run, listed
     assert "in 3 of 4 rows CL has the lowest" in text  # SG-2: BG
     assert (tmp_path / "images" / "reproduction_bars.png").stat().st_size > 0
@@ -116,3 +116,17 @@ def test_view_gaps_are_row_minus_wo_pt_per_view_over_seeds(tmp_path):
     assert reproduce.view_gaps(tmp_path / "empty", tmp_path / "archive") is None
     assert reproduce.view_gap_heatmaps(tmp_path, tmp_path / "gaps.png", tmp_path / "archive")
     assert (tmp_path / "gaps.png").stat().st_size > 0
+
+
+def test_rows_are_compared_seed_by_seed():
+    """A seed shared by every row (the same labelled 40 %) moves both rows alike; pairing removes it.
+    Unpaired, 61/71/91.5 against 60/70/90 is far within the spread (std ≈ 15); paired it is +1 or
+    more every seed."""
+    table = {"wo_pt": [(s, {c: v for c in ("NM", "BG", "CL")}) for s, v in enumerate((60, 70, 90))],
+             "sg6": [(s, {c: v for c in ("NM", "BG", "CL")}) for s, v in enumerate((61, 71, 91.5))]}
+    diff, word = reproduce._better(table, "sg6", "wo_pt")
+    assert diff == pytest.approx(7 / 6) and word == "clearly higher; seed by seed +1.0, +1.0, +1.5"
+    table["sg6"][2] = (2, {c: 88 for c in ("NM", "BG", "CL")})  # +1, +1, -2: mean 0, se 1
+    assert reproduce._better(table, "sg6", "wo_pt")[1] == "within the seeds' spread; seed by seed +1.0, +1.0, -2.0"
+    table["sg6"] = table["sg6"][:1]
+    assert reproduce._better(table, "sg6", "wo_pt") == (1.0, "higher (one seed: no spread yet)")
