@@ -104,14 +104,15 @@ def test_archived_runs_count_as_finished_in_a_fresh_checkout(tmp_path, monkeypat
     assert (tmp_path / "images" / "reproduction_curves.png").stat().st_size > 0
 
 
-def test_view_gaps_are_row_minus_wo_pt_per_view_over_seeds(tmp_path):
+def test_view_gaps_are_row_minus_wo_pt_per_view_seed_by_seed(tmp_path):
     _fake_result(tmp_path, "wo_pt", 0, 50, 40, 30, per_view={"CL": [20, 40, 30]})
     _fake_result(tmp_path, "wo_pt", 1, 50, 40, 30, per_view={"CL": [22, 40, 28]})
+    _fake_result(tmp_path, "wo_pt", 2, 50, 40, 30, per_view={"CL": [90, 90, 90]})  # no SG-6 seed 2
     _fake_result(tmp_path, "sg6", 0, 50, 40, 30, per_view={"CL": [30, 35, 25]})
-    assert reproduce.view_gaps(tmp_path, tmp_path / "archive") is not None
+    _fake_result(tmp_path, "sg6", 1, 50, 40, 30, per_view={"CL": [32, 41, 29]})
     views, rows, gaps = reproduce.view_gaps(tmp_path, tmp_path / "archive")
     assert views == VIEWS and rows == ["sg6"]  # SG-2, SG-4 and the extension have not run
-    assert gaps["CL"].tolist() == [[9.0, -5.0, -4.0]]  # w/o PT's mean per view: 21, 40, 29
+    assert gaps["CL"].tolist() == [[10.0, -2.0, -2.0]]  # (+10, +10), (-5, +1), (-5, +1)
     assert gaps["NM"].tolist() == [[0.0, 0.0, 0.0]]
     assert reproduce.view_gaps(tmp_path / "empty", tmp_path / "archive") is None
     assert reproduce.view_gap_heatmaps(tmp_path, tmp_path / "gaps.png", tmp_path / "archive")

@@ -264,25 +264,31 @@ def bar_chart(table, path: pathlib.Path):
 GAP_ROWS = ("sg2", "sg4", "sg6", "sg6_other_view")  # each against w/o PT, per probe view
 
 
-def per_view(out: pathlib.Path, row: str, archive: pathlib.Path = ARCHIVE):
-    """(views, {condition: rank-1 per probe view, mean over the row's finished seeds}), or None."""
-    found = [r for r in (results_of(out, row, s, archive) for s in range(study.seeds(row))) if r]
-    if not found:
-        return None
-    return found[0]["views"], {c: np.mean([r["conditions"][c]["rank1_per_probe_view"] for r in found], axis=0)
-                               for c in CONDITIONS}
+def _per_view(out: pathlib.Path, row: str, archive: pathlib.Path = ARCHIVE) -> dict:
+    """seed -> (views, {condition: rank-1 per probe view}) of the row's finished runs."""
+    found = {s: results_of(out, row, s, archive) for s in range(study.seeds(row))}
+    return {s: (r["views"], {c: np.asarray(r["conditions"][c]["rank1_per_probe_view"], float)
+                             for c in CONDITIONS}) for s, r in found.items() if r}
 
 
 def view_gaps(out: pathlib.Path, archive: pathlib.Path = ARCHIVE):
     """(views, rows, {condition: [rows, views] of row − w/o PT rank-1}) over the finished GAP_ROWS,
-    or None before w/o PT and one of them have finished."""
-    base = per_view(out, "wo_pt", archive)
-    rows = [(r, per_view(out, r, archive)) for r in GAP_ROWS]
-    rows = [(r, found) for r, found in rows if found]
-    if base is None or not rows:
+    each the mean over the seeds both rows have (compared seed by seed, as the verdicts are), or
+    None before w/o PT and one of them share a finished seed."""
+    base = _per_view(out, "wo_pt", archive)
+    rows, gaps, views = [], {c: [] for c in CONDITIONS}, None
+    for row in GAP_ROWS:
+        mine = _per_view(out, row, archive)
+        shared = sorted(set(mine) & set(base))
+        if not shared:
+            continue
+        rows.append(row)
+        views = base[shared[0]][0]
+        for c in CONDITIONS:
+            gaps[c].append(np.mean([mine[s][1][c] - base[s][1][c] for s in shared], axis=0))
+    if not rows:
         return None
-    gaps = {c: np.array([found[1][c] - base[1][c] for _, found in rows]) for c in CONDITIONS}
-    return base[0], [r for r, _ in rows], gaps
+    return views, rows, {c: np.array(g) for c, g in gaps.items()}
 
 
 def view_gap_heatmaps(out: pathlib.Path, path: pathlib.Path, archive: pathlib.Path = ARCHIVE) -> bool:
