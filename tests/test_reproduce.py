@@ -131,3 +131,12 @@ def test_rows_are_compared_seed_by_seed():
     assert reproduce._better(table, "sg6", "wo_pt")[1] == "within the seeds' spread; seed by seed +1.0, +1.0, -2.0"
     table["sg6"] = table["sg6"][:1]
     assert reproduce._better(table, "sg6", "wo_pt") == (1.0, "higher (one seed: no spread yet)")
+
+
+def test_a_provisional_verdict_follows_the_direction_of_every_difference():
+    one_seed, clear = (5.0, "higher (one seed: no spread yet)"), (9.0, "clearly higher; seed by seed +8.0, +10.0")
+    assert reproduce._verdict([clear, one_seed], holds=False) == "provisional (one seed): holds so far"
+    lower = (-1.0, "lower (one seed: no spread yet)")
+    assert reproduce._verdict([clear, lower], holds=False) == "provisional (one seed): does not hold so far"
+    assert reproduce._verdict([clear, clear], holds=True) == "holds"
+    assert reproduce._verdict([clear, (float("nan"), "not yet run")], holds=False).startswith("not decided")

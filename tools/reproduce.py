@@ -171,9 +171,9 @@ def _verdict(comparisons, holds: bool) -> str:
     words = [w for _, w in comparisons]
     if any(w == "not yet run" for w in words):
         return "not decided yet (rows missing)"
-    if any("one seed" in w for w in words):
-        return "provisional (one seed): " + ("holds so far" if holds or all(
-            w.startswith("higher") for w in words) else "does not hold so far")
+    if any("one seed" in w for w in words):  # so far: every difference points the claimed way
+        higher = all(w.startswith(("higher", "clearly higher")) for w in words)
+        return "provisional (one seed): " + ("holds so far" if higher else "does not hold so far")
     return "holds" if holds else "does not hold"
 
 
