@@ -255,7 +255,7 @@ def bar_chart(table, path: pathlib.Path):
     ax.set_xticklabels([study.ROWS[r] for r in rows], rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("rank-1 % (SynthGait-B, identical views excluded)")
     ax.set_title("Reproduction study: mean over seeds, bars = std over seeds, dots = seeds")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: no bar is hidden
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
