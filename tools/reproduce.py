@@ -396,7 +396,7 @@ def write_report(out: pathlib.Path, doc: pathlib.Path, archive: pathlib.Path = A
         body += ["![pretraining curves](images/reproduction_curves.png)", ""]
     if has_gaps:
         body += ["Where pretraining changes the result: each row's rank-1 minus w/o PT's, per probe view "
-                 "(means over the finished seeds).", "",
+                 "(compared seed by seed, averaged over the seeds both rows have).", "",
                  "![rank-1 minus w/o PT per probe view](images/reproduction_view_gaps.png)", ""]
     body += ["Verdicts from these numbers. Rows are compared seed by seed (a seed fixes the labelled "
              "40 %, the batch order and the initialisation of what is not pretrained); a difference is "
