@@ -231,10 +231,16 @@ def every_run(table) -> str:
     return "\n".join(lines)
 
 
-def bar_chart(table, path: pathlib.Path):
+def _pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (imported late: only the report draws)."""
     import matplotlib  # pylint: disable=g-import-not-at-top
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    return plt
+
+
+def bar_chart(table, path: pathlib.Path):
+    plt = _pyplot()
 
     rows = list(study.ROWS)
     fig, ax = plt.subplots(figsize=(11, 4))
@@ -293,9 +299,7 @@ def view_gaps(out: pathlib.Path, archive: pathlib.Path = ARCHIVE):
 
 def view_gap_heatmaps(out: pathlib.Path, path: pathlib.Path, archive: pathlib.Path = ARCHIVE) -> bool:
     """Heatmaps of (row − w/o PT) rank-1 per probe view and condition: where pretraining helps or hurts."""
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    plt = _pyplot()
 
     found = view_gaps(out, archive)
     if found is None:
@@ -325,18 +329,16 @@ def _records(path: pathlib.Path):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def curves(out: pathlib.Path, path: pathlib.Path, archive: pathlib.Path = ARCHIVE) -> bool:
+def curves(out: pathlib.Path, table, path: pathlib.Path, archive: pathlib.Path = ARCHIVE) -> bool:
     """Pretraining loss, collapse monitor and validation probe against steps, every finished SG run
     (one colour a row, one line a seed)."""
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    plt = _pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     drawn = False
     pretrained = ("sg2", "sg4", "sg6", "sg6_no_hpm", "sg6_no_mtb", "sg6_other_view")
     for colour, row in zip(plt.get_cmap("tab10").colors, pretrained):  # one colour a row
-        finished = [s for s in range(study.seeds(row)) if results_of(out, row, s, archive) is not None]
+        finished = [seed for seed, _ in table.get(row, [])]
         for seed in finished:  # as in the table: a run still going is left out
             records = pretrain_metrics(out, row, seed, archive)
             train = [r for r in records if "loss" in r]
@@ -374,7 +376,7 @@ def write_report(out: pathlib.Path, doc: pathlib.Path, archive: pathlib.Path = A
     images = doc.parent / "images"
     images.mkdir(parents=True, exist_ok=True)
     bar_chart(table, images / "reproduction_bars.png")
-    has_curves = curves(out, images / "reproduction_curves.png", archive)
+    has_curves = curves(out, table, images / "reproduction_curves.png", archive)
     has_gaps = view_gap_heatmaps(out, images / "reproduction_view_gaps.png", archive)
     finished = sum(len(v) for v in table.values())
     planned = sum(study.seeds(r) for r in study.ROWS)
