@@ -102,7 +102,7 @@ def get_config(arg=None):
         pre.optimizer.lr = PRETRAIN_LR
         pre.byol.batch_by = PRETEXT_BATCH_BY
         if row == "sg6_other_view":
-            pre.byol.target = "other_view"
+            pre.pretext.name = "other_view"
             pre.model.head_bn_per_part = True
     fine.total_steps = FINETUNE_STEPS
     fine.triplet.P, fine.triplet.K, fine.triplet.frames = P, K, FRAMES

@@ -12,6 +12,7 @@ and "tiny" (tests and CPU smoke runs: tiny network, tiny SynthGait, a few steps)
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 from selfgait_jax.config_names import SIZES, STAGES
 from selfgait_jax.data.sources import data_config
@@ -66,6 +67,7 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
 
     if stage == "pretrain":
         c.byol = _byol_section(tiny)
+        c.pretext = _pretext_section(tiny)
     else:
         c.triplet = _triplet_section(tiny)
 
@@ -102,10 +104,6 @@ def _byol_section(tiny: bool) -> ml_collections.ConfigDict:
     # identity labels), so the heads' BatchNorm contrasts walkers, not views (docs/reproduction.md).
     # "": sequences of any views together.
     byol.batch_by = ""
-    # "next_frame": the paper's target, frame k of the online window's sequence. "other_view" (an
-    # extension, not the paper): a random frame of the same walk seen by another camera, which asks
-    # for view invariance; it needs pool sequences grouped into walks (subject and type).
-    byol.target = "next_frame"
     byol.flip = False  # True: random left-right flips of the online window and the target frame
     byol.tau = 0.996
     byol.tau_schedule = "constant"  # constant | cosine (BYOL's schedule to 1)
@@ -113,6 +111,25 @@ def _byol_section(tiny: bool) -> ml_collections.ConfigDict:
     # Transition Model"); False keeps an EMA copy, as the authors' code does.
     byol.share_target_fcs = True
     return byol
+
+
+def _pretext_section(tiny: bool) -> ml_collections.ConfigDict:
+    """Which pretext the pretraining stage trains (``train/pretexts.py``: paper | other_view |
+    authors | contrastive) and the options of the two-clip ones. ``byol`` keeps what they share
+    (batch, k, the EMA)."""
+    pretext = ml_collections.ConfigDict()
+    pretext.name = "paper"
+    pretext.loss = ""  # "": the pretext's own; byol | byol_across_parts | info_nce
+    pretext.clip_frames = 4 if tiny else 16  # two-clip pretexts: ordered frames per clip
+    pretext.clip_span = 6 if tiny else 20  # ... drawn from a random window of this many frames
+    pretext.scale = 16.0  # InfoNCE: cosine logits x scale (GaitSSB: 16)
+    pretext.label_smoothing = 0.1  # InfoNCE (GaitSSB: 0.1)
+    # Probabilities per clip (flip_per_frame: the flip drawn per frame); unset = the pretext's own.
+    pretext.augment = ml_collections.ConfigDict()
+    for op in ("affine", "perspective", "flip", "dilate", "blur"):
+        pretext.augment[op] = config_dict.placeholder(float)
+    pretext.augment.flip_per_frame = config_dict.placeholder(bool)
+    return pretext
 
 
 def _triplet_section(tiny: bool) -> ml_collections.ConfigDict:

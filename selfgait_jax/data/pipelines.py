@@ -1,4 +1,5 @@
-"""tf.data training pipelines: pretext windows (pretraining) and P x K triplet batches (fine-tuning).
+"""tf.data training pipelines: pretext windows or clip pairs (pretraining) and P x K triplet batches
+(fine-tuning).
 
 How it works, and why:
 - The needed sequences are loaded from the SequenceSource once, into memory (`FrameStore`). Binary
@@ -230,6 +231,39 @@ def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int =
     return _finish(ds.map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
 
 
+def clip_pair_dataset(source, indices: Sequence[int], *, batch_size: int, frames: int = 16,
+                      span: int = 20, pairs: str = "two_clips", seed: int = 0, start_batch: int = 0,
+                      process_index: int | None = None, process_count: int | None = None,
+                      device_count: int | None = None, store: FrameStore | None = None,
+                      progress: bool = True) -> tf.data.Dataset:
+    """Unlabeled clip pairs of the two-clip pretexts: {"clip_a", "clip_b": uint8 [b, frames, 64, 44]},
+    two clips of the same sequence (see `sampling.ClipPairSampler` for `pairs` and `span`).
+
+    Every slot holds a real frame (a short sequence repeats frames), so there is no mask; the
+    augmentations are applied in the train step (`train/augment.py`).
+    """
+    p_index, p_count, d_count = batching.resolve_topology(process_index, process_count, device_count)
+    local = batching.check_global_batch(batch_size, PRETEXT_BATCH_KEY, d_count, p_count)
+    rows = batching.process_rows(batch_size, p_index, p_count)
+    store = _load_store(source, indices, store, progress)
+    sampler = sampling.ClipPairSampler(store.lengths, batch_size, frames, span, pairs, seed)
+    offsets = store.offsets  # the closures keep only this, not the numpy frames
+
+    def plan(i):
+        chosen = sampler(int(i))
+        start = offsets[chosen["sequence"][rows], None]
+        return np.concatenate([start + chosen["frame_a"][rows], start + chosen["frame_b"][rows]], axis=1)
+
+    gather = _frames_op(store)
+
+    def assemble(flat_rows):
+        clips = gather(tf.ensure_shape(flat_rows, (local, 2 * frames)))
+        return {"clip_a": clips[:, :frames], "clip_b": clips[:, frames:]}
+
+    ds = _indexed_dataset(plan, tf.int64, start_batch)
+    return _finish(ds.map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
+
+
 def triplet_dataset(source, indices: Sequence[int], *, subjects_per_batch: int = 8,
                     sequences_per_subject: int = 16, frames: int = 30, ordered: bool = True,
                     seed: int = 0, start_batch: int = 0, process_index: int | None = None,
@@ -273,6 +307,11 @@ def triplet_dataset(source, indices: Sequence[int], *, subjects_per_batch: int =
 def make_pretext_pipeline(source, indices: Sequence[int], **kwargs) -> Iterator[dict[str, np.ndarray]]:
     """`pretext_dataset(...)` as an endless iterator of numpy dicts (batch start_batch first)."""
     return pretext_dataset(source, indices, **kwargs).as_numpy_iterator()
+
+
+def make_clip_pair_pipeline(source, indices: Sequence[int], **kwargs) -> Iterator[dict[str, np.ndarray]]:
+    """`clip_pair_dataset(...)` as an endless iterator of numpy dicts (batch start_batch first)."""
+    return clip_pair_dataset(source, indices, **kwargs).as_numpy_iterator()
 
 
 def make_triplet_pipeline(source, indices: Sequence[int], **kwargs) -> Iterator[dict[str, np.ndarray]]:

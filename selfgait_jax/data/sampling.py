@@ -29,9 +29,13 @@ _STREAM_EPOCH_ORDER = 0
 _STREAM_BATCH = 1
 _STREAM_GROUPED = 2
 _STREAM_PARTNER = 3
+_STREAM_CLIPS = 4
 
 # The pretext's options, declared once (pipelines and config validation read them).
 PRETEXT_TARGETS = ("next_frame", "other_view")  # byol.target: the paper's, or an extension
+# How a two-clip pretext draws its pair (pretext registry, train/pretexts.py): two clips of one
+# sequence from independent windows (GaitSSB), or two copies of one window (the authors' code).
+CLIP_PAIRS = ("two_clips", "two_copies")
 PRETEXT_BATCH_BY = ("", "view")  # byol.batch_by: "" = any sequences together; "view": one view a batch
 MIN_ONLINE_KEY = "byol.min_online_frames"
 
@@ -179,13 +183,7 @@ class PretextSampler:
 
     def _batch(self, batch_number: int) -> dict[str, np.ndarray]:
         """Every usable sequence once per epoch, in a fresh order each epoch."""
-        n = len(self.usable)
-        positions = batch_number * self.batch_size + np.arange(self.batch_size)
-        epochs, within = np.divmod(positions, n)
-        sequence = np.empty(self.batch_size, dtype=np.int64)
-        for epoch in np.unique(epochs).tolist():
-            sel = epochs == epoch
-            sequence[sel] = self.usable[_epoch_order(self.seed, n, int(epoch))[within[sel]]]
+        sequence = epoch_batch(self.seed, self.usable, self.batch_size, batch_number)
         rng = np.random.default_rng([self.seed, _STREAM_BATCH, batch_number])
         frame, mask = pretext_frames(rng, self.lengths[sequence], self.k)
         return {"sequence": sequence, "frame": frame, "mask": mask}
@@ -198,6 +196,76 @@ class PretextSampler:
         sequence = _pick(rng, members, self.batch_size).astype(np.int64)
         frame, mask = pretext_frames(rng, self.lengths[sequence], self.k)
         return {"sequence": sequence, "frame": frame, "mask": mask}
+
+
+def clip_frames(rng: np.random.Generator, lengths: np.ndarray, frames: int, span: int) -> np.ndarray:
+    """Per sequence, ``frames`` ordered frame numbers from a random window of ``span`` consecutive
+    frames (GaitSSB's clip: 16 of 20), int64 [B, frames].
+
+    A sequence shorter than ``span`` uses all of it as the window; one shorter than ``frames`` repeats
+    frames (drawn with replacement, still in time order), so every slot holds a real frame.
+    """
+    rows = []
+    for n in lengths.tolist():
+        width = min(span, n)
+        start = int(rng.integers(0, n - width + 1))
+        picked = np.sort(rng.choice(width, size=frames, replace=bool(width < frames)))
+        rows.append(start + picked)
+    return np.stack(rows).astype(np.int64)
+
+
+def epoch_batch(seed: int, candidates: np.ndarray, batch_size: int, batch_number: int) -> np.ndarray:
+    """Batch ``batch_number`` of a walk through ``candidates`` that visits each once per epoch, in a
+    fresh order every epoch (positions run on across epoch boundaries)."""
+    n = len(candidates)
+    positions = batch_number * batch_size + np.arange(batch_size)
+    epochs, within = np.divmod(positions, n)
+    chosen = np.empty(batch_size, dtype=np.int64)
+    for epoch in np.unique(epochs).tolist():
+        sel = epochs == epoch
+        chosen[sel] = candidates[_epoch_order(seed, n, int(epoch))[within[sel]]]
+    return chosen
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ClipPairSampler:
+    """Two clips of each sequence, the positive pair of a two-clip pretext; no labels.
+
+    ``pairs="two_clips"``: each clip is ``frames`` ordered frames of its own random ``span``-frame
+    window (GaitSSB). ``"two_copies"``: one window of ``frames`` consecutive frames, given twice (the
+    authors' SelfGait code, which augments the two copies differently). Every sequence is visited
+    once per epoch, in a fresh order each epoch, like the paper's pretext.
+    """
+
+    lengths: np.ndarray  # int [N]
+    batch_size: int
+    frames: int = 16
+    span: int = 20
+    pairs: str = "two_clips"
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "lengths", _check_lengths(self.lengths))
+        if self.pairs not in CLIP_PAIRS:
+            raise ValueError(f"clip pairs {self.pairs!r}: expected one of {CLIP_PAIRS}")
+        if self.batch_size < 1:
+            raise ValueError(f"byol.batch_size must be >= 1, got {self.batch_size}")
+        if not 1 <= self.frames <= self.span:
+            raise ValueError(f"pretext.clip_frames={self.frames} must be in [1, pretext.clip_span = "
+                             f"{self.span}]")
+
+    def __call__(self, batch_number: int) -> dict[str, np.ndarray]:
+        """{"sequence": int64 [B], "frame_a", "frame_b": int64 [B, frames]}."""
+        sequence = epoch_batch(self.seed, np.arange(len(self.lengths)), self.batch_size, batch_number)
+        rng = np.random.default_rng([self.seed, _STREAM_CLIPS, batch_number])
+        lengths = self.lengths[sequence]
+        if self.pairs == "two_copies":
+            frame_a = window_frames(rng, lengths, self.frames)
+            frame_b = frame_a.copy()
+        else:
+            frame_a = clip_frames(rng, lengths, self.frames, self.span)
+            frame_b = clip_frames(rng, lengths, self.frames, self.span)
+        return {"sequence": sequence, "frame_a": frame_a, "frame_b": frame_b}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -27,8 +27,7 @@ class SeparateFCs(nn.Module):
 
 
 class MLPHead(nn.Module):
-    """BYOL projection / prediction head, shared across parts:
-    Linear → BatchNorm → ReLU → Linear. They live in collection ``batch_stats``; under ``jit`` with
+    """BYOL projection / prediction head: Linear → BatchNorm → ReLU → Linear. They live in collection ``batch_stats``; under ``jit`` with
     a sharded batch the statistics are the global batch's.
 
     ``bn_per_part=False`` (the authors' code: BatchNorm1d over [N, C, parts]): statistics over
@@ -40,12 +39,19 @@ class MLPHead(nn.Module):
     features: int
     dtype: Any = jnp.float32
     bn_per_part: bool = False
+    # True: a separate bias-free linear map per part for both layers (GaitSSB's heads), always with
+    # per-part BatchNorm; False: one Dense shared by all parts (the authors' SelfGait heads).
+    part_fcs: bool = False
 
     @nn.compact
     def __call__(self, x, train: bool):
-        x = nn.Dense(self.hidden, dtype=self.dtype, name="dense1")(x)
+        if self.part_fcs:
+            dense1, dense2 = SeparateFCs(self.hidden, self.dtype, name="dense1"), SeparateFCs(
+                self.features, self.dtype, name="dense2")
+        else:
+            dense1 = nn.Dense(self.hidden, dtype=self.dtype, name="dense1")
+            dense2 = nn.Dense(self.features, dtype=self.dtype, name="dense2")
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                         axis=(-2, -1) if self.bn_per_part else -1,
-                         dtype=self.dtype, name="bn")(x)
-        x = nn.relu(x)
-        return nn.Dense(self.features, dtype=self.dtype, name="dense2")(x)
+                         axis=(-2, -1) if self.bn_per_part or self.part_fcs else -1,
+                         dtype=self.dtype, name="bn")(dense1(x))
+        return dense2(nn.relu(x))

@@ -37,9 +37,21 @@ def _selfgait_embed(cfg):
     return selfgait.SelfGaitEmbed(**_selfgait_kwargs(cfg))
 
 
-def _selfgait_byol(cfg):
+# The target branches a pretext can ask for (train/pretexts.py): one frame (the paper's), or a clip
+# through the MTB (MoCo-style) or through a max over time (the authors' released code).
+TARGET_BRANCHES = ("frame", "clip_mtb", "clip_max")
+
+
+def _selfgait_byol(cfg, target: str, per_part_heads: bool):
     kwargs = _selfgait_kwargs(cfg)
-    return selfgait.SelfGaitOnline(**kwargs), selfgait.SelfGaitTarget(**kwargs)
+    if per_part_heads:
+        kwargs.update(head_bn_per_part=True, head_part_fcs=True)
+    if target == "frame":
+        return selfgait.SelfGaitOnline(**kwargs), selfgait.SelfGaitTarget(**kwargs)
+    if target in ("clip_mtb", "clip_max"):
+        clip_temporal = target.removeprefix("clip_")
+        return selfgait.SelfGaitOnline(**kwargs), selfgait.SelfGaitClipTarget(**kwargs, clip_temporal=clip_temporal)
+    raise ValueError(f"target branch {target!r}: expected one of {TARGET_BRANCHES}")
 
 
 def _gaitset(cfg):
@@ -134,13 +146,15 @@ def build_embed_model(cfg):
     return MODELS[cfg.name].embed(cfg)
 
 
-def build_byol_models(cfg):
-    """``(online, target)`` for BYOL pretraining; only the SelfGait family has them."""
+def build_byol_models(cfg, target: str = "frame", per_part_heads: bool = False):
+    """``(online, target)`` for pretraining; only the SelfGait family has them. ``target`` is the
+    target branch (one of ``TARGET_BRANCHES``); ``per_part_heads`` gives the projector and predictor
+    a linear map and BatchNorm per part (GaitSSB's heads) whatever ``cfg.head_bn_per_part`` says."""
     _check_name(cfg)
     if MODELS[cfg.name].byol is None:
         raise ValueError(f"model.name={cfg.name!r} is a supervised baseline with no BYOL form; "
                          f"pretraining needs one of {SELFGAIT_NAMES}")
-    return MODELS[cfg.name].byol(cfg)
+    return MODELS[cfg.name].byol(cfg, target, per_part_heads)
 
 
 def parts_and_dim(cfg):

@@ -5,7 +5,10 @@ EMA is a tree map over its keys:
 - :class:`SelfGaitEmbed`: frames → backbone → pyramid → part FCs → MTB → FC bins
   → ẑ ``[N, P, d1]`` (fine-tuning and test);
 - :class:`SelfGaitOnline`: the same, then projector and predictor (pretext task);
-- :class:`SelfGaitTarget`: one frame → backbone → pyramid → part FCs → FC bins → projector.
+- :class:`SelfGaitTarget`: one frame → backbone → pyramid → part FCs → FC bins → projector;
+- :class:`SelfGaitClipTarget`: the target of the two-clip pretexts (``train/pretexts.py``): a clip →
+  the online network's path without the predictor (``clip_temporal="mtb"``, MoCo-style), or with a
+  plain max over time instead of the MTB (``"max"``, the authors' released code).
   It has no MTB because the paper's target branch, P_j'(FCs(E_o'(fm_k))), has no transition model:
   the MTB is not the identity on one frame (its convolutions and attention still act), it is simply
   not part of the target.
@@ -23,6 +26,7 @@ from selfgait_jax.models import backbone as backbone_lib
 from selfgait_jax.models import contract
 from selfgait_jax.models import heads
 from selfgait_jax.models import hpm
+from selfgait_jax.models import masking
 from selfgait_jax.models import mtb as mtb_lib
 
 
@@ -33,6 +37,7 @@ class _SelfGaitBase(nn.Module):
     d2: int = 128
     head_hidden: int = 256
     head_bn_per_part: bool = False  # BYOL heads' BatchNorm statistics per part (heads.MLPHead)
+    head_part_fcs: bool = False  # BYOL heads with a linear map per part (heads.MLPHead)
     bins: Sequence[int] = hpm.SELFGAIT_BINS
     use_part_fcs: bool = True
     temporal: str = "mtb"  # "mtb" or "tcn" (w/o MTB ablation)
@@ -58,6 +63,10 @@ class _SelfGaitBase(nn.Module):
     def sequence_embedding(self, frames, mask):
         """``frames [N, T, H, W]``, ``mask [N, T]`` → ẑ ``[N, P, d1]``."""
         return self.fc_bins(self.mtb(backbone_lib.per_frame(self.frame_parts, frames), mask))
+
+    def make_head(self):
+        return heads.MLPHead(self.head_hidden, self.d2, self.dtype, self.head_bn_per_part,
+                             self.head_part_fcs)
 
     def make_temporal(self):
         num_parts = sum(self.bins)
@@ -89,8 +98,8 @@ class SelfGaitOnline(_SelfGaitBase):
     def setup(self):
         super().setup()
         self.mtb = self.make_temporal()
-        self.projector = heads.MLPHead(self.head_hidden, self.d2, self.dtype, self.head_bn_per_part)
-        self.predictor = heads.MLPHead(self.head_hidden, self.d2, self.dtype, self.head_bn_per_part)
+        self.projector = self.make_head()
+        self.predictor = self.make_head()
 
     def __call__(self, frames, mask, train: bool = True):
         contract.check_inputs(frames, mask, "SelfGaitOnline")
@@ -107,10 +116,38 @@ class SelfGaitTarget(_SelfGaitBase):
 
     def setup(self):
         super().setup()
-        self.projector = heads.MLPHead(self.head_hidden, self.d2, self.dtype, self.head_bn_per_part)
+        self.projector = self.make_head()
 
     def __call__(self, frame, train: bool = True):
         if frame.ndim != 3:
             raise ValueError(f"SelfGaitTarget: frame must be [N, H, W], got shape {frame.shape}")
         embedding = self.fc_bins(self.frame_parts(frame))
+        return self.projector(embedding, train).astype(jnp.float32)
+
+
+class SelfGaitClipTarget(_SelfGaitBase):
+    """Target network of the two-clip pretexts: a clip ``[N, T, H, W]`` with ``mask`` → projection
+    ``[N, P, d2]`` (float32).
+
+    ``clip_temporal="mtb"``: the embedding network's path, then the projector (the online network
+    without its predictor, as in MoCo v3 / GaitSSB). ``"max"``: the MTB is left out and the part
+    features are max-pooled over time (the authors' released code's target branch).
+    """
+    clip_temporal: str = "mtb"
+
+    def setup(self):
+        super().setup()
+        if self.clip_temporal == "mtb":
+            self.mtb = self.make_temporal()
+        elif self.clip_temporal != "max":
+            raise ValueError(f"clip_temporal={self.clip_temporal!r}: expected 'mtb' or 'max'")
+        self.projector = self.make_head()
+
+    def __call__(self, frames, mask, train: bool = True):
+        contract.check_inputs(frames, mask, "SelfGaitClipTarget")
+        if self.clip_temporal == "mtb":
+            embedding = self.sequence_embedding(frames, mask)
+        else:
+            parts = backbone_lib.per_frame(self.frame_parts, frames)
+            embedding = self.fc_bins(masking.masked_max(parts, mask))
         return self.projector(embedding, train).astype(jnp.float32)

@@ -19,7 +19,7 @@ import numpy as np
 from selfgait_jax.config_names import STAGES
 from selfgait_jax.data.sequence import FRAME_SHAPE
 from selfgait_jax.models import registry
-from selfgait_jax.train import optim, state as state_lib, steps
+from selfgait_jax.train import optim, pretexts, state as state_lib, steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,14 +45,22 @@ def build_experiment(config) -> Experiment:
     tx, schedule = optim.make_optimizer(config.optimizer, config.total_steps,
                                         global_batch_size(config))
     if config.stage == "pretrain":
-        online, target = registry.build_byol_models(config.model)
-        k = int(config.byol.k)
+        setting = pretexts.resolve(config)
+        online, target = registry.build_byol_models(config.model, setting.pretext.target,
+                                                    setting.pretext.per_part_heads)
+        two_clips = setting.pretext.two_clips
+        k = setting.clip_frames if two_clips else int(config.byol.k)
 
         def init_state(rng):
-            return state_lib.init_pretrain_state(online, target, tx, rng, k, FRAME_SHAPE)
+            return state_lib.init_pretrain_state(online, target, tx, rng, k, FRAME_SHAPE,
+                                                 target_takes_clip=two_clips)
 
-        step = steps.make_pretrain_step(online, target, tx, schedule, config.byol,
-                                        config.total_steps)
+        if two_clips:
+            step = steps.make_clip_pair_step(online, target, tx, schedule, setting, config.byol,
+                                             config.total_steps)
+        else:
+            step = steps.make_pretrain_step(online, target, tx, schedule, config.byol,
+                                            config.total_steps)
     else:
         frames = int(config.triplet.frames)
 

@@ -25,7 +25,7 @@ from selfgait_jax import sharding
 from selfgait_jax import workdir as workdir_lib
 from selfgait_jax.data import batching
 from selfgait_jax.models import contract
-from selfgait_jax.train import checkpointing, experiment, optim, steps, validate
+from selfgait_jax.train import checkpointing, experiment, optim, pretexts, steps, validate
 from selfgait_jax.train.metrics import TrainLog
 
 _log = logging.getLogger(__name__)
@@ -162,11 +162,17 @@ def make_batches(config, start_batch: int):
         _log.info("pretraining pool: %d sequences of %d subjects from %s (data.pool_ratio=%g)",
                   len(indices), len({source.metas[i].subject for i in indices}), data.name,
                   data.pool_ratio)
+        setting = pretexts.resolve(config)
+        if setting.pretext.two_clips:
+            return pipelines.make_clip_pair_pipeline(
+                source, indices, batch_size=config.byol.batch_size, frames=setting.clip_frames,
+                span=setting.clip_span, pairs=setting.pretext.pairs, seed=config.seed,
+                start_batch=start_batch)
         # Sequences too short for a pretext window are skipped (logged); none left is a ValueError.
         return pipelines.make_pretext_pipeline(
             source, indices, batch_size=config.byol.batch_size, k=config.byol.k, seed=config.seed,
             min_online_frames=config.byol.min_online_frames, batch_by=config.byol.batch_by,
-            target=config.byol.target,
+            target=setting.pretext.pairs,
             start_batch=start_batch)
     train_split = protocols.protocol_of(config.data, source.metas).train
     indices = protocols.label_fraction_subset(source.metas, config.triplet.label_fraction,

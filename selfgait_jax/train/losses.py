@@ -1,4 +1,5 @@
-"""Training losses: BYOL's pretext loss and the batch-all triplet loss (BA+).
+"""Training losses: the pretext losses (BYOL's, the authors' variant, per-part InfoNCE) and the
+batch-all triplet loss (BA+).
 
 Both compute in float32 whatever the compute dtype of the network, so bf16 runs keep an exact
 loss. Under the global-view ``jax.jit`` of the train step the inputs are global arrays, so every
@@ -7,6 +8,7 @@ mean and every triplet below spans the whole global batch (see ``steps.py``).
 
 import jax
 import jax.numpy as jnp
+import optax
 
 
 def byol_loss(prediction: jax.Array, target_projection: jax.Array) -> jax.Array:
@@ -19,6 +21,32 @@ def byol_loss(prediction: jax.Array, target_projection: jax.Array) -> jax.Array:
     p = _l2_normalize(prediction.astype(jnp.float32))
     z = _l2_normalize(target_projection.astype(jnp.float32))
     return jnp.mean(2.0 - 2.0 * jnp.sum(p * z, axis=-1))
+
+
+def byol_loss_across_parts(prediction: jax.Array, target_projection: jax.Array) -> jax.Array:
+    """The authors' released code's loss: 1 − cos taken with ``dim=1`` of ``[N, parts, d]``, i.e.
+    across the parts for each channel (not across channels for each part), mean over batch and
+    channels. Kept as it is to reproduce their training; ``byol_loss`` is the paper's.
+    """
+    p = _l2_normalize(jnp.swapaxes(prediction.astype(jnp.float32), -1, -2))  # [N, d, parts]
+    z = _l2_normalize(jnp.swapaxes(target_projection.astype(jnp.float32), -1, -2))
+    return jnp.mean(1.0 - jnp.sum(p * z, axis=-1))
+
+
+def info_nce_per_part(query: jax.Array, key: jax.Array, scale: float = 16.0,
+                      label_smoothing: float = 0.1) -> jax.Array:
+    """Per-part InfoNCE (GaitSSB): for each part, row i of ``query`` must pick row i of ``key`` among
+    all N keys (the other sequences of the global batch are the negatives).
+
+    Logits are cosine similarities × ``scale``; cross-entropy with label smoothing; mean over parts
+    and rows. ``query``, ``key``: ``[N, parts, d]``; the caller stops the key's gradient.
+    """
+    q = _l2_normalize(jnp.swapaxes(query.astype(jnp.float32), 0, 1))  # [parts, N, d]
+    k = _l2_normalize(jnp.swapaxes(key.astype(jnp.float32), 0, 1))
+    logits = scale * jnp.einsum("pnd,pmd->pnm", q, k)
+    n = logits.shape[-1]
+    targets = optax.smooth_labels(jax.nn.one_hot(jnp.arange(n), n), label_smoothing)
+    return jnp.mean(optax.softmax_cross_entropy(logits, targets[None]))
 
 
 def normalized_std(x: jax.Array) -> jax.Array:

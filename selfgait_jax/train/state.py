@@ -32,12 +32,14 @@ class TrainState:
 
 
 def init_pretrain_state(online, target, tx: optax.GradientTransformation, rng: jax.Array,
-                        k: int, frame_shape=FRAME_SHAPE) -> TrainState:
-    """Fresh BYOL state; the target starts as a copy of the online network (as in BYOL)."""
+                        k: int, frame_shape=FRAME_SHAPE, target_takes_clip: bool = False) -> TrainState:
+    """Fresh BYOL state; the target starts as a copy of the online network (as in BYOL). The target
+    takes one frame (the paper's) or, with ``target_takes_clip``, a clip and its mask."""
     init_rng, online_rng, target_rng = jax.random.split(rng, 3)
     frames, mask = dummy_inputs(k, frame_shape)
     online_vars = online.init(online_rng, frames, mask, train=False)
-    target_vars = target.init(target_rng, frames[:, 0], train=False)
+    target_inputs = (frames, mask) if target_takes_clip else (frames[:, 0],)
+    target_vars = target.init(target_rng, *target_inputs, train=False)
     params = online_vars["params"]
     target_params = {}
     for key in target_vars["params"]:

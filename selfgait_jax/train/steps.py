@@ -21,7 +21,7 @@ import optax
 from selfgait_jax import sharding
 from selfgait_jax.models import xla_cpu
 from selfgait_jax.models.contract import frames_to_float
-from selfgait_jax.train import losses
+from selfgait_jax.train import augment, losses, pretexts
 from selfgait_jax.train.state import TrainState, ema_tau, ema_update
 
 
@@ -69,6 +69,65 @@ def make_pretrain_step(online, target, tx: optax.GradientTransformation, schedul
                 {"params": params, "batch_stats": state.batch_stats}, frames, mask, train=True,
                 mutable=["batch_stats"], rngs={"dropout": jax.random.fold_in(rng, 0)})
             return losses.byol_loss(out["prediction"], target_proj), (updates, out["projection"])
+
+        (loss, (updates, projection)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, param_updates)
+        tau = ema_tau(state.step, byol_cfg.tau, byol_cfg.tau_schedule, total_steps)
+        new_state = state.replace(
+            step=state.step + 1,
+            params=params,
+            target_params=ema_update(state.target_params, params, tau, share_fcs),
+            batch_stats=updates.get("batch_stats", state.batch_stats),
+            target_batch_stats=target_updates.get("batch_stats", state.target_batch_stats),
+            opt_state=opt_state)
+        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads),
+                   "lr": schedule(state.step), "tau": tau,
+                   "projection_std": losses.normalized_std(projection)}
+        return new_state, metrics
+
+    return step
+
+
+def make_clip_pair_step(online, target, tx: optax.GradientTransformation, schedule, setting,
+                        byol_cfg, total_steps: int):
+    """Step of the two-clip pretexts (``pretexts.Setting``) on batches
+    ``{"clip_a", "clip_b": uint8 [B, T, H, W]}``, two clips of the same B sequences.
+
+    Both clips are augmented independently (``augment.augment_clips``) and go through the online
+    and the target network as one batch of 2B (BatchNorm statistics over both clips). The loss is
+    taken both ways, online(a) against target(b) and online(b) against target(a), and summed as in
+    BYOL: each clip's key is the target of the *other* clip of its sequence, and for InfoNCE the
+    negatives of a query are the other B − 1 sequences' keys of that direction. Gradients flow to
+    the online parameters only; the target is then an EMA of them with τ from ``state.step``.
+    """
+    share_fcs = pretexts.share_target_fcs(setting, byol_cfg)
+    loss_of = setting.loss_fn
+    aug = setting.augment
+
+    def step(state: TrainState, batch):
+        rng = jax.random.fold_in(state.rng, state.step)
+        b = batch["clip_a"].shape[0]
+        clips = frames_to_float(jnp.concatenate([batch["clip_a"], batch["clip_b"]]))
+        if aug.enabled:
+            clips = augment.augment_clips(jax.random.fold_in(rng, 2), clips, aug)
+        mask = jnp.ones(clips.shape[:2], bool)
+
+        target_params = dict(state.target_params)
+        if share_fcs:
+            target_params["fc_bins"] = state.params["fc_bins"]
+        target_proj, target_updates = target.apply(
+            {"params": target_params, "batch_stats": state.target_batch_stats}, clips, mask,
+            train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.fold_in(rng, 1)})
+        target_proj = jax.lax.stop_gradient(target_proj)
+
+        def loss_fn(params):
+            out, updates = online.apply(
+                {"params": params, "batch_stats": state.batch_stats}, clips, mask, train=True,
+                mutable=["batch_stats"], rngs={"dropout": jax.random.fold_in(rng, 0)})
+            pred = out["prediction"]
+            loss = loss_of(pred[:b], target_proj[b:]) + loss_of(pred[b:], target_proj[:b])
+            return loss, (updates, out["projection"])
 
         (loss, (updates, projection)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         param_updates, opt_state = tx.update(grads, state.opt_state, state.params)

@@ -9,7 +9,7 @@ import os
 from selfgait_jax.config_names import METRICS, SIZES, STAGE_SECTIONS, STAGES
 from selfgait_jax.data import datasets, protocols, sampling, sources
 from selfgait_jax.models import conv, registry
-from selfgait_jax.train import optim
+from selfgait_jax.train import optim, pretexts
 from selfgait_jax.workdir import checkpoint_dir
 
 
@@ -124,11 +124,10 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
         m = config.byol.min_online_frames
         if not isinstance(m, int) or not 1 <= m <= k:
             _fail("byol.min_online_frames", f"must be an integer in [1, byol.k = {k}], got {m!r}")
-        if data.max_frames and k >= data.max_frames:
+        setting = pretexts.resolve(config)  # ValueError naming the pretext.* key
+        if not setting.pretext.two_clips and data.max_frames and k >= data.max_frames:
             _fail("byol.k", f"k={k} online frames + 1 target frame need k below the sequence length, "
                   f"but data.max_frames={data.max_frames}")
-        if config.byol.target not in sampling.PRETEXT_TARGETS:
-            _fail("byol.target", f"{config.byol.target!r} is not next_frame or other_view")
         if config.byol.batch_by not in sampling.PRETEXT_BATCH_BY:
             _fail("byol.batch_by", f"{config.byol.batch_by!r} is not '' (any views) or 'view'")
         if config.byol.tau_schedule not in ("constant", "cosine"):
