@@ -64,6 +64,10 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     # "linear": lr x effective batch / lr_base_batch (the batch lr was tuned for); "none": lr as is.
     c.optimizer.lr_scaling = "none"
     c.optimizer.lr_base_batch = 0
+    # A gentle fine-tune (GaitSSB's): "PATH=FACTOR,..." scales the lr of the parameters under each
+    # path prefix (e.g. "backbone=0.1"), and "PATH,..." freezes them (e.g. "backbone/block1").
+    c.optimizer.lr_multipliers = ""
+    c.optimizer.frozen = ""
 
     if stage == "pretrain":
         c.byol = _byol_section(tiny)

@@ -69,9 +69,16 @@ def test_label_fraction_subset():
     assert len(counts) == 6 and min(counts.values()) >= 2
     np.testing.assert_array_equal(subset, label_fraction_subset(metas, 0.4, seed=3, indices=train))
     assert not np.array_equal(subset, label_fraction_subset(metas, 0.4, seed=4, indices=train))
-    # A budget too small for two per subject still gives each subject one when it can.
+    # A budget too small for two per subject (7 of 120 for 6 subjects): 3 subjects get two each and
+    # one of them a third; nobody is labelled with a single sequence, which no triplet could use.
     small = label_fraction_subset(metas, 0.06, seed=0, indices=train)
-    assert len(small) == 7 and len({metas[i].subject for i in small}) == 6
+    small_counts = {}
+    for i in small:
+        small_counts[metas[i].subject] = small_counts.get(metas[i].subject, 0) + 1
+    assert len(small) == 7 and len(small_counts) == 3 and min(small_counts.values()) >= 2
+    assert sorted(small_counts.values()) == [2, 2, 3]
+    tiny = label_fraction_subset(metas, 0.01, seed=0, indices=train)  # a budget of 1: one subject, two
+    assert len(tiny) == 2 and len({metas[i].subject for i in tiny}) == 1
     with pytest.raises(ValueError, match="fraction"):
         label_fraction_subset(metas, 0.0, seed=0)
 

@@ -41,7 +41,7 @@ def _opt(accumulate=1, **kw):
     # would magnify float noise on gradients that are zero in exact arithmetic).
     base = dict(name="sgd", lr=0.05, schedule="constant", warmup_steps=0, boundaries=(),
                 decay_factor=0.1, momentum=0.9, weight_decay=1e-3, accumulate=accumulate,
-                lr_scaling="none", lr_base_batch=0)
+                lr_scaling="none", lr_base_batch=0, lr_multipliers="", frozen="")
     base.update(kw)
     return ml_collections.ConfigDict(base)
 

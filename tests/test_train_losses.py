@@ -104,7 +104,7 @@ def test_tau_schedules():
 
 def _opt(**kw):
     base = dict(name="adam", lr=1e-3, schedule="constant", warmup_steps=0, boundaries=(),
-                decay_factor=0.1, momentum=0.9, weight_decay=0.0)
+                decay_factor=0.1, momentum=0.9, weight_decay=0.0, lr_multipliers="", frozen="")
     base.update(kw)
     return ml_collections.ConfigDict(base)
 
@@ -121,3 +121,24 @@ def test_schedules_values():
         optim.make_schedule(_opt(schedule="step"), 10)
     with pytest.raises(ValueError, match="optimizer.name"):
         optim.make_optimizer(_opt(name="lamb"), 10)
+
+
+def test_gentle_fine_tune_freezes_and_scales_by_parameter_path():
+    """Plain SGD (lr 1, gradient 1 everywhere): the update is −lr × factor per parameter."""
+    params = {"backbone": {"block1": {"k": jnp.ones(2)}, "block2": {"k": jnp.ones(2)}},
+              "fc_bins": {"k": jnp.ones(2)}}
+    cfg = _opt(name="sgd", lr=1.0, momentum=0.0, lr_multipliers="backbone=0.1", frozen="backbone/block1")
+    tx, _ = optim.make_optimizer(cfg, 10)
+    updates, _ = tx.update(jax.tree.map(jnp.ones_like, params), tx.init(params), params)
+    np.testing.assert_allclose(updates["backbone"]["block1"]["k"], 0.0)  # frozen beats the multiplier
+    np.testing.assert_allclose(updates["backbone"]["block2"]["k"], -0.1)
+    np.testing.assert_allclose(updates["fc_bins"]["k"], -1.0)
+
+
+def test_a_gentle_fine_tune_path_that_matches_nothing_names_its_key():
+    params = {"backbone": {"k": jnp.ones(2)}}
+    tx, _ = optim.make_optimizer(_opt(frozen="backbone/block9"), 10)
+    with pytest.raises(ValueError, match="optimizer.frozen.*backbone/block9"):
+        tx.init(params)
+    with pytest.raises(ValueError, match="optimizer.lr_multipliers"):
+        optim.parse_lr_multipliers("backbone:0.1")

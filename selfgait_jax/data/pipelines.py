@@ -162,6 +162,15 @@ def _load_store(source, indices, store: FrameStore | None, progress: bool) -> Fr
     return store
 
 
+def _view_groups(source, store: FrameStore, batch_by: str) -> np.ndarray | None:
+    """``batch_by="view"``: each stored sequence's camera view, the group its batches are drawn by."""
+    if batch_by not in sampling.PRETEXT_BATCH_BY:
+        raise ValueError(f"config.byol.batch_by={batch_by!r}: expected one of {sampling.PRETEXT_BATCH_BY}")
+    if batch_by != "view":
+        return None
+    return np.array([source.metas[i].view for i in store.indices.tolist()])
+
+
 def _other_views_of_each_walk(source, store: FrameStore) -> tuple:
     """Per stored sequence: the store positions of the same walk (subject, type) at other views."""
     metas = [source.metas[i] for i in store.indices.tolist()]
@@ -194,11 +203,7 @@ def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int =
     local = batching.check_global_batch(batch_size, PRETEXT_BATCH_KEY, d_count, p_count)
     rows = batching.process_rows(batch_size, p_index, p_count)
     store = _load_store(source, indices, store, progress)
-    if batch_by not in sampling.PRETEXT_BATCH_BY:
-        raise ValueError(f"config.byol.batch_by={batch_by!r}: expected one of {sampling.PRETEXT_BATCH_BY}")
-    groups = None
-    if batch_by == "view":
-        groups = np.array([source.metas[i].view for i in store.indices.tolist()])
+    groups = _view_groups(source, store, batch_by)
     if target not in sampling.PRETEXT_TARGETS:
         raise ValueError(f"config.byol.target={target!r}: expected one of {sampling.PRETEXT_TARGETS}")
     partners = _other_views_of_each_walk(source, store) if target == "other_view" else None
@@ -232,12 +237,15 @@ def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int =
 
 
 def clip_pair_dataset(source, indices: Sequence[int], *, batch_size: int, frames: int = 16,
-                      span: int = 20, pairs: str = "two_clips", seed: int = 0, start_batch: int = 0,
+                      span: int = 20, pairs: str = "two_clips", batch_by: str = "", seed: int = 0,
+                      start_batch: int = 0,
                       process_index: int | None = None, process_count: int | None = None,
                       device_count: int | None = None, store: FrameStore | None = None,
                       progress: bool = True) -> tf.data.Dataset:
     """Unlabeled clip pairs of the two-clip pretexts: {"clip_a", "clip_b": uint8 [b, frames, 64, 44]},
-    two clips of the same sequence (see `sampling.ClipPairSampler` for `pairs` and `span`).
+    two clips of the same sequence, or with pairs="other_view_clips" of the same walk (subject and
+    type) at two camera views (see `sampling.ClipPairSampler` for `pairs` and `span`);
+    `batch_by="view"`: every batch from one camera view.
 
     Every slot holds a real frame (a short sequence repeats frames), so there is no mask; the
     augmentations are applied in the train step (`train/augment.py`).
@@ -246,13 +254,16 @@ def clip_pair_dataset(source, indices: Sequence[int], *, batch_size: int, frames
     local = batching.check_global_batch(batch_size, PRETEXT_BATCH_KEY, d_count, p_count)
     rows = batching.process_rows(batch_size, p_index, p_count)
     store = _load_store(source, indices, store, progress)
-    sampler = sampling.ClipPairSampler(store.lengths, batch_size, frames, span, pairs, seed)
+    partners = _other_views_of_each_walk(source, store) if pairs == "other_view_clips" else None
+    sampler = sampling.ClipPairSampler(store.lengths, batch_size, frames, span, pairs, seed,
+                                       groups=_view_groups(source, store, batch_by), partners=partners)
     offsets = store.offsets  # the closures keep only this, not the numpy frames
 
     def plan(i):
         chosen = sampler(int(i))
-        start = offsets[chosen["sequence"][rows], None]
-        return np.concatenate([start + chosen["frame_a"][rows], start + chosen["frame_b"][rows]], axis=1)
+        a = offsets[chosen["sequence"][rows], None] + chosen["frame_a"][rows]
+        b = offsets[chosen["sequence_b"][rows], None] + chosen["frame_b"][rows]
+        return np.concatenate([a, b], axis=1)
 
     gather = _frames_op(store)
 

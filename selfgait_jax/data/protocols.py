@@ -207,8 +207,11 @@ def label_fraction_subset(
 ) -> np.ndarray:
     """A labelled fine-tuning subset: ``round(fraction * n)`` of the ``indices`` (default: all).
 
-    Every subject first gets two sequences (when the budget allows: a triplet needs a positive), the
-    rest is drawn uniformly from what remains. Deterministic for a seed; returns sorted indices.
+    Every labelled subject has at least two sequences (a triplet needs a positive): when the budget
+    covers two per subject, every subject gets two and the rest is drawn uniformly from what remains;
+    when it does not (a few per cent of a small set), ``budget // 2`` subjects drawn by the seed get
+    two each (one more sequence of theirs for an odd budget) and the others are left unlabelled.
+    Deterministic for a seed; returns sorted indices.
     """
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"label fraction must be in (0, 1], got {fraction}")
@@ -220,14 +223,14 @@ def label_fraction_subset(
         by_subject[metas[i].subject].append(int(i))
     subjects = sorted(by_subject)
     chosen: list[int] = []
-    per_subject = 2 if budget >= 2 * len(subjects) else 1 if budget >= len(subjects) else 0
+    if budget < 2 * len(subjects):  # not two for everyone: two each for budget // 2 subjects
+        subjects = sorted(rng.choice(subjects, max(1, budget // 2), replace=False).tolist())
     rest: list[int] = []
     for subject in subjects:
         order = rng.permutation(by_subject[subject])
-        chosen.extend(int(i) for i in order[:per_subject])
-        rest.extend(int(i) for i in order[per_subject:])
-    if per_subject == 0:  # fewer slots than subjects: whole subjects are left out
-        return np.sort(rng.choice(pool, budget, replace=False))
+        chosen.extend(int(i) for i in order[:2])
+        rest.extend(int(i) for i in order[2:])
+    budget = max(budget, len(chosen))  # a budget of 1 still labels one subject's two sequences
     extra = rng.choice(np.asarray(rest, np.int64), budget - len(chosen), replace=False) if budget > len(chosen) else []
     return np.sort(np.asarray(chosen + [int(i) for i in extra], np.int64))
 

@@ -35,7 +35,8 @@ _STREAM_CLIPS = 4
 PRETEXT_TARGETS = ("next_frame", "other_view")  # byol.target: the paper's, or an extension
 # How a two-clip pretext draws its pair (pretext registry, train/pretexts.py): two clips of one
 # sequence from independent windows (GaitSSB), or two copies of one window (the authors' code).
-CLIP_PAIRS = ("two_clips", "two_copies")
+# "other_view_clips" (an extension): the second clip from the same walk seen by another camera.
+CLIP_PAIRS = ("two_clips", "two_copies", "other_view_clips")
 PRETEXT_BATCH_BY = ("", "view")  # byol.batch_by: "" = any sequences together; "view": one view a batch
 MIN_ONLINE_KEY = "byol.min_online_frames"
 
@@ -146,11 +147,7 @@ class PretextSampler:
                 raise ValueError("byol.target=other_view: no sequence has another view of its walk")
         object.__setattr__(self, "usable", usable)
         if self.groups is not None:
-            groups = np.asarray(self.groups)
-            if groups.shape != self.lengths.shape:
-                raise ValueError(f"groups {groups.shape} and lengths {self.lengths.shape} differ in shape")
-            members = [usable[groups[usable] == g] for g in np.unique(groups[usable])]
-            object.__setattr__(self, "_group_members", members)
+            object.__setattr__(self, "_group_members", _group_members(self.groups, usable, len(self.lengths)))
 
     @property
     def skipped(self) -> int:
@@ -191,11 +188,25 @@ class PretextSampler:
     def _one_group_batch(self, batch_number: int) -> dict[str, np.ndarray]:
         """All rows from one group; distinct sequences when the group has enough."""
         rng = np.random.default_rng([self.seed, _STREAM_GROUPED, batch_number])
-        sizes = np.array([len(m) for m in self._group_members], float)
-        members = self._group_members[int(rng.choice(len(sizes), p=sizes / sizes.sum()))]
-        sequence = _pick(rng, members, self.batch_size).astype(np.int64)
+        sequence = _rows_of_one_group(rng, self._group_members, self.batch_size)
         frame, mask = pretext_frames(rng, self.lengths[sequence], self.k)
         return {"sequence": sequence, "frame": frame, "mask": mask}
+
+
+def _group_members(groups, candidates: np.ndarray, n: int) -> list[np.ndarray]:
+    """The candidates of each distinct group id (``groups``: one id per sequence, ``n`` of them)."""
+    groups = np.asarray(groups)
+    if groups.shape != (n,):
+        raise ValueError(f"groups {groups.shape} and lengths ({n},) differ in shape")
+    return [candidates[groups[candidates] == g] for g in np.unique(groups[candidates])]
+
+
+def _rows_of_one_group(rng: np.random.Generator, members: list[np.ndarray], batch_size: int) -> np.ndarray:
+    """A batch from one group, picked with probability proportional to its size; distinct sequences
+    when the group has enough."""
+    sizes = np.array([len(m) for m in members], float)
+    chosen = members[int(rng.choice(len(sizes), p=sizes / sizes.sum()))]
+    return _pick(rng, chosen, batch_size).astype(np.int64)
 
 
 def clip_frames(rng: np.random.Generator, lengths: np.ndarray, frames: int, span: int) -> np.ndarray:
@@ -234,7 +245,8 @@ class ClipPairSampler:
     ``pairs="two_clips"``: each clip is ``frames`` ordered frames of its own random ``span``-frame
     window (GaitSSB). ``"two_copies"``: one window of ``frames`` consecutive frames, given twice (the
     authors' SelfGait code, which augments the two copies differently). Every sequence is visited
-    once per epoch, in a fresh order each epoch, like the paper's pretext.
+    once per epoch, in a fresh order each epoch, like the paper's pretext (with ``groups``: batches
+    of one group each, as PretextSampler's).
     """
 
     lengths: np.ndarray  # int [N]
@@ -243,11 +255,30 @@ class ClipPairSampler:
     span: int = 20
     pairs: str = "two_clips"
     seed: int = 0
+    # Optional: a group id per sequence (its camera view). Then every batch holds one group, so the
+    # other sequences of the batch, a query's negatives, share its view: telling sequences apart by
+    # their view no longer solves the task (as PretextSampler.groups).
+    groups: np.ndarray | None = None
+    # "other_view_clips": per sequence, the sequences of the same walk from other cameras; clip b
+    # comes from one of them. Sequences without any are never sampled.
+    partners: tuple | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "lengths", _check_lengths(self.lengths))
         if self.pairs not in CLIP_PAIRS:
             raise ValueError(f"clip pairs {self.pairs!r}: expected one of {CLIP_PAIRS}")
+        usable = np.arange(len(self.lengths))
+        if (self.partners is not None) != (self.pairs == "other_view_clips"):
+            raise ValueError("clip pairs: partners are given exactly when pairs='other_view_clips'")
+        if self.partners is not None:
+            if len(self.partners) != len(self.lengths):
+                raise ValueError(f"partners has {len(self.partners)} entries for {len(self.lengths)} sequences")
+            usable = usable[[len(p) > 0 for p in self.partners]]
+            if usable.size == 0:
+                raise ValueError("pretext other-view clips: no sequence has another view of its walk")
+        object.__setattr__(self, "usable", usable)
+        if self.groups is not None:
+            object.__setattr__(self, "_group_members", _group_members(self.groups, usable, len(self.lengths)))
         if self.batch_size < 1:
             raise ValueError(f"byol.batch_size must be >= 1, got {self.batch_size}")
         if not 1 <= self.frames <= self.span:
@@ -255,17 +286,23 @@ class ClipPairSampler:
                              f"{self.span}]")
 
     def __call__(self, batch_number: int) -> dict[str, np.ndarray]:
-        """{"sequence": int64 [B], "frame_a", "frame_b": int64 [B, frames]}."""
-        sequence = epoch_batch(self.seed, np.arange(len(self.lengths)), self.batch_size, batch_number)
+        """{"sequence", "sequence_b": int64 [B] (the sequences of clips a and b: the same one unless
+        pairs="other_view_clips"), "frame_a", "frame_b": int64 [B, frames]}."""
         rng = np.random.default_rng([self.seed, _STREAM_CLIPS, batch_number])
-        lengths = self.lengths[sequence]
+        if self.groups is None:
+            sequence = epoch_batch(self.seed, self.usable, self.batch_size, batch_number)
+        else:
+            sequence = _rows_of_one_group(rng, self._group_members, self.batch_size)
+        sequence_b = sequence
+        if self.partners is not None:
+            sequence_b = np.array([rng.choice(self.partners[i]) for i in sequence.tolist()], np.int64)
         if self.pairs == "two_copies":
-            frame_a = window_frames(rng, lengths, self.frames)
+            frame_a = window_frames(rng, self.lengths[sequence], self.frames)
             frame_b = frame_a.copy()
         else:
-            frame_a = clip_frames(rng, lengths, self.frames, self.span)
-            frame_b = clip_frames(rng, lengths, self.frames, self.span)
-        return {"sequence": sequence, "frame_a": frame_a, "frame_b": frame_b}
+            frame_a = clip_frames(rng, self.lengths[sequence], self.frames, self.span)
+            frame_b = clip_frames(rng, self.lengths[sequence_b], self.frames, self.span)
+        return {"sequence": sequence, "sequence_b": sequence_b, "frame_a": frame_a, "frame_b": frame_b}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -166,7 +166,8 @@ def make_batches(config, start_batch: int):
         if setting.pretext.two_clips:
             return pipelines.make_clip_pair_pipeline(
                 source, indices, batch_size=config.byol.batch_size, frames=setting.clip_frames,
-                span=setting.clip_span, pairs=setting.pretext.pairs, seed=config.seed,
+                span=setting.clip_span, pairs=setting.pretext.pairs, batch_by=config.byol.batch_by,
+                seed=config.seed,
                 start_batch=start_batch)
         # Sequences too short for a pretext window are skipped (logged); none left is a ValueError.
         return pipelines.make_pretext_pipeline(

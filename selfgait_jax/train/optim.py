@@ -9,10 +9,12 @@ the gradients of N micro-batches are averaged and applied as one update (the tra
 scans over N micro-batches, ``experiment.accumulate_step``). ``lr_scaling`` = "linear" multiplies
 ``lr`` by ``effective batch / lr_base_batch`` (effective batch = global batch × N; Goyal et al.'s
 linear rule), so a recipe tuned at one batch moves to another without hand edits; "none" (the
-default) uses ``lr`` as given. The optimiser's step count, the schedule and ``total_steps`` count
+default) uses ``lr`` as given. A gentle fine-tune: ``frozen`` (parameter-path prefixes whose updates
+are zero) and ``lr_multipliers`` (``PREFIX=FACTOR,...``: lr × factor under a prefix). The optimiser's step count, the schedule and ``total_steps`` count
 updates, not micro-batches.
 """
 
+import jax
 import optax
 
 OPTIMIZERS = ("adam", "sgd")
@@ -77,9 +79,64 @@ def make_optimizer(opt_cfg, total_steps: int, global_batch: int | None = None):
             optax.sgd(schedule, momentum=float(opt_cfg.momentum) or None))
     else:
         raise ValueError(f"optimizer.name={opt_cfg.name!r} is not one of {', '.join(OPTIMIZERS)}")
+    tx = _per_module(tx, opt_cfg)
     n = accumulate(opt_cfg)
     if n < 1:
         raise ValueError(f"optimizer.accumulate={n} must be a positive integer")
     if n > 1:
         tx = optax.MultiSteps(tx, every_k_schedule=n).gradient_transformation()
     return tx, schedule
+
+
+def parse_lr_multipliers(spec: str) -> dict[str, float]:
+    """``"backbone=0.1,mtb=0.5"`` → {"backbone": 0.1, "mtb": 0.5} (``optimizer.lr_multipliers``)."""
+    out = {}
+    for item in filter(None, (x.strip() for x in (spec or "").split(","))):
+        prefix, sep, value = item.partition("=")
+        try:
+            factor = float(value)
+        except ValueError:
+            factor = -1.0
+        if not sep or not prefix.strip() or factor < 0:
+            raise ValueError(f"optimizer.lr_multipliers: {item!r} is not PARAM_PATH=FACTOR with a factor >= 0 "
+                             f"(e.g. backbone=0.1,fc_bins=1)")
+        out[prefix.strip().strip("/")] = factor
+    return out
+
+
+def parse_frozen(spec: str) -> tuple[str, ...]:
+    """``"backbone/block1,part_fcs"`` → its parameter-path prefixes (``optimizer.frozen``)."""
+    return tuple(p.strip().strip("/") for p in (spec or "").split(",") if p.strip())
+
+
+def _per_module(tx, opt_cfg):
+    """A gentle fine-tune: the updates of parameters under each ``optimizer.frozen`` prefix are zero,
+    and those under an ``optimizer.lr_multipliers`` prefix are scaled by its factor (the longest
+    matching prefix wins), i.e. their learning rate is lr × factor. Paths are the parameter tree's
+    keys joined by "/", e.g. ``backbone/block1``. A prefix that matches no parameter is an error
+    (raised when the optimiser state is built), so a typo cannot silently train everything."""
+    multipliers = parse_lr_multipliers(opt_cfg.lr_multipliers)
+    frozen = parse_frozen(opt_cfg.frozen)
+    if not multipliers and not frozen:
+        return tx
+    rules = {**multipliers, **{p: 0.0 for p in frozen}}
+
+    def labels(params):
+        paths = ["/".join(str(getattr(k, "key", k)) for k in path)
+                 for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+        for prefix in rules:
+            if not any(p == prefix or p.startswith(prefix + "/") for p in paths):
+                key = "optimizer.frozen" if prefix in frozen else "optimizer.lr_multipliers"
+                raise ValueError(f"{key}: {prefix!r} matches no parameter; top-level names: "
+                                 f"{sorted({p.split('/')[0] for p in paths})}")
+
+        def label(path, _):
+            name = "/".join(str(getattr(k, "key", k)) for k in path)
+            matches = [p for p in rules if name == p or name.startswith(p + "/")]
+            return max(matches, key=len) if matches else "default"
+
+        return jax.tree_util.tree_map_with_path(label, params)
+
+    transforms = {p: optax.set_to_zero() if f == 0 else optax.scale(f) for p, f in rules.items()}
+    transforms["default"] = optax.identity()
+    return optax.chain(tx, optax.multi_transform(transforms, labels))

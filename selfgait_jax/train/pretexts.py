@@ -13,6 +13,9 @@ is, which loss, which augmentations, where it comes from), selected by ``pretext
   network: two clips of each sequence, augmented independently, per-part projector and predictor
   (a linear map and BatchNorm per part), per-part InfoNCE against every other sequence of the
   batch, with an EMA target (MoCo-style) instead of GaitSSB's shared encoder.
+- ``contrastive_other_view`` (an extension, not GaitSSB): as ``contrastive``, but the two clips show
+  one walk from two cameras. Like ``other_view`` it needs a pool recorded by synchronised cameras
+  (CASIA-B, OU-MVLP and SynthGait are) and uses that pairing, never identity labels.
 
 docs/design.md describes each one with its source. Options are declared in ``config.pretext``
 (``config_defaults``) and checked once by :func:`resolve`.
@@ -70,6 +73,9 @@ PRETEXTS = {p.name: p for p in (
             "the authors' released SelfGait code, trainer.update (main.py's training)"),
     Pretext("contrastive", "two_clips", "clip_mtb", "info_nce", True, False, GAITSSB_AUGMENT,
             "GaitSSB (Fan et al., TPAMI 2023; OpenGait configs/gaitssb) on SelfGait's network"),
+    Pretext("contrastive_other_view", "other_view_clips", "clip_mtb", "info_nce", True, False,
+            GAITSSB_AUGMENT, "this project's extension: contrastive, the two clips from two "
+            "synchronised cameras' views of one walk"),
 )}
 PRETEXT_NAMES = tuple(PRETEXTS)
 

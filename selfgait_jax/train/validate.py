@@ -116,6 +116,8 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
         _fail("optimizer.lr_base_batch", f"lr_scaling='linear' needs the batch that optimizer.lr was "
               f"tuned for (a positive integer), got {base!r}")
 
+    optim.parse_lr_multipliers(config.optimizer.lr_multipliers)  # ValueError naming the key
+
     if config.stage == "pretrain":
         _check_batch("byol.batch_size", config.byol.batch_size, device_count)
         k = config.byol.k
