@@ -27,8 +27,8 @@ class SeparateFCs(nn.Module):
 
 
 class MLPHead(nn.Module):
-    """BYOL projection / prediction head: Linear → BatchNorm → ReLU → Linear. They live in collection ``batch_stats``; under ``jit`` with
-    a sharded batch the statistics are the global batch's.
+    """BYOL projection / prediction head: Linear → BatchNorm → ReLU → Linear. BatchNorm's statistics
+    live in collection ``batch_stats``; under ``jit`` with a sharded batch they are the global batch's.
 
     ``bn_per_part=False`` (the authors' code: BatchNorm1d over [N, C, parts]): statistics over
     batch × parts. A projection constant over the batch but different per part then passes BatchNorm

@@ -10,8 +10,8 @@ scans over N micro-batches, ``experiment.accumulate_step``). ``lr_scaling`` = "l
 ``lr`` by ``effective batch / lr_base_batch`` (effective batch = global batch × N; Goyal et al.'s
 linear rule), so a recipe tuned at one batch moves to another without hand edits; "none" (the
 default) uses ``lr`` as given. A gentle fine-tune: ``frozen`` (parameter-path prefixes whose updates
-are zero) and ``lr_multipliers`` (``PREFIX=FACTOR,...``: lr × factor under a prefix). The optimiser's step count, the schedule and ``total_steps`` count
-updates, not micro-batches.
+are zero) and ``lr_multipliers`` (``PREFIX=FACTOR,...``: lr × factor under a prefix). The optimiser's
+step count, the schedule and ``total_steps`` count updates, not micro-batches.
 """
 
 import jax
