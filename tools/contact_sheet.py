@@ -1,6 +1,10 @@
 """Write a PNG contact sheet of one SynthGait subject: rows = view x condition, columns = frames.
 
     python tools/contact_sheet.py --dataset synthgait_b --subject 001 --out docs/images/synthgait_b.png
+    python tools/contact_sheet.py --augment=contrastive --out docs/images/augmentations_contact_sheet.png
+
+``--augment=PRETEXT`` draws instead one sequence (the first type and view) and independently
+augmented copies of it, as that pretext's step augments its clips (``train/augment.py``).
 
 Rendering is direct (no cache), so this works on any machine in a few seconds.
 """
@@ -9,22 +13,32 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 from PIL import Image, ImageDraw
 
+from selfgait_jax import config_defaults
 from selfgait_jax.data.datasets import DATASETS
 from selfgait_jax.data.synthgait.dataset import SynthGaitSpec, render_walk
+from selfgait_jax.train import augment, pretexts
+from selfgait_jax.train.pretexts import PRETEXT_NAMES
 
 
-def contact_sheet(
+def sequence_rows(
     spec: SynthGaitSpec, subject: str, types: list[str], views: list[str], frames: int, stride: int
-) -> Image.Image:
-    """One row per (type, view), ``frames`` frames ``stride`` apart, with a label column."""
+) -> list:
+    """(label, frames) per (type, view): ``frames`` frames ``stride`` apart."""
     spec = SynthGaitSpec(spec.name, spec.seed, (subject,), tuple(types), tuple(views), frames * stride, frames * stride)
-    label_width, gap = 70, 2
     rows = []
     for sequence_type in types:
         for view, sequence in zip(views, render_walk(spec, subject, sequence_type)):
             rows.append((f"{sequence_type} {view}", sequence[::stride][:frames]))
+    return rows
+
+
+def draw_rows(rows) -> Image.Image:
+    """``rows``: (label, uint8 frames [T, 64, 44]) → one sheet, a row each."""
+    label_width, gap = 70, 2
+    frames = max(len(sequence) for _, sequence in rows)
     height = len(rows) * (64 + gap)
     width = label_width + frames * (44 + gap)
     sheet = Image.new("L", (width, height), 40)
@@ -33,7 +47,7 @@ def contact_sheet(
         y = r * (64 + gap)
         draw.text((4, y + 26), label, fill=255)
         for c, frame in enumerate(sequence):
-            sheet.paste(Image.fromarray(frame), (label_width + c * (44 + gap), y))
+            sheet.paste(Image.fromarray(np.asarray(frame)), (label_width + c * (44 + gap), y))
     return sheet
 
 
@@ -47,6 +61,9 @@ def main(argv=None):
     parser.add_argument("--views", default="000,036,090,144,180")
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--stride", type=int, default=3, help="take every stride-th frame")
+    parser.add_argument("--augment", default="", choices=["", *PRETEXT_NAMES],
+                        help="draw augmented copies as this pretext makes them (default: no augmentation)")
+    parser.add_argument("--copies", type=int, default=6, help="with --augment: augmented copies (default: 6)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     known = DATASETS[args.dataset].full.views
@@ -55,7 +72,15 @@ def main(argv=None):
     if unknown:
         parser.error(f"--views {unknown} are not views of {args.dataset}: {known}")
     spec = SynthGaitSpec(args.dataset, args.seed, (args.subject,), ("nm-01",), tuple(views), 1, 1)
-    sheet = contact_sheet(spec, args.subject, args.types.split(","), views, args.frames, args.stride)
+    rows = sequence_rows(spec, args.subject, args.types.split(","), views, args.frames, args.stride)
+    if args.augment:
+        config = config_defaults.pretrain_config("full")
+        config.pretext.name = args.augment
+        aug = pretexts.resolve(config).augment
+        label, original = rows[0]
+        copies = augment.augmented_examples(original, aug, args.copies, args.seed)
+        rows = [(label, original)] + [(f"{args.augment} {i + 1}", c) for i, c in enumerate(copies)]
+    sheet = draw_rows(rows)
     sheet.save(args.out, optimize=True)
     print(f"wrote {args.out} ({sheet.width}x{sheet.height})")
 

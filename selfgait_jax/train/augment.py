@@ -170,3 +170,11 @@ def _warp(clips, maps):
             frame, [y, x], order=1, mode="constant", cval=0.0))(clip)
 
     return jax.vmap(one_clip)(clips, y_in, x_in)
+
+
+def augmented_examples(clip, aug: Augmentations, copies: int, seed: int = 0):
+    """``copies`` independently augmented versions of one clip ``uint8 [T, H, W]``, as ``uint8
+    [copies, T, H, W]`` (for pictures of what a pretext trains on)."""
+    x = jnp.broadcast_to(jnp.asarray(clip, jnp.float32)[None] / 255.0, (copies, *clip.shape))
+    y = augment_clips(jax.random.PRNGKey(seed), x, aug)
+    return (jnp.clip(y, 0.0, 1.0) * 255.0 + 0.5).astype(jnp.uint8)
