@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from selfgait_jax.data import batching, sampling
 from selfgait_jax.data.sequence import FRAME_SHAPE, describe_sequence, load_sequence
+from selfgait_jax.errors import ConfigError
 
 _log = logging.getLogger(__name__)
 
@@ -194,12 +195,12 @@ def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int =
     rows = batching.process_rows(batch_size, p_index, p_count)
     store = _load_store(source, indices, store, progress)
     if batch_by not in sampling.PRETEXT_BATCH_BY:
-        raise ValueError(f"config.byol.batch_by={batch_by!r}: expected one of {sampling.PRETEXT_BATCH_BY}")
+        raise ConfigError("byol.batch_by", f"{batch_by!r}: expected one of {sampling.PRETEXT_BATCH_BY}")
     groups = None
     if batch_by == "view":
         groups = np.array([source.metas[i].view for i in store.indices.tolist()])
     if target not in sampling.PRETEXT_TARGETS:
-        raise ValueError(f"config.byol.target={target!r}: expected one of {sampling.PRETEXT_TARGETS}")
+        raise ConfigError("byol.target", f"{target!r}: expected one of {sampling.PRETEXT_TARGETS}")
     partners = _other_views_of_each_walk(source, store) if target == "other_view" else None
     sampler = sampling.PretextSampler(store.lengths, batch_size=batch_size, k=k, seed=seed,
                                       min_online_frames=min_online_frames, name=source.name,
