@@ -7,7 +7,8 @@ chains, the pretraining / fine-tuning stages, the GaitSet / GaitPart baselines).
 this module, so ``--config=ANY/PATH/configs/<name>.py`` loads from any folder.
 
 Stable keys that scripts may rely on: ``total_steps``, ``log_every``, ``checkpoint_every``,
-``seed``, ``init_from``, ``data.name``. Sizes (``config_names.SIZES``): "full" (the paper's setting)
+``seed``, ``init_from``, ``data.name``; in a chain they belong to each stage
+(``finetune.total_steps``). Sizes (``config_names.SIZES``): "full" (the paper's setting)
 and "tiny" (tests and CPU smoke runs: tiny network, tiny SynthGait, a few steps).
 """
 

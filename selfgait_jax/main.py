@@ -6,28 +6,33 @@
                       size, "tiny" (seconds on a CPU) or "full" (the default), e.g.
                       configs/pretrain.py:tiny
 --config.KEY=VALUE    overrides one setting of that config; KEY is a dotted path into it
-                      (total_steps, optimizer.lr, byol.batch_size, ...). The key must exist: a typo
+                      (total_steps, optimizer.lr, byol.batch_size, ...). In a chain config (one
+                      that lists stages: quickstart.py, sg2/4/6.py, ablation_*.py, sg2_ou_mvlp.py)
+                      every training setting belongs to a stage, so KEY starts with the stage's
+                      name: finetune.total_steps, pretrain.optimizer.lr. The key must exist: a typo
                       stops the run with a suggestion. Strings need no quotes; tuples are written
                       as (1,2).
---workdir=DIR         checkpoints, metrics and TensorBoard files (default: workdir/<config name>);
-                      an interrupted run resumes from DIR's latest checkpoint.
+--workdir=DIR         checkpoints, metrics and TensorBoard files (default: workdir/<config name>,
+                      with _tiny for :tiny); an interrupted run resumes from DIR's latest checkpoint.
 
-Example (a tiny pretraining run of 20 steps with a smaller learning rate):
+Examples (a tiny pretraining run of 20 steps with a smaller learning rate; the quickstart chain
+with a longer fine-tuning stage):
 
     python -m selfgait_jax.main --config=configs/pretrain.py:tiny --config.total_steps=20 \\
         --config.optimizer.lr=1e-4 --workdir=/tmp/pt
+    python -m selfgait_jax.main --config=configs/quickstart.py --config.finetune.total_steps=600
 
-Every setting is checked before any data is generated or anything is compiled; a bad one is one
-line naming its key. FILE may lie in any folder: the files under configs/ import their shared
-defaults from the package (``selfgait_jax.config_defaults``). On several hosts the same command joins
-the job (jax.distributed).
+Every setting is checked before any data is generated, anything is compiled or TensorFlow (the
+input pipeline) is loaded; a bad one is one line naming its key. FILE may lie in any folder: the
+files under configs/ import their shared defaults from the package
+(``selfgait_jax.config_defaults``). On several hosts the same command joins the job
+(jax.distributed).
 """
 
 import difflib
 import logging as std_logging
 import os
 import sys
-import traceback
 
 from absl import app
 from absl import flags
@@ -36,15 +41,18 @@ import jax
 from ml_collections import config_flags
 
 import selfgait_jax
+from selfgait_jax.errors import ConfigError, WorkdirInUseError
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Training config file FILE[:ARG], e.g. configs/pretrain.py or "
+    "config", None, "Required. Training config file FILE[:ARG], e.g. configs/pretrain.py or "
     "configs/pretrain.py:tiny; override one of its settings with --config.KEY=VALUE "
-    "(e.g. --config.total_steps=20, --config.optimizer.lr=1e-4).",
+    "(e.g. --config.total_steps=20, --config.optimizer.lr=1e-4; in a chain config the stage comes "
+    "first: --config.finetune.total_steps=20).",
     lock_config=True)
+flags.FLAGS["config"].default_as_str = None  # required: ml_collections would show "(default: 'None')"
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Where checkpoints, metrics and TensorBoard files go "
-    "(default: workdir/<config file name>).")
+    "(default: workdir/<config file name>, workdir/<name>_tiny for FILE:tiny).")
 flags.mark_flags_as_required(["config"])
 
 
@@ -79,7 +87,30 @@ def _override_paths(argv) -> list[str]:
 
 def unknown_key_message(config, path: str) -> str | None:
     """``"config.optimizer has no key 'lrr'; did you mean lr?"`` for the first key of the dotted
-    ``path`` that ``config`` lacks, or None when every key exists."""
+    ``path`` that ``config`` lacks, or None when every key exists. On a chain config, a training
+    setting given without its stage suggests the stage-prefixed keys (``finetune.total_steps``)."""
+    message = _missing_key_message(config, path)
+    first = path.split(".")[0].partition("[")[0]
+    stages = _stage_names(config)
+    if message is None or not stages or first in config:
+        return message
+    suggestions = [f"{stage}.{fixed}" for stage in stages
+                   if (fixed := _closest_path(config[stage], path)) is not None]
+    if not suggestions:
+        return message
+    return (f"config has no key {first!r}: a chain's training settings belong to its stages "
+            f"({', '.join(stages)}), as --config.STAGE.KEY; did you mean {' or '.join(suggestions)}?")
+
+
+def _stage_names(config) -> list[str]:
+    """The stages of a chain config (``config.stages``), [] for a single training config."""
+    names = config.get("stages", "") if hasattr(config, "get") else ""
+    if not isinstance(names, str):
+        return []
+    return [n.strip() for n in names.split(",") if n.strip() in config]
+
+
+def _missing_key_message(config, path: str) -> str | None:
     node, where = config, "config"
     for key in path.split("."):
         key = key.partition("[")[0]  # an index (key[0]) refers to the key itself
@@ -93,6 +124,23 @@ def unknown_key_message(config, path: str) -> str | None:
             return f"{where} has no key {key!r}; {hint}"
         node, where = node[key], f"{where}.{key}"
     return None
+
+
+def _closest_path(config, path: str) -> str | None:
+    """``path`` with each key that ``config`` lacks replaced by its closest key, or None when one
+    has none (``optimizer.lrr`` -> ``optimizer.lr``)."""
+    node, fixed = config, []
+    for part in path.split("."):
+        key, bracket, index = part.partition("[")
+        keys = [str(k) for k in node.keys()] if hasattr(node, "keys") else []
+        if key not in keys:
+            close = difflib.get_close_matches(key, keys, n=1)
+            if not close:
+                return None
+            key = close[0]
+        fixed.append(key + bracket + index)
+        node = node[key]
+    return ".".join(fixed)
 
 
 def _unknown_override(argv, error: Exception) -> str:
@@ -115,20 +163,26 @@ def _last_exception_line(text: str) -> str:
 
 
 def _short_flag_error(error: flags.Error) -> str | None:
-    """One line for a flags error; None when it wraps a real bug's traceback (keep it in full)."""
-    text = str(error)
-    if "Traceback (most recent call last)" not in text:
-        return text.splitlines()[0] if text else repr(error)
-    head = text.splitlines()[0].removesuffix("Error whilst parsing config file:").rstrip(": ")
-    last = _last_exception_line(text)
-    if last.startswith("ValueError: "):  # get_config's own check, e.g. an unknown size
-        return f"{head}: {last.removeprefix('ValueError: ')}"
+    """One line for a flags error; None when it wraps a real bug's traceback (keep it in full).
+
+    absl wraps what parsing a flag raised; for the config file, ml_collections wraps what
+    ``get_config`` raised first. A ValueError at the bottom is a bad value (an override that does
+    not parse, the config file's own check of its size); anything else is a bug in the file."""
+    head = str(error).splitlines()[0] if str(error) else repr(error)  # "flag --config=FILE: ..."
+    cause = error
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__
+    if cause is error:  # absl's own: an unknown flag, a missing value
+        return head
+    if isinstance(cause, ValueError):
+        return f"{head.partition(': ')[0]}: {cause}"
     return None
 
 
-def _fail(message: str):
-    print(f"error: {message}\n(python -m selfgait_jax.main --help explains --config and "
-          f"--config.KEY=VALUE)", file=sys.stderr)
+def _fail(message: str, flag_help: bool = False):
+    """Exits with one line on stderr (``flag_help``: it points to --help, for a command-line mistake)."""
+    hint = " (see python -m selfgait_jax.main --help)"
+    print(f"error: {message}{hint if flag_help else ''}", file=sys.stderr)
     sys.exit(1)
 
 
@@ -146,22 +200,30 @@ def parse_flags(argv):
         if message is None:
             print(f"FATAL Flags parsing error: {error}", file=sys.stderr)
             sys.exit(1)
-        _fail(message)
+        _fail(message, flag_help=True)
     except (KeyError, AttributeError) as error:  # ml_collections: an override of a missing key
         if not _override_paths(argv):
             raise
-        _fail(_unknown_override(argv, error))
+        _fail(_unknown_override(argv, error), flag_help=True)
     except OSError as error:  # ml_collections: the config file could not be read
-        _fail(_last_exception_line(str(error)) if "config" in str(error) else str(error))
+        _fail(_last_exception_line(str(error)), flag_help=True)
 
 
-def _is_config_error(error: ValueError) -> bool:
-    """A ValueError of the config checks (train/validate.py) or a later one that names its key
-    (``config.<key>: ...``, e.g. the pretext pipeline's byol.min_online_frames)."""
-    frames = traceback.extract_tb(error.__traceback__)
-    raised_in_validate = bool(frames) and frames[-1].filename.endswith(
-        os.path.join("train", "validate.py"))
-    return raised_in_validate or str(error).startswith("config.")
+def train(config, workdir: str):
+    """``train.loop.run`` with the evaluation wired in (main is the one place that knows both). A
+    setting that cannot work (``ConfigError``) or a workdir another run holds exits with one line."""
+    # Neither imports TensorFlow: it loads with the input pipeline (selfgait_jax.data.pipelines,
+    # which hides the GPUs from it), after loop.run has checked every setting, so a config error
+    # is reported before TensorFlow prints anything.
+    from selfgait_jax.evaluation import api as evaluation  # pylint: disable=g-import-not-at-top
+    from selfgait_jax.train import loop  # pylint: disable=g-import-not-at-top
+
+    try:
+        return loop.run(config, workdir, evaluation)
+    except ConfigError as error:  # names its key
+        _fail(str(error))
+    except WorkdirInUseError as error:  # another run writes there: say who, nothing else
+        _fail(str(error))
 
 
 def main(argv):
@@ -175,34 +237,16 @@ def main(argv):
         config = _CONFIG.value
         size = config.get("size", "")
     except OSError as error:  # the config file does not exist or cannot be read
-        _fail(_last_exception_line(str(error)))
+        _fail(_last_exception_line(str(error)), flag_help=True)
     try:  # one command for one host or many: on a single host there is no cluster to join
         jax.distributed.initialize()
     except (ValueError, RuntimeError) as e:
         logging.info("single-process run (jax.distributed.initialize: %s)", e)
-    try:
-        import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-        tf.config.set_visible_devices([], "GPU")
-    except ImportError:
-        pass
-    from selfgait_jax.evaluation import api as evaluation  # pylint: disable=g-import-not-at-top
-    from selfgait_jax.train import loop  # pylint: disable=g-import-not-at-top
-
     workdir = _WORKDIR.value or default_workdir(
         config_flags.get_config_filename(flags.FLAGS["config"]), size)
     logging.info("JAX process %d/%d, %d devices; workdir %s", jax.process_index(),
                  jax.process_count(), jax.device_count(), workdir)
-    from selfgait_jax.train.checkpointing import WorkdirInUseError  # pylint: disable=g-import-not-at-top
-
-    try:
-        loop.run(config, workdir, evaluation)  # main wires evaluation into training
-    except WorkdirInUseError as error:  # another run writes there: say who, nothing else
-        _fail(str(error))
-    except ValueError as error:
-        if not _is_config_error(error):
-            raise
-        _fail(str(error))
+    train(config, workdir)
 
 
 if __name__ == "__main__":

@@ -1,20 +1,30 @@
-"""A workdir's checkpoints as written by training, read back for inference.
+"""A workdir: its checkpoints as written by training, read back for inference, and its one-writer lock.
 
 Layout: ``workdir/checkpoints/<step>/{state,data,config}``. orbax writes each step to a temporary
 directory and renames it when complete, and only lists finalized steps, so a checkpoint cut short
 by a crash or SIGKILL is never restored. ``data`` holds ``{"next_batch": n}``: the pipelines are
 stateless in the batch number, so that is the whole data position.
 
+One workdir, one writer: a training run holds ``WorkdirLock`` (an ``fcntl.flock`` on
+``workdir/.lock``) while it runs, so a second run started on the same workdir stops with a message
+naming the first instead of interleaving checkpoints. The OS releases the lock when its process
+dies, so a SIGKILLed or crashed run never leaves it stuck. Readers take no lock; ``run_in_progress``
+tells them a run is still writing (``checkpoint_to_read`` says which finished step they read).
+
 This module sits below ``train`` and ``evaluation`` (it imports only ``models``, ``data``,
-``sharding`` and orbax): training writes through ``Checkpoints``; evaluation, export and
-``init_from`` read the embedding network's variables back with ``load_for_inference``, which
-restores the checkpoint's state tree from its own metadata, so it needs no optimiser and no rebuilt
-experiment.
+``sharding``, ``errors`` and orbax): training writes through ``Checkpoints`` under ``WorkdirLock``; evaluation,
+export and ``init_from`` read the embedding network's variables back with ``load_for_inference``,
+which restores the checkpoint's state tree from its own metadata, so it needs no optimiser and no
+rebuilt experiment.
 """
 
+import datetime
 import json
 import logging
 import os
+import socket
+import sys
+import time
 
 import jax
 import ml_collections
@@ -22,6 +32,7 @@ import orbax.checkpoint as ocp
 
 from selfgait_jax import sharding
 from selfgait_jax.data.sequence import FRAME_SHAPE
+from selfgait_jax.errors import WorkdirInUseError
 from selfgait_jax.models import contract, registry
 
 
@@ -36,6 +47,111 @@ def chain_stages(workdir: str) -> list[str]:
         return []
     return sorted(os.path.join(workdir, name) for name in os.listdir(workdir)
                   if os.path.isdir(checkpoint_dir(os.path.join(workdir, name))))
+
+
+class WorkdirLock:
+    """An exclusive, non-blocking ``fcntl.flock`` on ``workdir/.lock`` (``.lock.<i>`` for JAX
+    process i > 0, so the processes of one multi-host job do not exclude each other).
+
+    ``acquire()`` raises ``WorkdirInUseError`` naming the holder (pid, host, start time, command,
+    as it wrote them into the file) when another open of the file holds the lock. The lock belongs
+    to the open file, so the OS drops it when the holder exits or is killed; the file itself stays
+    (removing it would race with a run that is just opening it). Use as a context manager.
+    """
+
+    def __init__(self, workdir: str, process_index: int = 0):
+        self.path = lock_path(workdir, process_index)
+        self._fd = None
+
+    def acquire(self) -> "WorkdirLock":
+        try:
+            import fcntl  # pylint: disable=g-import-not-at-top
+        except ImportError:  # not POSIX: no lock, say so once
+            logging.getLogger(__name__).warning("no fcntl here: workdir %s is not locked",
+                                                os.path.dirname(self.path))
+            return self
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        # A reader's run_in_progress holds a shared lock for microseconds: try again before
+        # concluding that a run holds it.
+        for attempt in range(_LOCK_TRIES):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if attempt + 1 < _LOCK_TRIES:
+                    time.sleep(0.05)
+        else:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise WorkdirInUseError(
+                f"workdir {os.path.dirname(self.path)} is in use by another run ({holder}); two "
+                f"runs in one workdir would interleave their checkpoints. Wait for it to finish, "
+                f"stop it, or pass another --workdir. (Lock: {self.path}, released by the OS when "
+                f"that process ends.)") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({
+            "pid": os.getpid(), "host": socket.gethostname(),
+            "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv)}).encode())
+        os.fsync(fd)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            import fcntl  # pylint: disable=g-import-not-at-top
+
+            # Explicitly: a child forked meanwhile would otherwise keep the lock past our close.
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+_LOCK_TRIES = 5
+
+
+def lock_path(workdir: str, process_index: int = 0) -> str:
+    suffix = f".{process_index}" if process_index else ""
+    return os.path.join(os.path.abspath(workdir), ".lock" + suffix)
+
+
+def _read_holder(fd) -> str:
+    try:
+        info = json.loads(os.pread(fd, 65536, 0).decode())
+        return (f"pid {info['pid']} on {info['host']}, started {info['started']}: "
+                f"{info.get('command') or '?'}")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a process that has not written its name yet"
+
+
+def run_in_progress(workdir: str) -> str | None:
+    """The training run that holds ``workdir``'s lock now, as it described itself ("pid 12 on host,
+    started ...: command"), or None. Tests the lock with a shared ``flock`` held for microseconds
+    (``WorkdirLock.acquire`` tries again meanwhile), so a starting run is never turned away."""
+    try:
+        import fcntl  # pylint: disable=g-import-not-at-top
+    except ImportError:  # not POSIX: runs take no lock either
+        return None
+    try:
+        fd = os.open(lock_path(workdir), os.O_RDONLY)
+    except OSError:  # no lock file: no run has ever trained here
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return _read_holder(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 class _NoReadOnlyWarning(logging.Filter):
@@ -136,28 +252,58 @@ def init_embed_variables(embed_model) -> dict:
     return embed_model.init(jax.random.PRNGKey(0), frames, mask, train=False)
 
 
+def checkpoint_to_read(workdir: str, step=None) -> tuple[int, str]:
+    """``(step, note)``: the finalized checkpoint that inference reads in ``workdir`` (``step``, by
+    default the latest), and, while a training run holds the workdir, a note saying which finished
+    step that is and that the run goes on ("" otherwise).
+
+    A FileNotFoundError says what is missing: the workdir itself, its checkpoints (a chain's root
+    names its stages instead), or the step asked for.
+    """
+    if not os.path.isdir(workdir):
+        raise FileNotFoundError(f"workdir {workdir} does not exist")
+    running = run_in_progress(workdir)
+    if not os.path.isdir(checkpoint_dir(workdir)):
+        stages = chain_stages(workdir)
+        if stages:
+            raise FileNotFoundError(f"{workdir} is a chain; use one of its stages: {', '.join(stages)}")
+        if running:
+            raise FileNotFoundError(f"{workdir} has no finished checkpoint yet: a run is training "
+                                    f"there ({running})")
+        raise FileNotFoundError(f"{workdir} holds no checkpoints/ folder: not a training workdir")
+    ckpts = Checkpoints(workdir, read_only=True)
+    try:
+        steps = ckpts.all_steps()
+    finally:
+        ckpts.close()
+    if step is None:
+        if not steps:
+            raise FileNotFoundError(f"no finalized checkpoint in {checkpoint_dir(workdir)}" + (
+                f" yet: a run is training there ({running})" if running else ""))
+        step = max(steps)
+    elif step not in steps:
+        raise FileNotFoundError(f"no finalized checkpoint for step {step} in {checkpoint_dir(workdir)} "
+                                f"(available: {sorted(steps)})")
+    note = ""
+    if running:
+        which = "its latest finished step" if step == max(steps) else "finished step"
+        note = (f"note: a run is still training in {workdir} ({running}); reading {which} {step}, "
+                f"not the run's end")
+    return int(step), note
+
+
 def load_for_inference(workdir: str, step=None):
     """Returns ``(config, embed_model, variables, step)`` from a workdir's checkpoint.
 
     Works for triplet-trained workdirs and for pretraining workdirs, whose embedding network's
     parameters are the subset of the online parameters under the embedding network's keys. The
     state is restored into the shapes and dtypes its checkpoint records (orbax's metadata), on one
-    device.
+    device. ``step`` defaults to the latest finalized one; what is missing is a FileNotFoundError
+    (``checkpoint_to_read``).
     """
+    step, _ = checkpoint_to_read(workdir, step)
     ckpts = Checkpoints(workdir, read_only=True)
     try:
-        if step is None:
-            step = ckpts.latest_step()
-            if step is None:
-                stages = chain_stages(workdir)
-                if stages:
-                    raise FileNotFoundError(f"{workdir} is a chain; use one of its stages: "
-                                            f"{', '.join(stages)}")
-                raise FileNotFoundError(f"no finalized checkpoint in {ckpts.directory}")
-        elif step not in ckpts.all_steps():
-            raise FileNotFoundError(
-                f"no finalized checkpoint for step {step} in {ckpts.directory} "
-                f"(available: {ckpts.all_steps()})")
         config = ckpts.restore_config(step)
         state = ckpts.restore_state(step)
     finally:

@@ -7,8 +7,7 @@ os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import selfgait_jax  # noqa: E402  (after the environment above)
+import selfgait_jax  # noqa: E402  (after the environment above; sets TensorFlow's env defaults)
 
 selfgait_jax.configure_jax()

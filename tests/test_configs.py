@@ -16,6 +16,7 @@ import sys
 import jax
 import pytest
 
+from selfgait_jax.errors import ConfigError
 from selfgait_jax.train import validate
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -144,14 +145,15 @@ def test_a_chain_is_checked_whole_and_its_stages_resolved(tmp_path):
     stages = validate.validate_chain(load("sg2", "tiny"), str(tmp_path), jax.device_count())
     assert list(stages) == ["pretrain", "finetune"]
     assert stages["finetune"].init_from == str(tmp_path / "pretrain")
-    for stages_value, message in (("finetune,pretrain", "config.finetune.init_from='@pretrain' must name "
-                                                        "an earlier stage"),
-                                  ("pretrain,finetun", "config.stages names 'finetun' but config.finetun "
-                                                       "does not exist")):
+    for stages_value, key, message in (
+            ("finetune,pretrain", "finetune.init_from",
+             "config.finetune.init_from: '@pretrain' must name an earlier stage"),
+            ("pretrain,finetun", "stages", "config.stages: names 'finetun' but config.finetun does not exist")):
         chain = load("sg2", "tiny")
         chain.stages = stages_value
-        with pytest.raises(ValueError, match="^" + re.escape(message)):
+        with pytest.raises(ConfigError, match="^" + re.escape(message)) as error:
             validate.validate_chain(chain, str(tmp_path), jax.device_count())
+        assert error.value.key == key
 
 
 def test_every_config_file_is_covered():

@@ -238,7 +238,7 @@ def test_evaluation_imports_without_tensorflow_and_loader_without_flax():
         "import selfgait_jax.evaluation.exported\n"
         "assert not {'flax', 'tensorflow', 'selfgait_jax.models'} & set(sys.modules), 'loader'\n"
         "from selfgait_jax.evaluation import api, embed, identify, protocol, tables, evaluate_workdir\n"
-        "import selfgait_jax.data.sources, selfgait_jax.train.checkpointing\n"
+        "import selfgait_jax.data.sources, selfgait_jax.workdir\n"
         "assert 'tensorflow' not in sys.modules, 'evaluation'\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -1,6 +1,7 @@
 """A checkpointed tiny model end to end: evaluate_workdir's files, export, and identify."""
 
 import json
+import os
 import pickle
 import sys
 
@@ -140,6 +141,15 @@ def exported_file(workdir, evaluated):  # after the evaluation, so the file stor
     path = workdir.parent / "model.npz"
     assert export_tool.main([f"--workdir={workdir}", f"--out={path}", "--platforms=cpu"]) == 0
     return path
+
+
+def test_export_while_a_run_trains_says_which_finished_step_it_reads(workdir, tmp_path, capsys):
+    with workdir_lib.WorkdirLock(str(workdir)):  # as a training run holds it
+        assert export_tool.main([f"--workdir={workdir}", f"--out={tmp_path / 'm.npz'}", "--platforms=cpu"]) == 0
+    err = capsys.readouterr().err
+    assert f"note: a run is still training in {workdir} (pid {os.getpid()} on " in err
+    assert "reading its latest finished step 7, not the run's end" in err
+    assert exported.load_exported(tmp_path / "m.npz").meta["step"] == 7
 
 
 @pytest.mark.slow

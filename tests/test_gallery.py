@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from gei_model import export_gei
+from selfgait_jax.errors import GalleryNotFound
 from selfgait_jax.evaluation import gallery as gallery_lib
 
 sys.path.insert(0, "tools")
@@ -108,6 +109,12 @@ def test_a_broken_gallery_file_is_named(models, tmp_path, capsys):
     assert f"{broken}: not a gallery file" in capsys.readouterr().err
     assert gallery_tool.main(["list", f"--gallery={tmp_path / 'none.npz'}"]) == 1
     assert "no such gallery file" in capsys.readouterr().err
+    with pytest.raises(GalleryNotFound) as missing:  # its own class: enroll starts a new gallery on it
+        gallery_lib.load_gallery(tmp_path / "none.npz")
+    assert missing.value.path == str(tmp_path / "none.npz") and isinstance(missing.value, FileNotFoundError)
+    with pytest.raises(ValueError) as broken_error:  # a broken file is not a missing one
+        gallery_lib.load_gallery(broken)
+    assert not isinstance(broken_error.value, GalleryNotFound)
     model, _ = models
     assert gallery_tool.main(["list", f"--gallery={model}"]) == 1  # an exported model is not a gallery
     assert "not a gallery file" in capsys.readouterr().err

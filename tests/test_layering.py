@@ -1,4 +1,4 @@
-"""Imports point down: config_names ← models ← data ← config_defaults ← train, evaluation ← main,
+"""Imports point down: errors, config_names ← models ← data ← config_defaults ← train, evaluation ← main,
 tools; ``sharding`` (the device mesh) is a leaf beside models that data, train and evaluation use.
 And importing the package changes no global JAX setting (entry points do that explicitly, with
 ``selfgait_jax.configure_jax``).
@@ -13,9 +13,11 @@ import pathlib
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "selfgait_jax"
 
 # Sub-package (or top-level module) -> the sub-packages of selfgait_jax it must never import.
-EVERY_PART = {"config_names", "config_defaults", "sharding", "models", "data", "train", "evaluation",
+EVERY_PART = {"errors", "config_names", "config_defaults", "sharding", "models", "data", "train", "evaluation",
               "workdir", "main", "video"}
 FORBIDDEN = {
+    # The error classes every layer raises (ConfigError, SequenceError): below everything.
+    "errors": EVERY_PART - {"errors"},
     # The shared names (SIZES, STAGES): below everything.
     "config_names": EVERY_PART - {"config_names"},
     # The device mesh: a leaf.

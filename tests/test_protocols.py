@@ -11,6 +11,7 @@ from selfgait_jax.data.protocols import (
     casia_b_protocol, label_fraction_subset, load_partition, ou_mvlp_protocol, pool_indices, pool_size,
     protocol_for, protocol_of)
 from selfgait_jax.data.sequence import CASIA_B_TYPES, OU_MVLP_TYPES, SequenceMeta
+from selfgait_jax.errors import ConfigError
 
 
 def casia_metas(num_subjects, views=("000", "090")):
@@ -120,13 +121,16 @@ def test_pool_is_deterministic_by_seed_and_nested_across_ratios():
 def test_pool_too_small_or_misconfigured_names_the_keys():
     metas = casia_metas(124, views=("000",))  # 74 x 10 = 740 training sequences
     assert len(pool_indices("casia_b", metas, 1.0, 740)) == 740
-    with pytest.raises(ValueError, match=r"data\.pool_ratio=2 x data\.pool_base_sequences=740 asks for "
-                                         r"1480 .* has only 740"):
+    with pytest.raises(ConfigError, match=r"config\.data\.pool_ratio: 2 x data\.pool_base_sequences=740 "
+                                          r"asks for 1480 .* has only 740") as error:
         pool_indices("casia_b", metas, 2.0, 740)
-    with pytest.raises(ValueError, match=r"data\.pool_base_sequences"):
+    assert error.value.key == "data.pool_ratio"
+    with pytest.raises(ConfigError, match=r"data\.pool_base_sequences") as error:
         pool_indices("casia_b", metas, 2.0, 0)
-    with pytest.raises(ValueError, match=r"data\.pool_ratio"):
+    assert error.value.key == "data.pool_base_sequences"
+    with pytest.raises(ConfigError, match=r"data\.pool_ratio") as error:
         pool_indices("casia_b", metas, -1.0, 10)
+    assert error.value.key == "data.pool_ratio"
 
 
 def test_unlabelled_pool_is_used_whole():
@@ -182,8 +186,9 @@ def test_partition_subjects_outside_the_file_or_the_data(tmp_path):
 def test_bad_partition_files_name_the_key_and_the_path(tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(content)
-    with pytest.raises(ValueError, match=f"data.partition: .*{message}"):
+    with pytest.raises(ConfigError, match=f"config.data.partition: .*{message}") as error:
         protocol_for("casia_b", casia_metas(4), str(path))
+    assert error.value.key == "data.partition"
     assert load_partition(PARTITIONS / "CASIA-B.json")[0][:2] == ("001", "002")
 
 

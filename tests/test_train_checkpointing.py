@@ -18,7 +18,7 @@ import optax
 import pytest
 
 from selfgait_jax import sharding, workdir as workdir_lib
-from selfgait_jax.train import checkpointing, experiment, loop, steps, validate
+from selfgait_jax.train import experiment, loop, steps, validate
 from selfgait_jax.train.state import TrainState
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root, for `configs`
@@ -122,7 +122,7 @@ def test_config_errors_are_raised_before_compiling(tmp_path, monkeypatch):
         loop.run(chain, str(tmp_path / "chain"))
     chain = quickstart.get_config("tiny")
     chain.evaluate = "pretest"
-    with pytest.raises(ValueError, match="config.evaluate='pretest'"):
+    with pytest.raises(ValueError, match="config.evaluate: 'pretest' names no stage"):
         loop.run(chain, str(tmp_path / "chain"))
     assert not os.path.exists(tmp_path / "chain" / "pretrain")
     validate.validate_config(pretrain.get_config("tiny"), 4)  # the shipped configs are valid
@@ -194,7 +194,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
 
 _HOLD_LOCK = """
 import sys, time
-from selfgait_jax.train.checkpointing import WorkdirLock
+from selfgait_jax.workdir import WorkdirLock
 lock = WorkdirLock(sys.argv[1]).acquire()
 print("locked", flush=True)
 time.sleep(600)
@@ -216,9 +216,9 @@ def test_a_second_run_on_a_workdir_in_use_stops_and_a_killed_run_leaves_no_lock(
 
         monkeypatch.setattr(experiment, "build_experiment", no_build)
         expected = rf"workdir {re.escape(str(workdir))} is in use by another run \(pid {holder.pid} on "
-        with pytest.raises(checkpointing.WorkdirInUseError, match=expected):
+        with pytest.raises(workdir_lib.WorkdirInUseError, match=expected):
             loop.train(pretrain.get_config("tiny"), str(workdir))
-        with pytest.raises(checkpointing.WorkdirInUseError, match=expected):
+        with pytest.raises(workdir_lib.WorkdirInUseError, match=expected):
             loop.run(quickstart.get_config("tiny"), str(workdir))
         assert not (workdir / "checkpoints").exists() and not (workdir / "pretrain").exists()
         # From the command line: one line naming the other run, no traceback, exit 1.
@@ -231,10 +231,10 @@ def test_a_second_run_on_a_workdir_in_use_stops_and_a_killed_run_leaves_no_lock(
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     assert holder.returncode == -signal.SIGKILL
-    with checkpointing.WorkdirLock(str(workdir)) as lock:  # not stuck after the kill
+    with workdir_lib.WorkdirLock(str(workdir)) as lock:  # not stuck after the kill
         assert json.loads(pathlib.Path(lock.path).read_text())["pid"] == os.getpid()
         # Processes of one multi-host job lock their own files and do not exclude each other.
-        with checkpointing.WorkdirLock(str(workdir), process_index=1):
+        with workdir_lib.WorkdirLock(str(workdir), process_index=1):
             pass
-    with checkpointing.WorkdirLock(str(workdir)):  # released on exit
+    with workdir_lib.WorkdirLock(str(workdir)):  # released on exit
         pass

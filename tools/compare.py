@@ -43,9 +43,10 @@ def default_name(path, results: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="*", help="evaluation folders or results.json files")
-    parser.add_argument("--names", default="", help="comma-separated row names, one per run")
+    parser.add_argument("--names", default="",
+                        help="comma-separated row names, one per run (default: the runs' folder names)")
     parser.add_argument("--paper", action="store_true", help="add the paper's published rows")
-    parser.add_argument("--csv", default=None, help="also write the table as CSV to this file")
+    parser.add_argument("--csv", default=None, help="also write the table as CSV to this file (default: none)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.names.split(",")] if args.names else []
     if names and len(names) != len(args.runs):

@@ -54,17 +54,21 @@ def draw_rows(rows) -> Image.Image:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="synthgait_b",
-                        choices=[n for n, d in DATASETS.items() if d.generated and d.labelled])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--subject", default="001")
-    parser.add_argument("--types", default="nm-01,bg-01,cl-01")
-    parser.add_argument("--views", default="000,036,090,144,180")
-    parser.add_argument("--frames", type=int, default=12)
-    parser.add_argument("--stride", type=int, default=3, help="take every stride-th frame")
+                        choices=[n for n, d in DATASETS.items() if d.generated and d.labelled],
+                        help="the SynthGait set to draw (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="the dataset's seed (default: %(default)s)")
+    parser.add_argument("--subject", default="001", help="whose walks (default: %(default)s)")
+    parser.add_argument("--types", default="nm-01,bg-01,cl-01",
+                        help="comma-separated sequence types, one row each (default: %(default)s)")
+    parser.add_argument("--views", default="000,036,090,144,180",
+                        help="comma-separated views, one column block each (default: %(default)s)")
+    parser.add_argument("--frames", type=int, default=12, help="frames shown per walk (default: %(default)s)")
+    parser.add_argument("--stride", type=int, default=3, help="take every stride-th frame (default: %(default)s)")
     parser.add_argument("--augment", default="", choices=["", *PRETEXT_NAMES],
-                        help="draw augmented copies as this pretext makes them (default: no augmentation)")
-    parser.add_argument("--copies", type=int, default=6, help="with --augment: augmented copies (default: 6)")
-    parser.add_argument("--out", required=True)
+                        help="draw one walk and augmented copies of it as this pretext makes them "
+                             "(default: none, the plain sheet)")
+    parser.add_argument("--copies", type=int, default=6, help="with --augment: augmented copies (default: %(default)s)")
+    parser.add_argument("--out", required=True, help="the PNG to write")
     args = parser.parse_args(argv)
     known = DATASETS[args.dataset].full.views
     views = args.views.split(",")

@@ -31,29 +31,33 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", required=True, help="training workdir (holds checkpoints/)")
     parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
     parser.add_argument("--out", default=None, help="output folder (default: WORKDIR/eval/STEP)")
-    parser.add_argument("--metric", default="euclidean", choices=protocol.METRICS)
+    parser.add_argument("--metric", default="euclidean", choices=protocol.METRICS,
+                        help="distance the gallery is ranked by (default: %(default)s)")
     parser.add_argument(
         "--keep_missing_gallery", action="store_true",
         help="count probes whose subject has no gallery sequence at a view as misses (default: drop)",
     )
     parser.add_argument("--data", default=None,
                         help="a labelled dataset to evaluate on instead of the run's own: NAME or NAME:tiny "
-                             f"({', '.join(labelled_names())})")
-    parser.add_argument("--data_root", default="", help="dataset folder for --data=casia_b/ou_mvlp/...")
+                             f"({', '.join(labelled_names())}) (default: the run's own)")
+    parser.add_argument("--data_root", default="",
+                        help="dataset folder for --data=casia_b/ou_mvlp/... (default: none, for SynthGait)")
     parser.add_argument("--partition", default="",
-                        help="with --data: an OpenGait partition file (TRAIN_SET/TEST_SET JSON) for the split")
+                        help="with --data: an OpenGait partition file (TRAIN_SET/TEST_SET JSON) for the split "
+                             "(default: the dataset's own split)")
     parser.add_argument("--validation_subjects", type=int, default=0,
                         help="with --data: evaluate on the last N *training* subjects instead of the "
-                             "test split (the validation probe of docs/reproduction.md)")
+                             "test split (the validation probe of docs/reproduction.md; default: 0, the test split)")
     parser.add_argument("--max_length", type=int, default=None,
                         help="embed at most this many frames of each sequence (default: all)")
     parser.add_argument("--far", type=float, default=0.01,
-                        help="false-accept rate of the open-set threshold (\"unknown\" above it)")
+                        help="false-accept rate of the open-set threshold (\"unknown\" above it; "
+                             "default: %(default)s)")
     args = parser.parse_args(argv)
     selfgait_jax.configure_jax()
     from selfgait_jax.data import sources
     from selfgait_jax.evaluation.api import evaluate_workdir
-    from selfgait_jax.workdir import chain_stages
+    from selfgait_jax.workdir import chain_stages, checkpoint_to_read
 
     stages = chain_stages(args.workdir)
     if stages:  # a chain's root holds its stages' workdirs, not checkpoints of its own
@@ -61,13 +65,17 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 1
     try:
+        # The step is fixed now: a run still training here may finish another one meanwhile.
+        step, note = checkpoint_to_read(args.workdir, args.step)
+        if note:
+            print(note, file=sys.stderr)
         data = None
         if args.data:
             data = sources.named_data_config(args.data)
             data.root = args.data_root
             data.validation_subjects = args.validation_subjects
             data.partition = args.partition
-        evaluate_workdir(args.workdir, args.step, args.out, args.metric,
+        evaluate_workdir(args.workdir, step, args.out, args.metric,
                          drop_missing_gallery=not args.keep_missing_gallery, data=data,
                          max_length=args.max_length, far=args.far)
     except (FileNotFoundError, ValueError) as error:

@@ -78,16 +78,20 @@ def main(argv=None) -> int:
     parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
     parser.add_argument("--out", required=True, help="file to write (a .npz)")
     parser.add_argument("--platforms", default=",".join(exported.DEFAULT_PLATFORMS),
-                        help="comma-separated jax.export platforms (cpu, cuda, rocm, tpu)")
+                        help="comma-separated jax.export platforms (cpu, cuda, rocm, tpu; default: %(default)s)")
     parser.add_argument("--results", action="append", default=[],
-                        help="a results.json of this checkpoint written elsewhere (--out of evaluate.py)")
+                        help="a results.json of this checkpoint written elsewhere (--out of evaluate.py); "
+                             "repeatable (default: only those in WORKDIR/eval/)")
     args = parser.parse_args(argv)
     selfgait_jax.configure_jax()
     from selfgait_jax.evaluation.api import config_sha256
-    from selfgait_jax.workdir import config_to_json, load_for_inference
+    from selfgait_jax.workdir import checkpoint_to_read, config_to_json, load_for_inference
 
     try:
-        config, embed_model, variables, step = load_for_inference(args.workdir, args.step)
+        step, note = checkpoint_to_read(args.workdir, args.step)  # fixed now: a run may add more
+        if note:
+            print(note, file=sys.stderr)
+        config, embed_model, variables, step = load_for_inference(args.workdir, step)
         config_hash = config_sha256(config)
         evaluations, skipped = stored_evaluations(args.workdir, step, config_hash, args.results)
         meta = exported.export_embedding(

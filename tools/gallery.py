@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from selfgait_jax.errors import GalleryNotFound
 from selfgait_jax.evaluation import gallery as gallery_lib
 from selfgait_jax.evaluation import identify
 from silhouettes import add_extraction_flags, extract_from_args  # tools/silhouettes.py
@@ -57,11 +58,9 @@ def enroll(args) -> str:
     with gallery_lib.locked(args.gallery):
         try:
             gallery = gallery_lib.load_gallery(args.gallery)
-            gallery.check_model(identity, args.gallery)
-        except ValueError as error:
-            if "no such gallery file" not in str(error):
-                raise
+        except GalleryNotFound:  # the first enrolment creates it
             gallery = gallery_lib.Gallery.empty(identity)
+        gallery.check_model(identity, args.gallery)
         source, frames = walk_to_enroll(args)
         embedding = identify.embed_sequences(
             model, ArraySource("enroll", [SequenceMeta(args.name, "enroll", "enroll")], [frames]))[0]
@@ -105,15 +104,16 @@ def main(argv=None) -> int:
     enroll_parser.add_argument("--gallery", required=True, help="gallery file (.npz; created if missing)")
     enroll_parser.add_argument("--name", required=True, help="who walks")
     which = enroll_parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--video", help="a video (or folder of frames) of the walker")
-    which.add_argument("--sequence", help="a silhouette sequence folder, or a .pkl")
-    enroll_parser.add_argument("--walker", default=None, help="with --video: which walker (walker-01, ...)")
+    which.add_argument("--video", help="a video (or folder of frames) of the walker (this or --sequence is required)")
+    which.add_argument("--sequence", help="a silhouette sequence folder, or a .pkl (this or --video is required)")
+    enroll_parser.add_argument("--walker", default=None,
+                               help="with --video: which walker (walker-01, ...; default: the only one)")
     add_extraction_flags(enroll_parser)
     list_parser = commands.add_parser("list", help="the enrolled names")
-    list_parser.add_argument("--gallery", required=True)
+    list_parser.add_argument("--gallery", required=True, help="gallery file (.npz)")
     remove_parser = commands.add_parser("remove", help="remove every walk of a name")
-    remove_parser.add_argument("--gallery", required=True)
-    remove_parser.add_argument("--name", required=True)
+    remove_parser.add_argument("--gallery", required=True, help="gallery file (.npz)")
+    remove_parser.add_argument("--name", required=True, help="whose walks to remove")
     args = parser.parse_args(argv)
     try:
         print({"enroll": enroll, "list": listing, "remove": remove}[args.command](args))

@@ -77,16 +77,20 @@ def gallery_of(args, model, embed):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--workdir", help="training workdir (holds checkpoints/)")
-    which.add_argument("--model", help="exported embedding file (tools/export.py)")
-    parser.add_argument("--step", type=int, default=None, help="with --workdir: checkpoint step")
+    which.add_argument("--workdir", help="training workdir (holds checkpoints/; this or --model is required)")
+    which.add_argument("--model", help="exported embedding file (tools/export.py; this or --workdir is required)")
+    parser.add_argument("--step", type=int, default=None,
+                        help="with --workdir: checkpoint step (default: the latest)")
     parser.add_argument("--gallery", required=True,
                         help="gallery file (tools/gallery.py) or tree root/subject/type/view/")
     probe = parser.add_mutually_exclusive_group(required=True)
-    probe.add_argument("--probe", help="probe: folder of PNG frames, a .pkl, or a folder of such sequences")
-    probe.add_argument("--video", help="a video (or folder of frames): every walker in it")
-    parser.add_argument("--top", type=int, default=5, help="identities to print per walker")
-    parser.add_argument("--metric", default="euclidean", choices=protocol.METRICS)
+    probe.add_argument("--probe", help="probe: folder of PNG frames, a .pkl, or a folder of such sequences "
+                                       "(this or --video is required)")
+    probe.add_argument("--video", help="a video (or folder of frames): every walker in it "
+                                       "(this or --probe is required)")
+    parser.add_argument("--top", type=int, default=5, help="identities to print per walker (default: %(default)s)")
+    parser.add_argument("--metric", default="euclidean", choices=protocol.METRICS,
+                        help="distance the gallery is ranked by (default: %(default)s)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="\"unknown\" above this distance (default: the model's stored threshold)")
     add_extraction_flags(parser)

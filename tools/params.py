@@ -48,8 +48,9 @@ def count(tree) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="selfgait", choices=models.MODEL_NAMES)
-    parser.add_argument("--size", default="full", choices=SIZES)
+    parser.add_argument("--model", default="selfgait", choices=models.MODEL_NAMES,
+                        help="the network to count (default: %(default)s)")
+    parser.add_argument("--size", default="full", choices=SIZES, help="its size (default: %(default)s)")
     parser.add_argument("--no-part-fcs", action="store_true",
                         help="drop the per-part FCs before the MTB (the authors' code)")
     parser.add_argument("--mtb-bias", action="store_true", help="MTB convolutions with bias")

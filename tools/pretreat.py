@@ -63,7 +63,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True, help="raw tree root: input/subject/type/view/*.png")
     parser.add_argument("--output", required=True, help="pkl tree root to write")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes pretreating sequences in parallel (default: the CPU count, %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="redo sequences already written")
     args = parser.parse_args(argv)
     root = Path(args.input)

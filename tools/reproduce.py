@@ -419,12 +419,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="folder of the study's runs (one per row and seed)")
     parser.add_argument("--doc", default=str(ROOT / "docs" / "reproduction.md"),
-                        help="the report whose generated section is rewritten")
-    parser.add_argument("--rows", default=",".join(study.ROWS), help="comma-separated rows to run")
-    parser.add_argument("--max_seeds", type=int, default=None, help="run at most this many seeds a row")
+                        help="the report whose generated section is rewritten (default: docs/reproduction.md)")
+    parser.add_argument("--rows", default=",".join(study.ROWS),
+                        help="comma-separated rows to run (default: all, %(default)s)")
+    parser.add_argument("--max_seeds", type=int, default=None,
+                        help="run at most this many seeds a row (default: every seed the study lists)")
     parser.add_argument("--report", action="store_true", help="only rewrite the report")
     parser.add_argument("--archive", default=str(ARCHIVE),
-                        help="where finished runs' results are kept in the repository")
+                        help="where finished runs' results are kept in the repository (default: "
+                             "docs/reproduction/runs)")
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]

@@ -23,14 +23,19 @@ def add_extraction_flags(parser: argparse.ArgumentParser) -> None:
     """The flags every tool that reads a video shares (this one, gallery.py, identify.py)."""
     defaults = tracking.TrackOptions()
     parser.add_argument("--segmenter", default="background",
-                        help=f"one of {sorted(segmenters.BUILT_IN)} or module:function (file.py:function)")
-    parser.add_argument("--min_frames", type=int, default=defaults.min_frames, help="shortest kept walker")
+                        help=f"one of {sorted(segmenters.BUILT_IN)} or module:function (file.py:function) "
+                             f"(default: %(default)s)")
+    parser.add_argument("--min_frames", type=int, default=defaults.min_frames,
+                        help="shortest kept walker, in frames (default: %(default)s)")
     parser.add_argument("--min_height", type=int, default=defaults.min_height,
-                        help="smallest kept walker (median height, pixels after --max_height)")
-    parser.add_argument("--max_gap", type=int, default=defaults.max_gap, help="frames a walker may vanish")
-    parser.add_argument("--max_frames", type=int, default=0, help="read at most this many frames (0: all)")
+                        help="smallest kept walker (median height, pixels after --max_height; default: %(default)s)")
+    parser.add_argument("--max_gap", type=int, default=defaults.max_gap,
+                        help="frames a walker may vanish (default: %(default)s)")
+    parser.add_argument("--max_frames", type=int, default=0,
+                        help="read at most this many frames (0: all; default: %(default)s)")
     parser.add_argument("--max_height", type=int, default=0,
-                        help="shrink taller frames to this height on reading (0: keep their size)")
+                        help="shrink taller frames to this height on reading (0: keep their size; "
+                             "default: %(default)s)")
 
 
 def extract_from_args(args) -> tuple[clips.Clip, extract.Extraction]:
@@ -45,7 +50,7 @@ def main(argv=None) -> int:
     parser.add_argument("--video", required=True, help="a video file or a folder of frames")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--type", default=None, help="the sequence type folder (default: the video's name)")
-    parser.add_argument("--view", default=extract.DEFAULT_VIEW, help="the view folder")
+    parser.add_argument("--view", default=extract.DEFAULT_VIEW, help="the view folder (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's output in --out")
     add_extraction_flags(parser)
     args = parser.parse_args(argv)

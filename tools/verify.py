@@ -138,15 +138,17 @@ def compare(stored: dict, again: dict, tolerance: float) -> tuple[list[list[str]
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="file written by tools/export.py")
-    parser.add_argument("--data", default=None, help="the stored evaluation to recompute, by dataset name")
+    parser.add_argument("--data", default=None,
+                        help="the stored evaluation to recompute, by dataset name (default: the first one)")
     parser.add_argument("--data_root", "--data.root", dest="data_root", default="",
-                        help="dataset folder for casia_b / ou_mvlp / opengait_pkl")
+                        help="dataset folder for casia_b / ou_mvlp / opengait_pkl (default: none, for SynthGait)")
     parser.add_argument("--partition", default="",
-                        help="your copy of the OpenGait partition file the stored table used, if any")
+                        help="your copy of the OpenGait partition file the stored table used, if any "
+                             "(default: none)")
     parser.add_argument("--cache_dir", default="", help="SynthGait cache (default: $SELFGAIT_DATA_DIR "
                                                         "or ~/.cache/selfgait_jax)")
     parser.add_argument("--tolerance", type=float, default=0.5,
-                        help="largest difference, in percentage points, that still matches (default 0.5)")
+                        help="largest difference, in percentage points, that still matches (default: %(default)s)")
     args = parser.parse_args(argv)
     try:
         meta, serialized, params = exported.read_file(args.model)

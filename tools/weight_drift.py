@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--end", required=True, help="the trained workdir")
     parser.add_argument("--start", default="init",
-                        help="a workdir, or 'init': the end run's own random initialisation")
+                        help="a workdir, or 'init': the end run's own random initialisation (default: %(default)s)")
     args = parser.parse_args(argv)
     selfgait_jax.configure_jax()
     config, end = trained_params(args.end)

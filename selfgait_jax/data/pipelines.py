@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from selfgait_jax.data import batching, sampling
 from selfgait_jax.data.sequence import FRAME_SHAPE, describe_sequence, load_sequence
+from selfgait_jax.errors import ConfigError
 
 _log = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ def _load_store(source, indices, store: FrameStore | None, progress: bool) -> Fr
 def _view_groups(source, store: FrameStore, batch_by: str) -> np.ndarray | None:
     """``batch_by="view"``: each stored sequence's camera view, the group its batches are drawn by."""
     if batch_by not in sampling.PRETEXT_BATCH_BY:
-        raise ValueError(f"config.byol.batch_by={batch_by!r}: expected one of {sampling.PRETEXT_BATCH_BY}")
+        raise ConfigError("byol.batch_by", f"{batch_by!r}: expected one of {sampling.PRETEXT_BATCH_BY}")
     if batch_by != "view":
         return None
     return np.array([source.metas[i].view for i in store.indices.tolist()])
@@ -205,7 +206,7 @@ def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int =
     store = _load_store(source, indices, store, progress)
     groups = _view_groups(source, store, batch_by)
     if target not in sampling.PRETEXT_TARGETS:
-        raise ValueError(f"config.byol.target={target!r}: expected one of {sampling.PRETEXT_TARGETS}")
+        raise ConfigError("pretext.name", f"pretext windows {target!r}: expected one of {sampling.PRETEXT_TARGETS}")
     partners = _other_views_of_each_walk(source, store) if target == "other_view" else None
     sampler = sampling.PretextSampler(store.lengths, batch_size=batch_size, k=k, seed=seed,
                                       min_online_frames=min_online_frames, name=source.name,

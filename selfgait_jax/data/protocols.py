@@ -29,6 +29,7 @@ import numpy as np
 from selfgait_jax.data import datasets, sources
 from selfgait_jax.data.sequence import (
     CASIA_B_BG_TYPES, CASIA_B_CL_TYPES, CASIA_B_NM_TYPES, OU_MVLP_TYPES, SequenceMeta)
+from selfgait_jax.errors import ConfigError
 
 CASIA_B_TRAIN_SUBJECTS = 74
 CASIA_B_SUBJECTS = 124
@@ -115,23 +116,23 @@ _RULE_TYPES = {"casia_b": (CASIA_B_GALLERY, CASIA_B_PROBES), "ou_mvlp": (OU_MVLP
 def load_partition(path) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``(train subjects, test subjects)`` of an OpenGait partition file. Ids are kept as written
     (numbers become strings). A missing or malformed file, or a subject in both sets, is a
-    ValueError naming ``data.partition`` and the path."""
+    ``ConfigError`` naming ``data.partition`` and the path."""
     try:
         with open(path, encoding="utf-8") as file:
             data = json.load(file)
     except (OSError, ValueError) as error:
-        raise ValueError(f"data.partition: cannot read {path}: {error}") from None
+        raise ConfigError("data.partition", f"cannot read {path}: {error}") from None
     sets = []
     for key in ("TRAIN_SET", "TEST_SET"):
         ids = data.get(key) if isinstance(data, dict) else None
         if not isinstance(ids, list) or not all(isinstance(i, (str, int)) for i in ids):
-            raise ValueError(f"data.partition: {path} has no list of subject ids under {key!r} "
-                             f"(OpenGait's format: {{\"TRAIN_SET\": [...], \"TEST_SET\": [...]}})")
+            raise ConfigError("data.partition", f"{path} has no list of subject ids under {key!r} "
+                              f"(OpenGait's format: {{\"TRAIN_SET\": [...], \"TEST_SET\": [...]}})")
         sets.append(tuple(str(i) for i in ids))
     both = sorted(set(sets[0]) & set(sets[1]))
     if both:
-        raise ValueError(f"data.partition: {path} puts {len(both)} subjects in both TRAIN_SET and "
-                         f"TEST_SET, e.g. {both[:5]}")
+        raise ConfigError("data.partition", f"{path} puts {len(both)} subjects in both TRAIN_SET and "
+                          f"TEST_SET, e.g. {both[:5]}")
     return sets[0], sets[1]
 
 
@@ -151,8 +152,8 @@ def partition_protocol(rule: str, metas: Sequence[SequenceMeta], path) -> Protoc
     test = tuple(sorted(s for s in set(test_ids) if s in present))
     for key, kept, ids in (("TRAIN_SET", train, train_ids), ("TEST_SET", test, test_ids)):
         if not kept:
-            raise ValueError(f"data.partition: none of the {len(ids)} {key} subjects of {path} is in "
-                             f"the dataset ({len(present)} subjects, e.g. {sorted(present)[:3]})")
+            raise ConfigError("data.partition", f"none of the {len(ids)} {key} subjects of {path} is in "
+                              f"the dataset ({len(present)} subjects, e.g. {sorted(present)[:3]})")
     unassigned = tuple(sorted(present - set(train) - set(test)))
     return _protocol(rule, metas, train, test, gallery, probes, partition=str(path),
                      unassigned_subjects=unassigned)
@@ -253,12 +254,12 @@ def pool_indices(
       OU-MVLP): ``pool_size(pool_ratio, pool_base_sequences)`` sequences of its training split, drawn
       uniformly without replacement by ``seed`` (``data.seed``). The draw is a prefix of one seeded
       permutation, so with the same seed a smaller pool lies inside a larger one (SG-2 ⊂ SG-4 ⊂ SG-6).
-    A ValueError names ``data.pool_ratio`` / ``data.pool_base_sequences`` when they are invalid or ask
+    A ``ConfigError`` names ``data.pool_ratio`` / ``data.pool_base_sequences`` when they are invalid or ask
     for more sequences than the training split holds.
     """
     ratio = float(pool_ratio or 0.0)
     if not ratio >= 0.0:
-        raise ValueError(f"data.pool_ratio must be >= 0, got {pool_ratio!r}")
+        raise ConfigError("data.pool_ratio", f"must be >= 0, got {pool_ratio!r}")
     if not datasets.labelled(name):
         return np.arange(len(metas), dtype=np.int64)
     train = protocol_for(name, metas, partition).train  # partition: an OpenGait split file
@@ -266,12 +267,12 @@ def pool_indices(
         return train
     base = int(pool_base_sequences or 0)
     if base < 1:
-        raise ValueError(f"data.pool_base_sequences must be a positive sequence count when "
-                         f"data.pool_ratio > 0 (got {pool_base_sequences!r})")
+        raise ConfigError("data.pool_base_sequences", f"must be a positive sequence count when "
+                          f"data.pool_ratio > 0 (got {pool_base_sequences!r})")
     size = pool_size(ratio, base)
     if size > len(train):
-        raise ValueError(
-            f"data.pool_ratio={ratio:g} x data.pool_base_sequences={base} asks for {size} pretraining "
+        raise ConfigError(
+            "data.pool_ratio", f"{ratio:g} x data.pool_base_sequences={base} asks for {size} pretraining "
             f"sequences, but the training split of {name} has only {len(train)}; lower "
             f"data.pool_ratio or data.pool_base_sequences")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0x9001]))

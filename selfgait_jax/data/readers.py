@@ -32,20 +32,12 @@ from PIL import Image
 
 from selfgait_jax.data.pretreatment import crop_canvas, pretreat_frames
 from selfgait_jax.data.sequence import CANVAS_WIDTH, FRAME_HEIGHT, FRAME_WIDTH, SequenceMeta, SequenceSource
+from selfgait_jax.errors import SequenceError  # raised here; readers.SequenceError stays importable
 
 _log = logging.getLogger(__name__)
 
 EXTENSIONS = {"png": ".png", "pkl": ".pkl"}
 INDEX_VERSION = 2  # bump when validation changes, so cached validation results are not reused
-
-
-class SequenceError(ValueError):
-    """A sequence that cannot be used; the message starts with its path."""
-
-    def __init__(self, path, problem: str):
-        super().__init__(f"{path}: {problem}")
-        self.path = str(path)
-        self.problem = problem
 
 
 @dataclasses.dataclass(frozen=True)

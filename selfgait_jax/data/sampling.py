@@ -24,6 +24,8 @@ import functools
 
 import numpy as np
 
+from selfgait_jax.errors import ConfigError
+
 # Separate random streams so that changing one choice never shifts the others.
 _STREAM_EPOCH_ORDER = 0
 _STREAM_BATCH = 1
@@ -135,10 +137,10 @@ class PretextSampler:
         needed = self.min_online_frames + 1
         usable = np.flatnonzero(self.lengths >= needed)
         if usable.size == 0:
-            raise ValueError(f"config.{MIN_ONLINE_KEY}: none of the {len(self.lengths)} sequences of "
-                             f"{self.name} has the {needed} frames a pretext window needs "
-                             f"({self.min_online_frames} online + 1 target; the longest has "
-                             f"{int(self.lengths.max())})")
+            raise ConfigError(MIN_ONLINE_KEY, f"none of the {len(self.lengths)} sequences of "
+                              f"{self.name} has the {needed} frames a pretext window needs "
+                              f"({self.min_online_frames} online + 1 target; the longest has "
+                              f"{int(self.lengths.max())})")
         if self.partners is not None:
             if len(self.partners) != len(self.lengths):
                 raise ValueError(f"partners has {len(self.partners)} entries for {len(self.lengths)} sequences")

@@ -26,6 +26,8 @@ import zipfile
 
 import numpy as np
 
+from selfgait_jax.errors import GalleryNotFound
+
 FORMAT = "selfgait_jax.gallery"
 VERSION = 1
 
@@ -110,14 +112,15 @@ class Gallery:
 
 
 def load_gallery(path) -> Gallery:
-    """Reads a gallery file (no pickle); a missing, corrupt or foreign file is a ValueError naming it."""
+    """Reads a gallery file (no pickle). A missing file is ``GalleryNotFound``; a corrupt or foreign
+    one is a ValueError naming it."""
     path = os.fspath(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(bytes(data["meta"]).decode())
             arrays = {k: np.array(data[k]) for k in ("embeddings", "names", "sources", "enrolled")}
     except FileNotFoundError:
-        raise ValueError(f"{path}: no such gallery file (enroll someone first: tools/gallery.py enroll)") from None
+        raise GalleryNotFound(path) from None
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise ValueError(f"{path}: not a gallery file, or a truncated or corrupt one "
                          f"({type(error).__name__}: {error})") from None

@@ -18,6 +18,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from selfgait_jax.errors import ConfigError
+
 # Ranges of the random parameters (GaitSSB's magnitudes, for 64 x 44 silhouettes).
 MAX_ROTATION_DEG = 10.0
 SCALE_RANGE = (0.9, 1.1)
@@ -47,7 +49,7 @@ class Augmentations:
             p = float(getattr(self, op))
             object.__setattr__(self, op, p)
             if not 0.0 <= p <= 1.0:
-                raise ValueError(f"pretext.augment.{op}={p}: a probability must be in [0, 1]")
+                raise ConfigError(f"pretext.augment.{op}", f"{p}: a probability must be in [0, 1]")
 
     @property
     def enabled(self) -> bool:

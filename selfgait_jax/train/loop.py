@@ -24,8 +24,9 @@ import numpy as np
 from selfgait_jax import sharding
 from selfgait_jax import workdir as workdir_lib
 from selfgait_jax.data import batching
+from selfgait_jax.errors import ConfigError
 from selfgait_jax.models import contract
-from selfgait_jax.train import checkpointing, experiment, optim, pretexts, steps, validate
+from selfgait_jax.train import experiment, optim, pretexts, steps, validate
 from selfgait_jax.train.metrics import TrainLog
 
 _log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def run_chain(config: ml_collections.ConfigDict, workdir: str, evaluation=None) 
     if target and target not in stages:  # e.g. --config.stages=pretrain: run only that stage
         _log.info("no evaluation: config.evaluate=%r is not among config.stages=%r", target, config.stages)
         target = ""
-    with checkpointing.WorkdirLock(workdir, jax.process_index()):  # one chain per workdir
+    with workdir_lib.WorkdirLock(workdir, jax.process_index()):  # one chain per workdir
         evaluated = None  # the trained stage to evaluate, kept in memory
         for name, stage in stages.items():
             _log.info("chain stage %s → %s", name, os.path.join(workdir, name))
@@ -98,7 +99,7 @@ class Trained:
 def _train(config, workdir: str, evaluation=None) -> tuple[dict, Trained]:
     validate.validate_config(config, jax.device_count())
     # One writer per workdir: a second run here stops now, naming the first (WorkdirInUseError).
-    with checkpointing.WorkdirLock(workdir, jax.process_index()):
+    with workdir_lib.WorkdirLock(workdir, jax.process_index()):
         return _train_locked(config, workdir, evaluation)
 
 
@@ -186,8 +187,8 @@ def make_batches(config, start_batch: int):
 
 def _needs(evaluation, key: str):
     if evaluation is None:
-        raise ValueError(f"config.{key}.every > 0 needs an evaluator: run through selfgait_jax.main, "
-                         f"or pass evaluation=selfgait_jax.evaluation.api to train.loop")
+        raise ConfigError(f"{key}.every", "> 0 needs an evaluator: run through selfgait_jax.main, "
+                          "or pass evaluation=selfgait_jax.evaluation.api to train.loop")
     return evaluation
 
 

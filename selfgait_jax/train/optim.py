@@ -17,6 +17,8 @@ step count, the schedule and ``total_steps`` count updates, not micro-batches.
 import jax
 import optax
 
+from selfgait_jax.errors import ConfigError
+
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "warmup_cosine", "multistep")
 LR_SCALINGS = ("none", "linear")
@@ -98,8 +100,8 @@ def parse_lr_multipliers(spec: str) -> dict[str, float]:
         except ValueError:
             factor = -1.0
         if not sep or not prefix.strip() or factor < 0:
-            raise ValueError(f"optimizer.lr_multipliers: {item!r} is not PARAM_PATH=FACTOR with a factor >= 0 "
-                             f"(e.g. backbone=0.1,fc_bins=1)")
+            raise ConfigError("optimizer.lr_multipliers", f"{item!r} is not PARAM_PATH=FACTOR with a "
+                              f"factor >= 0 (e.g. backbone=0.1,fc_bins=1)")
         out[prefix.strip().strip("/")] = factor
     return out
 
@@ -127,8 +129,8 @@ def _per_module(tx, opt_cfg):
         for prefix in rules:
             if not any(p == prefix or p.startswith(prefix + "/") for p in paths):
                 key = "optimizer.frozen" if prefix in frozen else "optimizer.lr_multipliers"
-                raise ValueError(f"{key}: {prefix!r} matches no parameter; top-level names: "
-                                 f"{sorted({p.split('/')[0] for p in paths})}")
+                raise ConfigError(key, f"{prefix!r} matches no parameter; top-level names: "
+                                  f"{sorted({p.split('/')[0] for p in paths})}")
 
         def label(path, _):
             name = "/".join(str(getattr(k, "key", k)) for k in path)

@@ -27,6 +27,7 @@ import dataclasses
 from typing import Callable
 
 from selfgait_jax.data import sampling
+from selfgait_jax.errors import ConfigError
 from selfgait_jax.models import registry
 from selfgait_jax.train import losses
 from selfgait_jax.train.augment import OPS as AUGMENT_OPS
@@ -100,33 +101,33 @@ class Setting:
 
 
 def resolve(config) -> Setting:
-    """The pretraining stage's pretext (``config.pretext``), checked; raises ValueError naming the
-    key. Augmentation keys left unset (None) take the pretext's own values."""
+    """The pretraining stage's pretext (``config.pretext``), checked; raises a ConfigError naming
+    the key. Augmentation keys left unset (None) take the pretext's own values."""
     cfg = config.pretext
     if cfg.name not in PRETEXTS:
-        raise ValueError(f"config.pretext.name={cfg.name!r} is not one of {', '.join(PRETEXT_NAMES)}")
+        raise ConfigError("pretext.name", f"{cfg.name!r} is not one of {', '.join(PRETEXT_NAMES)}")
     row = PRETEXTS[cfg.name]
     loss = cfg.loss or row.loss
     if loss not in LOSSES:
-        raise ValueError(f"config.pretext.loss={cfg.loss!r} is not one of {', '.join(LOSSES)} "
-                         f"(or '' for the pretext's own, {row.loss})")
+        raise ConfigError("pretext.loss", f"{cfg.loss!r} is not one of {', '.join(LOSSES)} "
+                          f"(or '' for the pretext's own, {row.loss})")
     overrides = {op: cfg.augment[op] for op in (*AUGMENT_OPS, "flip_per_frame")
                  if cfg.augment[op] is not None}
     if not row.two_clips:
         if loss == "info_nce":
-            raise ValueError(f"config.pretext.loss=info_nce needs a two-clip pretext, not {row.name}")
+            raise ConfigError("pretext.loss", f"info_nce needs a two-clip pretext, not {row.name}")
         if overrides:
             key = next(iter(overrides))
-            raise ValueError(f"config.pretext.augment.{key}: pretext {row.name} draws no clip pairs "
-                             f"(its only augmentation is byol.flip)")
+            raise ConfigError(f"pretext.augment.{key}", f"pretext {row.name} draws no clip pairs "
+                              f"(its only augmentation is byol.flip)")
     augment = dataclasses.replace(row.augment, **overrides)
     frames, span = int(cfg.clip_frames), int(cfg.clip_span)
     if not 1 <= frames <= span:
-        raise ValueError(f"config.pretext.clip_frames={frames} must be in [1, pretext.clip_span={span}]")
+        raise ConfigError("pretext.clip_frames", f"{frames} must be in [1, pretext.clip_span={span}]")
     if float(cfg.scale) <= 0:
-        raise ValueError(f"config.pretext.scale={cfg.scale} must be positive")
+        raise ConfigError("pretext.scale", f"{cfg.scale} must be positive")
     if not 0.0 <= float(cfg.label_smoothing) < 1.0:
-        raise ValueError(f"config.pretext.label_smoothing={cfg.label_smoothing} must be in [0, 1)")
+        raise ConfigError("pretext.label_smoothing", f"{cfg.label_smoothing} must be in [0, 1)")
     if row.target not in registry.TARGET_BRANCHES:  # a table entry out of step with the models
         raise ValueError(f"pretext {row.name}: target branch {row.target!r} is unknown")
     return Setting(row, loss, augment, frames, span, float(cfg.scale), float(cfg.label_smoothing))

@@ -1,20 +1,21 @@
 """Config checks that run before any data is generated or anything is compiled.
 
-Each failure is one ValueError naming the offending config key, so a bad command line fails in
-seconds instead of after minutes of data generation and compilation.
+Each failure is one ``ConfigError`` naming the offending config key, so a bad command line fails
+in seconds instead of after minutes of data generation and compilation.
 """
 
 import os
 
 from selfgait_jax.config_names import METRICS, SIZES, STAGE_SECTIONS, STAGES
 from selfgait_jax.data import datasets, protocols, sampling, sources
+from selfgait_jax.errors import ConfigError
 from selfgait_jax.models import conv, registry
 from selfgait_jax.train import optim, pretexts
 from selfgait_jax.workdir import checkpoint_dir
 
 
 def _fail(key: str, message: str):
-    raise ValueError(f"config.{key}: {message}")
+    raise ConfigError(key, message)
 
 
 def _positive_int(value, key: str):
@@ -35,9 +36,9 @@ def validate_chain(config, workdir: str, device_count: int) -> dict:
     names = [n.strip() for n in config.stages.split(",") if n.strip()]
     for name in names:
         if name not in config:
-            raise ValueError(f"config.stages names {name!r} but config.{name} does not exist")
+            _fail("stages", f"names {name!r} but config.{name} does not exist")
     if config.evaluate and config.evaluate not in config:
-        raise ValueError(f"config.evaluate={config.evaluate!r} names no stage of this chain")
+        _fail("evaluate", f"{config.evaluate!r} names no stage of this chain")
     stages = {}
     for name in names:
         stage = config[name].copy_and_resolve_references()
@@ -45,7 +46,7 @@ def validate_chain(config, workdir: str, device_count: int) -> dict:
         if chained:
             ref = stage.init_from[1:]
             if ref not in names[:names.index(name)]:
-                raise ValueError(f"config.{name}.init_from={stage.init_from!r} must name an earlier stage")
+                _fail(f"{name}.init_from", f"{stage.init_from!r} must name an earlier stage")
             stage.init_from = os.path.join(workdir, ref)
         validate_config(stage, device_count, check_init_from=not chained)
         stages[name] = stage
@@ -53,7 +54,7 @@ def validate_chain(config, workdir: str, device_count: int) -> dict:
 
 
 def validate_config(config, device_count: int, check_init_from: bool = True) -> None:
-    """Raises ValueError naming the key of the first invalid setting.
+    """Raises ``ConfigError`` naming the key of the first invalid setting.
 
     ``check_init_from=False`` skips checking that ``init_from`` holds checkpoints (a chain's earlier
     stage that has not run yet).
@@ -91,10 +92,7 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
     if data.partition:
         if not dataset.labelled:
             _fail("data.partition", f"{data.name} has no train/test protocol for a partition file")
-        try:
-            protocols.load_partition(data.partition)
-        except ValueError as e:
-            _fail("data.partition", str(e).removeprefix("data.partition: "))
+        protocols.load_partition(data.partition)  # a ConfigError naming data.partition
     _check_pool(config)
 
     if config.optimizer.name not in optim.OPTIMIZERS:
@@ -185,7 +183,9 @@ def _check_pool(config):
         try:
             protocols.pool_indices(data.name, sources.synthgait_spec(data).metas(), ratio, base,
                                    data.seed, data.partition)
-        except ValueError as e:
+        except ConfigError:  # names its own key (data.pool_ratio, data.partition, ...)
+            raise
+        except ValueError as e:  # the split itself, e.g. too few subjects to draw the pool from
             _fail("data.pool_ratio", str(e))
 
 

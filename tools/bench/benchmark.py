@@ -311,23 +311,26 @@ def append_line(result: dict, command: str) -> None:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="JSON file to write")
-    parser.add_argument("--stage", default="pretrain", choices=("pretrain", "finetune"))
-    parser.add_argument("--batch", default="2x4", help="PxK: P·K sequences per step")
-    parser.add_argument("--frames", type=int, default=30)
-    parser.add_argument("--height", type=int, default=64)
-    parser.add_argument("--width", type=int, default=44)
-    parser.add_argument("--steps", type=int, default=5, help="timed steps (median)")
-    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
-    parser.add_argument("--skip-input", action="store_true")
-    parser.add_argument("--skip-eval", action="store_true")
+    parser.add_argument("--stage", default="pretrain", choices=("pretrain", "finetune"),
+                        help="the step to time (default: %(default)s)")
+    parser.add_argument("--batch", default="2x4", help="PxK: P·K sequences per step (default: %(default)s)")
+    parser.add_argument("--frames", type=int, default=30, help="frames per sequence (default: %(default)s)")
+    parser.add_argument("--height", type=int, default=64, help="frame height (default: %(default)s)")
+    parser.add_argument("--width", type=int, default=44, help="frame width (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps (median; default: %(default)s)")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
+                        help="compute dtype (default: %(default)s)")
+    parser.add_argument("--skip-input", action="store_true", help="do not time the input pipeline")
+    parser.add_argument("--skip-eval", action="store_true", help="do not time the evaluation's embedding")
     parser.add_argument("--compiler-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="XLA option for compiling the step (repeatable)")
+                        help="XLA option for compiling the step (repeatable; default: none)")
     parser.add_argument("--peer-pytorch", action="store_true",
                         help="interleave tools/bench/peer_pytorch.py's step (needs torch; pretrain only)")
     parser.add_argument("--eval-sequences", type=int, default=5500,
-                        help="how many of the 5,500 test sequences to embed (time extrapolated)")
+                        help="how many of the 5,500 test sequences to embed (time extrapolated; "
+                             "default: %(default)s)")
     parser.add_argument("--eval-max-frames", type=int, default=0,
-                        help="embed only the first N frames of each sequence (0: all)")
+                        help="embed only the first N frames of each sequence (0: all; default: %(default)s)")
     parser.add_argument("--append-docs", action="store_true",
                         help="also append the result's line to docs/benchmarks.md (a tracked file)")
     args = parser.parse_args(argv)

@@ -49,20 +49,21 @@ class RandomSequences:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--subjects", type=int, default=40)
-    parser.add_argument("--per-subject", type=int, default=20, help="sequences per subject")
-    parser.add_argument("--min-len", type=int, default=50)
-    parser.add_argument("--max-len", type=int, default=120)
-    parser.add_argument("--P", type=int, default=8)
-    parser.add_argument("--K", type=int, default=16)
-    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--subjects", type=int, default=40, help="subjects of the random data (default: %(default)s)")
+    parser.add_argument("--per-subject", type=int, default=20, help="sequences per subject (default: %(default)s)")
+    parser.add_argument("--min-len", type=int, default=50, help="shortest sequence, frames (default: %(default)s)")
+    parser.add_argument("--max-len", type=int, default=120, help="longest sequence, frames (default: %(default)s)")
+    parser.add_argument("--P", type=int, default=8, help="subjects per batch (default: %(default)s)")
+    parser.add_argument("--K", type=int, default=16, help="sequences per subject in a batch (default: %(default)s)")
+    parser.add_argument("--frames", type=int, default=30, help="frames per sequence in a batch (default: %(default)s)")
     parser.add_argument("--unordered", action="store_true", help="GaitSet-style random frame sets")
-    parser.add_argument("--batches", type=int, default=40, help="timed batches (after 3 warm-up ones)")
+    parser.add_argument("--batches", type=int, default=40,
+                        help="timed batches (after 3 warm-up ones; default: %(default)s)")
     parser.add_argument("--synthgait", action="store_true", help="use the tiny SynthGait-B instead")
     parser.add_argument("--with-step", action="store_true",
                         help="also time the full-size SelfGait triplet step on a 2x4 batch of the same "
                              "pipeline, and report the ratio (the issue asks for >= 3)")
-    parser.add_argument("--out", help="write the result as JSON here")
+    parser.add_argument("--out", help="write the result as JSON here (default: print it only)")
     parser.add_argument("--append-docs", action="store_true",
                         help="also append the result's line to docs/benchmarks.md (a tracked file)")
     args = parser.parse_args(argv)

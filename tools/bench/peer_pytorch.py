@@ -170,11 +170,12 @@ def time_steps(step, steps: int, warmup: int = 2) -> list[float]:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--frames", type=int, default=30)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--out", required=True, help="JSON file to write")
+    parser.add_argument("--batch", type=int, default=8, help="sequences per step (default: %(default)s)")
+    parser.add_argument("--frames", type=int, default=30, help="frames per sequence (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps (median; default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="torch threads (default: the CPU count, %(default)s)")
     parser.add_argument("--append-docs", action="store_true",
                         help="also append the result's line to docs/benchmarks.md (a tracked file)")
     args = parser.parse_args(argv)
