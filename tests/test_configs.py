@@ -295,7 +295,7 @@ def test_study_rows_are_the_paper_rows_at_one_scale():
     assert val.data.validation_subjects == study.VALIDATION_SUBJECTS
     assert load("study", "wo_pt").finetune.data.validation_subjects == 0
     other = load("study", "sg6_other_view")
-    assert diff_keys(sg6, other) == {"name", "pretrain.byol.target", "pretrain.model.head_bn_per_part"}
+    assert diff_keys(sg6, other) == {"name", "pretrain.pretext.name", "pretrain.model.head_bn_per_part"}
     with pytest.raises(ValueError, match="ROW"):
         load("study", "sg9")
 

@@ -369,6 +369,6 @@ def test_other_view_target_comes_from_another_camera_of_the_same_walk():
             target = metas[int(batch["target_frame"][row, 0, 0]) - 1]
             assert (target.subject, target.type) == (online.subject, online.type)
             assert target.view != online.view and online.subject != "003"
-    with pytest.raises(ValueError, match="byol.target"):
+    with pytest.raises(ValueError, match="pretext.name"):
         pipelines.make_pretext_pipeline(source, np.arange(len(metas)), batch_size=8, k=4,
                                         target="next_view", progress=False, **TOPOLOGY)

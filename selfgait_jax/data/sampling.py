@@ -146,7 +146,7 @@ class PretextSampler:
                 raise ValueError(f"partners has {len(self.partners)} entries for {len(self.lengths)} sequences")
             usable = usable[[len(self.partners[i]) > 0 for i in usable.tolist()]]
             if usable.size == 0:
-                raise ValueError("byol.target=other_view: no sequence has another view of its walk")
+                raise ValueError("pretext other_view: no sequence has another view of its walk")
         object.__setattr__(self, "usable", usable)
         if self.groups is not None:
             object.__setattr__(self, "_group_members", _group_members(self.groups, usable, len(self.lengths)))
