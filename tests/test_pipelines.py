@@ -344,7 +344,7 @@ def test_pretext_batches_by_view_hold_one_view_each_and_keep_every_rule():
 
 
 def test_other_view_target_comes_from_another_camera_of_the_same_walk():
-    """Extension byol.target=other_view: the target frame is from the same (subject, type) at
+    """Extension pretext.name=other_view: the target frame is from the same (subject, type) at
     another view; a sequence with no other view of its walk is never sampled."""
     from selfgait_jax.data.sources import ArraySource
 

@@ -34,7 +34,7 @@ _STREAM_PARTNER = 3
 _STREAM_CLIPS = 4
 
 # The pretext's options, declared once (pipelines and config validation read them).
-PRETEXT_TARGETS = ("next_frame", "other_view")  # byol.target: the paper's, or an extension
+PRETEXT_TARGETS = ("next_frame", "other_view")  # the paper's target frame, or the other_view extension's
 # How a two-clip pretext draws its pair (pretext registry, train/pretexts.py): two clips of one
 # sequence from independent windows (GaitSSB), or two copies of one window (the authors' code).
 # "other_view_clips" (an extension): the second clip from the same walk seen by another camera.
