@@ -157,14 +157,15 @@ def test_tracks_too_short_too_small_or_cut_by_the_border_are_dropped_with_a_reas
     for t in range(40):
         _blob(masks, t, 20 + 2 * t, 30, 14, 60)  # a walker: kept
         _blob(masks, t, 170 - t // 4, 100, 6, 10)  # too small
-        _blob(masks, t, 0, 40, 12, 50)  # stands at the left border all along
+        _blob(masks, t, 0, 40 + t // 2, 12, 50)  # walks down the left border all along
+        _blob(masks, t, 120, 5, 8, 40 + t % 2)  # a post (its top flickers a pixel)
     for t in range(5, 10):
         _blob(masks, t, 150, 20, 14, 55)  # five frames only
     options = tracking.TrackOptions(min_area=0.0005, min_frames=15, min_height=30)
     kept, dropped = tracking.select(tracking.track(masks, options), masks.shape[1:], options)
     assert len(kept) == 1 and len(kept[0].bodies) == 40 and kept[0].bodies[0].box[0] == 20
     reasons = sorted(d.reason.split(":")[0] for d in dropped)
-    assert reasons == ["cut by the frame border", "too short", "too small"]
+    assert reasons == ["cut by the frame border", "does not move", "too short", "too small"]
 
 
 def test_a_gap_is_bridged_and_a_long_one_is_not():

@@ -13,7 +13,8 @@ the start, before any track could tell them apart: a body whose top outline show
 unseen for more than ``max_gap`` frames (merged frames aside) ends.
 
 ``select`` then keeps the tracks worth a sequence and says why each other one was dropped: too
-short, too small, cut by the frame border, or merged with another walker. Frames whose body touches
+short, not moving (a structure the segmenter did not absorb, or someone standing), too small, cut by
+the frame border, or merged with another walker. Frames whose body touches
 the border are left out first (their silhouette is incomplete), and so are frames whose body holds
 several walkers (a silhouette of two people is no one's gait) unless ``keep_merged``.
 """
@@ -280,6 +281,15 @@ def several_walkers(track: Track) -> set[int]:
     return _bridged(several | set(track.merged)) & frames
 
 
+STILL = 0.1  # a track whose centre and height vary less than this fraction of its height does not move
+
+
+def _spread(track: Track) -> float:
+    """Pixels: the largest range of the body's centre (x, y) or height over the track."""
+    centres = np.asarray([b.centre for b in track.bodies])
+    return float(max(np.ptp(centres[:, 0]), np.ptp(centres[:, 1]), np.ptp([b.height for b in track.bodies])))
+
+
 LEFT_OUT = {"border": "touching the frame border", "merged": "merged with another walker"}
 DROP_CAUSE = {"border": "cut by the frame border", "merged": "merged with another walker"}
 
@@ -302,6 +312,9 @@ def select(tracks: list[Track], shape: tuple[int, int], options: TrackOptions = 
         heights = [b.height for b in (inner or t.bodies)]
         if len(t.bodies) < options.min_frames:
             dropped.append(Dropped(t, f"too short: {len(t.bodies)} frames, fewer than {options.min_frames}"))
+        elif (spread := _spread(t)) < STILL * np.median([b.height for b in t.bodies]):
+            dropped.append(Dropped(t, f"does not move: its centre and height stay within {spread:.0f} px over "
+                                      f"{len(t.bodies)} frames (a structure, or someone standing)"))
         elif np.median(heights) < options.min_height:
             dropped.append(Dropped(t, f"too small: {np.median(heights):.0f} px tall, less than "
                                       f"{options.min_height} px"))
