@@ -16,14 +16,14 @@ Built-ins, the method CASIA-B's silhouettes were made with:
   first frame are found at once, and fed frames brought to the background's brightness. They follow
   slow changes of the scene over long clips.
 - ``background`` (the default): ``median`` for clips of up to ``SHORT_CLIP`` frames, else ``mog2``.
-Every built-in keeps static structures out of the foreground: in a clip longer than ``STILL_WINDOW``
-frames, a pixel is foreground only if it also differs from a *local* background, the median of the
-frames around it (``STILL_WINDOW`` of them). Something that appears and stays (a signpost put up, a
-parked car) is in that median once it has stood for half the window, so it is not a walker, and a
-walker passing in front of it is still told from it; the empty place where something stood before
-it left is not foreground either. A walker passes over a pixel in far fewer frames. Every built-in
-then cleans the mask the same way: an opening removes speckle, a closing joins fragments, and small
-holes are filled.
+Every built-in keeps static structures out of the foreground (``keep_moving``): in a clip longer
+than ``STILL_WINDOW`` frames, a pixel is foreground only if it also differs from two *local*
+backgrounds, medians of the ``STILL_WINDOW`` frames about a point a little before it and a little
+after it. Something that appears and stays (a signpost put up, a parked car) is in the later one,
+so it is not a walker, and a walker passing in front of it still differs from it; the empty place
+of something that left is in the earlier one. A walker passes over a pixel in far fewer frames.
+Every built-in then cleans the mask the same way: an opening removes speckle, a closing joins
+fragments, and small holes are filled.
 """
 
 from __future__ import annotations
