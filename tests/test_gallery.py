@@ -50,6 +50,9 @@ def test_enroll_list_remove(models, tmp_path, capsys):
     capsys.readouterr()
     loaded = gallery_lib.load_gallery(store)
     assert loaded.identities() == {"alice": 2, "bob": 1, "carol": 1}
+    # The source keeps the folder given (one walker of tools/silhouettes.py's output is named by it).
+    assert loaded.sources == [str(walks["alice"]), str(walks["bob"]), str(walks["alice"]),
+                              str(tmp_path / "bob" / "walk" / "cam")]
     assert loaded.embeddings.shape == (4, 16, 88) and loaded.embeddings.dtype == np.float32
     np.testing.assert_array_equal(loaded.embeddings[0], loaded.embeddings[2])  # same walk, same row
     assert gallery_tool.main(["list", f"--gallery={store}"]) == 0

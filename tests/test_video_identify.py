@@ -147,6 +147,15 @@ def test_identify_refuses_a_gallery_of_another_model(videos, model, tmp_path, ca
     assert identify_tool.main([f"--model={other}", f"--gallery={store}", f"--video={videos['single'][0]}"]
                               + SMALL) == 1
     assert "holds embeddings made by gei step 0 from gei.npz" in capsys.readouterr().err
+    # A video where nobody walks: the same error from both tools, naming the video.
+    empty_scene = clips.write_video(tmp_path / "nobody.avi", render_scene([], size=(90, 120), frames=8).frames,
+                                    codec="MJPG")
+    assert identify_tool.main([f"--model={model_path}", f"--gallery={store}", f"--video={empty_scene}"]) == 1
+    assert capsys.readouterr().err == f"error: {empty_scene}: no walker found (nothing moved); see " \
+                                      f"tools/silhouettes.py's flags\n"
+    assert gallery_tool.main(["enroll", f"--model={model_path}", f"--gallery={store}", "--name=nobody",
+                              f"--video={empty_scene}"]) == 1
+    assert f"error: {empty_scene}: no walker found (nothing moved)" in capsys.readouterr().err
 
 
 def test_an_empty_or_corrupt_video_is_a_clear_error_in_every_tool(model, tmp_path, capsys):

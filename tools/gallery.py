@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from selfgait_jax.errors import GalleryNotFound
 from selfgait_jax.evaluation import gallery as gallery_lib
@@ -30,13 +31,14 @@ def walk_to_enroll(args) -> tuple[str, object]:
         if len(found) != 1:
             raise ValueError(f"{args.sequence}: holds {len(found)} sequences ({', '.join(k for k, _ in found)}); "
                              f"name the one to enroll")
-        return found[0]
+        label, frames = found[0]
+        # A sequence found below --sequence is labelled by its path below it: keep --sequence in
+        # front, so that enrolling DIR/walker-12 records DIR/walker-12/<type>/<view>, the walker's name.
+        sequence = Path(args.sequence)
+        return (label if label == str(sequence) else str(sequence / label)), frames
     _, extraction = extract_from_args(args)
     walkers = {w.name: w for w in extraction.walkers}
     describe = ", ".join(f"{w.name} (frames {w.track.first_frame}-{w.track.end_frame})" for w in extraction.walkers)
-    if not walkers:
-        reasons = "; ".join(d.reason for d in extraction.dropped) or "nothing moved"
-        raise ValueError(f"{args.video}: no walker found ({reasons}); see tools/silhouettes.py's flags")
     if args.walker:
         if args.walker not in walkers:
             raise ValueError(f"{args.video}: no {args.walker}; found {describe}")

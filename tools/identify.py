@@ -48,10 +48,7 @@ def probes_of(args) -> list[tuple[str, object]]:
     """``(label, frames [T, 64, 44])`` per walker: the video's walkers, or the sequences at --probe."""
     if args.probe:
         return identify.read_sequences(args.probe)
-    _, extraction = extract_from_args(args)
-    if not extraction.walkers:
-        reasons = "; ".join(d.reason for d in extraction.dropped) or "nothing moved"
-        raise ValueError(f"{args.video}: no walker found ({reasons}); see tools/silhouettes.py's flags")
+    _, extraction = extract_from_args(args)  # NoWalkerFound (a ValueError) when there is none
     return [(f"{w.name} (frames {w.track.first_frame}-{w.track.end_frame})", w.frames) for w in extraction.walkers]
 
 

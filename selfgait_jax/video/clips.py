@@ -3,7 +3,8 @@
 The clip is held in memory (the median background and the contact sheet need every frame), so a long
 or large video is refused before it is read when it would take more than ``max_bytes``; the caller
 can keep fewer frames (``max_frames``) or shrink them on reading (``max_height``). Anything that
-cannot be read is a ``VideoError`` whose message starts with the path and says what is wrong.
+cannot be read is a ``VideoError`` whose message starts with the path and says what is wrong; so is a
+still image or a clip of one frame (walkers are found by what moves between frames).
 """
 
 from __future__ import annotations
@@ -53,12 +54,22 @@ def read_clip(path, *, max_frames: int = 0, max_height: int = 0, max_bytes: int 
     """
     path = Path(path)
     if path.is_dir():
-        return _read_folder(path, max_frames, max_height, max_bytes)
+        return _one_frame_refused(_read_folder(path, max_frames, max_height, max_bytes))
     if not path.exists():
         raise VideoError(path, "no such video file or frame folder")
     if path.stat().st_size == 0:
         raise VideoError(path, "empty file (0 bytes): not a video")
-    return _read_video(path, max_frames, max_height, max_bytes)
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        raise VideoError(path, "a still image, not a video: give a video file, or a folder holding this "
+                               "image and the frames that follow it")
+    return _one_frame_refused(_read_video(path, max_frames, max_height, max_bytes))
+
+
+def _one_frame_refused(clip: Clip) -> Clip:
+    if len(clip.frames) < 2:
+        raise VideoError(clip.source, "a single frame was read: a still image is not a video (walkers are "
+                                      "found by what moves between frames)")
+    return clip
 
 
 def _target_size(height: int, width: int, max_height: int) -> tuple[int, int, float]:

@@ -6,7 +6,8 @@ passes each kept track through the project's own pretreatment (``data/pretreatme
 ``write_extraction`` writes the sequences as the PNG tree the readers take,
 ``OUT/<walker>/<type>/<view>/<frame>.png`` (``type`` defaults to the video's name and ``view`` to
 "cam"; the frame number is the video's), plus ``summary.json`` (kept and dropped tracks, each drop
-with its reason) and ``contact_sheet.png`` (each walker's silhouettes over the original frames).
+with its reason, each walker's frames left out and why) and ``contact_sheet.png`` (each walker's
+silhouettes over the original frames).
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ class Walker:
     track: tracking.Track
 
 
+class NoWalkerFound(ValueError):
+    """A video where no track was kept; the message names the video and why each track was dropped."""
+
+    def __init__(self, video, dropped: list[tracking.Dropped]):
+        reasons = "; ".join(d.reason for d in dropped) or "nothing moved"
+        super().__init__(f"{video}: no walker found ({reasons}); see tools/silhouettes.py's flags")
+        self.video = str(video)
+
+
 @dataclasses.dataclass
 class Extraction:
     walkers: list[Walker]
@@ -48,10 +58,17 @@ class Extraction:
     num_frames: int
     segmenter: str
     seconds: dict[str, float]  # per stage: segment, track, pretreat
+    options: tracking.TrackOptions = tracking.TrackOptions()
 
     @property
     def frames_per_second(self) -> float:
         return self.num_frames / max(sum(self.seconds.values()), 1e-9)
+
+    def require_walkers(self, video) -> list[Walker]:
+        """The walkers, or NoWalkerFound naming ``video`` when there is none."""
+        if not self.walkers:
+            raise NoWalkerFound(video, self.dropped)
+        return self.walkers
 
 
 def track_silhouettes(track: tracking.Track) -> tuple[np.ndarray, np.ndarray]:
@@ -91,12 +108,22 @@ def extract_walkers(clip: Clip, segmenter: str | segmenters.Segmenter = "backgro
         walkers.append(Walker(f"walker-{len(walkers) + 1:02d}", frames, indices, t))
     done = time.perf_counter()
     return Extraction(walkers, dropped, masks.shape[1:], len(clip.frames), name,
-                      {"segment": segmented - start, "track": tracked - segmented, "pretreat": done - tracked})
+                      {"segment": segmented - start, "track": tracked - segmented, "pretreat": done - tracked},
+                      options)
+
+
+def left_out_text(track: tracking.Track) -> str:
+    """"left out: 12 merged with another walker, 3 touching the frame border" and "5 merged kept",
+    as far as there are any."""
+    parts = [f"left out: {', '.join(f'{n} {tracking.LEFT_OUT[k]}' for k, n in track.left_out.items())}"
+             ] if track.left_out else []
+    return "; ".join(parts + ([f"{track.merged_kept} merged kept"] if track.merged_kept else []))
 
 
 def _describe(track: tracking.Track) -> dict:
     return {"first_frame": track.first_frame, "last_frame": track.end_frame, "frames": len(track.bodies),
-            "merged_frames": len(track.merged),
+            "left_out": {tracking.LEFT_OUT[k]: n for k, n in track.left_out.items()},
+            "merged_kept": track.merged_kept,
             "median_height_px": float(np.median([b.height for b in track.bodies]))}
 
 
@@ -109,6 +136,7 @@ def summary(extraction: Extraction, clip: Clip, sequence_type: str, view: str) -
         "frame_size": [int(extraction.shape[1]), int(extraction.shape[0])],
         "scale": clip.scale,
         "segmenter": extraction.segmenter,
+        "tracking": dataclasses.asdict(extraction.options),
         "seconds": {k: round(v, 3) for k, v in extraction.seconds.items()},
         "frames_per_second": round(extraction.frames_per_second, 1),
         "walkers": [{"name": w.name, "folder": f"{w.name}/{sequence_type}/{view}",
@@ -226,9 +254,9 @@ def contact_sheet(extraction: Extraction, clip: Clip) -> np.ndarray:
         cells = [_cell(clip, body_of[int(walker.frame_indices[k])], walker.frames[k], colour) for k in picks]
         row = np.concatenate(cells, axis=1)
         band = np.zeros((22, row.shape[1], 3), np.uint8)
+        left_out = left_out_text(walker.track)
         _label(band, f"{walker.name}: {len(walker.frames)} silhouettes, frames {walker.track.first_frame}-"
-                     f"{walker.track.end_frame}, {len(walker.track.merged)} merged with another walker",
-               (4, 16), colour)
+                     f"{walker.track.end_frame}" + (f"; {left_out}" if left_out else ""), (4, 16), colour)
         rows.append(np.concatenate([band, row], axis=0))
     width = max([r.shape[1] for r in rows] + [min(960, clip.frames.shape[2] * 2)])
     parts = [_overview(extraction, clip, min(width, max(480, clip.frames.shape[2])))]

@@ -6,12 +6,17 @@ than ``min_area`` are ignored. Each track predicts where its walker is next (con
 its last positions) and takes the nearest body within reach of that prediction. When two walkers
 cross, their bodies merge into one: a body that holds the predicted centres of two tracks is given
 to neither, both tracks mark the frame as merged and keep coasting on their velocity, and each takes
-its own body again once they part, so the gap is bridged and the identities are not swapped. A track
+its own body again once they part, so the gap is bridged and the identities are not swapped. Walkers
+who walk together (side by side, or one just ahead) may share one body for long stretches, or from
+the start, before any track could tell them apart: a body whose top outline shows two or more heads
+(``count_heads``) holds several walkers; a track takes it and follows it like any other. A track
 unseen for more than ``max_gap`` frames (merged frames aside) ends.
 
 ``select`` then keeps the tracks worth a sequence and says why each other one was dropped: too
-short, too small, or cut by the frame border (frames whose body touches the border are removed first,
-since their silhouette is incomplete).
+short, not moving (a structure the segmenter did not absorb, or someone standing), too small, cut by
+the frame border, or merged with another walker. Frames whose body touches
+the border are left out first (their silhouette is incomplete), and so are frames whose body holds
+several walkers (a silhouette of two people is no one's gait) unless ``keep_merged``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ import cv2
 import numpy as np
 
 
+MERGED_GAP = 3  # frames: walkers who share a body part and meet again no faster than this
+
+
 @dataclasses.dataclass(frozen=True)
 class TrackOptions:
     min_area: float = 0.002  # a body covers at least this fraction of the frame
@@ -30,6 +38,7 @@ class TrackOptions:
     max_gap: int = 12  # frames a track may go unseen (merged frames do not count)
     border: int = 2  # pixels: a body this close to the frame border is cut by it
     reach: float = 0.6  # how far a body may be from a track's prediction, in body heights
+    keep_merged: bool = False  # keep frames whose body holds several walkers in the sequence
 
 
 @dataclasses.dataclass
@@ -41,6 +50,7 @@ class Body:
     mask: np.ndarray  # bool [y1 - y0, x1 - x0]
     area: int
     centre: tuple[float, float]  # the pixels' centroid (x, y)
+    heads: int = 1  # count_heads(mask): 2 or more when the body holds several walkers
 
     @property
     def height(self) -> int:
@@ -55,8 +65,10 @@ class Body:
 class Track:
     id: int
     bodies: list[Body] = dataclasses.field(default_factory=list)
-    merged: list[int] = dataclasses.field(default_factory=list)  # frames shared with another walker
+    merged: list[int] = dataclasses.field(default_factory=list)  # frames of a crossing: no body taken
     unseen: int = 0
+    left_out: dict[str, int] = dataclasses.field(default_factory=dict)  # frames select removed, per reason
+    merged_kept: int = 0  # frames select kept although their body holds several walkers (keep_merged)
 
     @property
     def first_frame(self) -> int:
@@ -99,6 +111,45 @@ def _covered(box, body: Body) -> float:
     return inter / max((x1 - x0) * (y1 - y0), 1e-9)
 
 
+def _peaks(outline: np.ndarray, drop: float) -> int:
+    """The peaks of a profile that rise at least ``drop`` above it on both sides (it starts and
+    ends at 0): a peak counts once the profile falls ``drop`` below it, the next once it has risen
+    ``drop`` again."""
+    peaks, peak, valley, rising = 0, 0.0, 0.0, True
+    for level in np.concatenate([outline, [0]]):
+        if rising:
+            peak = max(peak, level)
+            if level <= peak - drop:
+                peaks, rising, valley = peaks + 1, False, level
+        else:
+            valley = min(valley, level)
+            if level >= valley + drop:
+                rising, peak = True, level
+    return peaks
+
+
+def count_heads(mask: np.ndarray, prominence: float = 0.1, crown: float = 0.19) -> int:
+    """How many heads a body's top outline (the height of each column's highest pixel) shows.
+
+    A head is a peak of the outline that rises above it on both sides by ``prominence`` of the
+    body's height; a walker has one (shoulders, arms and bags sit below the head with no dip in
+    between). Two heads side by side that touch make one peak but a wide crown: where the outline
+    comes within 8 % of the height of its top spans more than ``crown`` of the height and dips in
+    between (by 2 % of the height, at least a pixel; a flat top, such as a box, is one). Measured on
+    rendered walkers: a walker's crown spans 0.07-0.18 of its height, two touching heads' 0.13-0.27.
+    A walker hidden behind another so far that its head is not seen is not counted.
+    """
+    height = mask.shape[0]
+    outline = np.where(mask.any(axis=0), height - mask.argmax(axis=0), 0).astype(float)
+    heads = _peaks(outline, max(2.0, prominence * height))
+    if heads == 1:
+        tops = np.flatnonzero(outline >= outline.max() - 0.08 * height)
+        if tops[-1] - tops[0] + 1 > crown * height and _peaks(
+                outline[tops[0] : tops[-1] + 1] - outline.max() + 0.08 * height, max(1.0, 0.02 * height)) > 1:
+            heads = 2
+    return heads
+
+
 def bodies_in(mask: np.ndarray, frame: int, min_area_pixels: int) -> list[Body]:
     """The bodies of one bool mask [H, W]: components grouped when stacked vertically (x ranges
     overlapping by half the narrower one, vertical gap under a fifth of the taller one)."""
@@ -135,7 +186,8 @@ def bodies_in(mask: np.ndarray, frame: int, min_area_pixels: int) -> list[Body]:
         crop = np.isin(labels[y0:y1, x0:x1], members)
         cx = sum(centroids[i][0] * stats[i, cv2.CC_STAT_AREA] for i in members) / area
         cy = sum(centroids[i][1] * stats[i, cv2.CC_STAT_AREA] for i in members) / area
-        bodies.append(Body(frame, (int(x0), int(y0), int(x1), int(y1)), crop, area, (float(cx), float(cy))))
+        bodies.append(Body(frame, (int(x0), int(y0), int(x1), int(y1)), crop, area, (float(cx), float(cy)),
+                           count_heads(crop)))
     return bodies
 
 
@@ -211,22 +263,67 @@ class Dropped:
     reason: str
 
 
+def _bridged(frames: set[int], gap: int = MERGED_GAP) -> set[int]:
+    """``frames`` with the gaps of at most ``gap`` frames between two of them filled in."""
+    ordered = sorted(frames)
+    return set(frames).union(*(range(a + 1, b) for a, b in zip(ordered, ordered[1:]) if b - a <= gap + 1))
+
+
+def several_walkers(track: Track) -> set[int]:
+    """The frames whose body (taken by ``track``) holds several walkers: two heads or more, every
+    frame when that is the case in half of them or more (walkers who walk together; where one head
+    shows, the other is hidden behind), and the gaps of up to MERGED_GAP frames between such frames
+    or the track's crossings (two walkers do not part and meet again that fast)."""
+    frames = {b.frame for b in track.bodies}
+    several = {b.frame for b in track.bodies if b.heads > 1}
+    if 2 * len(several) >= len(frames):
+        several = frames
+    return _bridged(several | set(track.merged)) & frames
+
+
+STILL = 0.1  # a track whose centre and height vary less than this fraction of its height does not move
+
+
+def _spread(track: Track) -> float:
+    """Pixels: the largest range of the body's centre (x, y) or height over the track."""
+    centres = np.asarray([b.centre for b in track.bodies])
+    return float(max(np.ptp(centres[:, 0]), np.ptp(centres[:, 1]), np.ptp([b.height for b in track.bodies])))
+
+
+LEFT_OUT = {"border": "touching the frame border", "merged": "merged with another walker"}
+DROP_CAUSE = {"border": "cut by the frame border", "merged": "merged with another walker"}
+
+
 def select(tracks: list[Track], shape: tuple[int, int], options: TrackOptions = TrackOptions()
            ) -> tuple[list[Track], list[Dropped]]:
-    """``(kept, dropped)``: kept tracks keep only their bodies clear of the frame border."""
+    """``(kept, dropped)``: kept tracks keep only their bodies clear of the frame border and, unless
+    ``options.keep_merged``, those that hold one walker (``several_walkers``). Each track's
+    ``left_out`` counts the frames missing from its sequence per reason (a key of ``LEFT_OUT``);
+    merged frames include the track's crossings, where no track took a body."""
     kept, dropped = [], []
     for t in tracks:
-        inner = [b for b in t.bodies if not touches_border(b, shape, options.border)]
+        on_border = {b.frame for b in t.bodies if touches_border(b, shape, options.border)}
+        crossed = set(t.merged)
+        several = several_walkers(t) - on_border
+        merged_kept = len(several) if options.keep_merged else 0
+        several = set() if options.keep_merged else several
+        inner = [b for b in t.bodies if b.frame not in on_border | several]
+        left_out = {k: len(v) for k, v in (("border", on_border), ("merged", crossed | several)) if v}
         heights = [b.height for b in (inner or t.bodies)]
         if len(t.bodies) < options.min_frames:
             dropped.append(Dropped(t, f"too short: {len(t.bodies)} frames, fewer than {options.min_frames}"))
+        elif (spread := _spread(t)) < STILL * np.median([b.height for b in t.bodies]):
+            dropped.append(Dropped(t, f"does not move: its centre and height stay within {spread:.0f} px over "
+                                      f"{len(t.bodies)} frames (a structure, or someone standing)"))
         elif np.median(heights) < options.min_height:
             dropped.append(Dropped(t, f"too small: {np.median(heights):.0f} px tall, less than "
                                       f"{options.min_height} px"))
         elif len(inner) < options.min_frames:
-            dropped.append(Dropped(t, f"cut by the frame border: {len(t.bodies) - len(inner)} of "
-                                      f"{len(t.bodies)} frames touch it, {len(inner)} left (fewer than "
-                                      f"{options.min_frames})"))
+            cause, *other = sorted(left_out, key=lambda k: (-left_out[k], k != "border"))
+            dropped.append(Dropped(dataclasses.replace(t, left_out=left_out), (
+                f"{DROP_CAUSE[cause]}: {left_out[cause]} of {len(t.bodies) + len(crossed)} frames"
+                + "".join(f" (and {left_out[k]} {LEFT_OUT[k]})" for k in other)
+                + f", {len(inner)} left (fewer than {options.min_frames})")))
         else:
-            kept.append(dataclasses.replace(t, bodies=inner))
+            kept.append(dataclasses.replace(t, bodies=inner, left_out=left_out, merged_kept=merged_kept))
     return kept, dropped

@@ -6,7 +6,9 @@ across the frame at a camera angle; it is drawn in clothes (a shirt, trousers, s
 a colour with a texture that moves with the body) over a textured static background, with a soft
 shadow at its feet. The whole frame then gets a lighting flicker (a per-frame gain) and sensor noise;
 compression is left to the video writer. ``masks[a, t]`` is actor ``a``'s whole silhouette in frame
-``t`` (also where another actor hides it; the shadow is not part of it).
+``t`` (also where another actor hides it; the shadow is not part of it). ``Prop``s are static
+structures (a pole, a signpost) standing behind the walkers, from the first frame or from a later one
+on (something put down), with their own ground-truth masks.
 
 Numpy only, like the rest of SynthGait; nothing here is used for training.
 """
@@ -45,11 +47,22 @@ class Actor:
     clothes: int = 0
 
 
+@dataclasses.dataclass(frozen=True)
+class Prop:
+    """A static structure behind the walkers: a box (x0, y0, x1, y1, fractions of the width and
+    height) of one colour, in the scene from ``first_frame`` on (0: from the start)."""
+
+    box: tuple[float, float, float, float]
+    colour: tuple[int, int, int] = (200, 200, 190)
+    first_frame: int = 0
+
+
 @dataclasses.dataclass
 class Scene:
     frames: np.ndarray  # uint8 RGB [T, H, W, 3]
     masks: np.ndarray  # bool [A, T, H, W]: each actor's silhouette, ground truth
-    background: np.ndarray  # uint8 RGB [H, W, 3], before flicker and noise
+    background: np.ndarray  # uint8 RGB [H, W, 3], before flicker and noise (and without the props)
+    prop_masks: np.ndarray  # bool [P, T, H, W]: each prop where it stands (also behind a walker)
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cell: int) -> np.ndarray:
@@ -117,12 +130,17 @@ def _texture(group: int, clothes: int, dy: np.ndarray, dx: np.ndarray) -> np.nda
 
 def render_scene(actors: list[Actor], *, size: tuple[int, int] = (360, 480), frames: int = 60,
                  seed: int = 0, dataset_seed: int = 0, flicker: float = 0.05, noise: float = 3.0,
-                 shadows: bool = True) -> Scene:
-    """The scene's colour frames and each actor's ground-truth masks (see the module doc)."""
+                 shadows: bool = True, props: tuple[Prop, ...] = ()) -> Scene:
+    """The scene's colour frames and each actor's and prop's ground-truth masks (see the module doc)."""
     rows, cols = size
     rng = rng_for(seed, "scene")
     background = textured_background(size, seed)
     image = np.repeat(background[None].astype(np.float32), frames, axis=0)
+    prop_masks = np.zeros((len(props), frames, rows, cols), bool)
+    for p, prop in enumerate(props):
+        x0, y0, x1, y1 = (round(f * n) for f, n in zip(prop.box, (cols, rows, cols, rows)))
+        prop_masks[p, prop.first_frame :, y0:y1, x0:x1] = True
+        image[prop.first_frame :, y0:y1, x0:x1] = np.float32(prop.colour)
     masks = np.zeros((len(actors), frames, rows, cols), bool)
     painted = []
     for a, actor in enumerate(actors):
@@ -179,4 +197,4 @@ def render_scene(actors: list[Actor], *, size: tuple[int, int] = (360, 480), fra
     gain = 1.0 + flicker * np.sin(2 * np.pi * np.arange(frames) / 9.0) + rng.normal(0, flicker / 4, frames)
     image *= gain[:, None, None, None]
     image += rng.normal(0, noise, image.shape).astype(np.float32)
-    return Scene(np.clip(image, 0, 255).astype(np.uint8), masks, background)
+    return Scene(np.clip(image, 0, 255).astype(np.uint8), masks, background, prop_masks)
