@@ -1,5 +1,7 @@
 """Imports point down: config_names ← models ← data ← config_defaults ← train, evaluation ← main,
-tools; ``sharding`` (the device mesh) is a leaf beside models that data, train and evaluation use.
+study, tools; ``sharding`` (the device mesh) is a leaf beside models that data, train and evaluation use.
+The study's rows (``study/rows.py``, what configs/study.py builds) sit at config_defaults' level; the
+rest of ``study`` (runner, report) sits on top beside main: nothing else imports it.
 And importing the package changes no global JAX setting (entry points do that explicitly, with
 ``selfgait_jax.configure_jax``).
 
@@ -14,20 +16,25 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "selfgait_jax"
 
 # Sub-package (or top-level module) -> the sub-packages of selfgait_jax it must never import.
 EVERY_PART = {"config_names", "config_defaults", "sharding", "models", "data", "train", "evaluation",
-              "workdir", "main", "video"}
+              "workdir", "main", "video", "study"}
 FORBIDDEN = {
     # The shared names (SIZES, STAGES): below everything.
     "config_names": EVERY_PART - {"config_names"},
     # The device mesh: a leaf.
     "sharding": EVERY_PART - {"sharding"},
-    "models": {"sharding", "data", "config_defaults", "train", "evaluation", "workdir", "main", "video"},
-    "data": {"config_defaults", "train", "evaluation", "workdir", "main"},
+    "models": {"sharding", "data", "config_defaults", "train", "evaluation", "workdir", "main", "video", "study"},
+    "data": {"config_defaults", "train", "evaluation", "workdir", "main", "study"},
     # The config builders that configs/*.py call: on top of the models' and datasets' tables.
-    "config_defaults": {"train", "evaluation", "workdir", "main", "video"},
-    "workdir": {"train", "evaluation", "main"},
-    "train": {"evaluation", "main"},
-    "evaluation": {"train", "main"},
-    "video": {"train", "evaluation", "workdir", "main"},
+    "config_defaults": {"train", "evaluation", "workdir", "main", "video", "study"},
+    # The study's rows: a config builder over config_defaults, nothing of the study above it.
+    "study.rows": {"train", "evaluation", "workdir", "main", "video", "study"},
+    "workdir": {"train", "evaluation", "main", "study"},
+    "train": {"evaluation", "main", "study"},
+    "evaluation": {"train", "main", "study"},
+    "video": {"train", "evaluation", "workdir", "main", "study"},
+    "main": {"study"},
+    # The study runs main as a subprocess and reads what it wrote; it never imports it.
+    "study": {"main"},
 }
 
 
@@ -53,7 +60,10 @@ def _imported_parts(path: pathlib.Path) -> set[str]:
 
 
 def _layer(path: pathlib.Path) -> str:
-    return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+    parts = path.relative_to(PACKAGE).parts
+    if parts == ("study", "rows.py"):
+        return "study.rows"
+    return parts[0].removesuffix(".py")
 
 
 def test_imports_point_down():
@@ -99,3 +109,10 @@ def test_the_tests_run_with_the_entry_points_jax_settings():
     import jax
 
     assert jax.config.jax_threefry_partitionable is False  # conftest.py: selfgait_jax.configure_jax()
+
+
+def test_the_study_package_imports_nothing_when_its_rows_are_loaded():
+    """configs/study.py imports selfgait_jax.study.rows, which runs study/__init__.py first: that must
+    not pull in the runner or the report (and with them what sits above the config level)."""
+    init = PACKAGE / "study" / "__init__.py"
+    assert not [n for n in ast.walk(ast.parse(init.read_text())) if isinstance(n, (ast.Import, ast.ImportFrom))]
