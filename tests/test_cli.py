@@ -11,6 +11,7 @@ import sys
 import ml_collections
 import pytest
 
+import repo_files
 from selfgait_jax import main as main_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -78,8 +79,7 @@ def test_unknown_key_message_walks_the_config_levels():
 
 
 def test_evaluate_on_a_chains_root_names_its_stages(tmp_path, capsys):
-    sys.path.insert(0, str(ROOT / "tools"))
-    import evaluate as evaluate_tool  # pylint: disable=g-import-not-at-top
+    evaluate_tool = repo_files.tool("evaluate")
 
     for stage in ("pretrain", "finetune"):
         (tmp_path / stage / "checkpoints").mkdir(parents=True)

@@ -6,6 +6,7 @@ import io
 import numpy as np
 from PIL import Image
 
+import repo_files
 from selfgait_jax.evaluation import tables
 
 RESULTS = {
@@ -68,10 +69,8 @@ def test_comparison_rows_and_published_rows_are_labelled():
 
 def test_compare_tool_reads_eval_folders(tmp_path, capsys):
     import json
-    import sys
 
-    sys.path.insert(0, "tools")
-    import compare
+    compare = repo_files.tool("compare")
 
     first = tmp_path / "selfgait" / "eval" / "12"
     first.mkdir(parents=True)

@@ -19,7 +19,7 @@ import sys
 
 from selfgait_jax.evaluation import gallery as gallery_lib
 from selfgait_jax.evaluation import identify
-from silhouettes import add_extraction_flags, extract_from_args  # tools/silhouettes.py
+from selfgait_jax.video.flags import add_extraction_flags, walkers_from_args
 
 
 def walk_to_enroll(args) -> tuple[str, object]:
@@ -30,12 +30,9 @@ def walk_to_enroll(args) -> tuple[str, object]:
             raise ValueError(f"{args.sequence}: holds {len(found)} sequences ({', '.join(k for k, _ in found)}); "
                              f"name the one to enroll")
         return found[0]
-    _, extraction = extract_from_args(args)
-    walkers = {w.name: w for w in extraction.walkers}
-    describe = ", ".join(f"{w.name} (frames {w.track.first_frame}-{w.track.end_frame})" for w in extraction.walkers)
-    if not walkers:
-        reasons = "; ".join(d.reason for d in extraction.dropped) or "nothing moved"
-        raise ValueError(f"{args.video}: no walker found ({reasons}); see tools/silhouettes.py's flags")
+    found = walkers_from_args(args)
+    walkers = {w.name: w for w in found}
+    describe = ", ".join(f"{w.name} (frames {w.track.first_frame}-{w.track.end_frame})" for w in found)
     if args.walker:
         if args.walker not in walkers:
             raise ValueError(f"{args.video}: no {args.walker}; found {describe}")
@@ -44,7 +41,7 @@ def walk_to_enroll(args) -> tuple[str, object]:
         raise ValueError(f"{args.video}: {len(walkers)} walkers found: {describe}; choose one with "
                          f"--walker (tools/silhouettes.py's contact sheet shows which is which)")
     else:
-        walker = extraction.walkers[0]
+        walker = found[0]
     return f"{args.video}#{walker.name}", walker.frames
 
 

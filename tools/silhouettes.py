@@ -16,28 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from selfgait_jax.video import clips, extract, segmenters, tracking
-
-
-def add_extraction_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags every tool that reads a video shares (this one, gallery.py, identify.py)."""
-    defaults = tracking.TrackOptions()
-    parser.add_argument("--segmenter", default="background",
-                        help=f"one of {sorted(segmenters.BUILT_IN)} or module:function (file.py:function)")
-    parser.add_argument("--min_frames", type=int, default=defaults.min_frames, help="shortest kept walker")
-    parser.add_argument("--min_height", type=int, default=defaults.min_height,
-                        help="smallest kept walker (median height, pixels after --max_height)")
-    parser.add_argument("--max_gap", type=int, default=defaults.max_gap, help="frames a walker may vanish")
-    parser.add_argument("--max_frames", type=int, default=0, help="read at most this many frames (0: all)")
-    parser.add_argument("--max_height", type=int, default=0,
-                        help="shrink taller frames to this height on reading (0: keep their size)")
-
-
-def extract_from_args(args) -> tuple[clips.Clip, extract.Extraction]:
-    clip = clips.read_clip(args.video, max_frames=args.max_frames, max_height=args.max_height)
-    options = tracking.TrackOptions(min_frames=args.min_frames, min_height=args.min_height,
-                                    max_gap=args.max_gap)
-    return clip, extract.extract_walkers(clip, args.segmenter, options)
+from selfgait_jax.video import extract
+from selfgait_jax.video.flags import add_extraction_flags, extract_from_args
 
 
 def main(argv=None) -> int:
