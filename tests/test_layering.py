@@ -116,3 +116,60 @@ def test_the_study_package_imports_nothing_when_its_rows_are_loaded():
     not pull in the runner or the report (and with them what sits above the config level)."""
     init = PACKAGE / "study" / "__init__.py"
     assert not [n for n in ast.walk(ast.parse(init.read_text())) if isinstance(n, (ast.Import, ast.ImportFrom))]
+
+
+REPOSITORY = PACKAGE.parent
+# A script started in a subprocess by the multi-process tests: it puts this checkout first on purpose.
+SYS_PATH_ALLOWED = {"tests/multiprocess_worker.py"}
+
+
+def _top_level_imports(path: pathlib.Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _is_sys_path(node) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name)
+            and node.value.id == "sys")
+
+
+def _edits_sys_path(tree) -> bool:
+    """sys.path.insert / append / extend (...), or an assignment to sys.path or a slice of it."""
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("insert", "append", "extend") and _is_sys_path(node.func.value)):
+            return True
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if _is_sys_path(target) or (isinstance(target, ast.Subscript) and _is_sys_path(target.value)):
+                    return True
+    return False
+
+
+def test_the_sys_path_check_sees_every_edit():
+    for code in ("sys.path.insert(0, 'x')", "sys.path.append('x')", "sys.path[:0] = ['x']", "sys.path += ['x']"):
+        assert _edits_sys_path(ast.parse(f"import sys\n{code}\n")), code
+    assert not _edits_sys_path(ast.parse("import sys\nfound = [p for p in sys.path if p]\n"))
+
+
+def test_tools_are_a_command_line_over_the_package():
+    """What two tools or a test share lives in the package: no tool imports another tool or configs/,
+    and no tool or test edits sys.path to reach one (tests load them by path: tests/repo_files.py)."""
+    tools = {path.stem for path in (REPOSITORY / "tools").glob("*.py")}
+    problems = []
+    for path in sorted((REPOSITORY / "tools").rglob("*.py")):
+        for name in sorted(_top_level_imports(path) & (tools | {"configs"})):
+            problems.append(f"{path.relative_to(REPOSITORY)} imports {name}")
+    for path in sorted([*(REPOSITORY / "tools").rglob("*.py"), *(REPOSITORY / "tests").glob("*.py")]):
+        name = str(path.relative_to(REPOSITORY))
+        text = path.read_text()
+        if name not in SYS_PATH_ALLOWED and _edits_sys_path(ast.parse(text)):
+            problems.append(f"{name} edits sys.path")
+        if path.parent.name == "tests" and "configs" in _top_level_imports(path):
+            problems.append(f"{name} imports configs")
+    assert not problems, "\n".join(problems)
