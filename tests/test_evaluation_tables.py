@@ -104,7 +104,8 @@ def test_results_state_the_protocol_and_the_table_with_missing_gallery_as_misses
              for v in ("000", "090") if not (s == 6 and v == "090" and t.startswith("nm-0") and t <= "nm-04")]
     source = sources.ArraySource("synthgait_b", metas, [np.zeros((1, 64, 44), np.uint8)] * len(metas))
     config = ml_collections.ConfigDict({"data": sources.data_config("synthgait_b", "tiny"),
-                                        "eval": {"max_length": 0, "metric": "euclidean"}})
+                                        "eval": {"max_length": 0, "metric": "euclidean", "batch_size": 0,
+                                                 "drop_missing_gallery": True}})
     evaluator = api.PeriodicEvaluator(config, None, source=source)
     evaluator.max_length = 40
     subjects = np.array([int(metas[i].subject) for i in evaluator.indices], np.float32)

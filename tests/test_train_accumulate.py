@@ -67,7 +67,7 @@ def _split(big):
 def _pretrain(accumulate, mesh):
     tx, schedule = optim.make_optimizer(_opt(accumulate), total_steps=10)
     cfg = ml_collections.ConfigDict({"k": K, "tau": TAU, "tau_schedule": "constant",
-                                     "share_target_fcs": False})
+                                     "share_target_fcs": False, "flip": False})
     step = steps.make_pretrain_step(ONLINE, TARGET, tx, schedule, cfg, total_steps=10)
     if accumulate > 1:
         step = experiment.accumulate_step(step, accumulate)

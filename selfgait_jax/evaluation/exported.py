@@ -307,14 +307,13 @@ def export_checkpoint(workdir, step, path, *, platforms=DEFAULT_PLATFORMS, resul
     the evaluations of that step stored in the workdir (plus the results.json files ``results``).
     Returns ``(metadata, skipped)``: the evaluations left out, each with the reason."""
     from selfgait_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top  (see the module doc)
-    from selfgait_jax.evaluation import api  # pylint: disable=g-import-not-at-top
 
     config, embed_model, variables, step = workdir_lib.load_for_inference(os.fspath(workdir), step)
-    config_hash = api.config_sha256(config)
+    stored = workdir_lib.stored_config(os.fspath(workdir), step)  # as the run stored it: its identity
+    config_hash = workdir_lib.config_sha256(stored)
     evaluations, skipped = stored_evaluations(workdir, step, config_hash, results)
     meta = export_embedding(embed_model, variables, path, platforms=platforms, model=config.model.name,
-                            step=step, config=workdir_lib.config_to_json(config), config_sha256=config_hash,
-                            evaluations=evaluations)
+                            step=step, config=stored, config_sha256=config_hash, evaluations=evaluations)
     return meta, skipped
 
 
