@@ -1,61 +1,20 @@
 """The reproduction study's rows at a declared CPU-sized scale; `tools/reproduce.py` runs them all.
 
-    python -m selfgait_jax.main --config=configs/study.py:ROW,SEED --workdir=DIR
+    python -m selfgait_jax.main --config=configs/study.py:ROW,SEED[,val] --workdir=DIR
 
-ROW is one of `ROWS` (Tables 1 and 3 of the paper: w/o PT, SG-2/4/6, SG-6 w/o HPM / w/o MTB, the
-supervised baselines); SEED (default 0) sets the run seed, which draws the initialisation, the
-batches and the 40 % labelled subset. Every row is a chain: DIR/pretrain (SG rows only) →
-DIR/finetune → DIR/finetune/eval/<step>/.
-
-What is scaled down, and what is not (docs/reproduction.md):
-- Data as the paper: SynthGait-B with all 11 views, the 74 / 50 subject split, NM/BG/CL; the SG
-  pools sized 2x, 4x, 6x the labelled training set's 8,140 sequences (synthgait_pool, OU-MVLP's
-  14 views, 18-35 frames, as the paper pretrains on OU-MVLP).
-- Smaller: the network (the quickstart's widths), steps, batches, frames per sample, and the
-  evaluation embeds the first `EVAL_FRAMES` frames of each test sequence.
-A ROW,SEED,val variant fine-tunes on the training subjects minus `VALIDATION_SUBJECTS` and
+ROW is one of the study's rows and SEED (default 0) the run seed; the rows, their seeds and the
+scale are declared in `selfgait_jax/study/rows.py` (docs/reproduction.md explains the scale). A
+ROW,SEED,val variant fine-tunes on the training subjects minus `rows.VALIDATION_SUBJECTS` and
 evaluates on those: how the fine-tuning steps and learning rate were chosen, never on test subjects.
 """
 
-from selfgait_jax import config_defaults
-
-# row -> (paper name, how it is built)
-ROWS = {
-    "wo_pt": "SG-6 w/o PT",
-    "sg2": "SG-2",
-    "sg4": "SG-4",
-    "sg6": "SG-6",
-    "sg6_no_hpm": "SG-6 w/o HPM",
-    "sg6_no_mtb": "SG-6 w/o MTB",
-    "gaitset": "GaitSet (100 % labels)",
-    "gaitpart": "GaitPart (100 % labels)",
-    "gaitset_40": "GaitSet (40 % labels)",
-    # Not in the paper: SG-6 with a pretext that carries cross-view information (the target is a
-    # frame of the same walk from another camera, per-part BatchNorm against collapse). It asks
-    # whether pretraining that learns view invariance helps fine-tuning where the paper's does not.
-    "sg6_other_view": "SG-6, other-view target (extension)",
-}
-SEEDS = {"wo_pt": 3, "sg2": 3, "sg6": 3}  # the other rows: 2
-DEFAULT_SEEDS = 2
-
-CHANNELS, WIDTH, HEAD_HIDDEN = (8, 16, 32), 32, 64
-# Pretraining: the paper's Adam 1e-4, and pretext batches of one camera view each (byol.batch_by):
-# of the variants compared on the validation probe (docs/reproduction.md) these moved the
-# embedding least below its random initialisation.
-PRETRAIN_STEPS, PRETEXT_BATCH, PRETEXT_K, PRETRAIN_LR, PRETEXT_BATCH_BY = 1000, 16, 12, 1e-4, "view"
-FINETUNE_STEPS, P, K, FRAMES, FINETUNE_LR = 1000, 6, 4, 10, 1e-3
-EVAL_FRAMES = 30
-PROBE_EVERY, VALIDATION_SUBJECTS = 250, 24
-
-
-def seeds(row: str) -> int:
-    return SEEDS.get(row, DEFAULT_SEEDS)
+from selfgait_jax.study import rows
 
 
 def _parse(arg):
     parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
-    if not parts or parts[0] not in ROWS:
-        raise ValueError(f"configs/study.py:ROW[,SEED[,val]] needs ROW in {sorted(ROWS)}, got {arg!r}")
+    if not parts or parts[0] not in rows.ROWS:
+        raise ValueError(f"configs/study.py:ROW[,SEED[,val]] needs ROW in {sorted(rows.ROWS)}, got {arg!r}")
     row = parts[0]
     seed = int(parts[1]) if len(parts) > 1 else 0
     validation = len(parts) > 2 and parts[2] == "val"
@@ -64,54 +23,5 @@ def _parse(arg):
     return row, seed, validation
 
 
-def _row_chain(row: str):
-    if row in ("wo_pt", "sg2", "sg4", "sg6", "sg6_no_hpm", "sg6_no_mtb", "sg6_other_view"):
-        model = {"sg6_no_hpm": "selfgait_no_hpm", "sg6_no_mtb": "selfgait_no_mtb"}.get(row, "selfgait")
-        ratio = {"sg2": 2.0, "sg4": 4.0}.get(row, 6.0)
-        return config_defaults.selfgait_chain("full", name=row, model=model, pool_ratio=ratio,
-                                              pretrain=row != "wo_pt")
-    recipe = config_defaults.gaitpart_config if row == "gaitpart" else config_defaults.gaitset_config
-    stage = recipe("full")
-    stage.name = "finetune"
-    if row == "gaitset_40":
-        stage.triplet.label_fraction = 0.4
-    return config_defaults.chain_config(row, "full", {"finetune": stage}, evaluate="finetune")
-
-
 def get_config(arg=None):
-    row, seed, validation = _parse(arg)
-    c = _row_chain(row)
-    c.size = "study"
-    for name in c.stages.split(","):
-        stage = c[name]
-        stage.size = "study"
-        stage.seed = seed
-        stage.model.channels = CHANNELS
-        stage.model.d1 = 2 * WIDTH if stage.model.name == "gaitset" else WIDTH
-        stage.model.d2, stage.model.head_hidden = WIDTH, HEAD_HIDDEN
-        stage.log_every, stage.checkpoint_every = 50, 250
-        stage.optimizer.schedule, stage.optimizer.boundaries = "constant", ()
-        stage.probe.every = PROBE_EVERY
-        stage.probe.max_length = EVAL_FRAMES
-        stage.probe.validation_subjects = VALIDATION_SUBJECTS
-    fine = c.finetune
-    if "pretrain" in c:
-        pre = c.pretrain
-        pre.total_steps = PRETRAIN_STEPS
-        pre.byol.batch_size, pre.byol.k = PRETEXT_BATCH, PRETEXT_K
-        pre.optimizer.lr = PRETRAIN_LR
-        pre.byol.batch_by = PRETEXT_BATCH_BY
-        if row == "sg6_other_view":
-            pre.pretext.name = "other_view"
-            pre.model.head_bn_per_part = True
-    fine.total_steps = FINETUNE_STEPS
-    fine.triplet.P, fine.triplet.K, fine.triplet.frames = P, K, FRAMES
-    fine.optimizer.lr = FINETUNE_LR
-    fine.eval.max_length = EVAL_FRAMES
-    fine.probe.every = 0  # fine-tuning is judged on the test table (or on validation with ",val")
-    if validation:
-        fine.data.validation_subjects = VALIDATION_SUBJECTS
-        fine.probe.every = PROBE_EVERY
-        fine.probe.validation_subjects = VALIDATION_SUBJECTS
-    c.name = f"study_{row}"
-    return c
+    return rows.study_config(*_parse(arg))

@@ -149,6 +149,28 @@ def _triplet_section(tiny: bool) -> ml_collections.ConfigDict:
     return triplet
 
 
+def with_defaults(stored: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A training stage's config as an earlier version stored it (a checkpoint's), with every key
+    declared since filled with its default, so that every reader reads keys plainly. The stored
+    values are kept, and so are keys no longer declared. A key takes the full size's default (the
+    declared default of ``model_config`` and ``data_config``), whatever size the run was.
+
+    The one place a stored config is completed: ``workdir.Checkpoints.restore_config`` calls it."""
+    filled = ml_collections.ConfigDict(stored.to_dict())
+    stage = filled.stage if "stage" in filled else ("pretrain" if "byol" in filled else "triplet")
+    defaults = base_config("full", stage=stage, model=filled.model.name, data=filled.data.name)
+    _fill(filled, defaults)
+    return filled
+
+
+def _fill(config: ml_collections.ConfigDict, defaults: ml_collections.ConfigDict) -> None:
+    for key, default in defaults.items():
+        if key not in config:
+            config[key] = default
+        elif isinstance(default, ml_collections.ConfigDict) and isinstance(config[key], ml_collections.ConfigDict):
+            _fill(config[key], default)
+
+
 def pretrain_config(size: str, *, model: str = "selfgait",
                     data: str = "synthgait_pool") -> ml_collections.ConfigDict:
     """BYOL pretraining of ``model`` on ``data`` (configs/pretrain.py: SelfGait on the unlabelled

@@ -12,13 +12,14 @@ dies, so a SIGKILLed or crashed run never leaves it stuck. Readers take no lock;
 tells them a run is still writing (``checkpoint_to_read`` says which finished step they read).
 
 This module sits below ``train`` and ``evaluation`` (it imports only ``models``, ``data``,
-``sharding``, ``errors`` and orbax): training writes through ``Checkpoints`` under ``WorkdirLock``; evaluation,
-export and ``init_from`` read the embedding network's variables back with ``load_for_inference``,
-which restores the checkpoint's state tree from its own metadata, so it needs no optimiser and no
-rebuilt experiment.
+``config_defaults``, ``sharding``, ``errors`` and orbax): training writes through ``Checkpoints`` under
+``WorkdirLock``; evaluation, export and ``init_from`` read the embedding network's variables back
+with ``load_for_inference``, which restores the checkpoint's state tree from its own metadata, so it
+needs no optimiser and no rebuilt experiment.
 """
 
 import datetime
+import hashlib
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
-from selfgait_jax import sharding
+from selfgait_jax import config_defaults, sharding
 from selfgait_jax.data.sequence import FRAME_SHAPE
 from selfgait_jax.errors import WorkdirInUseError
 from selfgait_jax.models import contract, registry
@@ -170,6 +171,13 @@ def config_to_json(config: ml_collections.ConfigDict) -> dict:
     return json.loads(config.to_json())
 
 
+def config_sha256(config) -> str:
+    """sha256 of a training config's canonical JSON (sorted keys; ``config`` a ConfigDict or that
+    JSON): which recipe a checkpoint, a table or an exported file came from."""
+    data = config if isinstance(config, dict) else config_to_json(config)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
 def config_from_json(data: dict) -> ml_collections.ConfigDict:
     """Inverse of ``config_to_json``: lists become tuples again (model widths, boundaries)."""
 
@@ -212,10 +220,17 @@ class Checkpoints:
             data=ocp.args.JsonSave({"next_batch": int(next_batch)}),
             config=ocp.args.JsonSave(config_to_json(config))))
 
-    def restore_config(self, step: int) -> ml_collections.ConfigDict:
+    def restore_stored_config(self, step: int) -> dict:
+        """The config's JSON exactly as the run stored it: its ``config_sha256`` is the run's config
+        identity, the same whatever keys were declared after the run."""
         restored = self._manager.restore(
             step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
-        return config_from_json(restored["config"])
+        return restored["config"]
+
+    def restore_config(self, step: int) -> ml_collections.ConfigDict:
+        """The config the checkpoint stored, with the keys declared since filled with their defaults
+        (``config_defaults.with_defaults``): read every key of it plainly."""
+        return config_defaults.with_defaults(config_from_json(self.restore_stored_config(step)))
 
     def restore(self, step: int, abstract_state):
         """Restores ``(state, next_batch)`` into the shapes/dtypes/shardings of ``abstract_state``."""
@@ -311,6 +326,15 @@ def load_for_inference(workdir: str, step=None):
     embed_model = registry.build_embed_model(config.model)
     variables = embed_subset(embed_model, state["params"], state["batch_stats"])
     return config, embed_model, variables, int(step)
+
+
+def stored_config(workdir: str, step: int) -> dict:
+    """The JSON config that checkpoint ``step`` of ``workdir`` stored (``Checkpoints.restore_stored_config``)."""
+    ckpts = Checkpoints(workdir, read_only=True)
+    try:
+        return ckpts.restore_stored_config(step)
+    finally:
+        ckpts.close()
 
 
 def embed_subset(embed_model, params, batch_stats) -> dict:

@@ -22,10 +22,10 @@ class GaitEnergyImage:
 
 
 def export_gei(path, scale=1.0, open_set=None):
-    """Writes the GEI embedding as an exported model file (cpu only) with an evaluation's
-    ``open_set`` entry (as tools/export.py stores it), if given; returns its metadata."""
+    """Writes the GEI embedding as an exported model file (cpu only) with an evaluation that holds
+    ``open_set`` (an open-set entry with its "source" and "dataset"), if given; returns its metadata."""
     variables = {"params": {"scale": jnp.full((), scale, jnp.float32)}}
-    return exported.export_embedding(
-        GaitEnergyImage(), variables, path, platforms=("cpu",),
-        extra_meta={"model": "gei", "step": 0, "open_set": open_set,
-                    "open_set_threshold": (open_set or {}).get("threshold")})
+    evaluations = [] if open_set is None else [
+        {"source": open_set["source"], "results": {"dataset": open_set["dataset"], "open_set": open_set}}]
+    return exported.export_embedding(GaitEnergyImage(), variables, path, platforms=("cpu",), model="gei",
+                                     step=0, evaluations=evaluations)

@@ -7,7 +7,6 @@ line because it comes before TensorFlow loads.
 """
 
 import argparse
-import importlib
 import os
 import pathlib
 import subprocess
@@ -16,7 +15,7 @@ import sys
 import ml_collections
 import pytest
 
-from configs import ablation_no_pt, gaitset, quickstart
+import repo_files
 from selfgait_jax import main as main_lib
 from selfgait_jax.errors import ConfigError
 
@@ -101,7 +100,7 @@ def test_a_check_of_validate_is_one_line_before_tensorflow_loads(tmp_path):
 def test_main_stops_on_a_config_error_by_its_class(tmp_path, monkeypatch, capsys):
     """A ConfigError from anywhere in training is one line naming its key; any other ValueError is
     a bug and keeps its traceback, whatever its message says."""
-    config = quickstart.get_config("tiny")
+    config = repo_files.config("quickstart").get_config("tiny")
     config.finetune.data.name = "nope"
     with pytest.raises(SystemExit) as exit_:
         main_lib.train(config, str(tmp_path / "run"))
@@ -166,6 +165,7 @@ def test_unknown_key_message_walks_the_config_levels():
 def test_on_a_chain_a_stage_key_is_addressed_through_its_stage():
     """One addressing for every config file: a single training config takes its keys bare, a chain
     (one-stage ablation_no_pt too) takes them after the stage; a bare key on a chain suggests that."""
+    quickstart, ablation_no_pt, gaitset = (repo_files.config(n) for n in ("quickstart", "ablation_no_pt", "gaitset"))
     for config in (quickstart.get_config("tiny"), ablation_no_pt.get_config("tiny")):
         for stage in config.stages.split(","):
             assert main_lib.unknown_key_message(config, f"{stage}.total_steps") is None
@@ -173,7 +173,7 @@ def test_on_a_chain_a_stage_key_is_addressed_through_its_stage():
     assert main_lib.unknown_key_message(ablation_no_pt.get_config("tiny"), "total_steps") == (
         "config has no key 'total_steps': a chain's training settings belong to its stages (finetune), "
         "as --config.STAGE.KEY; did you mean finetune.total_steps?")
-    chain = quickstart.get_config("tiny")
+    chain = repo_files.config("quickstart").get_config("tiny")
     assert main_lib.unknown_key_message(chain, "seed").endswith(
         "did you mean pretrain.seed or finetune.seed?")
     assert main_lib.unknown_key_message(chain, "total_step").endswith(  # a typo as well
@@ -194,7 +194,7 @@ def test_the_stable_keys_hold_for_every_config_file(path):
     """The README's stable keys exist in every config file, bare or after each stage of a chain."""
     if path.stem in ("__init__", "study"):  # study.py builds the rows of the other files
         return
-    config = importlib.import_module(f"configs.{path.stem}").get_config("tiny")
+    config = repo_files.config(path.stem).get_config("tiny")
     prefixes = [f"{s}." for s in config.stages.split(",")] if "stages" in config else [""]
     for prefix in prefixes:
         for key in STABLE_KEYS:
@@ -202,9 +202,8 @@ def test_the_stable_keys_hold_for_every_config_file(path):
 
 
 def _tool(name):
-    sys.path.insert(0, str(ROOT / "tools"))
-    sys.path.insert(0, str(ROOT / "tools" / "bench"))
-    return importlib.import_module(name)
+    bench = (ROOT / "tools" / "bench" / f"{name}.py").exists()
+    return repo_files.bench_tool(name) if bench else repo_files.tool(name)
 
 
 def test_evaluate_on_a_chains_root_names_its_stages(tmp_path, capsys):

@@ -17,6 +17,7 @@ import jax
 import pytest
 
 from selfgait_jax.errors import ConfigError
+from selfgait_jax.study import rows as study_rows
 from selfgait_jax.train import validate
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -70,9 +71,9 @@ DIGESTS = ROOT / "tests" / "data" / "config_digests.json"
 
 def digest_args():
     """(file, arg) of every config the digests pin: each file at each size, every study row."""
-    study_rows = [f"{row},0" for row in module("study").ROWS] + ["sg6,1", "wo_pt,0,val", "sg6,0,val"]
+    study_args = [f"{row},0" for row in study_rows.ROWS] + ["sg6,1", "wo_pt,0,val", "sg6,0,val"]
     return [(name, arg) for name in CONFIG_NAMES
-            for arg in (study_rows if name == "study" else SIZES.get(name, (None, "tiny")))]
+            for arg in (study_args if name == "study" else SIZES.get(name, (None, "tiny")))]
 
 
 def config_digest(config) -> str:
@@ -276,8 +277,6 @@ def test_pool_mode_errors_are_config_errors():
 
 
 def test_study_rows_are_the_paper_rows_at_one_scale():
-    study = module("study")
-
     sg6, no_hpm, wo_pt = load("study", "sg6"), load("study", "sg6_no_hpm"), load("study", "wo_pt")
     assert diff_keys(sg6, no_hpm) == {"name", "pretrain.model.name", "pretrain.model.bins",
                                       "finetune.model.name", "finetune.model.bins"}
@@ -292,7 +291,7 @@ def test_study_rows_are_the_paper_rows_at_one_scale():
     assert load("study", "gaitset_40").finetune.triplet.label_fraction == 0.4
     assert load("study", "sg6,1").finetune.seed == load("study", "sg6,1").pretrain.seed == 1
     val = load("study", "wo_pt,0,val").finetune
-    assert val.data.validation_subjects == study.VALIDATION_SUBJECTS
+    assert val.data.validation_subjects == study_rows.VALIDATION_SUBJECTS
     assert load("study", "wo_pt").finetune.data.validation_subjects == 0
     other = load("study", "sg6_other_view")
     assert diff_keys(sg6, other) == {"name", "pretrain.pretext.name", "pretrain.model.head_bn_per_part"}
@@ -357,16 +356,22 @@ def test_main_loads_a_config_by_path_from_any_folder(tmp_path):
     assert "did you mean total_steps?" in done.stderr  # the config loaded: its keys were offered
 
 
-def test_config_files_import_only_the_package_and_ml_collections():
+def test_config_files_import_only_the_config_level_of_the_package():
+    """configs/*.py import config_defaults (and the study's rows, which sit at its level), never the
+    training, evaluation or data code directly."""
     import ast
 
+    allowed = {"selfgait_jax.config_defaults", "selfgait_jax.study.rows", "ml_collections", "__future__"}
     for path in sorted((ROOT / "configs").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
-                for name in names:
-                    assert name and name.split(".")[0] in ("selfgait_jax", "ml_collections", "__future__"), (
-                        f"{path.name} imports {name}")
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):  # from selfgait_jax.study import rows: the module imported
+                names = [node.module if node.module in allowed else f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
+            for name in names:
+                assert name in allowed or name.startswith("ml_collections."), f"{path.name} imports {name}"
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write-digests"]:

@@ -6,6 +6,7 @@ import io
 import numpy as np
 from PIL import Image
 
+import repo_files
 from selfgait_jax.evaluation import tables
 
 RESULTS = {
@@ -68,10 +69,8 @@ def test_comparison_rows_and_published_rows_are_labelled():
 
 def test_compare_tool_reads_eval_folders(tmp_path, capsys):
     import json
-    import sys
 
-    sys.path.insert(0, "tools")
-    import compare
+    compare = repo_files.tool("compare")
 
     first = tmp_path / "selfgait" / "eval" / "12"
     first.mkdir(parents=True)
@@ -105,7 +104,8 @@ def test_results_state_the_protocol_and_the_table_with_missing_gallery_as_misses
              for v in ("000", "090") if not (s == 6 and v == "090" and t.startswith("nm-0") and t <= "nm-04")]
     source = sources.ArraySource("synthgait_b", metas, [np.zeros((1, 64, 44), np.uint8)] * len(metas))
     config = ml_collections.ConfigDict({"data": sources.data_config("synthgait_b", "tiny"),
-                                        "eval": {"max_length": 0, "metric": "euclidean"}})
+                                        "eval": {"max_length": 0, "metric": "euclidean", "batch_size": 0,
+                                                 "drop_missing_gallery": True}})
     evaluator = api.PeriodicEvaluator(config, None, source=source)
     evaluator.max_length = 40
     subjects = np.array([int(metas[i].subject) for i in evaluator.indices], np.float32)

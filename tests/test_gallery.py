@@ -1,17 +1,16 @@
 """tools/gallery.py: enroll, list and remove named walks; the gallery is tied to its model; atomic writes."""
 
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import repo_files
 from gei_model import export_gei
 from selfgait_jax.errors import GalleryNotFound
 from selfgait_jax.evaluation import gallery as gallery_lib
 
-sys.path.insert(0, "tools")
-import gallery as gallery_tool  # noqa: E402
+gallery_tool = repo_files.tool("gallery")
 
 
 @pytest.fixture(scope="module")

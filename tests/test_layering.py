@@ -1,5 +1,7 @@
 """Imports point down: errors, config_names ← models ← data ← config_defaults ← train, evaluation ← main,
-tools; ``sharding`` (the device mesh) is a leaf beside models that data, train and evaluation use.
+study, tools; ``sharding`` (the device mesh) is a leaf beside models that data, train and evaluation use.
+The study's rows (``study/rows.py``, what configs/study.py builds) sit at config_defaults' level; the
+rest of ``study`` (runner, report) sits on top beside main: nothing else imports it.
 And importing the package changes no global JAX setting (entry points do that explicitly, with
 ``selfgait_jax.configure_jax``).
 
@@ -14,7 +16,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "selfgait_jax"
 
 # Sub-package (or top-level module) -> the sub-packages of selfgait_jax it must never import.
 EVERY_PART = {"errors", "config_names", "config_defaults", "sharding", "models", "data", "train", "evaluation",
-              "workdir", "main", "video"}
+              "workdir", "main", "video", "study"}
 FORBIDDEN = {
     # The error classes every layer raises (ConfigError, SequenceError): below everything.
     "errors": EVERY_PART - {"errors"},
@@ -22,14 +24,19 @@ FORBIDDEN = {
     "config_names": EVERY_PART - {"config_names"},
     # The device mesh: a leaf.
     "sharding": EVERY_PART - {"sharding"},
-    "models": {"sharding", "data", "config_defaults", "train", "evaluation", "workdir", "main", "video"},
-    "data": {"config_defaults", "train", "evaluation", "workdir", "main"},
+    "models": {"sharding", "data", "config_defaults", "train", "evaluation", "workdir", "main", "video", "study"},
+    "data": {"config_defaults", "train", "evaluation", "workdir", "main", "study"},
     # The config builders that configs/*.py call: on top of the models' and datasets' tables.
-    "config_defaults": {"train", "evaluation", "workdir", "main", "video"},
-    "workdir": {"train", "evaluation", "main"},
-    "train": {"evaluation", "main"},
-    "evaluation": {"train", "main"},
-    "video": {"train", "evaluation", "workdir", "main"},
+    "config_defaults": {"train", "evaluation", "workdir", "main", "video", "study"},
+    # The study's rows: a config builder over config_defaults, nothing of the study above it.
+    "study.rows": {"train", "evaluation", "workdir", "main", "video", "study"},
+    "workdir": {"train", "evaluation", "main", "study"},
+    "train": {"evaluation", "main", "study"},
+    "evaluation": {"train", "main", "study"},
+    "video": {"train", "evaluation", "workdir", "main", "study"},
+    "main": {"study"},
+    # The study runs main as a subprocess and reads what it wrote; it never imports it.
+    "study": {"main"},
 }
 
 
@@ -55,7 +62,10 @@ def _imported_parts(path: pathlib.Path) -> set[str]:
 
 
 def _layer(path: pathlib.Path) -> str:
-    return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+    parts = path.relative_to(PACKAGE).parts
+    if parts == ("study", "rows.py"):
+        return "study.rows"
+    return parts[0].removesuffix(".py")
 
 
 def test_imports_point_down():
@@ -101,3 +111,67 @@ def test_the_tests_run_with_the_entry_points_jax_settings():
     import jax
 
     assert jax.config.jax_threefry_partitionable is False  # conftest.py: selfgait_jax.configure_jax()
+
+
+def test_the_study_package_imports_nothing_when_its_rows_are_loaded():
+    """configs/study.py imports selfgait_jax.study.rows, which runs study/__init__.py first: that must
+    not pull in the runner or the report (and with them what sits above the config level)."""
+    init = PACKAGE / "study" / "__init__.py"
+    assert not [n for n in ast.walk(ast.parse(init.read_text())) if isinstance(n, (ast.Import, ast.ImportFrom))]
+
+
+REPOSITORY = PACKAGE.parent
+# A script started in a subprocess by the multi-process tests: it puts this checkout first on purpose.
+SYS_PATH_ALLOWED = {"tests/multiprocess_worker.py"}
+
+
+def _top_level_imports(path: pathlib.Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _is_sys_path(node) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name)
+            and node.value.id == "sys")
+
+
+def _edits_sys_path(tree) -> bool:
+    """sys.path.insert / append / extend (...), or an assignment to sys.path or a slice of it."""
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("insert", "append", "extend") and _is_sys_path(node.func.value)):
+            return True
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if _is_sys_path(target) or (isinstance(target, ast.Subscript) and _is_sys_path(target.value)):
+                    return True
+    return False
+
+
+def test_the_sys_path_check_sees_every_edit():
+    for code in ("sys.path.insert(0, 'x')", "sys.path.append('x')", "sys.path[:0] = ['x']", "sys.path += ['x']"):
+        assert _edits_sys_path(ast.parse(f"import sys\n{code}\n")), code
+    assert not _edits_sys_path(ast.parse("import sys\nfound = [p for p in sys.path if p]\n"))
+
+
+def test_tools_are_a_command_line_over_the_package():
+    """What two tools or a test share lives in the package: no tool imports another tool or configs/,
+    and no tool or test edits sys.path to reach one (tests load them by path: tests/repo_files.py)."""
+    tools = {path.stem for path in (REPOSITORY / "tools").glob("*.py")}
+    problems = []
+    for path in sorted((REPOSITORY / "tools").rglob("*.py")):
+        for name in sorted(_top_level_imports(path) & (tools | {"configs"})):
+            problems.append(f"{path.relative_to(REPOSITORY)} imports {name}")
+    for path in sorted([*(REPOSITORY / "tools").rglob("*.py"), *(REPOSITORY / "tests").glob("*.py")]):
+        name = str(path.relative_to(REPOSITORY))
+        text = path.read_text()
+        if name not in SYS_PATH_ALLOWED and _edits_sys_path(ast.parse(text)):
+            problems.append(f"{name} edits sys.path")
+        if path.parent.name == "tests" and "configs" in _top_level_imports(path):
+            problems.append(f"{name} imports configs")
+    assert not problems, "\n".join(problems)

@@ -45,4 +45,4 @@ def test_decide_answers_unknown_above_the_threshold():
     assert identify.stored_threshold(meta, "euclidean")[0] == 0.5
     threshold, why = identify.stored_threshold(meta, "cosine")
     assert threshold is None and "euclidean distance, not cosine" in why
-    assert identify.stored_threshold({"open_set_threshold": None}, "euclidean")[0] is None
+    assert identify.stored_threshold({"open_set": None}, "euclidean")[0] is None

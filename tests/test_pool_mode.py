@@ -1,17 +1,15 @@
 """Pool mode in the training loop: BYOL pretraining on a labelled dataset with data.pool_ratio > 0
 reads only the seeded pool drawn from its training split, and logs the pool's size."""
 
-import pathlib
-import sys
 
 import numpy as np
 
+import repo_files
 from selfgait_jax.data import protocols, sources
 from selfgait_jax.data.sequence import CASIA_B_TYPES, SequenceMeta
 from selfgait_jax.train import loop
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root, for `configs`
-from configs import pretrain  # noqa: E402  pylint: disable=g-import-not-at-top
+pretrain = repo_files.config("pretrain")
 
 
 def labelled_source():

@@ -2,20 +2,18 @@
 evaluating the checkpoint of the same step on the validation protocol."""
 
 import json
-import pathlib
-import sys
 
 import numpy as np
 import pytest
 
+import repo_files
 from selfgait_jax.data import protocols, sources
 from selfgait_jax.evaluation import api
 from selfgait_jax import workdir as workdir_lib
 from selfgait_jax.models import contract
 from selfgait_jax.train import loop
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from configs import pretrain  # noqa: E402  pylint: disable=g-import-not-at-top
+pretrain = repo_files.config("pretrain")
 
 
 def test_validation_protocol_holds_out_the_last_training_subjects_and_never_a_test_subject(tmp_path):

@@ -8,8 +8,6 @@ hold). Batch-all triplet mining couples the rows of a batch, so there the accumu
 one of the mean of the micro-batches' own triplet-loss gradients, and differs from the big batch's.
 """
 
-import pathlib
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +16,7 @@ import numpy as np
 import optax
 import pytest
 
+import repo_files
 from selfgait_jax import sharding, workdir as workdir_lib
 from selfgait_jax.data.batching import to_global
 from selfgait_jax.models.contract import frames_to_float
@@ -25,8 +24,7 @@ from selfgait_jax.train import experiment, loop, losses, optim, state as state_l
 from selfgait_jax.train.state import TrainState
 from tiny_models import TinyEmbed, TinyOnline, TinyTarget
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root, for `configs`
-from configs import finetune, pretrain  # noqa: E402  pylint: disable=g-import-not-at-top
+finetune, pretrain = repo_files.config("finetune"), repo_files.config("pretrain")
 
 H, W, K, B, N = 8, 6, 3, 8, 2  # micro-batch B rows, N micro-batches per update
 TAU = 0.75
@@ -69,7 +67,7 @@ def _split(big):
 def _pretrain(accumulate, mesh):
     tx, schedule = optim.make_optimizer(_opt(accumulate), total_steps=10)
     cfg = ml_collections.ConfigDict({"k": K, "tau": TAU, "tau_schedule": "constant",
-                                     "share_target_fcs": False})
+                                     "share_target_fcs": False, "flip": False})
     step = steps.make_pretrain_step(ONLINE, TARGET, tx, schedule, cfg, total_steps=10)
     if accumulate > 1:
         step = experiment.accumulate_step(step, accumulate)

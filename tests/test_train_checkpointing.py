@@ -17,12 +17,12 @@ import numpy as np
 import optax
 import pytest
 
+import repo_files
 from selfgait_jax import sharding, workdir as workdir_lib
 from selfgait_jax.train import experiment, loop, steps, validate
 from selfgait_jax.train.state import TrainState
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root, for `configs`
-from configs import finetune, pretrain, quickstart  # noqa: E402  pylint: disable=g-import-not-at-top
+finetune, pretrain, quickstart = (repo_files.config(n) for n in ("finetune", "pretrain", "quickstart"))
 
 
 def _state(value: float, step: int = 3) -> TrainState:

@@ -104,7 +104,8 @@ def test_tau_schedules():
 
 def _opt(**kw):
     base = dict(name="adam", lr=1e-3, schedule="constant", warmup_steps=0, boundaries=(),
-                decay_factor=0.1, momentum=0.9, weight_decay=0.0, lr_multipliers="", frozen="")
+                decay_factor=0.1, momentum=0.9, weight_decay=0.0, accumulate=1, lr_scaling="none",
+                lr_base_batch=0, lr_multipliers="", frozen="")
     base.update(kw)
     return ml_collections.ConfigDict(base)
 

@@ -23,7 +23,7 @@ H, W, K, B = 8, 6, 3, 8
 
 def _byol_cfg(tau=0.996, share=False):
     return ml_collections.ConfigDict(
-        {"k": K, "tau": tau, "tau_schedule": "constant", "share_target_fcs": share})
+        {"k": K, "tau": tau, "tau_schedule": "constant", "share_target_fcs": share, "flip": False})
 
 
 # Plain SGD: the update is linear in the gradient, so the tolerance below means what it says

@@ -4,19 +4,18 @@ VideoWriter; the renderer's masks are the ground truth."""
 
 import dataclasses
 import json
-import sys
 
 import cv2
 import numpy as np
 import pytest
 
+import repo_files
 from selfgait_jax.data.pretreatment import pretreat_frames
 from selfgait_jax.data.readers import TreeSource
 from selfgait_jax.data.synthgait.scene import Actor, Prop, render_scene
 from selfgait_jax.video import clips, extract, segmenters, tracking
 
-sys.path.insert(0, "tools")
-import silhouettes as silhouettes_tool  # noqa: E402
+silhouettes_tool = repo_files.tool("silhouettes")
 
 # Mean IoU of a walker's pretreated 64x44 silhouettes with the pretreated ground truth, over its
 # frames. Measured on this clip: 0.82-0.88 for every built-in segmenter; the losses are edges

@@ -8,21 +8,18 @@ stranger at least 1.56 from everyone, and the threshold from its SynthGait evalu
 other clothes or placements the GEI confuses some walkers (a trained network is what to use).
 """
 
-import sys
 
 import numpy as np
 import pytest
 
+import repo_files
 from gei_model import export_gei
 from selfgait_jax.data.synthgait.dataset import SynthGaitSpec, render_walk
 from selfgait_jax.data.synthgait.scene import Actor, render_scene
 from selfgait_jax.evaluation import exported, open_set
 from selfgait_jax.video import clips, extract, tracking
 
-sys.path.insert(0, "tools")
-import gallery as gallery_tool  # noqa: E402
-import identify as identify_tool  # noqa: E402
-import silhouettes as silhouettes_tool  # noqa: E402
+gallery_tool, identify_tool, silhouettes_tool = (repo_files.tool(n) for n in ("gallery", "identify", "silhouettes"))
 
 SMALL = ["--min_height=30"]  # the test frames are small: walkers ~70 px tall
 # Enrolment: 001 and 002 cross in one video, 003 walks alone in another. Probe: 003 on another

@@ -1,20 +1,15 @@
 """tools/weight_drift.py: the relative distance per module, and the run's own initialisation rebuilt."""
 
-import sys
-from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import repo_files
+from selfgait_jax import workdir as workdir_lib
+from selfgait_jax.train import experiment
 
-import weight_drift  # noqa: E402
-
-from configs import finetune  # noqa: E402
-from selfgait_jax import workdir as workdir_lib  # noqa: E402
-from selfgait_jax.train import experiment  # noqa: E402
+weight_drift, finetune = repo_files.tool("weight_drift"), repo_files.config("finetune")
 
 
 def test_relative_drift_by_hand():

@@ -21,7 +21,7 @@ from pathlib import Path
 from selfgait_jax.errors import GalleryNotFound
 from selfgait_jax.evaluation import gallery as gallery_lib
 from selfgait_jax.evaluation import identify
-from silhouettes import add_extraction_flags, extract_from_args  # tools/silhouettes.py
+from selfgait_jax.video.flags import add_extraction_flags, walkers_from_args
 
 
 def walk_to_enroll(args) -> tuple[str, object]:
@@ -36,9 +36,9 @@ def walk_to_enroll(args) -> tuple[str, object]:
         # front, so that enrolling DIR/walker-12 records DIR/walker-12/<type>/<view>, the walker's name.
         sequence = Path(args.sequence)
         return (label if label == str(sequence) else str(sequence / label)), frames
-    _, extraction = extract_from_args(args)
-    walkers = {w.name: w for w in extraction.walkers}
-    describe = ", ".join(f"{w.name} (frames {w.track.first_frame}-{w.track.end_frame})" for w in extraction.walkers)
+    found = walkers_from_args(args)
+    walkers = {w.name: w for w in found}
+    describe = ", ".join(f"{w.name} (frames {w.track.first_frame}-{w.track.end_frame})" for w in found)
     if args.walker:
         if args.walker not in walkers:
             raise ValueError(f"{args.video}: no {args.walker}; found {describe}")
@@ -47,7 +47,7 @@ def walk_to_enroll(args) -> tuple[str, object]:
         raise ValueError(f"{args.video}: {len(walkers)} walkers found: {describe}; choose one with "
                          f"--walker (tools/silhouettes.py's contact sheet shows which is which)")
     else:
-        walker = extraction.walkers[0]
+        walker = found[0]
     return f"{args.video}#{walker.name}", walker.frames
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import selfgait_jax
 from selfgait_jax.data.sources import ArraySource, SequenceMeta
 from selfgait_jax.evaluation import identify, protocol
-from silhouettes import add_extraction_flags, extract_from_args  # tools/silhouettes.py
+from selfgait_jax.video.flags import add_extraction_flags, walkers_from_args
 
 
 def make_embedder(args):
@@ -48,8 +48,7 @@ def probes_of(args) -> list[tuple[str, object]]:
     """``(label, frames [T, 64, 44])`` per walker: the video's walkers, or the sequences at --probe."""
     if args.probe:
         return identify.read_sequences(args.probe)
-    _, extraction = extract_from_args(args)  # NoWalkerFound (a ValueError) when there is none
-    return [(f"{w.name} (frames {w.track.first_frame}-{w.track.end_frame})", w.frames) for w in extraction.walkers]
+    return [(f"{w.name} (frames {w.track.first_frame}-{w.track.end_frame})", w.frames) for w in walkers_from_args(args)]
 
 
 def gallery_of(args, model, embed):

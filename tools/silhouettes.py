@@ -17,40 +17,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from selfgait_jax.video import clips, extract, segmenters, tracking
-
-
-def add_extraction_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags every tool that reads a video shares (this one, gallery.py, identify.py)."""
-    defaults = tracking.TrackOptions()
-    parser.add_argument("--segmenter", default="background",
-                        help=f"one of {sorted(segmenters.BUILT_IN)} or module:function (file.py:function) "
-                             f"(default: %(default)s)")
-    parser.add_argument("--min_frames", type=int, default=defaults.min_frames,
-                        help="shortest kept walker, in frames (default: %(default)s)")
-    parser.add_argument("--min_height", type=int, default=defaults.min_height,
-                        help="smallest kept walker (median height, pixels after --max_height; default: %(default)s)")
-    parser.add_argument("--max_gap", type=int, default=defaults.max_gap,
-                        help="frames a walker may vanish (default: %(default)s)")
-    parser.add_argument("--keep_merged", action="store_true",
-                        help="keep frames whose body holds another walker too in the sequence (left out by default)")
-    parser.add_argument("--max_frames", type=int, default=0,
-                        help="read at most this many frames (0: all; default: %(default)s)")
-    parser.add_argument("--max_height", type=int, default=0,
-                        help="shrink taller frames to this height on reading (0: keep their size; "
-                             "default: %(default)s)")
-
-
-def extract_from_args(args, *, require_walkers: bool = True) -> tuple[clips.Clip, extract.Extraction]:
-    """The clip at --video and its extraction; ``require_walkers``: extract.NoWalkerFound when no
-    walker is kept."""
-    clip = clips.read_clip(args.video, max_frames=args.max_frames, max_height=args.max_height)
-    options = tracking.TrackOptions(min_frames=args.min_frames, min_height=args.min_height,
-                                    max_gap=args.max_gap, keep_merged=args.keep_merged)
-    extraction = extract.extract_walkers(clip, args.segmenter, options)
-    if require_walkers:
-        extraction.require_walkers(args.video)
-    return clip, extraction
+from selfgait_jax.video import extract
+from selfgait_jax.video.flags import add_extraction_flags, extract_from_args
 
 
 def main(argv=None) -> int:
@@ -63,7 +31,7 @@ def main(argv=None) -> int:
     add_extraction_flags(parser)
     args = parser.parse_args(argv)
     try:
-        clip, extraction = extract_from_args(args, require_walkers=False)
+        clip, extraction = extract_from_args(args)
         record = extract.write_extraction(extraction, clip, args.out, sequence_type=args.type,
                                           view=args.view, overwrite=args.overwrite)
     except ValueError as error:  # clips.VideoError is a ValueError

@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import jax
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import selfgait_jax  # noqa: E402
-from selfgait_jax import workdir as workdir_lib  # noqa: E402
+import selfgait_jax
+from selfgait_jax import workdir as workdir_lib
 
 
 def module_vectors(params) -> dict[str, np.ndarray]:

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from selfgait_jax.data import datasets, sources
+from selfgait_jax.data import datasets
 from selfgait_jax.data.sequence import (
     CASIA_B_BG_TYPES, CASIA_B_CL_TYPES, CASIA_B_NM_TYPES, OU_MVLP_TYPES, SequenceMeta)
 from selfgait_jax.errors import ConfigError
@@ -196,8 +196,8 @@ def protocol_of(data, metas: Sequence[SequenceMeta]) -> Protocol:
     """The protocol a data config asks for: the dataset's own, or with ``data.validation_subjects``
     > 0 its validation protocol (train on the other training subjects, evaluate on those held out).
     The way to choose hyperparameters without looking at the test subjects."""
-    held = int(sources.option(data, "validation_subjects") or 0)
-    partition = sources.option(data, "partition") or ""
+    held = int(data.validation_subjects)
+    partition = data.partition
     if held:
         return validation_protocol(data.name, metas, held, partition)
     return protocol_for(data.name, metas, partition)

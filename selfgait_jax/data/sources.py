@@ -88,37 +88,31 @@ def named_data_config(spec: str) -> ml_collections.ConfigDict:
     return data_config(name, size or "full")
 
 
-def option(cfg, key):
-    """``cfg[key]``; a data config written before ``key`` existed (a stored one) or built by hand
-    with only some keys reads the default that ``data_config`` declares."""
-    return cfg[key] if key in cfg else data_config(cfg["name"])[key]
-
-
 def synthgait_spec(cfg):
     """The ``SynthGaitSpec`` a SynthGait data config describes (subject ids are dataset-specific)."""
     from selfgait_jax.data.synthgait.dataset import SynthGaitSpec
 
     defaults = data_config(cfg.name)  # empty views / types, zero frames or subjects: the full set's
     dataset = DATASETS[cfg.name]
-    views = tuple(option(cfg, "views") or defaults.views)
-    types = tuple(option(cfg, "types") or defaults.types)
-    min_frames = int(option(cfg, "min_frames") or defaults.min_frames)
-    max_frames = int(option(cfg, "max_frames") or defaults.max_frames)
+    views = tuple(cfg.views or defaults.views)
+    types = tuple(cfg.types or defaults.types)
+    min_frames = int(cfg.min_frames or defaults.min_frames)
+    max_frames = int(cfg.max_frames or defaults.max_frames)
     if not dataset.labelled:  # the pool: its size is data.pool_ratio x data.pool_base_sequences
-        ratio = float(option(cfg, "pool_ratio") or 0.0)
+        ratio = float(cfg.pool_ratio)
         if ratio > 0:
-            base = int(option(cfg, "pool_base_sequences") or 0)
+            base = int(cfg.pool_base_sequences)
             if base <= 0:
                 raise ValueError("data.pool_base_sequences must be > 0 when data.pool_ratio is set")
             count = math.ceil(ratio * base / (len(views) * len(types)))
         else:
-            count = int(option(cfg, "num_subjects") or 0)
+            count = int(cfg.num_subjects)
     else:
-        count = int(option(cfg, "num_subjects") or defaults.num_subjects)
+        count = int(cfg.num_subjects or defaults.num_subjects)
     subjects = tuple(dataset.subject_format.format(i) for i in range(1, count + 1))
     if count <= 0:
         raise ValueError(f"data.num_subjects (or data.pool_ratio) must give at least one subject for {cfg.name}")
-    return SynthGaitSpec(cfg.name, int(option(cfg, "seed")), subjects, types, views, min_frames, max_frames)
+    return SynthGaitSpec(cfg.name, int(cfg.seed), subjects, types, views, min_frames, max_frames)
 
 
 def open_source(cfg) -> SequenceSource:
@@ -131,11 +125,11 @@ def open_source(cfg) -> SequenceSource:
         from selfgait_jax.data.synthgait.dataset import SynthGaitSource
 
         return SynthGaitSource(
-            synthgait_spec(cfg), option(cfg, "cache_dir") or None, int(option(cfg, "num_workers") or 0)
+            synthgait_spec(cfg), cfg.cache_dir or None, int(cfg.num_workers)
         )
     from selfgait_jax.data.readers import TreeSource
 
-    root = option(cfg, "root") or ""
+    root = cfg.root
     if not root:
         raise ValueError(f"data.root must name the {name} dataset folder (data.name={name!r})")
     if not os.path.isdir(root):
@@ -144,7 +138,7 @@ def open_source(cfg) -> SequenceSource:
         root,
         dataset.reader,
         name=name,
-        validate=bool(option(cfg, "validate")),
-        min_length=int(option(cfg, "min_length") or 1),
-        cache_dir=option(cfg, "cache_dir") or default_cache_dir(),
+        validate=bool(cfg.validate),
+        min_length=int(cfg.min_length or 1),
+        cache_dir=cfg.cache_dir or default_cache_dir(),
     )

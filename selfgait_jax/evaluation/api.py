@@ -21,18 +21,12 @@ import numpy as np
 
 from selfgait_jax import sharding
 from selfgait_jax import workdir as workdir_lib
+from selfgait_jax.workdir import config_sha256  # results.json's checkpoint.config_sha256
 from selfgait_jax.evaluation import embed as embed_lib
 from selfgait_jax.evaluation import open_set as open_set_lib
 from selfgait_jax.evaluation import protocol as protocol_lib
 from selfgait_jax.evaluation import tables
 from selfgait_jax.models import contract
-
-
-def _eval_option(config, key, default):
-    """An optional `eval.<key>` of a training config (absent in configs that have no eval section)."""
-    section = config.get("eval") if hasattr(config, "get") else None
-    value = section.get(key) if section is not None and hasattr(section, "get") else None
-    return default if value is None else value
 
 
 class PeriodicEvaluator:
@@ -50,16 +44,16 @@ class PeriodicEvaluator:
         self.source = source if source is not None else sources.open_source(config.data)
         self.protocol = (protocol if protocol is not None
                          else protocols.protocol_of(config.data, self.source.metas))
-        self.metric = metric or _eval_option(config, "metric", "euclidean")
+        self.metric = metric or config.eval.metric
         if self.metric not in protocol_lib.METRICS:  # before minutes of embedding, not after
             raise ValueError(f"metric must be one of {protocol_lib.METRICS}, got {self.metric!r}")
         self.drop_missing_gallery = (
-            bool(_eval_option(config, "drop_missing_gallery", True))
+            bool(config.eval.drop_missing_gallery)
             if drop_missing_gallery is None else drop_missing_gallery
         )
         self.mesh = mesh if mesh is not None else sharding.data_mesh()
-        self.batch_size = int(_eval_option(config, "batch_size", 0)) or None
-        self.max_length = int(_eval_option(config, "max_length", 0)) or None  # 0: all frames
+        self.batch_size = int(config.eval.batch_size) or None
+        self.max_length = int(config.eval.max_length) or None  # 0: all frames
         self.indices = np.unique(np.concatenate([self.protocol.gallery, *self.protocol.probes.values()]))
 
     def embed(self, variables) -> np.ndarray:
@@ -212,14 +206,15 @@ def evaluate_workdir(workdir, step=None, out=None, metric="euclidean", drop_miss
     (same arguments): writes OUT (default WORKDIR/eval/<step>/, or WORKDIR/eval/<step>-<dataset>
     with ``data``), prints the table, and returns the results dictionary."""
     config, embed_model, variables, step = workdir_lib.load_for_inference(os.fspath(workdir), step)
+    config_hash = config_sha256(workdir_lib.stored_config(os.fspath(workdir), step))  # the run's, as stored
     return evaluate_trained(config, contract.make_embed_fn(embed_model), variables, step, workdir,
                             out=out, metric=metric, drop_missing_gallery=drop_missing_gallery,
-                            verbose=verbose, data=data, max_length=max_length, far=far)
+                            verbose=verbose, data=data, max_length=max_length, far=far, config_hash=config_hash)
 
 
 def evaluate_trained(config, embed_fn, variables, step, workdir, out=None, metric="euclidean",
                      drop_missing_gallery=True, verbose=True, data=None, max_length=None,
-                     far=open_set_lib.DEFAULT_FAR) -> dict:
+                     far=open_set_lib.DEFAULT_FAR, config_hash=None) -> dict:
     """Evaluates the variables of checkpoint ``step`` of ``workdir`` (trained with ``config``) on a
     labelled test set, writes OUT (default WORKDIR/eval/<step>/, or WORKDIR/eval/<step>-<dataset>
     with ``data``), prints the table, and returns the results dictionary.
@@ -227,11 +222,13 @@ def evaluate_trained(config, embed_fn, variables, step, workdir, out=None, metri
     ``data`` (a data config, e.g. ``data_config("synthgait_b")``) replaces the run's own dataset: the
     way to probe a *pretrained* embedding, whose pool has no labels, without fine-tuning it.
     ``max_length`` caps the frames embedded per sequence (default: all). ``far``: the false-accept
-    rate of the open-set threshold stored in ``results["open_set"]`` (open_set.py).
+    rate of the open-set threshold stored in ``results["open_set"]`` (open_set.py). ``config_hash``:
+    the checkpoint's config identity (default: ``config``'s sha256; a restored config's is that of
+    the config as stored, ``workdir.stored_config``, before the keys declared since were filled).
     """
     from selfgait_jax.data import datasets
 
-    config_hash = config_sha256(config)
+    config_hash = config_hash or config_sha256(config)
     if data is not None:
         config = config.copy_and_resolve_references()
         config.data = data
@@ -266,7 +263,7 @@ def evaluate_trained(config, embed_fn, variables, step, workdir, out=None, metri
     results["checkpoint"] = {"workdir": os.path.abspath(os.fspath(workdir)), "step": int(step),
                              "config_sha256": config_hash}
     results["max_length"] = evaluator.max_length
-    held = int(data.get("validation_subjects", 0) or 0) if data is not None else 0
+    held = int(data.validation_subjects) if data is not None else 0
     name = "" if data is None else f"-{data.name}" + (f"-validation{held}" if held else "")
     default_out = Path(workdir) / "eval" / f"{step}{name}"
     out = Path(out) if out is not None else default_out
@@ -275,8 +272,3 @@ def evaluate_trained(config, embed_fn, variables, step, workdir, out=None, metri
         print(tables.results_markdown(results))
         print(f"written to {out}")
     return results
-
-
-def config_sha256(config) -> str:
-    """sha256 of a training config's canonical JSON (sorted keys): which recipe a table came from."""
-    return hashlib.sha256(json.dumps(workdir_lib.config_to_json(config), sort_keys=True).encode()).hexdigest()

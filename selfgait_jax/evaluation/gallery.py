@@ -42,12 +42,15 @@ def model_identity(embedder) -> dict:
     step and config hash for messages."""
     from selfgait_jax.evaluation import exported  # pylint: disable=g-import-not-at-top
 
-    meta = embedder.meta
-    stored = meta.get("fingerprint") or {}
-    params = stored.get("params") or exported.params_sha256([np.asarray(p) for p in embedder.params])
-    function = stored.get("function") or hashlib.sha256(bytes(embedder.exported.serialize())).hexdigest()
-    return {"params_sha256": params, "function_sha256": function, "model": meta.get("model"),
-            "step": meta.get("step"), "config_sha256": meta.get("config_sha256"), "parts": embedder.parts,
+    meta = embedder.meta  # in the current version's keys (exported.read_file)
+    stored = meta["fingerprint"]
+    if stored is None:  # a version-1 file
+        params = exported.params_sha256([np.asarray(p) for p in embedder.params])
+        function = hashlib.sha256(bytes(embedder.exported.serialize())).hexdigest()
+    else:
+        params, function = stored["params"], stored["function"]
+    return {"params_sha256": params, "function_sha256": function, "model": meta["model"],
+            "step": meta["step"], "config_sha256": meta["config_sha256"], "parts": embedder.parts,
             "dim": embedder.dim, "file": os.path.basename(os.fspath(embedder.path))}
 
 

@@ -128,14 +128,13 @@ def decide(matches: list[Match], threshold: float | None) -> str:
 
 
 def stored_threshold(meta: dict, metric: str) -> tuple[float | None, str]:
-    """``(threshold, description)`` from an exported model's metadata, or ``(None, why not)``: none
-    stored, or one for another metric than the one ranked by."""
-    entry = meta.get("open_set") or {}
-    threshold = entry.get("threshold", meta.get("open_set_threshold"))
-    if threshold is None:
+    """``(threshold, description)`` from an exported model's metadata (as ``exported.read_file``
+    gives it), or ``(None, why not)``: none stored, or one for another metric than the one ranked by."""
+    entry = meta["open_set"]
+    if entry is None:
         return None, ("the model stores no open-set threshold (tools/evaluate.py computes one, tools/export.py "
                       "stores it); pass --threshold to answer \"unknown\"")
-    stored_metric = entry.get("metric", "euclidean")
+    threshold, stored_metric = entry["threshold"], entry["metric"]
     if stored_metric != metric:
         return None, f"the model's threshold is for the {stored_metric} distance, not {metric}; pass --threshold"
     rate = f", false-accept rate {100 * entry['far']:.2f} % on {entry.get('dataset')}" if "far" in entry else ""

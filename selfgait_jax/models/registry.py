@@ -29,8 +29,8 @@ def _selfgait_kwargs(cfg):
         channels=tuple(cfg.channels), d1=cfg.d1, d2=cfg.d2, head_hidden=cfg.head_hidden,
         bins=tuple(cfg.bins), use_part_fcs=bool(cfg.part_fcs), temporal=MODELS[cfg.name].temporal,
         mtb_bias=bool(cfg.mtb_bias), mtb_activation=cfg.mtb_activation,
-        mtb_squeeze=cfg.mtb_squeeze, dtype=_dtype(cfg), head_bn_per_part=bool(_get(cfg, "head_bn_per_part")),
-        conv_formulation=_get(cfg, "conv_formulation"))
+        mtb_squeeze=cfg.mtb_squeeze, dtype=_dtype(cfg), head_bn_per_part=bool(cfg.head_bn_per_part),
+        conv_formulation=cfg.conv_formulation)
 
 
 def _selfgait_embed(cfg):
@@ -56,13 +56,13 @@ def _selfgait_byol(cfg, target: str, per_part_heads: bool):
 
 def _gaitset(cfg):
     return gaitset.GaitSet(tuple(cfg.channels), cfg.d1, tuple(cfg.bins), _dtype(cfg),
-                           _get(cfg, "conv_formulation"))
+                           cfg.conv_formulation)
 
 
 def _gaitpart(cfg):
     return gaitpart.GaitPart(tuple(cfg.channels), cfg.d1, tuple(cfg.bins), tuple(cfg.focal_strips),
                              bool(cfg.mtb_bias), cfg.mtb_activation, cfg.mtb_squeeze, _dtype(cfg),
-                             _get(cfg, "conv_formulation"))
+                             cfg.conv_formulation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,11 +121,6 @@ def model_config(name: str = "selfgait", size: str = "full") -> ml_collections.C
     cfg.dtype = "float32"
     cfg.conv_formulation = "auto"  # how convolutions are computed: auto|lax|im2col (models/conv.py)
     return cfg
-
-
-def _get(cfg, key):
-    """``cfg[key]``; a model config stored before ``key`` existed reads the declared default."""
-    return cfg[key] if key in cfg else model_config(cfg.name)[key]
 
 
 def _dtype(cfg):

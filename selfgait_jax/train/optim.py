@@ -25,8 +25,8 @@ LR_SCALINGS = ("none", "linear")
 
 
 def accumulate(opt_cfg) -> int:
-    """Micro-batches per update (``optimizer.accumulate``; 1 when the key is absent)."""
-    return int(opt_cfg.get("accumulate", 1) or 1)
+    """Micro-batches per update (``optimizer.accumulate``)."""
+    return int(opt_cfg.accumulate)
 
 
 def effective_batch(opt_cfg, global_batch: int) -> int:
@@ -36,12 +36,12 @@ def effective_batch(opt_cfg, global_batch: int) -> int:
 
 def lr_scale(opt_cfg, global_batch: int | None) -> float:
     """The factor ``optimizer.lr_scaling`` applies to ``lr`` (1.0 unless "linear")."""
-    rule = opt_cfg.get("lr_scaling", "none") or "none"
+    rule = opt_cfg.lr_scaling
     if rule == "none":
         return 1.0
     if rule != "linear":
         raise ValueError(f"optimizer.lr_scaling={rule!r} is not one of {', '.join(LR_SCALINGS)}")
-    base = int(opt_cfg.get("lr_base_batch", 0) or 0)
+    base = int(opt_cfg.lr_base_batch)
     if base < 1 or not global_batch:
         raise ValueError("optimizer.lr_base_batch: lr_scaling='linear' needs the batch that lr was "
                          f"tuned for (a positive integer), got {base}")

@@ -46,7 +46,7 @@ def make_pretrain_step(online, target, tx: optax.GradientTransformation, schedul
     ``state.step``.
     """
     share_fcs = bool(byol_cfg.share_target_fcs)
-    flip = bool(byol_cfg.get("flip", False))
+    flip = bool(byol_cfg.flip)
 
     def step(state: TrainState, batch):
         rng = jax.random.fold_in(state.rng, state.step)

@@ -39,16 +39,14 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from selfgait_jax.data import protocols  # (numpy only)
+from selfgait_jax.data.sequence import CASIA_B_TYPES, CASIA_B_VIEWS, SequenceMeta
+import selfgait_jax
+from selfgait_jax import config_defaults, sharding
+from selfgait_jax.train import experiment, steps as steps_lib
+from selfgait_jax.workdir import init_embed_variables
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # for `configs`
-
-from selfgait_jax.data import protocols  # noqa: E402  (numpy only)
-from selfgait_jax.data.sequence import CASIA_B_TYPES, CASIA_B_VIEWS, SequenceMeta  # noqa: E402
-import selfgait_jax  # noqa: E402
-from selfgait_jax import sharding  # noqa: E402
-from selfgait_jax.train import experiment, steps as steps_lib  # noqa: E402
-from selfgait_jax.workdir import init_embed_variables  # noqa: E402
-
 BENCHMARKS_MD = REPO / "docs" / "benchmarks.md"
 PEER_PAUSE_S = 0.5  # idle time before each interleaved step (--peer-pytorch)
 
@@ -84,10 +82,10 @@ def parse_batch(text: str) -> tuple[int, int]:
 
 
 def make_config(args, p: int, k: int):
-    """The stage's full-size training config with the benchmark's shapes."""
-    from configs import finetune, pretrain
-
-    config = (pretrain if args.stage == "pretrain" else finetune).get_config("full")
+    """The stage's full-size training config (configs/pretrain.py's or configs/finetune.py's) with the
+    benchmark's shapes."""
+    recipe = config_defaults.pretrain_config if args.stage == "pretrain" else config_defaults.finetune_config
+    config = recipe("full")
     config.model.dtype = args.dtype
     if args.stage == "pretrain":
         config.byol.batch_size, config.byol.k = p * k, args.frames
@@ -155,8 +153,7 @@ def time_train_step(args, config, mesh):
     jax.block_until_ready(metrics)
     peer_step, peer_times = None, []
     if args.peer_pytorch:  # interleaved with the JAX step: both see the same machine load
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import peer_pytorch
+        import peer_pytorch  # beside this script, on sys.path when it runs
 
         peer_step = peer_pytorch.build_step(batch_size, args.frames)
         peer_pytorch.time_steps(peer_step, steps=0)

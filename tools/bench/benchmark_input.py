@@ -116,20 +116,16 @@ def main(argv=None):
 
 def _time_triplet_step(source, indices, store, frames: int, ordered: bool, steps: int = 3) -> float:
     """Seconds per full-size SelfGait triplet step (P x K = 2 x 4) fed by this pipeline, after compiling."""
-    import sys
-
     import jax
 
-    sys.path.insert(0, str(BENCHMARKS_MD.parents[1]))  # the repository root, for `configs`
-    from configs import finetune
     import selfgait_jax
-    from selfgait_jax import sharding
+    from selfgait_jax import config_defaults, sharding
     from selfgait_jax.data import batching
     from selfgait_jax.train import experiment, steps as steps_lib
 
     selfgait_jax.configure_jax()
 
-    config = finetune.get_config("full")
+    config = config_defaults.finetune_config("full")  # configs/finetune.py
     config.triplet.P, config.triplet.K, config.triplet.frames = 2, 4, frames
     exp = experiment.build_experiment(config)
     mesh = sharding.data_mesh()

@@ -1,0 +1,116 @@
+"""The report's three figures: rank-1 per row and condition (bars), the pretraining curves, and each
+row's rank-1 minus w/o PT's per probe view (heatmaps). matplotlib is imported only when one is drawn.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+
+from selfgait_jax.data.protocols import CASIA_B_CONDITIONS as CONDITIONS
+from selfgait_jax.study.rows import ROWS, WIDTH
+from selfgait_jax.study.runs import Runs
+
+
+def _pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (imported late: only the report draws)."""
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    return plt
+
+
+def bar_chart(table, path: pathlib.Path):
+    """Mean rank-1 per row and condition over the finished seeds: bars, std over seeds, a dot a seed."""
+    plt = _pyplot()
+
+    rows = list(ROWS)
+    fig, ax = plt.subplots(figsize=(11, 4))
+    width = 0.27
+    for k, cond in enumerate(CONDITIONS):
+        means, errs = [], []
+        for row in rows:
+            values = [m[cond] for _, m in table.get(row, [])]
+            means.append(np.mean(values) if values else np.nan)
+            errs.append(np.std(values, ddof=1) if len(values) > 1 else 0)  # the spread over seeds
+        x = np.arange(len(rows)) + (k - 1) * width
+        ax.bar(x, means, width, yerr=errs, capsize=2, label=cond)
+        for row_x, row in zip(x, rows):  # every seed as a dot
+            ax.scatter([row_x] * len(table.get(row, [])), [m[cond] for _, m in table.get(row, [])],
+                       s=6, color="black", zorder=3)
+    ax.set_xticks(np.arange(len(rows)))
+    ax.set_xticklabels([ROWS[r] for r in rows], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("rank-1 % (SynthGait-B, identical views excluded)")
+    ax.set_title("Reproduction study: mean over seeds, bars = std over seeds, dots = seeds")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: no bar is hidden
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def view_gap_heatmaps(found, path: pathlib.Path) -> bool:
+    """Heatmaps of (row − w/o PT) rank-1 per probe view and condition: where pretraining helps or hurts.
+    ``found`` is `report.view_gaps`'s (views, rows, gaps), or None: then nothing is drawn."""
+    if found is None:
+        return False
+    plt = _pyplot()
+    views, rows, gaps = found
+    limit = max(float(np.abs(g).max()) for g in gaps.values()) or 1.0
+    fig, axes = plt.subplots(1, len(CONDITIONS), figsize=(15, 1.2 + 0.45 * len(rows)), sharey=True)
+    for ax, cond in zip(axes, CONDITIONS):
+        image = ax.imshow(gaps[cond], cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+        for (i, j), value in np.ndenumerate(gaps[cond]):
+            ax.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=6)
+        ax.set_xticks(range(len(views)))
+        ax.set_xticklabels(views, fontsize=7)
+        ax.set_xlabel("probe view")
+        ax.set_title(f"{cond}: rank-1 − w/o PT (points)")
+    axes[0].set_yticks(range(len(rows)))
+    axes[0].set_yticklabels([ROWS[r] for r in rows], fontsize=7)
+    fig.colorbar(image, ax=axes, shrink=0.8)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
+def curves(runs: Runs, table, path: pathlib.Path) -> bool:
+    """Pretraining loss, collapse monitor and validation probe against steps, every finished SG run
+    (one colour a row, one line a seed)."""
+    plt = _pyplot()
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    drawn = False
+    pretrained = ("sg2", "sg4", "sg6", "sg6_no_hpm", "sg6_no_mtb", "sg6_other_view")
+    for colour, row in zip(plt.get_cmap("tab10").colors, pretrained):  # one colour a row
+        finished = [seed for seed, _ in table.get(row, [])]
+        for seed in finished:  # as in the table: a run still going is left out
+            records = runs.pretrain_metrics(row, seed)
+            train = [r for r in records if "loss" in r]
+            probe = [r for r in records if "probe/NM_rank1" in r]
+            if not train:
+                continue
+            drawn = True
+            label = f"{ROWS[row]} ({len(finished)} seed{'s' if len(finished) > 1 else ''})" \
+                if seed == finished[0] else None
+            steps = [r["step"] for r in train]
+            axes[0].plot(steps, [r["loss"] for r in train], label=label, lw=1, color=colour)
+            axes[1].plot(steps, [r["projection_std"] for r in train], label=label, lw=1, color=colour)
+            if probe:
+                axes[2].plot([r["step"] for r in probe],
+                             [np.mean([r[f"probe/{c}_rank1"] for c in CONDITIONS]) for r in probe],
+                             marker="o", label=label, lw=1, color=colour)
+    if not drawn:
+        plt.close(fig)
+        return False
+    axes[0].set_title("BYOL loss")
+    axes[1].set_title("collapse monitor: projection std")
+    axes[1].axhline(1 / np.sqrt(WIDTH), color="grey", ls="--", lw=0.8)
+    axes[2].set_title("validation probe: rank-1, NM/BG/CL mean")
+    for ax in axes:
+        ax.set_xlabel("pretraining step")
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

@@ -1,0 +1,93 @@
+"""selfgait_jax.study.runner and runs: the run order, skipping finished runs, and the archive that lets a
+fresh checkout continue the study."""
+
+import json
+
+import pytest
+
+from selfgait_jax.study import report, rows, runner
+from selfgait_jax.study.runs import Runs
+from study_fixtures import fake_result
+
+
+def test_plan_runs_every_rows_first_seed_before_any_second_seed():
+    order = runner.plan(list(rows.ROWS))
+    first = order[:len(rows.ROWS)]
+    assert first == [(row, 0) for row in rows.ROWS]
+    assert len(order) == sum(rows.seeds(r) for r in rows.ROWS)
+    assert all(seed < rows.seeds(row) for row, seed in order)
+    assert runner.plan(["sg6", "gaitset"], max_seeds=1) == [("sg6", 0), ("gaitset", 0)]
+
+
+def test_finished_run_is_skipped_without_running_anything(tmp_path, monkeypatch):
+    runs = Runs(tmp_path, tmp_path / "archive")
+    fake_result(runs, "sg6", 0, 50, 40, 30)
+    monkeypatch.setattr(runner.subprocess, "run", lambda *a, **k: pytest.fail("ran a finished run"))
+    assert runner.run_one(runs, "sg6", 0, tmp_path)
+
+
+def test_a_run_is_main_on_the_study_config_and_counts_once_archived(tmp_path, monkeypatch):
+    """run_one starts ``python -m selfgait_jax.main`` on the repository's configs/study.py:ROW,SEED in the
+    run's workdir; a run that exits 0 and left its evaluation is archived, one that failed is not."""
+    runs = Runs(tmp_path / "runs", tmp_path / "archive")
+    started = []
+
+    def fake_main(command, cwd, **_):
+        started.append((command, cwd))
+        if "sg6,0" in command[3]:  # seed 0 finishes; seed 1 crashes before evaluating
+            fake_result(runs, "sg6", 0, 55, 50, 45)
+        return runner.subprocess.CompletedProcess(command, 0 if "sg6,0" in command[3] else 1)
+
+    monkeypatch.setattr(runner.subprocess, "run", fake_main)
+    assert runner.run_one(runs, "sg6", 0, tmp_path / "repo")
+    assert not runner.run_one(runs, "sg6", 1, tmp_path / "repo")
+    (command, cwd), _ = started
+    assert command[1:] == ["-m", "selfgait_jax.main", f"--config={tmp_path / 'repo' / 'configs' / 'study.py'}:sg6,0",
+                           f"--workdir={runs.workdir('sg6', 0)}"]
+    assert cwd == tmp_path / "repo"
+    assert (runs.archived("sg6", 0) / "results.json").is_file()
+    assert not runs.archived("sg6", 1).exists()
+
+
+def test_archived_runs_count_as_finished_in_a_fresh_checkout(tmp_path, monkeypatch):
+    # A finished run (with its pretraining curve) is archived by the report ...
+    old = Runs(tmp_path / "old", tmp_path / "archive")
+    fake_result(old, "sg6", 0, 55, 50, 45)
+    metrics = old.workdir("sg6", 0) / "pretrain" / "metrics.jsonl"
+    metrics.parent.mkdir()
+    metrics.write_text(json.dumps({"step": 50, "loss": 1.0, "projection_std": 0.1}) + "\n")
+    doc = tmp_path / "reproduction.md"
+    doc.write_text(f"{report.REPORT_BEGIN}\n{report.REPORT_END}\n")
+    report.write_report(old, doc)
+    assert (old.archive / "sg6" / "seed0" / "results.json").is_file()
+    assert (old.archive / "sg6" / "seed0" / "pretrain_metrics.jsonl").read_text() == metrics.read_text()
+    # ... and a new session with an empty runs folder neither reruns it nor loses it.
+    new = Runs(tmp_path / "new", old.archive)
+    monkeypatch.setattr(runner.subprocess, "run", lambda *a, **k: pytest.fail("reran an archived run"))
+    assert runner.run_one(new, "sg6", 0, tmp_path)
+    table = report.write_report(new, doc)
+    assert table["sg6"] == [(0, {"NM": 55, "BG": 50, "CL": 45})]
+    assert (tmp_path / "images" / "reproduction_curves.png").stat().st_size > 0
+
+
+def test_run_study_runs_the_plan_and_reports_after_each_run(tmp_path, monkeypatch):
+    runs = Runs(tmp_path / "runs", tmp_path / "archive")
+    doc = tmp_path / "reproduction.md"
+    doc.write_text(f"{report.REPORT_BEGIN}\n{report.REPORT_END}\n")
+    fake_result(runs, "wo_pt", 0, 45, 40, 35)  # finished before: not run again
+    started, reports = [], []
+
+    def fake_main(command, **_):
+        row, seed = command[3].rsplit(":", 1)[1].split(",")
+        started.append((row, int(seed)))
+        if row == "sg6":  # w/o PT's seed 1 fails
+            fake_result(runs, row, int(seed), 55, 50, 45)
+        return runner.subprocess.CompletedProcess(command, 0 if row == "sg6" else 1)
+
+    monkeypatch.setattr(runner.subprocess, "run", fake_main)
+    monkeypatch.setattr(runner.report, "write_report", lambda *a: reports.append(runs.collect()))
+    failed = runner.run_study(runs, ["wo_pt", "sg6"], tmp_path, doc, max_seeds=2)
+    assert started == [("sg6", 0), ("wo_pt", 1), ("sg6", 1)]
+    assert failed == [f"wo_pt seed 1 (see {runs.workdir('wo_pt', 1) / 'log.txt'})"]
+    assert len(reports) == 5  # after each of the four planned runs, and at the end
+    assert [len(t.get("sg6", [])) for t in reports] == [0, 1, 1, 2, 2]
