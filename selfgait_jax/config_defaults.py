@@ -159,6 +159,10 @@ def with_defaults(stored: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     filled = ml_collections.ConfigDict(stored.to_dict())
     stage = filled.stage if "stage" in filled else ("pretrain" if "byol" in filled else "triplet")
     defaults = base_config("full", stage=stage, model=filled.model.name, data=filled.data.name)
+    if "byol" in filled and "target" in filled.byol and "pretext" not in filled:
+        # Stored before the pretext table: byol.target chose between the paper's target frame and
+        # the other-view extension, now pretext.name's "paper" and "other_view".
+        defaults.pretext.name = "other_view" if filled.byol.target == "other_view" else "paper"
     _fill(filled, defaults)
     return filled
 

@@ -42,9 +42,11 @@ def test_a_config_stored_by_an_older_version_reads_as_todays(tmp_path):
     assert {k: now[k] for k in was} == was  # every stored value kept
     today = _flat(workdir_lib.config_to_json(config_defaults.pretrain_config("tiny")))
     differ = {k for k in set(now) | set(today) if now.get(k, "absent") != today.get(k, "absent")}
-    # the obsolete triplet section stays; the probe (off) takes the full size's defaults
+    # the obsolete triplet section stays; the probe (off) and the clip pretexts' sizes (unused by the
+    # paper's pretext) take the full size's defaults
     assert differ == {f"triplet.{k}" for k in ("margin", "P", "K", "frames", "ordered", "label_fraction")} | {
-        "probe.data", "probe.validation_subjects"}
+        "probe.data", "probe.validation_subjects", "pretext.clip_frames", "pretext.clip_span"}
+    assert restored.pretext.name == "paper"
     assert restored.byol.flip is False and restored.model.conv_formulation == "auto"
     assert restored.optimizer.accumulate == 1 and restored.eval.drop_missing_gallery is True
 
@@ -70,3 +72,11 @@ def test_filling_adds_only_what_is_missing():
     assert filled.eval.max_length == 0 and filled.model.conv_formulation == "auto"
     assert filled.stage == "triplet" and "byol" not in filled  # the stage, told by its section
     assert filled.probe.every == 0 and "max_length" not in stored.eval  # the stored config is not changed
+
+
+def test_a_stored_other_view_target_reads_as_the_other_view_pretext():
+    """Before the pretext table, byol.target chose the extension; its stored configs keep meaning it."""
+    stored = workdir_lib.config_from_json(json.loads(STORED.read_text()))
+    with stored.unlocked():
+        stored.byol.target = "other_view"
+    assert config_defaults.with_defaults(stored).pretext.name == "other_view"
