@@ -143,3 +143,17 @@ def test_a_gentle_fine_tune_path_that_matches_nothing_names_its_key():
         tx.init(params)
     with pytest.raises(ValueError, match="optimizer.lr_multipliers"):
         optim.parse_lr_multipliers("backbone:0.1")
+
+
+def test_a_gentle_fine_tune_typo_stops_at_validation_before_any_training():
+    from selfgait_jax import config_defaults
+    from selfgait_jax.errors import ConfigError
+    from selfgait_jax.train import validate
+
+    config = config_defaults.finetune_config("tiny")
+    config.require_init_from = False
+    config.optimizer.lr_multipliers = "backbone=0.1"
+    validate.validate_config(config, 1)  # a real prefix passes
+    config.optimizer.frozen = "backbone/blockX"
+    with pytest.raises(ConfigError, match="optimizer.frozen.*blockX"):
+        validate.validate_config(config, 1)

@@ -6,11 +6,13 @@ in seconds instead of after minutes of data generation and compilation.
 
 import os
 
+import jax
+
 from selfgait_jax.config_names import METRICS, SIZES, STAGE_SECTIONS, STAGES
 from selfgait_jax.data import datasets, protocols, sampling, sources
 from selfgait_jax.errors import ConfigError
 from selfgait_jax.models import conv, registry
-from selfgait_jax.train import optim, pretexts
+from selfgait_jax.train import experiment, optim, pretexts
 from selfgait_jax.workdir import checkpoint_dir
 
 
@@ -114,7 +116,13 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
         _fail("optimizer.lr_base_batch", f"lr_scaling='linear' needs the batch that optimizer.lr was "
               f"tuned for (a positive integer), got {base!r}")
 
-    optim.parse_lr_multipliers(config.optimizer.lr_multipliers)  # ValueError naming the key
+    if config.optimizer.lr_multipliers or config.optimizer.frozen:
+        optim.parse_lr_multipliers(config.optimizer.lr_multipliers)  # ConfigError naming the key
+        # Each path prefix must name parameters of this network: the optimiser's labels are computed
+        # on the abstract state (no arrays, no compile), so a typo stops the run now, not after an
+        # earlier stage of its chain.
+        exp = experiment.build_experiment(config)
+        jax.eval_shape(exp.init_state, jax.random.PRNGKey(0))
 
     if config.stage == "pretrain":
         _check_batch("byol.batch_size", config.byol.batch_size, device_count)
