@@ -28,6 +28,8 @@ FORBIDDEN = {
     "train": {"evaluation", "main"},
     "evaluation": {"train", "main"},
     "video": {"train", "evaluation", "workdir", "main"},
+    # Progress bars on stderr (progress.py): a leaf that every layer may use.
+    "progress": EVERY_PART,
 }
 
 

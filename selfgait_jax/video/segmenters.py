@@ -30,6 +30,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from selfgait_jax.progress import progress
+
 SHORT_CLIP = 300  # frames: 12 s at 25 fps
 MEDIAN_SAMPLES = 64
 LEARNING_RATE = 0.004  # MOG2 / KNN: the background adapts over about 250 frames
@@ -74,7 +76,7 @@ def median(frames: np.ndarray, *, threshold: float = 0.0, shadows: bool = True) 
         threshold = float(np.clip(5.0 * sigma, 18.0, 60.0))
     masks = np.zeros(frames.shape[:3], bool)
     background_u8 = background.astype(np.uint8)
-    for t, frame in enumerate(frames):
+    for t, frame in enumerate(progress(frames, desc="segmenting (median background)", unit="frame")):
         # uint8 arithmetic (saturating) for the whole frame; the shadow test only where it is needed.
         expected = cv2.convertScaleAbs(background_u8, alpha=float(gains[t]))
         fg = cv2.absdiff(frame, expected).max(axis=2) > threshold
@@ -103,7 +105,7 @@ def _opencv_model(make, frames: np.ndarray, priming: int, priming_rate: float) -
     for _ in range(priming):
         model.apply(primer, learningRate=priming_rate)
     masks = np.zeros(frames.shape[:3], bool)
-    for t, frame in enumerate(frames):
+    for t, frame in enumerate(progress(frames, desc="segmenting (background model)", unit="frame")):
         # Each frame brought to the background's brightness first, so a flicker is not foreground.
         steady = np.clip(frame.astype(np.float32) / gains[t], 0, 255).astype(np.uint8)
         # A fixed slow rate: the automatic one starts at 1/frames-seen and would absorb the walkers.
@@ -150,7 +152,7 @@ def clean_masks(masks: np.ndarray) -> np.ndarray:
     closing = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k_close, k_close))
     max_hole = max(16, height * width // 1000)
     out = np.zeros(masks.shape, bool)
-    for t, mask in enumerate(masks):
+    for t, mask in enumerate(progress(masks, desc="cleaning masks", unit="frame")):
         m = mask.astype(np.uint8)
         m = cv2.morphologyEx(m, cv2.MORPH_OPEN, opening)
         m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, closing)
