@@ -229,7 +229,7 @@ def evaluate_trained(config, embed_fn, variables, step, workdir, out=None, metri
     ``max_length`` caps the frames embedded per sequence (default: all). ``far``: the false-accept
     rate of the open-set threshold stored in ``results["open_set"]`` (open_set.py).
     """
-    from selfgait_jax.data import datasets
+    from selfgait_jax.data import datasets, sources
 
     config_hash = config_sha256(config)
     if data is not None:
@@ -268,6 +268,8 @@ def evaluate_trained(config, embed_fn, variables, step, workdir, out=None, metri
     results["max_length"] = evaluator.max_length
     held = int(data.get("validation_subjects", 0) or 0) if data is not None else 0
     name = "" if data is None else f"-{data.name}" + (f"-validation{held}" if held else "")
+    if data is not None and sources.chosen_views(data):  # a cheaper probe's table beside the full one
+        name += "-views-" + "-".join(sources.chosen_views(data))
     default_out = Path(workdir) / "eval" / f"{step}{name}"
     out = Path(out) if out is not None else default_out
     write_outputs(results, embeddings, metas, out)
