@@ -126,3 +126,21 @@ def test_results_state_the_protocol_and_the_table_with_missing_gallery_as_misses
     assert "### Protocol" in text and "test subjects: 2 (sha256" in text and "config sha256 abab" in text
     assert "With those probes counted as misses" in text and "| NM | 75.0 |" in text
     assert "6 (NM 2, BG 2, CL 2), dropped" in text
+
+
+def test_a_choice_of_views_evaluates_those_views_only():
+    """The cheaper probe (docs/evaluation.md): the test sequences of the chosen views, their pairs."""
+    import ml_collections
+
+    from selfgait_jax.data import sources
+    from selfgait_jax.evaluation import api
+
+    data = sources.named_data_config("synthgait_b:tiny", views=["000", "090", "180"])
+    config = ml_collections.ConfigDict({"data": data, "eval": {"max_length": 0, "metric": "euclidean"}})
+    evaluator = api.PeriodicEvaluator(config, None)
+    metas = [evaluator.source.metas[i] for i in evaluator.indices]
+    assert {m.view for m in metas} == {"000", "090", "180"} and len(metas) == 2 * 10 * 3  # 2 test subjects
+    subjects = np.array([int(m.subject) for m in metas], np.float32)
+    results = evaluator.results(np.repeat(subjects[:, None, None], 2, axis=1))
+    assert results["views"] == ["000", "090", "180"]
+    assert results["conditions"]["NM"]["mean"] == 100.0  # each subject's own embedding: always found

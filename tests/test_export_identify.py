@@ -371,6 +371,11 @@ def test_pretrained_embedding_is_evaluated_on_a_named_labelled_dataset(pretrain_
     assert set(npz["subjects"].tolist()) == set(protocol.test_subjects)
     assert not set(npz["subjects"].tolist()) & set(protocols.protocol_for("synthgait_b", source_metas).test_subjects)
     assert held["num_gallery"] == len(protocol.gallery)
+    # --views: the cheaper probe on a few of the dataset's views, written beside the full table.
+    assert evaluate_tool.main([f"--workdir={pretrain_workdir}", "--data=synthgait_b:tiny",
+                               "--views=000,090,180", "--max_length=8"]) == 0
+    few = json.loads((pretrain_workdir / "eval" / "5-synthgait_b-views-000-090-180" / "results.json").read_text())
+    assert few["views"] == ["000", "090", "180"] and few["protocol"]["data"]["views"] == ["000", "090", "180"]
     # --partition: an OpenGait split file decides the test subjects.
     split = pretrain_workdir.parent / "split.json"
     split.write_text(json.dumps({"TRAIN_SET": ["001", "002", "003"], "TEST_SET": ["004", "005", "006"]}))

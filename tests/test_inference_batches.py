@@ -81,19 +81,32 @@ def test_processes_get_disjoint_shares():
     assert sum(len(s) for s in shares) == len(set().union(*shares)) == len(LENGTHS)
 
 
-def test_buckets_are_the_smallest_power_of_two_that_fits():
+def test_buckets_are_the_smallest_rung_that_fits():
     plan = inference.plan_inference(np.arange(len(LENGTHS)), LENGTHS, 4)
-    assert sorted({p.length for p in plan}) == [16, 32, 64, 128]
+    assert sorted({p.length for p in plan}) == [16, 24, 32, 48, 64, 96]
     for planned in plan:
         for i in planned.indices[planned.indices >= 0].tolist():
-            assert planned.length // 2 < LENGTHS[i] <= planned.length or planned.length == 16 >= LENGTHS[i]
+            assert planned.length < 1.5 * LENGTHS[i] or planned.length == 16 >= LENGTHS[i]
+    assert inference.default_buckets(70) == [16, 24, 32, 48, 64, 96]
+    assert inference.default_buckets(129)[-2:] == [128, 192]
+    # the rungs do not depend on the longest sequence: a shorter set reuses the longer one's lengths
+    assert inference.default_buckets(33) == inference.default_buckets(129)[:4]
+
+
+def test_max_length_is_a_bucket_of_its_own():
+    assert inference.default_buckets(40, max_length=40) == [16, 24, 32, 40]
+    assert inference.default_buckets(35, max_length=40) == [16, 24, 32, 40]
+    assert inference.default_buckets(10, max_length=10) == [10]
+    assert inference.default_buckets(30, max_length=100) == [16, 24, 32]
+    plan = inference.plan_inference(np.arange(len(LENGTHS)), LENGTHS, 4, max_length=40)
+    assert sorted({p.length for p in plan}) == [16, 24, 32, 40]  # 40, 64 and 70 cut to 40: no padding
 
 
 def test_subset_of_indices_and_max_length(source):
     picked = [8, 2, 5]
     batches = list(inference.inference_batches(source, 4, indices=picked, max_length=20,
                                                process_index=0, process_count=1, device_count=4))
-    assert [b["frames"].shape[1] for b in batches] == [32]  # all capped at 20 frames -> one bucket
+    assert [b["frames"].shape[1] for b in batches] == [20]  # all cut to 20 frames -> one bucket of 20
     (batch,) = batches
     assert sorted(i for i in batch["index"].tolist() if i >= 0) == sorted(picked)
     for row, i in enumerate(batch["index"].tolist()):

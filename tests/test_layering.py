@@ -37,6 +37,8 @@ FORBIDDEN = {
     "main": {"study"},
     # The study runs main as a subprocess and reads what it wrote; it never imports it.
     "study": {"main"},
+    # Progress bars on stderr (progress.py): a leaf that every layer may use.
+    "progress": EVERY_PART,
 }
 
 

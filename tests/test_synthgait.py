@@ -1,5 +1,7 @@
 """SynthGait: rasterizer exactness, determinism, identity across views, conditions, cache round trip."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -140,3 +142,41 @@ def test_pool_subjects_are_new_people():
     assert len(synthgait_spec(cfg).metas()) == 480
     with pytest.raises(ValueError, match="data.name"):
         data_config("nope")
+
+
+def test_the_cache_folder_is_the_same_in_every_process(tmp_path):
+    """Another run or process finds the subjects this one rendered: the folder name does not
+    depend on the interpreter (no salted hash())."""
+    import subprocess
+    import sys
+
+    cfg = data_config("synthgait_b", "tiny")
+    here = dataset.cache_folder(synthgait_spec(cfg), tmp_path)
+    code = ("import sys; from selfgait_jax.data.sources import data_config, synthgait_spec\n"
+            "from selfgait_jax.data.synthgait.dataset import cache_folder\n"
+            "print(cache_folder(synthgait_spec(data_config('synthgait_b', 'tiny')), sys.argv[1]))\n")
+    for seed in ("1", "2"):
+        done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}, check=True)
+        assert done.stdout.strip() == str(here)
+
+
+def test_a_choice_of_views_renders_the_same_sequences():
+    """The cheaper probe on a few views measures the very sequences of the full dataset."""
+    from selfgait_jax.data.sources import chosen_views, named_data_config
+
+    every = synthgait_spec(named_data_config("synthgait_b:tiny"))
+    few = synthgait_spec(named_data_config("synthgait_b:tiny", views=["000", "090", "180"]))
+    assert few.views == ("000", "090", "180") and few.cache_key() != every.cache_key()
+    for sequence_type in ("nm-01", "cl-02"):
+        meta = SequenceMeta("002", sequence_type, "090")
+        np.testing.assert_array_equal(render_sequence(few, meta), render_sequence(every, meta))
+    assert chosen_views(named_data_config("synthgait_b", views=["000", "090"])) == ("000", "090")
+    assert chosen_views(named_data_config("synthgait_b")) == ()
+    assert chosen_views(named_data_config("synthgait_b:tiny")) == ()  # the size's own views
+    with pytest.raises(ValueError, match="expected distinct views of synthgait_b, which has 000, 018"):
+        named_data_config("synthgait_b", views=["000", "045"])
+    with pytest.raises(ValueError, match="distinct"):
+        named_data_config("synthgait_b", views=["000", "000"])
+    with pytest.raises(ValueError, match="casia_b is read from disk"):
+        named_data_config("casia_b", views=["000"])

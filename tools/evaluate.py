@@ -2,7 +2,7 @@
 
     python tools/evaluate.py --workdir=DIR [--step=N] [--out=OUT] [--metric=euclidean|cosine]
                              [--keep_missing_gallery] [--data=NAME [--data_root=PATH] [--partition=FILE]
-                             [--validation_subjects=N]]
+                             [--validation_subjects=N] [--views=V,V,...]]
                              [--max_length=T]
                              [--far=0.01]
 
@@ -48,12 +48,18 @@ def main(argv=None) -> int:
     parser.add_argument("--validation_subjects", type=int, default=0,
                         help="with --data: evaluate on the last N *training* subjects instead of the "
                              "test split (the validation probe of docs/reproduction.md; default: 0, the test split)")
+    parser.add_argument("--views", default="",
+                        help="with --data=<a SynthGait set>: only these views, e.g. 000,054,090,144 (a "
+                             "cheaper probe: fewer sequences and view pairs; default: all)")
     parser.add_argument("--max_length", type=int, default=None,
-                        help="embed at most this many frames of each sequence (default: all)")
+                        help="embed at most this many frames of each sequence (default: all; 40 is "
+                             "the cheaper probe of docs/evaluation.md)")
     parser.add_argument("--far", type=float, default=0.01,
                         help="false-accept rate of the open-set threshold (\"unknown\" above it; "
                              "default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.views and not args.data:
+        parser.error("--views chooses views of --data=NAME (a SynthGait set)")
     selfgait_jax.configure_jax()
     from selfgait_jax.data import sources
     from selfgait_jax.evaluation.api import evaluate_workdir
@@ -71,7 +77,7 @@ def main(argv=None) -> int:
             print(note, file=sys.stderr)
         data = None
         if args.data:
-            data = sources.named_data_config(args.data)
+            data = sources.named_data_config(args.data, views=[v for v in args.views.split(",") if v])
             data.root = args.data_root
             data.validation_subjects = args.validation_subjects
             data.partition = args.partition

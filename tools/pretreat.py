@@ -20,6 +20,7 @@ from pathlib import Path
 
 from selfgait_jax.data.readers import ReadSummary, SequenceError, read_png_sequence
 from selfgait_jax.data.sequence import CANVAS_WIDTH
+from selfgait_jax.progress import progress
 
 
 def find_sequences(root: Path, summary: ReadSummary) -> list[Path]:
@@ -75,16 +76,11 @@ def main(argv=None) -> int:
     if not folders:
         parser.error(f"no view folders with PNGs under {str(root)!r} (expected input/subject/type/view/*.png)")
     jobs = [(str(f), args.output, args.overwrite) for f in folders]
-    try:
-        from tqdm import tqdm
-    except ImportError:  # progress is a convenience, not a requirement
-        def tqdm(iterable, **_):
-            return iterable
-
     written = kept = 0
     with multiprocessing.get_context("spawn").Pool(max(1, args.workers)) as pool:
         results = pool.imap_unordered(convert, jobs, chunksize=4)
-        for folder, frames, issues, near_empty in tqdm(results, total=len(jobs), unit="seq", file=sys.stderr):
+        for folder, frames, issues, near_empty in progress(results, total=len(jobs), unit="seq",
+                                                           desc=f"pretreating {len(jobs)} sequences"):
             for path, problem in issues:
                 summary.add(path, problem)
             if near_empty:

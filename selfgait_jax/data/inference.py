@@ -34,11 +34,20 @@ class PlannedBatch:
     indices: np.ndarray  # int32 [batch_size]
 
 
-def default_buckets(longest: int, smallest: int = SMALLEST_BUCKET) -> list[int]:
-    """Powers of two from `smallest` up to the first one that holds `longest` (at most 2x padding)."""
+def default_buckets(longest: int, smallest: int = SMALLEST_BUCKET, max_length: int | None = None) -> list[int]:
+    """Bucket lengths that hold sequences of up to `longest` frames with at most 1.5x padding.
+
+    A fixed ladder, `smallest` x 1, 1.5, 2, 3, 4, 6, 8, ... (16, 24, 32, 48, 64, 96, 128, ...), up to
+    the first length that holds `longest`: the same set of sequences always gets the same buckets,
+    and a shorter one (e.g. a probe) reuses their compiles. With `max_length` (the sequences were cut
+    to it) a rung above it is replaced by `max_length` itself: e.g. 40 frames are not padded to 48.
+    """
     buckets = [smallest]
     while buckets[-1] < longest:
-        buckets.append(buckets[-1] * 2)
+        k = len(buckets)  # rung k: smallest x 2^(k // 2), times 1.5 when k is odd
+        buckets.append(smallest * 2 ** (k // 2) * (3 if k % 2 else 2) // 2)
+    if max_length is not None:
+        buckets = sorted({min(b, max_length) for b in buckets})
     return buckets
 
 
@@ -68,7 +77,8 @@ def plan_inference(indices: Sequence[int], lengths: Sequence[int], batch_size: i
         lengths = np.minimum(lengths, max_length)
     if len(indices) == 0:
         return []
-    buckets = sorted(bucket_lengths) if bucket_lengths else default_buckets(int(lengths.max()))
+    buckets = (sorted(bucket_lengths) if bucket_lengths
+               else default_buckets(int(lengths.max()), max_length=max_length))
     if lengths.max() > buckets[-1]:
         i = int(indices[np.argmax(lengths)])
         raise ValueError(f"sequence {i} has {int(lengths.max())} frames, more than the largest of "

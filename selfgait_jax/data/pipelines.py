@@ -34,6 +34,7 @@ import tensorflow as tf
 from selfgait_jax.data import batching, sampling
 from selfgait_jax.data.sequence import FRAME_SHAPE, describe_sequence, load_sequence
 from selfgait_jax.errors import ConfigError
+from selfgait_jax.progress import progress as progress_bar
 
 _log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ class FrameStore:
         if indices.ndim != 1 or indices.size == 0:
             raise ValueError(f"no sequences of {source.name} to load (indices shape {indices.shape})")
         chunks, packed = [], True
-        for i in _progress(indices.tolist(), progress, f"loading {len(indices)} sequences of {source.name}"):
+        for i in progress_bar(indices.tolist(), desc=f"loading {len(indices)} sequences of {source.name}",
+                              unit="seq", enabled=progress):
             frames = load_sequence(source, i)
             if packed and not _is_binary(frames):
                 _log.info("%s is not binary (0/255); keeping raw uint8 frames",
@@ -96,17 +98,6 @@ def _pack_rows(frames: np.ndarray) -> np.ndarray:
 
 def _unpack_rows(rows: np.ndarray) -> np.ndarray:
     return _UNPACK_TABLE[rows].reshape(len(rows), *FRAME_SHAPE)
-
-
-def _progress(items, enabled: bool, description: str):
-    if not enabled:
-        return items
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        _log.info(description)
-        return items
-    return tqdm(items, desc=description, unit="seq")
 
 
 def _frames_op(store: FrameStore):

@@ -33,6 +33,7 @@ from PIL import Image
 from selfgait_jax.data.pretreatment import crop_canvas, pretreat_frames
 from selfgait_jax.data.sequence import CANVAS_WIDTH, FRAME_HEIGHT, FRAME_WIDTH, SequenceMeta, SequenceSource
 from selfgait_jax.errors import SequenceError  # raised here; readers.SequenceError stays importable
+from selfgait_jax.progress import progress
 
 _log = logging.getLogger(__name__)
 
@@ -262,7 +263,8 @@ class TreeSource(SequenceSource):
         before = len(self._summary.issues)
         counters_before = collections.Counter(self._summary.counters)
         keep, lengths = [], []
-        for i, path in enumerate(paths):
+        reading = progress(paths, desc=f"reading {len(paths)} sequences of {self.name} once", unit="seq")
+        for i, path in enumerate(reading):
             try:
                 lengths.append(len(self._read(path)))
                 keep.append(i)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 
 import ml_collections
 import numpy as np
@@ -82,10 +83,35 @@ def data_config(name: str, size: str = "full") -> ml_collections.ConfigDict:
     return cfg
 
 
-def named_data_config(spec: str) -> ml_collections.ConfigDict:
-    """``data_config`` from "NAME" or "NAME:SIZE" (e.g. "synthgait_b:tiny"), as tools and probes take it."""
+def named_data_config(spec: str, views: Sequence[str] = ()) -> ml_collections.ConfigDict:
+    """``data_config`` from "NAME" or "NAME:SIZE" (e.g. "synthgait_b:tiny"), as tools and probes take it.
+
+    ``views`` (any of a generated dataset's views): only these are generated and evaluated, a
+    cheaper probe (fewer sequences, fewer view pairs; docs/evaluation.md). Empty: the size's own.
+    """
     name, _, size = spec.partition(":")
-    return data_config(name, size or "full")
+    cfg = data_config(name, size or "full")
+    if views:
+        if not DATASETS[name].generated:
+            raise ValueError(f"views {list(views)}: only a generated (SynthGait) dataset's views can be "
+                             f"chosen, and {name} is read from disk")
+        every_view = DATASETS[name].scale("full").views
+        if any(v not in every_view for v in views) or len(set(views)) != len(views):
+            raise ValueError(f"views {list(views)}: expected distinct views of {name}, which has "
+                             f"{', '.join(every_view)}")
+        cfg.views = tuple(views)
+    return cfg
+
+
+def chosen_views(cfg) -> tuple[str, ...]:
+    """The views a generated dataset's config keeps when they are a choice (``named_data_config``'s
+    ``views``), not the dataset's own at a size; empty otherwise."""
+    name = cfg["name"]
+    if name not in DATASETS or not DATASETS[name].generated:
+        return ()
+    views = tuple(option(cfg, "views") or ())
+    defaults = {DATASETS[name].scale(size).views for size in SIZES}
+    return () if not views or views in defaults else views
 
 
 def synthgait_spec(cfg):

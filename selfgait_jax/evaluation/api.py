@@ -226,7 +226,7 @@ def evaluate_trained(config, embed_fn, variables, step, workdir, out=None, metri
     the checkpoint's config identity (default: ``config``'s sha256; a restored config's is that of
     the config as stored, ``workdir.stored_config``, before the keys declared since were filled).
     """
-    from selfgait_jax.data import datasets
+    from selfgait_jax.data import datasets, sources
 
     config_hash = config_hash or config_sha256(config)
     if data is not None:
@@ -265,6 +265,8 @@ def evaluate_trained(config, embed_fn, variables, step, workdir, out=None, metri
     results["max_length"] = evaluator.max_length
     held = int(data.validation_subjects) if data is not None else 0
     name = "" if data is None else f"-{data.name}" + (f"-validation{held}" if held else "")
+    if data is not None and sources.chosen_views(data):  # a cheaper probe's table beside the full one
+        name += "-views-" + "-".join(sources.chosen_views(data))
     default_out = Path(workdir) / "eval" / f"{step}{name}"
     out = Path(out) if out is not None else default_out
     write_outputs(results, embeddings, metas, out)

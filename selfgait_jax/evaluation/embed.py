@@ -2,7 +2,8 @@
 
 The inference batches (data/inference.py) pad each sequence to a bucket length with a mask; the
 model ignores padded frames, so an embedding does not depend on the bucket or on its batch-mates.
-One compile per bucket length; the variables are replicated and the batch split over "data".
+One compile per bucket length; the variables are replicated and the batch split over "data". The
+host assembles the next batch while the device embeds the current one (one batch in flight).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from selfgait_jax import sharding
 from selfgait_jax.data import batching, inference
+from selfgait_jax.progress import progress
 
 DEFAULT_ROWS_PER_DEVICE = 4
 
@@ -45,19 +47,35 @@ def embed_source(
     position = {int(i): row for row, i in enumerate(indices)}
     known = getattr(source, "lengths", None)  # saves a reading pass when the source knows them
     lengths = None if known is None else np.asarray(known)[indices]
-    out = None
-    for batch in inference.inference_batches(
+    batches = inference.inference_batches(
         source, batch_size, indices=indices, lengths=lengths, bucket_lengths=bucket_lengths,
         max_length=max_length, process_index=process_index, process_count=process_count,
         device_count=mesh.size,
-    ):
-        arrays = batching.to_global(batch, mesh)
-        emb = sharding.to_host(embed_fn(variables, arrays["frames"], arrays["mask"]))
-        index = sharding.to_host(arrays["index"])
-        if out is None:
-            out = np.zeros((len(indices), *emb.shape[1:]), np.float32)
-        real = index >= 0
-        out[[position[int(i)] for i in index[real]]] = emb[real]
+    )
+    out = None
+    name = getattr(source, "name", "source")
+    with progress(total=len(indices), desc=f"embedding {len(indices)} sequences of {name}", unit="seq",
+                  enabled=process_index == 0) as bar:
+        in_flight = None  # the batch the device is embedding while the host assembles the next one
+        for batch in batches:
+            arrays = batching.to_global(batch, mesh)
+            dispatched = (embed_fn(variables, arrays["frames"], arrays["mask"]), arrays["index"])
+            if in_flight is not None:
+                out = _store(out, *in_flight, position, len(indices), bar)
+            in_flight = dispatched
+        if in_flight is not None:
+            out = _store(out, *in_flight, position, len(indices), bar)
     if out is None:
-        raise ValueError(f"{getattr(source, 'name', 'source')}: no sequences to embed")
+        raise ValueError(f"{name}: no sequences to embed")
+    return out
+
+
+def _store(out, embeddings, index, position, count, bar):
+    """Copies a finished batch's real rows into ``out`` (made on the first batch: [count, parts, dim])."""
+    emb, index = sharding.to_host(embeddings), sharding.to_host(index)
+    if out is None:
+        out = np.zeros((count, *emb.shape[1:]), np.float32)
+    real = index >= 0
+    out[[position[int(i)] for i in index[real]]] = emb[real]
+    bar.update(int(real.sum()))
     return out

@@ -23,6 +23,7 @@ import numpy as np
 
 from selfgait_jax import sharding
 from selfgait_jax.config_names import METRICS
+from selfgait_jax.progress import progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,29 +214,32 @@ def evaluate_embeddings(
     hits1, hits5, ap_sum = np.zeros(shape), np.zeros(shape), np.zeros(shape)
     counted, missing = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
 
-    for g_view, gv in enumerate(view_list):
-        g_idx = np.flatnonzero(is_gallery & (views == gv))
-        p_idx = np.flatnonzero(is_probe & (views != gv))
-        if len(g_idx) == 0 or len(p_idx) == 0:
-            continue
-        g_rows = _bucket(len(g_idx))
-        most_per_subject = int(np.bincount(labels[g_idx]).max())
-        max_relevant = 1 << max(0, (most_per_subject - 1).bit_length())  # few distinct compiles
-        gallery = sharding.put(_pad_rows(embeddings[g_idx], g_rows, 0), replicated)
-        g_label = sharding.put(_pad_rows(labels[g_idx], g_rows, -1), replicated)
-        for start in range(0, len(p_idx), block):
-            rows = p_idx[start : start + block]
-            probe = sharding.put(_pad_rows(embeddings[rows], block, 0), rows_sharded)
-            p_label = sharding.put(_pad_rows(labels[rows], block, -2), rows_sharded)
-            out = score_block(probe, p_label, gallery, g_label, metric=metric, max_relevant=max_relevant)
-            hit1, hit5, ap, has_match = (sharding.to_host(o)[: len(rows)] for o in out)
-            keep = has_match | (not drop_missing_gallery)
-            idx = (probe_cond[rows], probe_view[rows], np.full(len(rows), g_view))
-            np.add.at(hits1, idx, hit1 & keep)
-            np.add.at(hits5, idx, hit5 & keep)
-            np.add.at(ap_sum, idx, np.where(keep, ap, 0.0))
-            np.add.at(counted, idx, keep)
-            np.add.at(missing, idx, ~has_match)
+    work = [(g_view, np.flatnonzero(is_gallery & (views == gv)), np.flatnonzero(is_probe & (views != gv)))
+            for g_view, gv in enumerate(view_list)]
+    work = [(g_view, g_idx, p_idx) for g_view, g_idx, p_idx in work if len(g_idx) and len(p_idx)]
+    with progress(total=sum(len(p_idx) for _, _, p_idx in work), unit="pair",
+                  desc=f"ranking {int(is_probe.sum())} probes at {len(work)} gallery views",
+                  enabled=jax.process_index() == 0) as bar:  # counts (probe, gallery view) pairs
+        for g_view, g_idx, p_idx in work:
+            g_rows = _bucket(len(g_idx))
+            most_per_subject = int(np.bincount(labels[g_idx]).max())
+            max_relevant = 1 << max(0, (most_per_subject - 1).bit_length())  # few distinct compiles
+            gallery = sharding.put(_pad_rows(embeddings[g_idx], g_rows, 0), replicated)
+            g_label = sharding.put(_pad_rows(labels[g_idx], g_rows, -1), replicated)
+            for start in range(0, len(p_idx), block):
+                rows = p_idx[start : start + block]
+                probe = sharding.put(_pad_rows(embeddings[rows], block, 0), rows_sharded)
+                p_label = sharding.put(_pad_rows(labels[rows], block, -2), rows_sharded)
+                out = score_block(probe, p_label, gallery, g_label, metric=metric, max_relevant=max_relevant)
+                hit1, hit5, ap, has_match = (sharding.to_host(o)[: len(rows)] for o in out)
+                keep = has_match | (not drop_missing_gallery)
+                idx = (probe_cond[rows], probe_view[rows], np.full(len(rows), g_view))
+                np.add.at(hits1, idx, hit1 & keep)
+                np.add.at(hits5, idx, hit5 & keep)
+                np.add.at(ap_sum, idx, np.where(keep, ap, 0.0))
+                np.add.at(counted, idx, keep)
+                np.add.at(missing, idx, ~has_match)
+                bar.update(len(rows))
 
     return ProtocolResult(
         conditions=conditions,

@@ -36,6 +36,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from selfgait_jax.progress import progress
+
 SHORT_CLIP = 300  # frames: 12 s at 25 fps
 MEDIAN_SAMPLES = 64
 STILL_WINDOW = 100  # frames: what stands still for half of them joins the local background
@@ -140,8 +142,8 @@ def median(frames: np.ndarray, *, threshold: float = 0.0, shadows: bool = True) 
     background = background_model(frames)
     gains = lighting_gains(frames, background)
     threshold = threshold or noise_threshold(frames, background.astype(np.float32), gains)
-    masks = np.stack([_differs(frame, background, float(gains[t]), threshold, shadows)
-                      for t, frame in enumerate(frames)])
+    masks = np.stack([_differs(frame, background, float(gains[t]), threshold, shadows) for t, frame in
+                      enumerate(progress(frames, desc="segmenting (median background)", unit="frame"))])
     return clean_masks(keep_moving(frames, masks, gains, threshold, shadows))
 
 
@@ -163,7 +165,7 @@ def _opencv_model(make, frames: np.ndarray, priming: int, priming_rate: float) -
     for _ in range(priming):
         model.apply(primer, learningRate=priming_rate)
     masks = np.zeros(frames.shape[:3], bool)
-    for t, frame in enumerate(frames):
+    for t, frame in enumerate(progress(frames, desc="segmenting (background model)", unit="frame")):
         # Each frame brought to the background's brightness first, so a flicker is not foreground.
         steady = np.clip(frame.astype(np.float32) / gains[t], 0, 255).astype(np.uint8)
         # A fixed slow rate: the automatic one starts at 1/frames-seen and would absorb the walkers.
@@ -211,7 +213,7 @@ def clean_masks(masks: np.ndarray) -> np.ndarray:
     closing = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k_close, k_close))
     max_hole = max(16, height * width // 1000)
     out = np.zeros(masks.shape, bool)
-    for t, mask in enumerate(masks):
+    for t, mask in enumerate(progress(masks, desc="cleaning masks", unit="frame")):
         m = mask.astype(np.uint8)
         m = cv2.morphologyEx(m, cv2.MORPH_OPEN, opening)
         m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, closing)

@@ -26,6 +26,8 @@ import dataclasses
 import cv2
 import numpy as np
 
+from selfgait_jax.progress import progress
+
 
 MERGED_GAP = 3  # frames: walkers who share a body part and meet again no faster than this
 
@@ -197,7 +199,7 @@ def track(masks: np.ndarray, options: TrackOptions = TrackOptions()) -> list[Tra
     min_area_pixels = max(16, int(options.min_area * height * width))
     active: list[Track] = []
     finished: list[Track] = []
-    for frame, mask in enumerate(masks):
+    for frame, mask in enumerate(progress(masks, desc="tracking walkers", unit="frame")):
         bodies = bodies_in(mask, frame, min_area_pixels)
         predictions = {id(t): t.predict(frame) for t in active}
         taken: set[int] = set()

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from selfgait_jax.data.sequence import (
 )
 from selfgait_jax.data.synthgait import render, walker
 from selfgait_jax.data.synthgait.params import draw_walk, draw_walker, rng_for
+from selfgait_jax.progress import progress
 
 # Bump when the rendering changes, so old caches are not read as current ones.
 GENERATOR_VERSION = 2
@@ -156,6 +158,18 @@ def _store_subject(spec: SynthGaitSpec, folder: str, subject: str) -> str:
     return subject
 
 
+def cache_folder(spec: SynthGaitSpec, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where ``spec``'s subjects are cached, one folder each (``cache_dir`` default: the shared
+    cache, ``default_cache_dir()``): every run and process that opens the same spec reads them."""
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    return root / "synthgait" / f"{spec.name}-{spec.cache_key()}"
+
+
+def missing_subjects(spec: SynthGaitSpec, folder: str | os.PathLike) -> list[str]:
+    """The subjects of ``spec`` not yet rendered into ``folder``."""
+    return [s for s in spec.subjects if not (Path(folder) / s).is_dir()]
+
+
 class SynthGaitSource(SequenceSource):
     """A SynthGait dataset generated into (or read from) the cache, as a ``SequenceSource``."""
 
@@ -163,8 +177,7 @@ class SynthGaitSource(SequenceSource):
         self.spec = spec
         self.name = spec.name
         self.metas = spec.metas()
-        root = Path(cache_dir) if cache_dir else default_cache_dir()
-        self.folder = root / "synthgait" / f"{spec.name}-{spec.cache_key()}"
+        self.folder = cache_folder(spec, cache_dir)
         self.folder.mkdir(parents=True, exist_ok=True)
         generate(spec, self.folder, num_workers)
         per_subject = len(spec.types) * len(spec.views)
@@ -214,48 +227,56 @@ def generate(spec: SynthGaitSpec, folder: str | os.PathLike, num_workers: int = 
 
     Large jobs run in fresh worker interpreters (``python -m`` this module), which neither inherit
     the caller's threads (JAX, TensorFlow) as fork would nor re-run its main script as spawn would.
+    Progress is counted in finished subjects: a subject's folder appears, by rename, once it is
+    complete. Each call starts at a random place in the missing subjects, so two processes that
+    render the same dataset at once mostly render different subjects (each skips a subject whose
+    folder is there when it reaches it).
     """
     folder = Path(folder)
-    missing = [s for s in spec.subjects if not (folder / s).is_dir()]
+    missing = missing_subjects(spec, folder)
     if not missing:
         return
+    start_at = random.randrange(len(missing))
+    missing = missing[start_at:] + missing[:start_at]
     workers = min(num_workers or os.cpu_count() or 1, len(missing))
     frames_estimate = len(missing) * len(spec.types) * len(spec.views) * (spec.min_frames + spec.max_frames) / 2
     start = time.time()
     _log.info("SynthGait %s: rendering %d subjects into %s", spec.name, len(missing), folder)
-    if workers > 1 and frames_estimate > PARALLEL_MIN_FRAMES:
-        spec_file = folder / f".spec-{os.getpid()}.json"
-        spec_file.write_text(json.dumps(dataclasses.asdict(spec)))
-        try:
-            processes = [
-                subprocess.Popen(
-                    [sys.executable, "-m", __name__, str(folder), str(spec_file), *missing[w::workers]],
-                    env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
-                )
-                for w in range(workers)
-            ]
-            _show_progress(processes, [folder / s for s in missing], f"rendering SynthGait {spec.name}")
-            failed = [p.args for p in processes if p.wait() != 0]
-        finally:
-            spec_file.unlink(missing_ok=True)
-        if failed:
-            raise RuntimeError(f"SynthGait {spec.name}: a generation worker failed: {failed[0]}")
-    else:
-        for subject in missing:
-            _store_subject(spec, str(folder), subject)
+    with progress(total=len(missing), desc=f"rendering SynthGait {spec.name}", unit="subject") as bar:
+        if workers > 1 and frames_estimate > PARALLEL_MIN_FRAMES:
+            _render_in_workers(spec, folder, missing, workers, bar)
+        else:
+            for subject in missing:
+                _store_subject(spec, str(folder), subject)
+                bar.update()
     _log.info("SynthGait %s: %d subjects in %.1f s", spec.name, len(missing), time.time() - start)
 
 
-def _show_progress(processes, subject_folders, description: str) -> None:
-    """A progress bar (subjects/s, ETA) while the workers run: a subject's folder appears, by rename,
-    once it is complete."""
-    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-
-    with tqdm(total=len(subject_folders), desc=description, unit="subject") as bar:
+def _render_in_workers(spec: SynthGaitSpec, folder: Path, missing: list[str], workers: int, bar) -> None:
+    """``missing`` split over ``workers`` processes; ``bar`` counts the subjects' folders as they
+    appear. Workers still running when this returns early (an error, Ctrl-C) are stopped."""
+    spec_file = folder / f".spec-{os.getpid()}.json"
+    spec_file.write_text(json.dumps(dataclasses.asdict(spec)))
+    processes = []
+    try:
+        for w in range(workers):
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", __name__, str(folder), str(spec_file), *missing[w::workers]],
+                env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+            ))
+        subject_folders = [folder / s for s in missing]
         while any(p.poll() is None for p in processes):
             time.sleep(1.0)
             bar.update(sum(f.is_dir() for f in subject_folders) - bar.n)
         bar.update(sum(f.is_dir() for f in subject_folders) - bar.n)
+        failed = [p.args for p in processes if p.returncode != 0]
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.terminate()
+        spec_file.unlink(missing_ok=True)
+    if failed:
+        raise RuntimeError(f"SynthGait {spec.name}: a generation worker failed: {failed[0]}")
 
 
 def _worker_main(argv: list[str]) -> None:
