@@ -109,7 +109,7 @@ def chosen_views(cfg) -> tuple[str, ...]:
     name = cfg["name"]
     if name not in DATASETS or not DATASETS[name].generated:
         return ()
-    views = tuple(option(cfg, "views") or ())
+    views = tuple(cfg.views or ())
     defaults = {DATASETS[name].scale(size).views for size in SIZES}
     return () if not views or views in defaults else views
 
