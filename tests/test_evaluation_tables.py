@@ -136,7 +136,8 @@ def test_a_choice_of_views_evaluates_those_views_only():
     from selfgait_jax.evaluation import api
 
     data = sources.named_data_config("synthgait_b:tiny", views=["000", "090", "180"])
-    config = ml_collections.ConfigDict({"data": data, "eval": {"max_length": 0, "metric": "euclidean", "batch_size": 0, "drop_missing_gallery": True}})
+    config = ml_collections.ConfigDict({"data": data, "eval": {"max_length": 0, "metric": "euclidean", "batch_size": 0,
+                                                               "drop_missing_gallery": True}})
     evaluator = api.PeriodicEvaluator(config, None)
     metas = [evaluator.source.metas[i] for i in evaluator.indices]
     assert {m.view for m in metas} == {"000", "090", "180"} and len(metas) == 2 * 10 * 3  # 2 test subjects
