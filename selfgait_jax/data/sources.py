@@ -185,12 +185,14 @@ def prepared_tfds_dir(cfg) -> Path:
     path = folder / TFDS_VERSION
     if (path / "dataset_info.json").is_file():
         return path
-    if config_name in SIZES:
-        how = f"--data={cfg.name}:{config_name}"
-    elif DATASETS[cfg.name].generated:
-        how = "--config=<this run's config file, with the same --config.*data.* overrides>"
-    else:
+    tree = DATASETS[cfg.name].needs_root
+    if config_name not in SIZES:
+        how = ("--config=<this run's config file and its --config.KEY=VALUE overrides"
+               f"{', data.root included' if tree else ''}>")
+    elif tree:
         how = f"--data={cfg.name} --data_root=<your {cfg.name} folder>"
+    else:
+        how = f"--data={cfg.name}:{config_name}"
     others = sorted(p.name for p in folder.glob("*") if (p / "dataset_info.json").is_file())
     found = (f"it holds {cfg.name}/{config_name} version {', '.join(others)} only, this code reads "
              f"{TFDS_VERSION}" if others else f"no prepared {cfg.name}/{config_name} at {path}")
