@@ -27,14 +27,15 @@ PAPER = {
 REPORT_BEGIN, REPORT_END = "<!-- study:begin -->", "<!-- study:end -->"
 
 
-def _stats(values):
+def mean_and_std(values):
     values = np.asarray(values, float)
     spread = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
     return float(np.mean(values)), spread
 
 
-def _cell(values):
-    mean, spread = _stats(values)
+def mean_std_cell(values):
+    """"mean ± std" of the seeds' values (sample std), the mean alone for one seed."""
+    mean, spread = mean_and_std(values)
     return f"{mean:.1f}" if np.isnan(spread) else f"{mean:.1f} ± {spread:.1f}"
 
 
@@ -117,7 +118,7 @@ def markdown(table) -> str:
         if not runs:
             lines.append(f"| {name} | 0 of {seeds(row)} | not yet run | | | {paper_text} |")
             continue
-        cells = [_cell([m[c] for _, m in runs]) for c in CONDITIONS]
+        cells = [mean_std_cell([m[c] for _, m in runs]) for c in CONDITIONS]
         lines.append(f"| {name} | {len(runs)} of {seeds(row)} | " + " | ".join(cells)
                      + f" | {paper_text} |")
     return "\n".join(lines)
