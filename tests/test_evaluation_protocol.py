@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from selfgait_jax.data import protocols
+from selfgait_jax.data import splits
 from selfgait_jax.evaluation import protocol as proto
 
 SMALL = (("nm-01",), {"NM": ("nm-05",)})
-CASIA_B = (protocols.CASIA_B_GALLERY, protocols.CASIA_B_PROBES)
+CASIA_B = (splits.CASIA_B_GALLERY, splits.CASIA_B_PROBES)
 
 
 def evaluate(emb, subjects, types, views, gallery_probe_types, **kwargs):

@@ -58,7 +58,7 @@ def data_config(name: str, size: str = "full") -> ml_collections.ConfigDict:
     # SG-n pools. synthgait_pool: generated with ceil(pool_ratio x pool_base_sequences) sequences
     # (whole subjects). Any other dataset, pretraining stage: pool_ratio > 0 is "pool mode", BYOL uses
     # ceil(pool_ratio x pool_base_sequences) sequences of its training split drawn by data.seed
-    # (protocols.pool_indices); 0 = the whole training split.
+    # (splits.pool_indices); 0 = the whole training split.
     cfg.pool_ratio = 0.0
     # Training sequences of the labelled set a pool is measured against: CASIA-B LT's
     # 74 x 10 x 11 = 8,140 (tiny: synthgait_b tiny's 4 x 10 x 2 = 80).

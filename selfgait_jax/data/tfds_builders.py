@@ -1,7 +1,7 @@
 """TFDS builders for synthgait_b, synthgait_mv, casia_b and ou_mvlp: one record per sequence.
 
 A record is {"frames": uint8 [T, 64, 44] (zlib-compressed, T varies), "subject", "type", "view"}.
-Splits follow the dataset's protocol (`protocols.protocol_for`): "train" holds the training subjects'
+Splits follow the dataset's protocol (`splits.protocol_for`): "train" holds the training subjects'
 sequences, "test" the test subjects' (gallery and probes). Every builder reads through a
 SequenceSource (`open_source`), so the records hold exactly what the training pipelines would read:
 SynthGait is generated (builder configs "full" and "tiny", as `data_config(name, size)`), CASIA-B and
@@ -24,7 +24,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 from tensorflow_datasets.core import utils as tfds_utils
 
-from selfgait_jax.data.protocols import protocol_for
+from selfgait_jax.data.splits import protocol_for
 from selfgait_jax.data.sequence import FRAME_HEIGHT, FRAME_WIDTH, SequenceMeta
 from selfgait_jax.data.sources import ArraySource, data_config, open_source
 

@@ -37,13 +37,13 @@ class PeriodicEvaluator:
 
     def __init__(self, config, embed_fn, *, source=None, metric=None, drop_missing_gallery=None,
                  mesh=None, protocol=None):
-        from selfgait_jax.data import protocols, sources
+        from selfgait_jax.data import sources, splits
 
         self.config = config
         self.embed_fn = embed_fn
         self.source = source if source is not None else sources.open_source(config.data)
         self.protocol = (protocol if protocol is not None
-                         else protocols.protocol_of(config.data, self.source.metas))
+                         else splits.protocol_of(config.data, self.source.metas))
         self.metric = metric or config.eval.metric
         if self.metric not in protocol_lib.METRICS:  # before minutes of embedding, not after
             raise ValueError(f"metric must be one of {protocol_lib.METRICS}, got {self.metric!r}")
@@ -109,12 +109,12 @@ class PeriodicEvaluator:
         sorted ids, the ids themselves when there are at most 200), its source, gallery and probe
         types, views, the identical-view rule, the metric, the frames used, and the probes dropped
         for having no gallery sequence at a view."""
-        from selfgait_jax.data import protocols
+        from selfgait_jax.data import splits
 
         p, metas = self.protocol, self.source.metas
 
         def subjects(ids):
-            out = {"count": len(ids), "sha256": protocols.subjects_digest(ids)}
+            out = {"count": len(ids), "sha256": splits.subjects_digest(ids)}
             if len(ids) <= 200:
                 out["ids"] = list(ids)
             return out

@@ -173,7 +173,7 @@ def evaluate_embeddings(
     """Runs the cross-view protocol on embeddings [N, parts, dim] with per-sequence subject and view.
 
     `gallery` and `probes` (condition -> indices, in table order) index the N sequences, as
-    `data.protocols.Protocol` gives them. Probe blocks are sharded over the mesh's "data" axis (all
+    `data.splits.Protocol` gives them. Probe blocks are sharded over the mesh's "data" axis (all
     devices by default); each gallery view is replicated. `probe_block` is rounded up to a multiple
     of the device count. With several processes, each passes the same (gathered) embeddings.
     """

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from selfgait_jax.data.protocols import CASIA_B_CONDITIONS
+from selfgait_jax.data.splits import CASIA_B_CONDITIONS
 
 # The paper's published means (rank-1 %, excluding identical views), on the real datasets.
 PUBLISHED = (

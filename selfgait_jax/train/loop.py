@@ -150,14 +150,14 @@ def _initial_state(config, exp, mesh, rng, ckpts):
 
 def make_batches(config, start_batch: int):
     """The stage's endless iterator of host-local numpy batches, from batch ``start_batch`` on."""
-    from selfgait_jax.data import pipelines, protocols, sources  # pylint: disable=g-import-not-at-top
+    from selfgait_jax.data import pipelines, sources, splits  # pylint: disable=g-import-not-at-top
 
     source = sources.open_source(config.data)
     if config.stage == "pretrain":
         # synthgait_pool: all of it; a labelled set: its training split, or with data.pool_ratio > 0
         # an SG-n pool drawn from that split by data.seed.
         data = config.data
-        indices = protocols.pool_indices(
+        indices = splits.pool_indices(
             data.name, source.metas, pool_ratio=data.pool_ratio,
             pool_base_sequences=data.pool_base_sequences, seed=data.seed, partition=data.partition)
         _log.info("pretraining pool: %d sequences of %d subjects from %s (data.pool_ratio=%g)",
@@ -176,8 +176,8 @@ def make_batches(config, start_batch: int):
             min_online_frames=config.byol.min_online_frames, batch_by=config.byol.batch_by,
             target=setting.pretext.pairs,
             start_batch=start_batch)
-    train_split = protocols.protocol_of(config.data, source.metas).train
-    indices = protocols.label_fraction_subset(source.metas, config.triplet.label_fraction,
+    train_split = splits.protocol_of(config.data, source.metas).train
+    indices = splits.label_fraction_subset(source.metas, config.triplet.label_fraction,
                                               config.seed, indices=train_split)
     t = config.triplet
     return pipelines.make_triplet_pipeline(
@@ -214,7 +214,7 @@ def _periodic_probe(config, exp, embed_fn, mesh, evaluation=None):
     probe = config.probe
     if not probe.every:
         return None
-    from selfgait_jax.data import protocols, sources  # pylint: disable=g-import-not-at-top
+    from selfgait_jax.data import sources, splits  # pylint: disable=g-import-not-at-top
 
     PeriodicEvaluator = _needs(evaluation, "probe").PeriodicEvaluator  # pylint: disable=invalid-name
 
@@ -222,7 +222,7 @@ def _periodic_probe(config, exp, embed_fn, mesh, evaluation=None):
     probe_config.data = sources.named_data_config(probe.data)
     probe_config.data.root = probe.root
     source = sources.open_source(probe_config.data)
-    protocol = protocols.validation_protocol(probe_config.data.name, source.metas,
+    protocol = splits.validation_protocol(probe_config.data.name, source.metas,
                                              probe.validation_subjects)
     evaluator = PeriodicEvaluator(probe_config, embed_fn, source=source, protocol=protocol,
                                   mesh=mesh)

@@ -9,7 +9,7 @@ import os
 import jax
 
 from selfgait_jax.config_names import METRICS, SIZES, STAGE_SECTIONS, STAGES
-from selfgait_jax.data import datasets, protocols, sampling, sources
+from selfgait_jax.data import datasets, sampling, sources, splits
 from selfgait_jax.errors import ConfigError
 from selfgait_jax.models import conv, registry
 from selfgait_jax.train import experiment, optim, pretexts
@@ -94,7 +94,7 @@ def validate_config(config, device_count: int, check_init_from: bool = True) -> 
     if data.partition:
         if not dataset.labelled:
             _fail("data.partition", f"{data.name} has no train/test protocol for a partition file")
-        protocols.load_partition(data.partition)  # a ConfigError naming data.partition
+        splits.load_partition(data.partition)  # a ConfigError naming data.partition
     _check_pool(config)
 
     if config.optimizer.name not in optim.OPTIMIZERS:
@@ -189,7 +189,7 @@ def _check_pool(config):
               f"got {base!r}")
     if dataset.generated:
         try:
-            protocols.pool_indices(data.name, sources.synthgait_spec(data).metas(), ratio, base,
+            splits.pool_indices(data.name, sources.synthgait_spec(data).metas(), ratio, base,
                                    data.seed, data.partition)
         except ConfigError:  # names its own key (data.pool_ratio, data.partition, ...)
             raise

@@ -39,7 +39,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from selfgait_jax.data import protocols  # (numpy only)
+from selfgait_jax.data import splits  # (numpy only)
 from selfgait_jax.data.sequence import CASIA_B_TYPES, CASIA_B_VIEWS, SequenceMeta
 import selfgait_jax
 from selfgait_jax import config_defaults, sharding
@@ -235,7 +235,7 @@ def time_eval(args, exp, config, state, mesh):
     metas = [SequenceMeta(f"{s:03d}", t, v) for s in range(75, 125) for t in CASIA_B_TYPES
              for v in CASIA_B_VIEWS]
     source = RandomSequences(metas, 50, 120, args.height, args.width, seed=1)
-    split = protocols.protocol_for("synthgait_b", metas)
+    split = splits.protocol_for("synthgait_b", metas)
     embed_model = exp.embed_model
     abstract = jax.eval_shape(lambda: init_embed_variables(embed_model))
     variables = {"params": {key: state.params[key] for key in abstract["params"]}}
