@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import repo_files
-from selfgait_jax.evaluation import api, exported, identify, protocol
+from selfgait_jax.evaluation import api, exported, identify, ranking
 from selfgait_jax import workdir as workdir_lib
 from selfgait_jax.models import contract
 from selfgait_jax.train import experiment
@@ -104,8 +104,8 @@ def test_evaluate_workdir_writes_the_issue_schema(evaluated, workdir, capsys):
     probes = {"NM": np.flatnonzero(np.isin(types, ["nm-05", "nm-06"])),
               "BG": np.flatnonzero(np.char.startswith(types, "bg")),
               "CL": np.flatnonzero(np.char.startswith(types, "cl"))}
-    again = protocol.summarize(
-        protocol.evaluate_embeddings(emb, npz["subjects"], npz["views"], gallery, probes)
+    again = ranking.summarize(
+        ranking.evaluate_embeddings(emb, npz["subjects"], npz["views"], gallery, probes)
     )
     for cond in again:
         for key in ("matrix", "mean", "rank5_mean", "mAP"):

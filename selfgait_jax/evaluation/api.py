@@ -24,7 +24,7 @@ from selfgait_jax import workdir as workdir_lib
 from selfgait_jax.workdir import config_sha256  # results.json's checkpoint.config_sha256
 from selfgait_jax.evaluation import embed as embed_lib
 from selfgait_jax.evaluation import open_set as open_set_lib
-from selfgait_jax.evaluation import protocol as protocol_lib
+from selfgait_jax.evaluation import ranking
 from selfgait_jax.evaluation import tables
 from selfgait_jax.models import contract
 
@@ -45,8 +45,8 @@ class PeriodicEvaluator:
         self.protocol = (protocol if protocol is not None
                          else splits.protocol_of(config.data, self.source.metas))
         self.metric = metric or config.eval.metric
-        if self.metric not in protocol_lib.METRICS:  # before minutes of embedding, not after
-            raise ValueError(f"metric must be one of {protocol_lib.METRICS}, got {self.metric!r}")
+        if self.metric not in ranking.METRICS:  # before minutes of embedding, not after
+            raise ValueError(f"metric must be one of {ranking.METRICS}, got {self.metric!r}")
         self.drop_missing_gallery = (
             bool(config.eval.drop_missing_gallery)
             if drop_missing_gallery is None else drop_missing_gallery
@@ -67,7 +67,7 @@ class PeriodicEvaluator:
         """results.json's dictionary (without "checkpoint") from the test embeddings."""
         position = {int(i): k for k, i in enumerate(self.indices)}
         metas = [self.source.metas[i] for i in self.indices]
-        result = protocol_lib.evaluate_embeddings(
+        result = ranking.evaluate_embeddings(
             embeddings,
             [m.subject for m in metas],
             [m.view for m in metas],
@@ -79,13 +79,13 @@ class PeriodicEvaluator:
         )
         # The other convention for probes without a gallery match at a view, from the same sums
         # (such a probe has no hit and AP 0): counted as misses, as GaitSet's original evaluator does.
-        as_misses = protocol_lib.summarize(dataclasses.replace(
+        as_misses = ranking.summarize(dataclasses.replace(
             result, counted=result.counted + (result.missing if self.drop_missing_gallery else 0)))
         return {
             "dataset": self.config.data.name,
             "metric": self.metric,
             "views": list(result.views),
-            "conditions": protocol_lib.summarize(result),
+            "conditions": ranking.summarize(result),
             "num_probes": int(sum(result.num_probes.values())),
             "num_gallery": result.num_gallery,
             "drop_missing_gallery": self.drop_missing_gallery,

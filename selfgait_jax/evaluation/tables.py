@@ -1,6 +1,6 @@
 """Turning results.json dictionaries into the paper's tables (Markdown, CSV, console) and heatmaps.
 
-Formatting only: every number here was computed by `protocol.py`.
+Formatting only: every number here was computed by `ranking.py`.
 """
 
 from __future__ import annotations

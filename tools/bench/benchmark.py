@@ -229,7 +229,7 @@ def time_input_pipeline(args, p: int, k: int, batches: int = 20):
 
 def time_eval(args, exp, config, state, mesh):
     """Embedding (a subset, extrapolated) and ranking (all 5,500) of a SynthGait-B-sized test split."""
-    from selfgait_jax.evaluation import embed as embed_lib, protocol as protocol_lib
+    from selfgait_jax.evaluation import embed as embed_lib, ranking
     from selfgait_jax.models import contract
 
     metas = [SequenceMeta(f"{s:03d}", t, v) for s in range(75, 125) for t in CASIA_B_TYPES
@@ -261,12 +261,12 @@ def time_eval(args, exp, config, state, mesh):
     full = full + np.random.default_rng(0).normal(0, 1e-3, full.shape).astype(np.float32)
     kwargs = dict(metric="euclidean", mesh=mesh)
     subjects, views = [m.subject for m in metas], [m.view for m in metas]
-    protocol_lib.evaluate_embeddings(full[:1100], subjects[:1100], views[:1100],  # compile
+    ranking.evaluate_embeddings(full[:1100], subjects[:1100], views[:1100],  # compile
                                      [i for i in split.gallery if i < 1100],
                                      {c: [i for i in v if i < 1100] for c, v in split.probes.items()},
                                      **kwargs)
     start = time.perf_counter()
-    protocol_lib.evaluate_embeddings(full, subjects, views, split.gallery, split.probes, **kwargs)
+    ranking.evaluate_embeddings(full, subjects, views, split.gallery, split.probes, **kwargs)
     rank_s = time.perf_counter() - start
     return {"sequences": len(source), "embedded_sequences": int(count),
             "embedded_frames": embedded_frames, "all_frames": all_frames,

@@ -57,7 +57,7 @@ def main(argv=None):
     from selfgait_jax.data import inference, sources, splits
     from selfgait_jax.data.datasets import DATASETS
     from selfgait_jax.data.synthgait import dataset as synthgait
-    from selfgait_jax.evaluation import embed, protocol
+    from selfgait_jax.evaluation import embed, ranking
     from selfgait_jax.models import contract
 
     selfgait_jax.configure_jax()
@@ -98,7 +98,7 @@ def main(argv=None):
     def rank(keep):
         gallery = [position[int(i)] for i in split.gallery if keep(i)]
         probes = {c: [position[int(i)] for i in p if keep(i)] for c, p in split.probes.items()}
-        return protocol.evaluate_embeddings(embeddings, [m.subject for m in metas], [m.view for m in metas],
+        return ranking.evaluate_embeddings(embeddings, [m.subject for m in metas], [m.view for m in metas],
                                             gallery, probes)
 
     rank(lambda i: True)  # compile

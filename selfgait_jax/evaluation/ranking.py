@@ -1,4 +1,5 @@
-"""Cross-view gait recognition protocol: rank-1 / rank-5 / mAP per (probe view, gallery view) pair.
+"""Ranking for the cross-view gait recognition protocol: rank-1 / rank-5 / mAP per (probe view, gallery
+view) pair.
 
 The paper's figures exclude identical views: for each pair (probe view p, gallery view g) with p != g,
 every probe of view p is ranked against the gallery sequences of view g only; a probe view's number is
