@@ -43,7 +43,7 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     c.checkpoint_every = 4 if tiny else 2_000
     c.keep_checkpoints = 3
     c.init_from = ""  # a pretraining workdir to initialise the embedding network from
-    # True: validation stops when init_from is empty (configs/finetune.py must not silently become
+    # True: the config check stops a run whose init_from is empty (configs/finetune.py must not silently become
     # the w/o PT row, which is configs/ablation_no_pt.py).
     c.require_init_from = False
 

@@ -183,7 +183,8 @@ def test_training_core_imports_without_tensorflow():
     # GPU hosts have no TensorFlow: the steps, losses, state, checkpoints and the loop module itself
     # must import without it (the loop imports the tf.data pipelines only when it builds batches).
     code = ("import sys\n"
-            "from selfgait_jax import workdir\nfrom selfgait_jax.train import loop, losses, state, steps, validate\n"
+            "from selfgait_jax import workdir\n"
+            "from selfgait_jax.train import config_checks, loop, losses, state, steps\n"
             "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -2,7 +2,7 @@
 
 Every other module reads its dataset facts here instead of keeping its own list of names:
 ``sources.data_config`` its defaults and ``sources.open_source`` how to open one, ``splits`` the
-train/test rule of a labelled one, ``train/validate.py`` what a config may ask of it, the tools
+train/test rule of a labelled one, ``train/config_checks.py`` what a config may ask of it, the tools
 their ``--data`` choices. A new dataset is one more row.
 """
 

@@ -26,7 +26,7 @@ from selfgait_jax import workdir as workdir_lib
 from selfgait_jax.data import batching
 from selfgait_jax.errors import ConfigError
 from selfgait_jax.models import contract
-from selfgait_jax.train import experiment, optim, pretexts, steps, validate
+from selfgait_jax.train import config_checks, experiment, optim, pretexts, steps
 from selfgait_jax.train.metrics import TrainLog
 
 _log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def run_chain(config: ml_collections.ConfigDict, workdir: str, evaluation=None) 
     the tables written to ``workdir/<name>/eval/<step>/`` (when ``evaluation`` is given).
     """
     results = {}
-    stages = validate.validate_chain(config, workdir, jax.device_count())  # every stage, first
+    stages = config_checks.check_chain(config, workdir, jax.device_count())  # every stage, first
     target = config.evaluate
     if target and target not in stages:  # e.g. --config.stages=pretrain: run only that stage
         _log.info("no evaluation: config.evaluate=%r is not among config.stages=%r", target, config.stages)
@@ -97,7 +97,7 @@ class Trained:
 
 
 def _train(config, workdir: str, evaluation=None) -> tuple[dict, Trained]:
-    validate.validate_config(config, jax.device_count())
+    config_checks.check_config(config, jax.device_count())
     # One writer per workdir: a second run here stops now, naming the first (WorkdirInUseError).
     with workdir_lib.WorkdirLock(workdir, jax.process_index()):
         return _train_locked(config, workdir, evaluation)

@@ -31,7 +31,7 @@ def _non_negative_int(value, key: str):
         _fail(key, f"must be an integer >= 0 (0: the default), got {value!r}")
 
 
-def validate_chain(config, workdir: str, device_count: int) -> dict:
+def check_chain(config, workdir: str, device_count: int) -> dict:
     """Checks a chain config (``config_defaults.chain_config``) and every one of its stages before
     the first starts; returns ``{stage name: stage config}`` in run order, each resolved, with an
     ``init_from="@<earlier stage>"`` turned into that stage's folder ``workdir/<earlier stage>``."""
@@ -50,12 +50,12 @@ def validate_chain(config, workdir: str, device_count: int) -> dict:
             if ref not in names[:names.index(name)]:
                 _fail(f"{name}.init_from", f"{stage.init_from!r} must name an earlier stage")
             stage.init_from = os.path.join(workdir, ref)
-        validate_config(stage, device_count, check_init_from=not chained)
+        check_config(stage, device_count, check_init_from=not chained)
         stages[name] = stage
     return stages
 
 
-def validate_config(config, device_count: int, check_init_from: bool = True) -> None:
+def check_config(config, device_count: int, check_init_from: bool = True) -> None:
     """Raises ``ConfigError`` naming the key of the first invalid setting.
 
     ``check_init_from=False`` skips checking that ``init_from`` holds checkpoints (a chain's earlier
