@@ -33,7 +33,7 @@ class CountingSource:
 
 
 class KnownLengthSource(CountingSource):
-    """The same, publishing `lengths` like a validated tree: no reading pass needed."""
+    """The same, publishing `lengths` like a tree read at open: no reading pass needed."""
 
     @property
     def lengths(self):
