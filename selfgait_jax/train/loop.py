@@ -31,9 +31,6 @@ from selfgait_jax.train.metrics import TrainLog
 
 _log = logging.getLogger(__name__)
 
-# Metrics that describe the step's setting rather than its result: logged as of the last step.
-_LAST_VALUE_METRICS = ("lr", "tau")
-
 
 def run(config: ml_collections.ConfigDict, workdir: str, evaluation=None):
     """Runs what the config describes in ``workdir``; returns the last logged metrics (or a dict
@@ -292,7 +289,7 @@ def _summarise(fetched) -> dict:
     """Mean of each metric over the logging interval (last value for lr / tau)."""
     out = {}
     for key in fetched[-1]:
-        if key in _LAST_VALUE_METRICS:
+        if key in steps.SETTING_METRICS:
             out[key] = float(fetched[-1][key])
         else:
             out[key] = float(np.mean([float(m[key]) for m in fetched]))
