@@ -40,6 +40,7 @@ import jax
 import numpy as np
 
 from selfgait_jax.data import splits  # (numpy only)
+from selfgait_jax.data.random_sequences import RandomSequences
 from selfgait_jax.data.sequence import CASIA_B_TYPES, CASIA_B_VIEWS, SequenceMeta
 import selfgait_jax
 from selfgait_jax import config_defaults, sharding
@@ -49,26 +50,6 @@ from selfgait_jax.workdir import init_embed_variables
 REPO = Path(__file__).resolve().parents[2]
 BENCHMARKS_MD = REPO / "docs" / "benchmarks.md"
 PEER_PAUSE_S = 0.5  # idle time before each interleaved step (--peer-pytorch)
-
-
-class RandomSequences:
-    """A SequenceSource of random 0/255 frames for ``metas``, lengths uniform in [min_len, max_len]
-    (content does not change the cost of any benchmarked part)."""
-
-    name = "random"
-
-    def __init__(self, metas, min_len: int, max_len: int, height: int, width: int, seed: int = 0):
-        self.metas = list(metas)
-        self.lengths = np.random.default_rng(seed).integers(min_len, max_len + 1, len(self.metas))
-        self.shape = (height, width)
-        self._seed = seed
-
-    def __len__(self):
-        return len(self.metas)
-
-    def load(self, i):
-        rng = np.random.default_rng([self._seed, i])
-        return np.where(rng.random((int(self.lengths[i]), *self.shape)) < 0.3, 255, 0).astype(np.uint8)
 
 
 def parse_batch(text: str) -> tuple[int, int]:
