@@ -227,19 +227,3 @@ def test_bad_input_errors():
         ranking.evaluate_embeddings(emb, subjects[:-1], views, [0], {"NM": [6]})
     with pytest.raises(ValueError, match="'NM' shares sequences"):
         ranking.evaluate_embeddings(emb, subjects, views, [0, 1], {"NM": [1, 6]})
-
-
-def test_evaluation_imports_without_tensorflow_and_loader_without_flax():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys\n"
-        "import selfgait_jax.evaluation.exported\n"
-        "assert not {'flax', 'tensorflow', 'selfgait_jax.models'} & set(sys.modules), 'loader'\n"
-        "from selfgait_jax.evaluation import api, embed, identify, ranking, tables, evaluate_workdir\n"
-        "import selfgait_jax.data.sources, selfgait_jax.workdir\n"
-        "assert 'tensorflow' not in sys.modules, 'evaluation'\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
