@@ -17,16 +17,22 @@ import jax
 import pytest
 
 from selfgait_jax.errors import ConfigError
+from selfgait_jax.study import label_runs
 from selfgait_jax.study import rows as study_rows
 from selfgait_jax.train import config_checks
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 CONFIG_NAMES = sorted(p.stem for p in (ROOT / "configs").glob("*.py") if p.stem != "__init__")
-# quickstart: "quick" (the default) and "tiny"; study: ROW,SEED[,val] for every row
+# quickstart: "quick" (the default) and "tiny"; study: ROW,SEED[,val] for every row; label_study:
+# each kind of run (every pretext, SG-2 and SG-6, the 1-step twin, every start) and the tiny size
 SIZES = {"quickstart": (None, "tiny"),
          "study": ("wo_pt", "sg2,1", "sg4", "sg6,2,val", "sg6_no_hpm", "sg6_no_mtb", "gaitset",
-                   "gaitpart,1", "gaitset_40", "sg6_other_view")}
+                   "gaitpart,1", "gaitset_40", "sg6_other_view"),
+         "label_study": ("pretrain,paper,0", "pretrain,contrastive,1", "pretrain,contrastive,2,6",
+                         "pretrain,paper,0,onestep", "finetune,wo_pt,0.05,0", "finetune,paper,0.1,1",
+                         "finetune,contrastive,0.4,2", "pretrain,contrastive,0,tiny",
+                         "finetune,paper,0.05,0,tiny")}
 SG_ROWS = {"sg2": 2.0, "sg4": 4.0, "sg6": 6.0}
 ABLATIONS = ("ablation_no_pt", "ablation_no_hpm", "ablation_no_mtb")
 
@@ -70,10 +76,12 @@ DIGESTS = ROOT / "tests" / "data" / "config_digests.json"
 
 
 def digest_args():
-    """(file, arg) of every config the digests pin: each file at each size, every study row."""
+    """(file, arg) of every config the digests pin: each file at each size, every study row, every
+    run of the label study's plan."""
     study_args = [f"{row},0" for row in study_rows.ROWS] + ["sg6,1", "wo_pt,0,val", "sg6,0,val"]
-    return [(name, arg) for name in CONFIG_NAMES
-            for arg in (study_args if name == "study" else SIZES.get(name, (None, "tiny")))]
+    label_args = sorted({run.spec for run in label_runs.plan()})
+    pinned = {"study": study_args, "label_study": label_args}
+    return [(name, arg) for name in CONFIG_NAMES for arg in pinned.get(name, SIZES.get(name, (None, "tiny")))]
 
 
 def config_digest(config) -> str:
@@ -175,7 +183,7 @@ def test_config_loads_and_passes_the_config_checks_at_every_size(name, tmp_path)
                     config_checks.check_config(stage, jax.device_count(), check_init_from=False)
                 stage.data.root = str(tmp_path)
             if stage.get("require_init_from", False) and not stage.init_from:
-                assert name == "finetune", where
+                assert name in ("finetune", "label_study"), where  # the label study's runner gives it
                 with pytest.raises(ValueError, match="init_from=PRETRAIN_WORKDIR.*ablation_no_pt"):
                     config_checks.check_config(stage, jax.device_count())
                 stage.init_from = "PRETRAIN_WORKDIR"
@@ -225,7 +233,7 @@ def test_finetune_refuses_to_become_the_no_pt_row():
     assert "--config.init_from=PRETRAIN_WORKDIR" in str(e.value)
     assert "configs/ablation_no_pt.py" in str(e.value)
     for name in CONFIG_NAMES:  # every other config (and stage) declares the key False
-        if name != "finetune":
+        if name not in ("finetune", "label_study"):  # label_study: tests/test_label_study.py
             for _, stage in stages_of(load(name, SIZES.get(name, (None, "tiny"))[-1])):
                 assert stage.require_init_from == stage.init_from.startswith("@"), name
 
@@ -357,11 +365,12 @@ def test_main_loads_a_config_by_path_from_any_folder(tmp_path):
 
 
 def test_config_files_import_only_the_config_level_of_the_package():
-    """configs/*.py import config_defaults (and the study's rows, which sit at its level), never the
+    """configs/*.py import config_defaults (and the studies' rows, which sit at its level), never the
     training, evaluation or data code directly."""
     import ast
 
-    allowed = {"selfgait_jax.config_defaults", "selfgait_jax.study.rows", "ml_collections", "__future__"}
+    allowed = {"selfgait_jax.config_defaults", "selfgait_jax.study.rows", "selfgait_jax.study.label_rows",
+               "ml_collections", "__future__"}
     for path in sorted((ROOT / "configs").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):

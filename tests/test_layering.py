@@ -1,7 +1,8 @@
 """Imports point down: errors, config_names ← models ← data ← config_defaults ← train, evaluation ← main,
 study, tools; ``sharding`` (the device mesh) is a leaf beside models that data, train and evaluation use.
-The study's rows (``study/rows.py``, what configs/study.py builds) sit at config_defaults' level; the
-rest of ``study`` (runner, report) sits on top beside main: nothing else imports it.
+The studies' rows (``study/rows.py`` and ``study/label_rows.py``, what configs/study.py and
+configs/label_study.py build) sit at config_defaults' level; the rest of ``study`` (runners, reports)
+sits on top beside main: nothing else imports it.
 Importing the package changes no global JAX setting (entry points do that explicitly, with
 ``selfgait_jax.configure_jax``), and the networks, the training core and evaluation import without
 TensorFlow (``WITHOUT_TENSORFLOW``, each checked in a fresh process).
@@ -19,7 +20,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "selfgait_jax"
 
 # Sub-package (or top-level module) -> the sub-packages of selfgait_jax it must never import.
 EVERY_PART = {"errors", "config_names", "config_defaults", "sharding", "models", "data", "train", "evaluation",
-              "workdir", "main", "video", "study"}
+              "workdir", "main", "video", "study", "study.rows"}
+STUDY = ("study", "study.rows")  # the study subpackage: its runners and reports, and its config-level rows
 FORBIDDEN = {
     # The error classes every layer raises (ConfigError, SequenceError): below everything.
     "errors": EVERY_PART - {"errors"},
@@ -27,17 +29,18 @@ FORBIDDEN = {
     "config_names": EVERY_PART - {"config_names"},
     # The device mesh: a leaf.
     "sharding": EVERY_PART - {"sharding"},
-    "models": {"sharding", "data", "config_defaults", "train", "evaluation", "workdir", "main", "video", "study"},
-    "data": {"config_defaults", "train", "evaluation", "workdir", "main", "study"},
+    "models": {"sharding", "data", "config_defaults", "train", "evaluation", "workdir", "main", "video", *STUDY},
+    "data": {"config_defaults", "train", "evaluation", "workdir", "main", *STUDY},
     # The config builders that configs/*.py call: on top of the models' and datasets' tables.
-    "config_defaults": {"train", "evaluation", "workdir", "main", "video", "study"},
-    # The study's rows: a config builder over config_defaults, nothing of the study above it.
+    "config_defaults": {"train", "evaluation", "workdir", "main", "video", *STUDY},
+    # The studies' rows: config builders over config_defaults (label_rows over rows too), nothing of
+    # the study above them.
     "study.rows": {"train", "evaluation", "workdir", "main", "video", "study"},
-    "workdir": {"train", "evaluation", "main", "study"},
-    "train": {"evaluation", "main", "study"},
-    "evaluation": {"train", "main", "study"},
-    "video": {"train", "evaluation", "workdir", "main", "study"},
-    "main": {"study"},
+    "workdir": {"train", "evaluation", "main", *STUDY},
+    "train": {"evaluation", "main", *STUDY},
+    "evaluation": {"train", "main", *STUDY},
+    "video": {"train", "evaluation", "workdir", "main", *STUDY},
+    "main": {*STUDY},
     # The study runs main as a subprocess and reads what it wrote; it never imports it.
     "study": {"main"},
     # Progress bars on stderr (progress.py): a leaf that every layer may use.
@@ -45,16 +48,29 @@ FORBIDDEN = {
 }
 
 
+# The config-level modules of the study subpackage: their own layer, "study.rows".
+CONFIG_LEVEL_STUDY = {"rows", "label_rows"}
+
+
+def _part(pieces: list[str]) -> str:
+    """The layer an imported ``selfgait_jax.X[.Y]`` belongs to: X, or "study.rows" for the study's
+    config-level modules."""
+    if pieces[1] == "study" and len(pieces) > 2 and pieces[2] in CONFIG_LEVEL_STUDY:
+        return "study.rows"
+    return pieces[1]
+
+
 def _imported_parts(path: pathlib.Path) -> set[str]:
-    """The first name after ``selfgait_jax.`` of every import in the file, wherever it is."""
+    """The layer (first name after ``selfgait_jax.``, or "study.rows") of every import in the file,
+    wherever it is."""
     parts = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names = [node.module]
-            if node.module == "selfgait_jax":  # from selfgait_jax import workdir
-                names = [f"selfgait_jax.{alias.name}" for alias in node.names]
+            if node.module in ("selfgait_jax", "selfgait_jax.study"):  # from selfgait_jax import workdir
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
         elif isinstance(node, ast.ImportFrom):  # relative: not used in this package
             raise AssertionError(f"{path}: relative import; use absolute selfgait_jax.* imports")
         else:
@@ -62,13 +78,13 @@ def _imported_parts(path: pathlib.Path) -> set[str]:
         for name in names:
             pieces = name.split(".")
             if pieces[0] == "selfgait_jax" and len(pieces) > 1:
-                parts.add(pieces[1])
+                parts.add(_part(pieces))
     return parts
 
 
 def _layer(path: pathlib.Path) -> str:
     parts = path.relative_to(PACKAGE).parts
-    if parts == ("study", "rows.py"):
+    if parts[0] == "study" and path.stem in CONFIG_LEVEL_STUDY:
         return "study.rows"
     return parts[0].removesuffix(".py")
 
@@ -87,6 +103,16 @@ def test_the_checker_sees_in_function_and_from_package_imports(tmp_path):
     sample.write_text("def f():\n    from selfgait_jax.train import loop\n"
                       "from selfgait_jax import workdir as w\nimport selfgait_jax.evaluation.api\n")
     assert _imported_parts(sample) == {"train", "workdir", "evaluation"}
+
+
+def test_the_checker_tells_the_studys_rows_from_the_rest_of_it(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("from selfgait_jax.study import rows\nimport selfgait_jax.study.label_rows\n")
+    assert _imported_parts(sample) == {"study.rows"}
+    sample.write_text("from selfgait_jax.study import label_report\nfrom selfgait_jax.study.runs import Runs\n")
+    assert _imported_parts(sample) == {"study"}
+    assert _layer(PACKAGE / "study" / "label_rows.py") == "study.rows"
+    assert _layer(PACKAGE / "study" / "label_runner.py") == "study"
 
 
 def test_only_main_imports_both_train_and_evaluation():

@@ -5,9 +5,9 @@ How it works, and why:
 - The needed sequences are loaded from the SequenceSource once, into memory (`FrameStore`). Binary
   silhouettes are bit-packed (np.packbits: 352 bytes a 64x44 frame, 8x smaller), so a whole
   SynthGait-B / CASIA-B training split takes a few hundred MB; a source with other values than 0/255
-  is kept as raw uint8, never altered. Reading TFDS records instead would mean sequential reads with a
-  shuffle buffer, which cannot give "batch i is a pure function of (seed, i)"; in memory we index
-  directly.
+  is kept as raw uint8, never altered. A prepared TFDS dataset (data.tfds_dir) is loaded the same way,
+  record by record (tfds_source.py); streaming its records through tf.data with a shuffle buffer
+  instead could not give "batch i is a pure function of (seed, i)"; in memory we index directly.
 - Which frames make up batch i is decided by the numpy samplers of `sampling.py` (pure in (seed, i),
   see there for short sequences: triplet windows read them cyclically; pretext windows never wrap, so
   a short sequence gives a shorter, masked online window, and one too short for any window is

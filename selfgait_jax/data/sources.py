@@ -6,9 +6,13 @@ The data config (``data_config(name, size)``) names the dataset and its size kno
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import ml_collections
 import numpy as np
@@ -16,8 +20,13 @@ import numpy as np
 from selfgait_jax.config_names import SIZES
 from selfgait_jax.data.datasets import DATASETS
 from selfgait_jax.data.sequence import SequenceMeta, SequenceSource, default_cache_dir
+from selfgait_jax.errors import ConfigError
 
 __all__ = ["SequenceSource", "SequenceMeta", "ArraySource", "data_config", "open_source", "synthgait_spec"]
+
+# The layout of a prepared TFDS dataset (tfds_builders writes it, tfds_source reads it): its folder
+# is data.tfds_dir/<data.name>/<tfds_config_name>/<TFDS_VERSION>/.
+TFDS_VERSION = "2.0.0"
 
 
 class ArraySource(SequenceSource):
@@ -78,6 +87,10 @@ def data_config(name: str, size: str = "full") -> ml_collections.ConfigDict:
     # An OpenGait dataset partition file ({"TRAIN_SET": [...], "TEST_SET": [...]}, what OpenGait's
     # data_cfg.dataset_partition names): its subject split replaces the default one ("" = default).
     cfg.partition = ""
+    # A TFDS data_dir that tools/prepare_tfds.py wrote: the sequences are read from the records
+    # prepared there for this config (tfds_config_name) instead of being generated or read from
+    # data.root ("" = off; docs/design.md, "The TFDS path").
+    cfg.tfds_dir = ""
     if dataset.generated:  # its defaults at this size, from the table (datasets.py)
         scale = dataset.scale(size)
         cfg.num_subjects = scale.num_subjects
@@ -146,12 +159,62 @@ def synthgait_spec(cfg):
     return SynthGaitSpec(cfg.name, int(cfg.seed), subjects, types, views, min_frames, max_frames)
 
 
+def tfds_identity(cfg) -> dict:
+    """What decides the sequences of a data config's dataset, and so which prepared TFDS dataset
+    holds them: a SynthGait set's spec and generator version; a tree's name and ``min_length``."""
+    if DATASETS[cfg.name].generated:
+        from selfgait_jax.data.synthgait.dataset import GENERATOR_VERSION
+
+        spec = {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(synthgait_spec(cfg)).items()}
+        return {"generator_version": GENERATOR_VERSION, **spec}
+    return {"name": cfg.name, "min_length": int(cfg.min_length or 1)}
+
+
+def tfds_config_name(cfg) -> str:
+    """The TFDS builder config of a data config's prepared dataset: the size ("full", "tiny") whose
+    defaults it keeps, else "custom_" and a hash of ``tfds_identity`` (e.g. more subjects)."""
+    identity = tfds_identity(cfg)
+    for size in SIZES:
+        if tfds_identity(data_config(cfg.name, size)) == identity:
+            return size
+    digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    return f"custom_{digest}"
+
+
+def prepared_tfds_dir(cfg) -> Path:
+    """The folder of the TFDS dataset prepared for data config ``cfg`` under ``cfg.tfds_dir``;
+    a ``ConfigError`` naming data.tfds_dir, the path and the command that prepares it if absent."""
+    config_name = tfds_config_name(cfg)
+    folder = Path(cfg.tfds_dir).expanduser() / cfg.name / config_name
+    path = folder / TFDS_VERSION
+    if (path / "dataset_info.json").is_file():
+        return path
+    tree = DATASETS[cfg.name].needs_root
+    if config_name not in SIZES:
+        how = ("--config=<this run's config file and its --config.KEY=VALUE overrides"
+               f"{', data.root included' if tree else ''}>")
+    elif tree:
+        how = f"--data={cfg.name} --data_root=<your {cfg.name} folder>"
+    else:
+        how = f"--data={cfg.name}:{config_name}"
+    others = sorted(p.name for p in folder.glob("*") if (p / "dataset_info.json").is_file())
+    found = (f"it holds {cfg.name}/{config_name} version {', '.join(others)} only, this code reads "
+             f"{TFDS_VERSION}" if others else f"no prepared {cfg.name}/{config_name} at {path}")
+    raise ConfigError("data.tfds_dir", f"{cfg.tfds_dir!r}: {found}; prepare it with "
+                      f"python tools/prepare_tfds.py {how} --tfds_dir={cfg.tfds_dir}")
+
+
 def open_source(cfg) -> SequenceSource:
     """Open the dataset that ``cfg`` (a data config, e.g. ``config.data``) describes."""
     name = cfg["name"] if "name" in cfg else None
     if name not in DATASETS:
         raise ValueError(f"data.name {name!r} is not a known dataset; known: {sorted(DATASETS)}")
     dataset = DATASETS[name]
+    if cfg.get("tfds_dir"):
+        from selfgait_jax.data.tfds_source import TfdsSource
+
+        return TfdsSource(prepared_tfds_dir(cfg), tfds_identity(cfg))
     if dataset.generated:
         from selfgait_jax.data.synthgait.dataset import SynthGaitSource
 

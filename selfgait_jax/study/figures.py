@@ -13,7 +13,7 @@ from selfgait_jax.study.rows import ROWS, WIDTH
 from selfgait_jax.study.runs import Runs
 
 
-def _pyplot():
+def pyplot():
     """matplotlib.pyplot on the file-only Agg backend (imported late: only the report draws)."""
     import matplotlib  # pylint: disable=g-import-not-at-top
     matplotlib.use("Agg")
@@ -23,7 +23,7 @@ def _pyplot():
 
 def bar_chart(table, path: pathlib.Path):
     """Mean rank-1 per row and condition over the finished seeds: bars, std over seeds, a dot a seed."""
-    plt = _pyplot()
+    plt = pyplot()
 
     rows = list(ROWS)
     fig, ax = plt.subplots(figsize=(11, 4))
@@ -54,7 +54,7 @@ def view_gap_heatmaps(found, path: pathlib.Path) -> bool:
     ``found`` is `report.view_gaps`'s (views, rows, gaps), or None: then nothing is drawn."""
     if found is None:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     views, rows, gaps = found
     limit = max(float(np.abs(g).max()) for g in gaps.values()) or 1.0
     fig, axes = plt.subplots(1, len(CONDITIONS), figsize=(15, 1.2 + 0.45 * len(rows)), sharey=True)
@@ -77,7 +77,7 @@ def view_gap_heatmaps(found, path: pathlib.Path) -> bool:
 def curves(runs: Runs, table, path: pathlib.Path) -> bool:
     """Pretraining loss, collapse monitor and validation probe against steps, every finished SG run
     (one colour a row, one line a seed)."""
-    plt = _pyplot()
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     drawn = False

@@ -29,14 +29,15 @@ PAPER = {row: tuple(_CASIA_B[m][c] for c in CONDITIONS) if m else None for row, 
 REPORT_BEGIN, REPORT_END = "<!-- study:begin -->", "<!-- study:end -->"
 
 
-def _stats(values):
+def mean_and_std(values):
     values = np.asarray(values, float)
     spread = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
     return float(np.mean(values)), spread
 
 
-def _cell(values):
-    mean, spread = _stats(values)
+def mean_std_cell(values):
+    """"mean ± std" of the seeds' values (sample std), the mean alone for one seed."""
+    mean, spread = mean_and_std(values)
     return f"{mean:.1f}" if np.isnan(spread) else f"{mean:.1f} ± {spread:.1f}"
 
 
@@ -119,7 +120,7 @@ def markdown(table) -> str:
         if not runs:
             lines.append(f"| {name} | 0 of {seeds(row)} | not yet run | | | {paper_text} |")
             continue
-        cells = [_cell([m[c] for _, m in runs]) for c in CONDITIONS]
+        cells = [mean_std_cell([m[c] for _, m in runs]) for c in CONDITIONS]
         lines.append(f"| {name} | {len(runs)} of {seeds(row)} | " + " | ".join(cells)
                      + f" | {paper_text} |")
     return "\n".join(lines)
@@ -195,11 +196,17 @@ def write_report(runs: Runs, doc: pathlib.Path) -> dict:
              "*clear* when the mean of the per-seed differences exceeds twice its standard error:", "",
              *verdicts(table), "",
              "<details><summary>Every run</summary>", "", every_run(table), "", "</details>", REPORT_END]
-    generated = "\n".join(body)
-    text = doc.read_text() if doc.is_file() else f"# Reproduction study\n\n{REPORT_BEGIN}\n{REPORT_END}\n"
-    if REPORT_BEGIN not in text or REPORT_END not in text:
-        raise ValueError(f"{doc} has no {REPORT_BEGIN} ... {REPORT_END} section to rewrite")
-    head, rest = text.split(REPORT_BEGIN, 1)
-    tail = rest.split(REPORT_END, 1)[1]
-    doc.write_text(head + generated + tail)
+    rewrite_section(doc, "\n".join(body), REPORT_BEGIN, REPORT_END, "Reproduction study")
     return table
+
+
+def rewrite_section(doc: pathlib.Path, generated: str, begin: str, end: str, title: str) -> None:
+    """Replaces what lies between ``begin`` and ``end`` in ``doc`` (both markers included) with
+    ``generated``, which starts and ends with them; a missing doc is started with ``title``. A doc
+    without the markers is an error, never overwritten."""
+    text = doc.read_text() if doc.is_file() else f"# {title}\n\n{begin}\n{end}\n"
+    if begin not in text or end not in text:
+        raise ValueError(f"{doc} has no {begin} ... {end} section to rewrite")
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    doc.write_text(head + generated + tail)

@@ -76,35 +76,52 @@ def study_config(row: str, seed: int = 0, validation: bool = False) -> ml_collec
     c = _row_chain(row)
     c.size = "study"
     for name in c.stages.split(","):
-        stage = c[name]
-        stage.size = "study"
-        stage.seed = seed
-        stage.model.channels = CHANNELS
-        stage.model.d1 = 2 * WIDTH if stage.model.name == "gaitset" else WIDTH
-        stage.model.d2, stage.model.head_hidden = WIDTH, HEAD_HIDDEN
-        stage.log_every, stage.checkpoint_every = 50, 250
-        stage.optimizer.schedule, stage.optimizer.boundaries = "constant", ()
-        stage.probe.every = PROBE_EVERY
-        stage.probe.max_length = EVAL_FRAMES
-        stage.probe.validation_subjects = VALIDATION_SUBJECTS
+        scale_stage(c[name], seed)
     fine = c.finetune
     if "pretrain" in c:
         pre = c.pretrain
-        pre.total_steps = PRETRAIN_STEPS
-        pre.byol.batch_size, pre.byol.k = PRETEXT_BATCH, PRETEXT_K
-        pre.optimizer.lr = PRETRAIN_LR
-        pre.byol.batch_by = PRETEXT_BATCH_BY
+        scale_pretraining(pre)
         if row == "sg6_other_view":
             pre.pretext.name = "other_view"
             pre.model.head_bn_per_part = True
-    fine.total_steps = FINETUNE_STEPS
-    fine.triplet.P, fine.triplet.K, fine.triplet.frames = P, K, FRAMES
-    fine.optimizer.lr = FINETUNE_LR
-    fine.eval.max_length = EVAL_FRAMES
-    fine.probe.every = 0  # fine-tuning is judged on the test table (or on validation with ",val")
+    scale_finetuning(fine)
     if validation:
         fine.data.validation_subjects = VALIDATION_SUBJECTS
         fine.probe.every = PROBE_EVERY
         fine.probe.validation_subjects = VALIDATION_SUBJECTS
     c.name = f"study_{row}"
     return c
+
+
+def scale_stage(stage: ml_collections.ConfigDict, seed: int) -> None:
+    """What every stage of the study shares: the network's widths, the logging, a constant lr, the
+    validation probe's settings, and the seed."""
+    stage.size = "study"
+    stage.seed = seed
+    stage.model.channels = CHANNELS
+    stage.model.d1 = 2 * WIDTH if stage.model.name == "gaitset" else WIDTH
+    stage.model.d2, stage.model.head_hidden = WIDTH, HEAD_HIDDEN
+    stage.log_every, stage.checkpoint_every = 50, 250
+    stage.optimizer.schedule, stage.optimizer.boundaries = "constant", ()
+    stage.probe.every = PROBE_EVERY
+    stage.probe.max_length = EVAL_FRAMES
+    stage.probe.validation_subjects = VALIDATION_SUBJECTS
+
+
+def scale_pretraining(pre: ml_collections.ConfigDict) -> None:
+    """The pretraining stage at the study's scale: steps, pretext batch and k, Adam 1e-4, one camera
+    view a batch."""
+    pre.total_steps = PRETRAIN_STEPS
+    pre.byol.batch_size, pre.byol.k = PRETEXT_BATCH, PRETEXT_K
+    pre.optimizer.lr = PRETRAIN_LR
+    pre.byol.batch_by = PRETEXT_BATCH_BY
+
+
+def scale_finetuning(fine: ml_collections.ConfigDict) -> None:
+    """The fine-tuning stage at the study's scale: steps, P x K x frames, Adam 1e-3, and the test
+    evaluation on the first `EVAL_FRAMES` frames."""
+    fine.total_steps = FINETUNE_STEPS
+    fine.triplet.P, fine.triplet.K, fine.triplet.frames = P, K, FRAMES
+    fine.optimizer.lr = FINETUNE_LR
+    fine.eval.max_length = EVAL_FRAMES
+    fine.probe.every = 0  # fine-tuning is judged on the test table (or on validation with ",val")

@@ -32,16 +32,23 @@ def run_one(runs: Runs, row: str, seed: int, repository: pathlib.Path) -> bool:
     if runs.results(row, seed) is not None:
         return True
     workdir = runs.workdir(row, seed)
-    workdir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "selfgait_jax.main",
                f"--config={repository / 'configs' / 'study.py'}:{row},{seed}", f"--workdir={workdir}"]
-    print(f"[reproduce] {row} seed {seed} → {workdir}", flush=True)
+    done = run_logged(command, repository, workdir, f"{row} seed {seed}", "reproduce")
+    return done and runs.archive_run(row, seed)
+
+
+def run_logged(command: list[str], repository: pathlib.Path, workdir: pathlib.Path, what: str,
+               tag: str) -> bool:
+    """Runs ``command`` in the repository, its output appended to ``workdir``/log.txt, with a line
+    before and after (``[tag] what``, the exit status and the minutes it took). True if it exited 0."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"[{tag}] {what} → {workdir}", flush=True)
     start = time.time()
     with open(workdir / "log.txt", "a", encoding="utf-8") as log:
         done = subprocess.run(command, cwd=repository, stdout=log, stderr=subprocess.STDOUT)
-    print(f"[reproduce] {row} seed {seed}: exit {done.returncode} after "
-          f"{(time.time() - start) / 60:.1f} min", flush=True)
-    return done.returncode == 0 and runs.archive_run(row, seed)
+    print(f"[{tag}] {what}: exit {done.returncode} after {(time.time() - start) / 60:.1f} min", flush=True)
+    return done.returncode == 0
 
 
 def run_study(runs: Runs, names, repository: pathlib.Path, doc: pathlib.Path, max_seeds=None) -> list[str]:

@@ -18,10 +18,23 @@ from selfgait_jax.data.splits import CASIA_B_CONDITIONS as CONDITIONS
 from selfgait_jax.study import rows
 
 
-def _records(path: pathlib.Path) -> list[dict]:
+def records(path: pathlib.Path) -> list[dict]:
+    """The records of a metrics.jsonl; [] if there is none."""
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def latest_results(eval_folder: pathlib.Path):
+    """The results.json of the highest step under ``eval_folder`` (a stage's eval/<step>/), or None."""
+    found = [p for p in eval_folder.glob("*/results.json") if p.parent.name.isdigit()]
+    return max(found, key=lambda p: int(p.parent.name)) if found else None
+
+
+def keep(source: pathlib.Path, target: pathlib.Path) -> None:
+    """Copies a finished run's file into the archive (making its folder)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,9 +50,7 @@ class Runs:
 
     def _results_file(self, row: str, seed: int):
         """The run's results.json (its fine-tuning stage's last evaluation) in its workdir, or None."""
-        found = [p for p in (self.workdir(row, seed) / "finetune" / "eval").glob("*/results.json")
-                 if p.parent.name.isdigit()]
-        return max(found, key=lambda p: int(p.parent.name)) if found else None
+        return latest_results(self.workdir(row, seed) / "finetune" / "eval")
 
     def archive_run(self, row: str, seed: int) -> bool:
         """Copies a finished run's results.json and pretraining metrics.jsonl into the archive."""
@@ -47,11 +58,10 @@ class Runs:
         if results is None:
             return False
         target = self.archived(row, seed)
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(results, target / "results.json")
+        keep(results, target / "results.json")
         metrics = self.workdir(row, seed) / "pretrain" / "metrics.jsonl"
         if metrics.is_file():
-            shutil.copyfile(metrics, target / "pretrain_metrics.jsonl")
+            keep(metrics, target / "pretrain_metrics.jsonl")
         return True
 
     def results(self, row: str, seed: int):
@@ -66,7 +76,7 @@ class Runs:
         path = self.workdir(row, seed) / "pretrain" / "metrics.jsonl"
         if not path.is_file():
             path = self.archived(row, seed) / "pretrain_metrics.jsonl"
-        return _records(path)
+        return records(path)
 
     def collect(self) -> dict:
         """row -> list of (seed, {NM, BG, CL}) of the finished runs (archiving any not yet archived)."""

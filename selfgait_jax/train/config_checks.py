@@ -109,13 +109,16 @@ def _check_data(config):
     if data.name not in datasets.DATASETS:
         _fail("data.name", f"unknown dataset {data.name!r}; known: {', '.join(datasets.NAMES)}")
     dataset = datasets.DATASETS[data.name]
-    if dataset.needs_root and not (data.root and os.path.isdir(data.root)):
-        _fail("data.root", f"{data.root!r} is not a folder; {data.name} is read from disk")
+    if dataset.needs_root and not data.tfds_dir and not (data.root and os.path.isdir(data.root)):
+        _fail("data.root", f"{data.root!r} is not a folder; {data.name} is read from disk "
+              f"(or set data.tfds_dir to a prepared copy)")
     if data.partition:
         if not dataset.labelled:
             _fail("data.partition", f"{data.name} has no train/test protocol for a partition file")
         splits.load_partition(data.partition)  # a ConfigError naming data.partition
     _check_pool(config)
+    if data.tfds_dir:  # read from its prepared TFDS records (data.root is not needed then)
+        sources.prepared_tfds_dir(data)  # a ConfigError naming data.tfds_dir and how to prepare it
 
 
 def _check_pool(config):

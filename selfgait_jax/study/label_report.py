@@ -1,0 +1,282 @@
+"""The label-efficiency study's numbers and the generated section of docs/label_efficiency.md: the
+zero-shot probe (pretrained against the same network after one step), rank-1 against the label
+fraction for each start, the paired differences with w/o PT, a verdict per fraction, and the figure.
+
+Every number is the mean rank-1 of NM, BG and CL (each the mean over the probe views, identical
+views excluded). Runs are compared seed by seed: a seed fixes the labelled subset, the batches and
+the initialisation of what is not pretrained, and fine-tuning seed s starts from pretraining seed s.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+
+from selfgait_jax.data.splits import CASIA_B_CONDITIONS as CONDITIONS
+from selfgait_jax.study import figures, label_rows, rows
+from selfgait_jax.study.label_rows import FineTuning, Pretraining
+from selfgait_jax.study.label_runs import LabelRuns
+from selfgait_jax.study.report import mean_std_cell, rewrite_section
+
+REPORT_BEGIN, REPORT_END = "<!-- labels:begin -->", "<!-- labels:end -->"
+FIGURE = "label_efficiency.png"  # in the doc's images/ folder
+
+
+def average(means: dict) -> float:
+    """The NM/BG/CL average of a run's {condition: mean rank-1}."""
+    return float(np.mean([means[c] for c in CONDITIONS]))
+
+
+def row_name(row: str) -> str:
+    """A fine-tuning row or pretraining name as the tables show it."""
+    if row == "wo_pt":
+        return "w/o PT (random init)"
+    pretext, _, pool = row.partition("_sg")
+    return f"`{pretext}`, SG-{pool} pool" if pool else f"`{pretext}`"
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:g} %"
+
+
+def _signed(values) -> str:
+    return ", ".join(f"{v:+.1f}" for v in values)
+
+
+def fine_tuned(collected: dict) -> dict:
+    """row -> fraction -> seed -> NM/BG/CL average, of the finished fine-tuning runs."""
+    table = {}
+    for run, means in collected.items():
+        if isinstance(run, FineTuning):
+            table.setdefault(run.row, {}).setdefault(run.fraction, {})[run.seed] = average(means)
+    return table
+
+
+def zero_shot(collected: dict) -> dict:
+    """pretraining name -> seed -> ("pretrained" or "one_step") -> split -> NM/BG/CL average."""
+    table = {}
+    for run, splits in collected.items():
+        if isinstance(run, Pretraining):
+            name = run.full.name
+            which = "one_step" if run.onestep else "pretrained"
+            table.setdefault(name, {}).setdefault(run.seed, {})[which] = {
+                s: average(m) for s, m in splits.items()}
+    return table
+
+
+def paired(a: dict, b: dict) -> dict:
+    """seed -> a − b, over the seeds both have."""
+    return {s: a[s] - b[s] for s in sorted(set(a) & set(b))}
+
+
+def _layout(plan) -> tuple[list, dict, dict]:
+    """From the plan: the pretraining names, row -> fractions, and (row, fraction) -> planned seeds."""
+    pretrainings, fractions, seeds = [], {}, {}
+    for run in plan:
+        if isinstance(run, Pretraining) and not run.onestep and run.name not in pretrainings:
+            pretrainings.append(run.name)
+        if isinstance(run, FineTuning):
+            if run.fraction not in fractions.setdefault(run.row, []):
+                fractions[run.row].append(run.fraction)
+            seeds.setdefault((run.row, run.fraction), set()).add(run.seed)
+    return pretrainings, fractions, seeds
+
+
+def zero_shot_table(table: dict, pretrainings, planned_seeds: dict) -> str:
+    lines = ["| pretraining | seed | validation: pretrained | after 1 step | gain | test: pretrained | "
+             "after 1 step | gain |", "|---|---|---|---|---|---|---|---|"]
+    for name in pretrainings:
+        runs = table.get(name, {})
+        gains = {split: {} for split in label_rows.SPLITS}
+        for seed in sorted(planned_seeds[name]):
+            found = runs.get(seed, {})
+            if not found:
+                lines.append(f"| {row_name(name)} | {seed} | pending | | | | | |")
+                continue
+            cells = []
+            for split in label_rows.SPLITS:
+                pre = found.get("pretrained", {}).get(split)
+                one = found.get("one_step", {}).get(split)
+                cells += [f"{pre:.1f}" if pre is not None else "pending",
+                          f"{one:.1f}" if one is not None else "pending"]
+                if pre is not None and one is not None:
+                    gains[split][seed] = pre - one
+                    cells.append(f"**{pre - one:+.1f}**")
+                else:
+                    cells.append("—")
+            lines.append(f"| {row_name(name)} | {seed} | " + " | ".join(cells) + " |")
+        summary = []
+        for split in label_rows.SPLITS:
+            values = list(gains[split].values())
+            summary += ["", "", f"{np.mean(values):+.1f} (> 0 on {sum(v > 0 for v in values)} of {len(values)})"
+                        if values else "—"]
+        if any(gains.values()):
+            lines.append(f"| {row_name(name)} | mean gain | " + " | ".join(summary) + " |")
+    return "\n".join(lines)
+
+
+def label_table(table: dict, fractions: dict, planned_seeds: dict) -> str:
+    every = label_rows.FRACTIONS
+    lines = ["| start | " + " | ".join(_percent(f) for f in every) + " |", "|---|" + "---|" * len(every)]
+    for row, row_fractions in fractions.items():
+        cells = []
+        for fraction in every:
+            if fraction not in row_fractions:
+                cells.append("—")
+                continue
+            values = list(table.get(row, {}).get(fraction, {}).values())
+            planned = len(planned_seeds[(row, fraction)])
+            cells.append(f"{mean_std_cell(values)} ({len(values)} of {planned})" if values else "pending")
+        lines.append(f"| {row_name(row)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def differences_table(table: dict, fractions: dict) -> str:
+    every = label_rows.FRACTIONS
+    lines = ["| start − w/o PT, seed by seed | " + " | ".join(_percent(f) for f in every) + " |",
+             "|---|" + "---|" * len(every)]
+    base = table.get("wo_pt", {})
+    for row, row_fractions in fractions.items():
+        if row == "wo_pt":
+            continue
+        cells = []
+        for fraction in every:
+            if fraction not in row_fractions:
+                cells.append("—")
+                continue
+            diffs = paired(table.get(row, {}).get(fraction, {}), base.get(fraction, {}))
+            cells.append(", ".join(f"s{s} {d:+.1f}" for s, d in diffs.items()) if diffs else "pending")
+        lines.append(f"| {row_name(row)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _judged(name: str, diffs: dict, planned: int, against: str = "w/o PT") -> str:
+    """'NAME beats AGAINST on every finished seed (k of n seeds: ...)' or 'does not', or pending."""
+    if not diffs:
+        return f"{name}: pending (no seed finished for both)"
+    k = f"{len(diffs)} of {planned} seed{'s' if planned > 1 else ''}: {_signed(diffs.values())}"
+    if all(d > 0 for d in diffs.values()):
+        return f"{name} beats {against} on every finished seed ({k})"
+    return f"{name} does not beat {against} on every finished seed ({k})"
+
+
+def verdicts(table: dict, fractions: dict, planned_seeds: dict) -> list[str]:
+    lines = []
+    base = table.get("wo_pt", {})
+    for fraction in label_rows.FRACTIONS:
+        judged = [_judged(row_name(row), paired(table.get(row, {}).get(fraction, {}), base.get(fraction, {})),
+                          len(planned_seeds[(row, fraction)]))
+                  for row in label_rows.PRETEXTS if fraction in fractions.get(row, ())]
+        lines.append(f"- **{_percent(fraction)} labels:** " + "; ".join(judged) + ".")
+    pool = f"{label_rows.OTHER_PRETEXT}_sg{label_rows.POOL_ROW_RATIO:g}"
+    fraction = label_rows.POOL_ROW_FRACTION
+    if fraction in fractions.get(pool, ()):
+        planned = len(planned_seeds[(pool, fraction)])
+        mine = table.get(pool, {}).get(fraction, {})
+        small = table.get(label_rows.OTHER_PRETEXT, {}).get(fraction, {})
+        lines.append(f"- **Pool size ({_percent(fraction)} labels):** "
+                     + _judged(row_name(pool), paired(mine, small), planned,
+                               against=f"the SG-{label_rows.POOL_RATIO:g} pool")
+                     + "; " + _judged(row_name(pool), paired(mine, base.get(fraction, {})), planned) + ".")
+    return lines
+
+
+def every_run(collected: dict) -> str:
+    """One line per finished run and table: the numbers behind the averages."""
+    lines = ["| run | seed | table | NM | BG | CL | mean |", "|---|---|---|---|---|---|---|"]
+    for run, numbers in collected.items():
+        if isinstance(run, FineTuning):
+            where, tables = f"fine-tuned {row_name(run.row)}, {_percent(run.fraction)}", {"test": numbers}
+        else:
+            where, tables = f"pretrained {row_name(run.full.name)}" + (
+                ", after 1 step" if run.onestep else ""), {f"zero-shot {s}": m for s, m in numbers.items()}
+        for name, means in tables.items():
+            lines.append(f"| {where} | {run.seed} | {name} | "
+                         + " | ".join(f"{means[c]:.1f}" for c in CONDITIONS) + f" | {average(means):.1f} |")
+    return "\n".join(lines)
+
+
+def figure(table: dict, fractions: dict, path: pathlib.Path) -> bool:
+    """Rank-1 (NM/BG/CL average) against the label fraction, log x: one line a start (the mean over
+    its finished seeds) and the band from the lowest to the highest seed; a row with one fraction
+    (the pool-size row) as a point with that range. False (nothing drawn) before any run finished."""
+    if not any(table.values()):
+        return False
+    plt = figures.pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for colour, row in zip(plt.get_cmap("tab10").colors, fractions):
+        found = sorted((f, list(seeds.values())) for f, seeds in table.get(row, {}).items())
+        if not found:
+            continue
+        # A row of one fraction (the pool-size row) sits a little to the right, not over the others.
+        x = [f if len(fractions[row]) > 1 else f * 1.06 for f, _ in found]
+        mean = [np.mean(v) for _, v in found]
+        low, high = [min(v) for _, v in found], [max(v) for _, v in found]
+        seeds = max(len(v) for _, v in found)
+        label = f"{row_name(row).replace('`', '')} ({seeds} seed{'s' if seeds > 1 else ''})"
+        # The lowest-to-highest seed range: a band along a row's fractions, and a bar at each point.
+        ax.errorbar(x, mean, yerr=[np.subtract(mean, low), np.subtract(high, mean)], capsize=3, color=colour,
+                    marker="o" if len(fractions[row]) > 1 else "s", label=label)
+        if len(x) > 1:
+            ax.fill_between(x, low, high, color=colour, alpha=0.15, lw=0)
+    ax.set_xscale("log")
+    ax.set_xlim(label_rows.FRACTIONS[0] / 1.3, label_rows.FRACTIONS[-1] * 1.3)
+    ax.set_xticks(label_rows.FRACTIONS)
+    ax.set_xticklabels([_percent(f) for f in label_rows.FRACTIONS])
+    ax.minorticks_off()
+    ax.set_xlabel("labelled training sequences")
+    ax.set_ylabel("rank-1 %, NM/BG/CL mean (test split)")
+    ax.set_title("Label efficiency: mean over seeds, band = lowest to highest seed", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_report(runs: LabelRuns, doc: pathlib.Path, plan) -> dict:
+    """Rewrites the generated section of ``doc`` (between REPORT_BEGIN and REPORT_END; a new doc is
+    started if there is none) and its figure, from the finished runs of ``plan``. Returns
+    run -> numbers of those runs."""
+    collected = runs.collect(plan)
+    pretrainings, fractions, planned_seeds = _layout(plan)
+    pretraining_seeds = {name: {r.seed for r in plan if isinstance(r, Pretraining) and r.name == name}
+                         for name in pretrainings}
+    tuned, probed = fine_tuned(collected), zero_shot(collected)
+    images = doc.parent / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    drawn = figure(tuned, fractions, images / FIGURE)
+    kinds = [("pretraining runs (with their zero-shot probes)", Pretraining), ("fine-tuning runs", FineTuning)]
+    counts = "; ".join(f"{sum(isinstance(r, kind) for r in collected)} of "
+                       f"{sum(isinstance(r, kind) for r in plan)} {what}" for what, kind in kinds)
+    body = [
+        REPORT_BEGIN,
+        f"*Generated by `python tools/label_study.py`: {counts} finished.*",
+        "",
+        "### Zero-shot probe",
+        "",
+        "The pretrained network, frozen, against the same network after one pretraining step; rank-1 "
+        "%, NM/BG/CL mean, on the validation subjects and on the test split (first "
+        f"{rows.EVAL_FRAMES} frames). Gain = pretrained − 1 step, seed by seed.",
+        "",
+        zero_shot_table(probed, pretrainings, pretraining_seeds),
+        "",
+        "### Rank-1 against the label fraction",
+        "",
+        "Fine-tuned, then evaluated on the test split; rank-1 %, NM/BG/CL mean, mean ± std over the "
+        "finished seeds (how many of the planned).",
+        "",
+        label_table(tuned, fractions, planned_seeds),
+        "",
+        differences_table(tuned, fractions),
+        "",
+    ]
+    if drawn:
+        body += [f"![rank-1 against the label fraction](images/{FIGURE})", ""]
+    body += ["Verdicts, seed by seed (a pretext beats w/o PT at a fraction when its rank-1 is higher on "
+             "every seed both have finished):", "",
+             *verdicts(tuned, fractions, planned_seeds), "",
+             "<details><summary>Every run</summary>", "", every_run(collected), "", "</details>", REPORT_END]
+    rewrite_section(doc, "\n".join(body), REPORT_BEGIN, REPORT_END, "Label efficiency")
+    return collected

@@ -1,0 +1,262 @@
+"""The label-efficiency study's runs and their configs (docs/label_efficiency.md): does a pretext's
+pretraining pay for itself when labels are few? ``configs/label_study.py`` is the config file over
+`label_config`; the plan, the runner and the report read the constants and the run types here.
+
+Two kinds of run, each named by a spec (the argument of ``configs/label_study.py:SPEC``):
+
+    pretrain,PRETEXT,SEED[,POOL_RATIO][,onestep][,tiny]   `Pretraining`: one training stage
+    finetune,START,FRACTION,SEED[,tiny]                    `FineTuning`: a chain of one stage, evaluated
+
+A pretraining run serves every fine-tuning run that starts from it (the runner passes its workdir
+as ``--config.finetune.init_from``); its ``onestep`` twin is the same network after one step, the
+baseline of the zero-shot probe. START is ``wo_pt`` (random initialisation) or a pretext of
+`PRETEXT_OPTIONS`. ``tiny`` builds the same run at the tiny size (tests and smoke runs).
+
+The scale is the reproduction study's (``study/rows.py``: network, batches, fine-tuning steps and
+learning rate, evaluation frames); what is new is the label fraction, the pretraining length (at
+least `PASSES` passes over the pool) and the pretexts compared.
+
+Config level: this module imports only config_defaults and the reproduction's rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import ml_collections
+
+from selfgait_jax import config_defaults
+from selfgait_jax.study import rows
+
+# The pretext compared with the paper's, chosen on the validation subjects (docs/label_efficiency.md).
+OTHER_PRETEXT = "contrastive"
+# Per pretext, the pretraining keys set on top of the reproduction's recipe (rows.scale_pretraining:
+# Adam rows.PRETRAIN_LR, one camera view a batch, k and batch as there): "key.sub": value.
+PRETEXT_OPTIONS = {
+    "paper": {},
+    # Chosen on the validation probe (docs/pretexts.md): one camera view a batch, so that a query's
+    # negatives share its view, and the flip as the only augmentation (GaitSSB's warps and part
+    # operations change a walker's build, which is most of what tells SynthGait's walkers apart).
+    # Its clips as the study's other windows: the fine-tuning's 10 frames out of a 12-frame span
+    # (GaitSSB's 16 of 20, scaled to the paper pretext's k = 12), and the paper pretext's Adam 1e-4.
+    "contrastive": {"pretext.clip_frames": rows.FRAMES, "pretext.clip_span": rows.PRETEXT_K,
+                    "byol.batch_by": rows.PRETEXT_BATCH_BY, "optimizer.lr": rows.PRETRAIN_LR,
+                    **{f"pretext.augment.{op}": 0.0 for op in ("affine", "perspective", "dilate", "blur")}},
+}
+PRETEXTS = ("paper", OTHER_PRETEXT)  # the pretexts pretrained, in the order they run
+STARTS = ("wo_pt", *PRETEXTS)  # what fine-tuning starts from
+FRACTIONS = (0.05, 0.1, 0.2, 0.4)  # labelled share of the training sequences, most informative first
+SEEDS = 3
+
+# Pretraining: the SG-2 pool, passed at least PASSES times (steps x batch >= PASSES x pool).
+POOL_RATIO, PASSES = 2.0, 2
+# The pool-size row, run last: the other pretext on the SG-6 pool, as many passes, at one fraction.
+POOL_ROW_RATIO, POOL_ROW_FRACTION = 6.0, 0.05
+# The validation probe during pretraining (its rank-1 curve in metrics.jsonl); the 1-step twin has none.
+PROBE_EVERY = 500
+# The zero-shot probe's splits: the last rows.VALIDATION_SUBJECTS training subjects, and the test split.
+SPLITS = ("validation", "test")
+TINY_VALIDATION_SUBJECTS = 2  # of tiny synthgait_b's 4 training subjects
+
+_SPEC_FORMS = ("pretrain,PRETEXT,SEED[,POOL_RATIO][,onestep][,tiny] or finetune,START,FRACTION,SEED[,tiny]")
+
+
+def pool_sequences(pool_ratio: float, tiny: bool = False) -> int:
+    """The size of the SG-``pool_ratio`` synthgait_pool as it is generated: pool_ratio x the labelled
+    training set's sequences, rounded up to whole walkers (every walker walks twice in every view)."""
+    data = config_defaults.pretrain_config("tiny" if tiny else "full").data
+    per_walker = len(data.views) * len(data.types)
+    return math.ceil(pool_ratio * data.pool_base_sequences / per_walker) * per_walker
+
+
+def pretrain_steps(pool_ratio: float) -> int:
+    """Steps of `rows.PRETEXT_BATCH` sequences that pass the pool `PASSES` times."""
+    return math.ceil(PASSES * pool_sequences(pool_ratio) / rows.PRETEXT_BATCH)
+
+
+@dataclasses.dataclass(frozen=True)
+class Pretraining:
+    """A pretext's pretraining on an SG-``pool_ratio`` pool (``onestep``: stopped after one step)."""
+
+    pretext: str
+    seed: int
+    pool_ratio: float = POOL_RATIO
+    onestep: bool = False
+    tiny: bool = False
+
+    @property
+    def spec(self) -> str:
+        ratio = [] if self.pool_ratio == POOL_RATIO else [f"{self.pool_ratio:g}"]
+        return ",".join(["pretrain", self.pretext, str(self.seed), *ratio]
+                        + ["onestep"] * self.onestep + ["tiny"] * self.tiny)
+
+    @property
+    def name(self) -> str:
+        """The pretext, its pool unless SG-2, and _1step for the twin: ``contrastive_sg6_1step``."""
+        pool = "" if self.pool_ratio == POOL_RATIO else f"_sg{self.pool_ratio:g}"
+        return f"{self.pretext}{pool}{'_1step' if self.onestep else ''}"
+
+    @property
+    def folder(self) -> str:
+        return f"pretrain/{self.name}/seed{self.seed}"
+
+    @property
+    def steps(self) -> int:
+        if self.onestep:
+            return 1
+        if self.tiny:
+            return config_defaults.pretrain_config("tiny").total_steps
+        return pretrain_steps(self.pool_ratio)
+
+    @property
+    def full(self) -> "Pretraining":
+        """The pretraining itself: this run, or the one this 1-step run is the twin of."""
+        return dataclasses.replace(self, onestep=False)
+
+    @property
+    def twin(self) -> "Pretraining":
+        """The same pretraining stopped after one step (the zero-shot baseline)."""
+        return dataclasses.replace(self, onestep=True)
+
+    def __str__(self):
+        return f"pretraining {self.name} seed {self.seed}"
+
+
+@dataclasses.dataclass(frozen=True)
+class FineTuning:
+    """Fine-tuning on ``fraction`` of the labels from ``start`` (wo_pt, or the seed's pretraining
+    with that pretext on the SG-``pool_ratio`` pool), then the test table."""
+
+    start: str
+    fraction: float
+    seed: int
+    pool_ratio: float = POOL_RATIO  # of the pretraining it starts from; not part of the config
+    tiny: bool = False
+
+    @property
+    def spec(self) -> str:
+        return ",".join(["finetune", self.start, f"{self.fraction:g}", str(self.seed)] + ["tiny"] * self.tiny)
+
+    @property
+    def row(self) -> str:
+        """The report's row: the start, with its pool unless SG-2 (``contrastive_sg6``)."""
+        return self.start if self.pool_ratio == POOL_RATIO else f"{self.start}_sg{self.pool_ratio:g}"
+
+    @property
+    def folder(self) -> str:
+        return f"finetune/{self.row}/{self.fraction:g}/seed{self.seed}"
+
+    @property
+    def pretraining(self) -> Pretraining | None:
+        if self.start == "wo_pt":
+            return None
+        return Pretraining(self.start, self.seed, self.pool_ratio, tiny=self.tiny)
+
+    def __str__(self):
+        return f"fine-tuning {self.row} {self.fraction:g} seed {self.seed}"
+
+
+def parse(spec: str) -> Pretraining | FineTuning:
+    """The run a spec names; a ValueError that says what is wrong and what the forms are."""
+    parts = [p.strip() for p in (spec or "").split(",")]
+
+    def bad(problem):
+        # main prefixes the flag, --config=configs/label_study.py:SPEC, so the spec is not repeated
+        return ValueError(f"{problem}; configs/label_study.py takes {_SPEC_FORMS}")
+
+    def number(text, what, kind=int):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+        raise bad(f"{what} {text!r} is not a number")  # outside the except: this error is the cause
+
+    tiny = parts[-1] == "tiny"
+    if tiny:
+        parts = parts[:-1]
+    if not parts or parts[0] not in ("pretrain", "finetune"):
+        raise bad(f"the first field is pretrain or finetune, not {parts[0] if parts else ''!r}")
+    if parts[0] == "pretrain":
+        onestep = parts[-1] == "onestep"
+        if onestep:
+            parts = parts[:-1]
+        if len(parts) not in (3, 4):
+            raise bad(f"pretrain takes PRETEXT,SEED[,POOL_RATIO], got {len(parts) - 1} fields")
+        if parts[1] not in PRETEXT_OPTIONS:
+            raise bad(f"PRETEXT {parts[1]!r} is not one of {', '.join(PRETEXT_OPTIONS)}")
+        ratio = number(parts[3], "POOL_RATIO", float) if len(parts) == 4 else POOL_RATIO
+        if not ratio > 0:
+            raise bad(f"POOL_RATIO {ratio:g} must be positive")
+        job = Pretraining(parts[1], number(parts[2], "SEED"), ratio, onestep, tiny)
+    else:
+        if len(parts) != 4:
+            raise bad(f"finetune takes START,FRACTION,SEED, got {len(parts) - 1} fields")
+        if parts[1] not in STARTS:
+            raise bad(f"START {parts[1]!r} is not one of {', '.join(STARTS)}")
+        fraction = number(parts[2], "FRACTION", float)
+        if not 0 < fraction <= 1:
+            raise bad(f"FRACTION {fraction:g} must be in (0, 1]")
+        job = FineTuning(parts[1], fraction, number(parts[3], "SEED"), tiny=tiny)
+    if job.seed < 0:
+        raise bad(f"SEED {job.seed} must be >= 0")
+    return job
+
+
+def _set(stage: ml_collections.ConfigDict, dotted: str, value) -> None:
+    """``stage.<dotted> = value`` for a key the stage declares (an option never adds a key)."""
+    *parents, key = dotted.split(".")
+    node = stage
+    for name in parents:
+        node = node[name]
+    if key not in node:
+        raise KeyError(f"PRETEXT_OPTIONS: the pretraining config has no key {dotted!r}")
+    node[key] = value
+
+
+def pretraining_config(job: Pretraining) -> ml_collections.ConfigDict:
+    """One pretraining stage (checkpoints in the workdir itself, ready to be an ``init_from``)."""
+    c = config_defaults.pretrain_config("tiny" if job.tiny else "full")
+    c.data.pool_ratio = job.pool_ratio
+    c.seed = job.seed
+    if not job.tiny:
+        rows.scale_stage(c, job.seed)
+        rows.scale_pretraining(c)
+        c.probe.every = PROBE_EVERY
+    c.pretext.name = job.pretext
+    for key, value in PRETEXT_OPTIONS[job.pretext].items():
+        _set(c, key, value)
+    c.total_steps = job.steps
+    if job.onestep:
+        c.probe.every = 0  # its zero-shot probe is the evaluation the runner makes
+    c.name = f"labels_pretrain_{job.name}"
+    return c
+
+
+def finetuning_config(job: FineTuning) -> ml_collections.ConfigDict:
+    """A chain of one fine-tuning stage, evaluated on the test split at the end. A pretrained start
+    requires ``--config.finetune.init_from=PRETRAIN_WORKDIR`` (the runner gives it)."""
+    size = "tiny" if job.tiny else "full"
+    fine = config_defaults.finetune_config(size)
+    fine.seed = job.seed
+    if not job.tiny:
+        rows.scale_stage(fine, job.seed)
+        rows.scale_finetuning(fine)
+    fine.triplet.label_fraction = job.fraction
+    fine.require_init_from = job.start != "wo_pt"  # wo_pt: from random initialisation on purpose
+    c = config_defaults.chain_config(f"labels_finetune_{job.start}_{job.fraction:g}", size,
+                                     {"finetune": fine}, evaluate="finetune")
+    if not job.tiny:
+        c.size = "study"
+    return c
+
+
+def label_config(spec: str) -> ml_collections.ConfigDict:
+    """The config of the run ``spec`` names (configs/label_study.py)."""
+    job = parse(spec)
+    return pretraining_config(job) if isinstance(job, Pretraining) else finetuning_config(job)
+
+
+def validation_subjects(tiny: bool = False) -> int:
+    """The zero-shot probe's validation subjects at the size (the last training subjects)."""
+    return TINY_VALIDATION_SUBJECTS if tiny else rows.VALIDATION_SUBJECTS

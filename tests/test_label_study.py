@@ -1,0 +1,412 @@
+"""The label-efficiency study (selfgait_jax/study/label_*.py, configs/label_study.py,
+tools/label_study.py): the plan's order, the configs each spec builds, running and skipping runs,
+the archive, and the report's numbers from hand-made results."""
+
+import dataclasses
+import json
+import math
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+
+import jax
+import pytest
+
+import repo_files
+from selfgait_jax.data import sources
+from selfgait_jax.study import label_report, label_rows, label_runner, label_runs
+from selfgait_jax.study import rows as study_rows
+from selfgait_jax.study.label_rows import FineTuning, Pretraining
+from selfgait_jax.study.label_runs import LabelRuns
+from selfgait_jax.train import config_checks, pretexts
+from study_fixtures import fake_fine_tuning, fake_pretraining, results_json
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OTHER = label_rows.OTHER_PRETEXT
+
+
+def _flat(config, prefix=""):
+    out = {}
+    for key, value in config.items():
+        out.update(_flat(value, f"{prefix}{key}.") if hasattr(value, "items") else {f"{prefix}{key}": value})
+    return out
+
+
+def _diff(a, b):
+    fa, fb = _flat(a.to_dict()), _flat(b.to_dict())
+    return {k for k in set(fa) | set(fb) if fa.get(k, "<absent>") != fb.get(k, "<absent>")}
+
+
+def _config(spec):
+    return repo_files.config("label_study").get_config(spec)
+
+
+# --- the plan ------------------------------------------------------------------------------------
+
+def test_the_plan_goes_seed_by_seed_smallest_fraction_first_and_the_pool_row_last():
+    plan = label_runs.plan()
+    seed0 = plan[:16]
+    assert seed0[:4] == [Pretraining("paper", 0), Pretraining("paper", 0, onestep=True),
+                         Pretraining(OTHER, 0), Pretraining(OTHER, 0, onestep=True)]
+    assert seed0[4:7] == [FineTuning(start, 0.05, 0) for start in ("wo_pt", "paper", OTHER)]
+    assert [r.fraction for r in seed0[4:]] == [f for f in (0.05, 0.1, 0.2, 0.4) for _ in range(3)]
+    assert [r.seed for r in plan[:48]] == [s for s in range(3) for _ in range(16)]
+    sg6 = label_rows.POOL_ROW_RATIO
+    assert plan[48:] == [run for s in range(3) for run in (
+        Pretraining(OTHER, s, sg6), Pretraining(OTHER, s, sg6, onestep=True), FineTuning(OTHER, 0.05, s, sg6))]
+    assert len(set(plan)) == len(plan) == 57
+    for k, run in enumerate(plan):  # every pretrained start's pretraining comes before it
+        if isinstance(run, FineTuning) and run.pretraining is not None:
+            assert run.pretraining in plan[:k] and run.pretraining.seed == run.seed, run
+    assert label_runs.plan(seeds=1)[:16] == seed0 and len(label_runs.plan(seeds=1)) == 19
+    assert all(run.tiny for run in label_runs.plan(tiny=True))
+
+
+def test_every_run_of_the_plan_is_named_by_its_spec_and_has_its_own_folder():
+    plan = label_runs.plan()
+    for run in plan:
+        parsed = label_rows.parse(run.spec)
+        # A fine-tuning spec leaves out the pool of its start: the config is the same, init_from differs.
+        assert parsed == (dataclasses.replace(run, pool_ratio=label_rows.POOL_RATIO)
+                          if isinstance(run, FineTuning) else run)
+    assert len({run.folder for run in plan}) == len(plan)
+    assert Pretraining(OTHER, 1, 6.0, onestep=True).spec == f"pretrain,{OTHER},1,6,onestep"
+    assert Pretraining(OTHER, 1, 6.0, onestep=True).folder == f"pretrain/{OTHER}_sg6_1step/seed1"
+    assert FineTuning(OTHER, 0.05, 2, 6.0).folder == f"finetune/{OTHER}_sg6/0.05/seed2"
+    assert label_rows.parse("finetune,paper,0.05,0,tiny") == FineTuning("paper", 0.05, 0, tiny=True)
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("", "the first field is pretrain or finetune, not ''"),
+    ("train,paper,0", "the first field is pretrain or finetune, not 'train'"),
+    ("pretrain,authorz,0", "PRETEXT 'authorz' is not one of paper, " + OTHER),
+    ("pretrain,paper", "pretrain takes PRETEXT,SEED[,POOL_RATIO], got 1 fields"),
+    ("pretrain,paper,one", "SEED 'one' is not a number"),
+    ("pretrain,paper,0,0", "POOL_RATIO 0 must be positive"),
+    ("pretrain,paper,0,2,6", "pretrain takes PRETEXT,SEED[,POOL_RATIO], got 4 fields"),
+    ("finetune,scratch,0.1,0", "START 'scratch' is not one of wo_pt, paper, " + OTHER),
+    ("finetune,paper,1.5,0", "FRACTION 1.5 must be in (0, 1]"),
+    ("finetune,paper,0.1", "finetune takes START,FRACTION,SEED, got 2 fields"),
+    ("finetune,paper,0.1,-1", "SEED -1 must be >= 0"),
+])
+def test_a_bad_spec_is_one_error_that_names_it_and_the_forms(spec, words):
+    with pytest.raises(ValueError) as error:
+        _config(spec)
+    message = str(error.value)
+    assert message.startswith(words)
+    assert message.endswith("; configs/label_study.py takes pretrain,PRETEXT,SEED[,POOL_RATIO][,onestep][,tiny] "
+                            "or finetune,START,FRACTION,SEED[,tiny]")
+
+
+@pytest.mark.slow  # starts python -m selfgait_jax.main (JAX, absl): a few seconds
+def test_main_says_what_is_wrong_with_a_spec_in_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "selfgait_jax.main",
+                           f"--config={ROOT / 'configs' / 'label_study.py'}:finetune,paper,0.5x,0",
+                           f"--workdir={tmp_path}"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: flag --config={ROOT / 'configs' / 'label_study.py'}:finetune,paper,0.5x,0: FRACTION '0.5x' is "
+        "not a number; configs/label_study.py takes pretrain,PRETEXT,SEED[,POOL_RATIO][,onestep][,tiny] or "
+        "finetune,START,FRACTION,SEED[,tiny] (see python -m selfgait_jax.main --help)")
+
+
+# --- the configs ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ratio", [2.0, 6.0])
+def test_pretraining_passes_the_pool_as_generated_at_least_twice(ratio):
+    pool = label_rows.pool_sequences(ratio)
+    data = _config(f"pretrain,{OTHER},0,{ratio:g}").data
+    assert pool == len(sources.synthgait_spec(data).metas())  # the pool as SynthGait generates it
+    assert pool == {2.0: 16_296, 6.0: 48_860}[ratio]  # 582 and 1,745 walkers x 14 views x 2 walks
+    steps = _config(f"pretrain,{OTHER},0,{ratio:g}").total_steps
+    assert steps == math.ceil(2 * pool / study_rows.PRETEXT_BATCH) == {2.0: 2037, 6.0: 6108}[ratio]
+    assert (steps - 1) * study_rows.PRETEXT_BATCH < label_rows.PASSES * pool <= steps * study_rows.PRETEXT_BATCH
+    tiny = _config("pretrain,paper,0,tiny")
+    assert label_rows.pool_sequences(2.0, tiny=True) == len(sources.synthgait_spec(tiny.data).metas())
+
+
+def test_the_papers_pretraining_is_the_reproductions_sg2_stage_run_longer():
+    sg2 = repo_files.config("study").get_config("sg2,1").pretrain
+    mine = _config("pretrain,paper,1")
+    assert _diff(mine, sg2) == {"name", "total_steps", "probe.every"}
+    assert (mine.data.name, mine.data.pool_ratio, mine.seed) == ("synthgait_pool", 2.0, 1)
+    assert mine.probe.every == label_rows.PROBE_EVERY and mine.probe.validation_subjects == 24
+    twin = _config("pretrain,paper,1,onestep")
+    assert _diff(twin, mine) == {"name", "total_steps", "probe.every"}
+    assert twin.total_steps == 1 and twin.probe.every == 0
+
+
+def test_the_other_pretext_differs_from_the_papers_only_in_its_declared_options():
+    assert OTHER in pretexts.PRETEXTS and OTHER in label_rows.PRETEXT_OPTIONS
+    assert set(label_rows.PRETEXT_OPTIONS) <= set(pretexts.PRETEXTS)
+    assert label_rows.PRETEXTS == ("paper", OTHER) and label_rows.STARTS == ("wo_pt", "paper", OTHER)
+    paper, other = _config("pretrain,paper,0"), _config(f"pretrain,{OTHER},0")
+    options = label_rows.PRETEXT_OPTIONS[OTHER]
+    assert _diff(paper, other) <= {"name", "pretext.name", *options}
+    flat = _flat(other.to_dict())
+    assert other.pretext.name == OTHER and all(flat[k] == v for k, v in options.items())
+    sg6 = _config(f"pretrain,{OTHER},0,6")
+    assert _diff(sg6, other) == {"name", "total_steps", "data.pool_ratio"}
+
+
+def test_an_option_that_names_no_key_is_refused(monkeypatch):
+    monkeypatch.setitem(label_rows.PRETEXT_OPTIONS, "paper", {"byol.batchby": "view"})
+    with pytest.raises(KeyError, match="no key 'byol.batchby'"):
+        _config("pretrain,paper,0")
+
+
+@pytest.mark.parametrize("fraction", label_rows.FRACTIONS)
+def test_fine_tuning_is_the_reproductions_wo_pt_stage_at_the_fraction(fraction):
+    wo_pt = repo_files.config("study").get_config("wo_pt,2").finetune
+    chain = _config(f"finetune,wo_pt,{fraction:g},2")
+    assert chain.stages == "finetune" and chain.evaluate == "finetune"
+    assert _diff(chain.finetune, wo_pt) == ({"triplet.label_fraction"} if fraction != 0.4 else set())
+    assert chain.finetune.triplet.label_fraction == fraction and chain.finetune.seed == 2
+    assert not chain.finetune.require_init_from and chain.finetune.init_from == ""
+    for start in label_rows.PRETEXTS:  # a pretrained start: the same, and refused without init_from
+        pretrained = _config(f"finetune,{start},{fraction:g},2")
+        assert _diff(pretrained.finetune, chain.finetune) == {"require_init_from"}
+        assert pretrained.finetune.require_init_from and pretrained.finetune.init_from == ""
+
+
+def test_a_pretrained_start_needs_init_from_and_validates_with_it(tmp_path):
+    chain = _config("finetune,paper,0.05,0")
+    with pytest.raises(ValueError, match=r"config\.finetune\.init_from:|config\.init_from:"):
+        config_checks.check_chain(chain, str(tmp_path / "run"), jax.device_count())
+    (tmp_path / "pre" / "checkpoints" / "1").mkdir(parents=True)
+    chain.finetune.init_from = str(tmp_path / "pre")  # what --config.finetune.init_from=PATH sets
+    stages = config_checks.check_chain(chain, str(tmp_path / "run"), jax.device_count())
+    assert stages["finetune"].init_from == str(tmp_path / "pre")
+
+
+# --- running -------------------------------------------------------------------------------------
+
+class FakeRuns:
+    """Stands in for ``subprocess.run``: does what main and tools/evaluate.py would leave behind."""
+
+    def __init__(self, runs, fail=()):
+        self.runs, self.fail, self.commands = runs, set(fail), []
+
+    def __call__(self, command, cwd, **_):
+        self.commands.append(command)
+        args = dict(a[2:].split("=", 1) for a in command[2:] if a.startswith("--"))
+        if "evaluate.py" in command[1]:
+            results_json(pathlib.Path(args["out"]), 30, 20, 10)
+            return subprocess.CompletedProcess(command, 0)
+        spec = args["config"].rsplit(":", 1)[1]
+        if spec in self.fail:
+            return subprocess.CompletedProcess(command, 1)
+        run = label_rows.parse(spec)
+        workdir = pathlib.Path(args["workdir"])
+        if isinstance(run, Pretraining):
+            (workdir / "checkpoints" / str(run.steps)).mkdir(parents=True)
+            (workdir / "metrics.jsonl").write_text(json.dumps({"step": run.steps, "loss": 0.5}) + "\n")
+        else:
+            results_json(workdir / "finetune" / "eval" / "1000", 50, 40, 30)
+        return subprocess.CompletedProcess(command, 0)
+
+    def started(self):
+        """What each command was: a spec for main, evaluate:SPLIT for a zero-shot probe."""
+        out = []
+        for command in self.commands:
+            if "evaluate.py" in command[1]:
+                validation = any(a.startswith("--validation_subjects=") for a in command)
+                out.append(f"evaluate:{'validation' if validation else 'test'}")
+            else:
+                out.append(command[3].rsplit(":", 1)[1])
+        return out
+
+
+def test_a_pretraining_is_main_then_its_zero_shot_probe_on_both_splits(tmp_path, monkeypatch):
+    runs = LabelRuns(tmp_path / "runs", tmp_path / "archive")
+    fake = FakeRuns(runs)
+    monkeypatch.setattr(subprocess, "run", fake)
+    run = Pretraining("paper", 0)
+    assert label_runner.run_one(runs, run, tmp_path / "repo")
+    main, validation, test = fake.commands
+    workdir = runs.workdir(run)
+    assert main[1:] == ["-m", "selfgait_jax.main", f"--config={tmp_path / 'repo' / 'configs' / 'label_study.py'}:"
+                        "pretrain,paper,0", f"--workdir={workdir}"]
+    evaluate = [str(tmp_path / "repo" / "tools" / "evaluate.py"), f"--workdir={workdir}", "--data=synthgait_b",
+                "--max_length=30"]
+    assert validation[1:] == [*evaluate, f"--out={workdir / 'zero_shot_validation'}", "--validation_subjects=24"]
+    assert test[1:] == [*evaluate, f"--out={workdir / 'zero_shot_test'}"]
+    archived = runs.archived(run)
+    assert sorted(p.name for p in archived.iterdir()) == ["metrics.jsonl", "zero_shot_test.json",
+                                                          "zero_shot_validation.json"]
+    assert runs.zero_shot(run, "test")["conditions"]["NM"]["mean"] == 30
+
+
+def test_fine_tuning_starts_from_its_seeds_pretraining_and_trains_it_again_if_its_checkpoint_is_gone(
+        tmp_path, monkeypatch):
+    archive = tmp_path / "archive"
+    old = LabelRuns(tmp_path / "old", archive)
+    pre = Pretraining(OTHER, 1, 6.0)
+    fake_pretraining(old, pre, (30, 20, 10), (25, 15, 5))
+    assert old.archive_run(pre)
+    runs = LabelRuns(tmp_path / "new", archive)  # a fresh checkout: the archive, no checkpoint
+    assert runs.finished(pre) and not runs.pretrained(pre)
+    fake = FakeRuns(runs)
+    monkeypatch.setattr(subprocess, "run", fake)
+    assert label_runner.run_one(runs, pre, tmp_path)  # finished: nothing runs
+    assert fake.commands == []
+    run = FineTuning(OTHER, 0.05, 1, 6.0)
+    assert label_runner.run_one(runs, run, tmp_path)
+    assert fake.started() == [f"pretrain,{OTHER},1,6", f"finetune,{OTHER},0.05,1"]
+    assert fake.commands[1][-1] == f"--config.finetune.init_from={runs.workdir(pre)}"
+    assert runs.workdir(pre) == tmp_path / "new" / "pretrain" / f"{OTHER}_sg6" / "seed1"
+    assert json.loads((runs.archived(run) / "results.json").read_text())["conditions"]["CL"]["mean"] == 30
+    wo_pt = FineTuning("wo_pt", 0.05, 1)
+    assert label_runner.run_one(runs, wo_pt, tmp_path)
+    assert not any(a.startswith("--config.finetune.init_from") for a in fake.commands[-1])
+
+
+def test_run_study_skips_what_is_finished_and_leaves_out_what_a_failed_pretraining_feeds(tmp_path, monkeypatch):
+    runs = LabelRuns(tmp_path / "runs", tmp_path / "archive")
+    plan = [Pretraining("paper", 0), Pretraining("paper", 0, onestep=True), Pretraining(OTHER, 0),
+            FineTuning("wo_pt", 0.05, 0), FineTuning("paper", 0.05, 0), FineTuning(OTHER, 0.05, 0),
+            FineTuning("wo_pt", 0.05, 1)]
+    fake_pretraining(runs, plan[1], (20, 20, 20), (10, 10, 10))  # finished before: not run again
+    fake = FakeRuns(runs, fail={f"pretrain,{OTHER},0"})
+    reports = []
+    monkeypatch.setattr(subprocess, "run", fake)
+    monkeypatch.setattr(label_runner.label_report, "write_report",
+                        lambda runs_, doc, plan_: reports.append(len(runs_.collect(plan_))))
+    failed = label_runner.run_study(runs, plan, tmp_path, tmp_path / "doc.md", max_seeds=1)
+    assert fake.started() == ["pretrain,paper,0", "evaluate:validation", "evaluate:test", f"pretrain,{OTHER},0",
+                              "finetune,wo_pt,0.05,0", "finetune,paper,0.05,0"]
+    assert failed == [f"pretraining {OTHER} seed 0 (see {runs.workdir(plan[2]) / 'log.txt'})",
+                      f"fine-tuning {OTHER} 0.05 seed 0 (left out: pretraining {OTHER} seed 0 failed)"]
+    assert reports == [2, 3, 4, 4]  # after each run made (the 1-step twin was there), and at the end
+    assert runs.finished(plan[1]) and (runs.archived(plan[1]) / "zero_shot_test.json").is_file()
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+def _study_with_results(tmp_path):
+    runs = LabelRuns(tmp_path / "runs", tmp_path / "archive")
+    fake_pretraining(runs, Pretraining("paper", 0), validation=(30, 30, 30), test=(20, 21, 22))
+    fake_pretraining(runs, Pretraining("paper", 0, onestep=True), validation=(25, 26, 27), test=(22, 22, 22))
+    fake_pretraining(runs, Pretraining("paper", 1), validation=(31, 31, 31))  # its test probe: not yet
+    for seed, (wo_pt, paper, other) in enumerate(((40, 45, 50), (42, 41, None))):
+        fake_fine_tuning(runs, FineTuning("wo_pt", 0.05, seed), wo_pt, wo_pt, wo_pt)
+        fake_fine_tuning(runs, FineTuning("paper", 0.05, seed), paper, paper, paper)
+        if other is not None:
+            fake_fine_tuning(runs, FineTuning(OTHER, 0.05, seed), other - 5, other, other + 5)
+    fake_fine_tuning(runs, FineTuning("wo_pt", 0.1, 0), 60, 50, 40)
+    fake_fine_tuning(runs, FineTuning("paper", 0.1, 0), 61, 51, 41)
+    fake_fine_tuning(runs, FineTuning(OTHER, 0.1, 0), 59, 49, 39)
+    fake_fine_tuning(runs, FineTuning(OTHER, 0.05, 0, 6.0), 52, 52, 52)
+    return runs
+
+
+def test_the_report_follows_the_numbers_seed_by_seed(tmp_path):
+    runs = _study_with_results(tmp_path)
+    doc = tmp_path / "label_efficiency.md"
+    doc.write_text(f"# Labels\n\nhand-written\n\n{label_report.REPORT_BEGIN}\nOLD\n{label_report.REPORT_END}\nend\n")
+    collected = label_report.write_report(runs, doc, label_runs.plan())
+    text = doc.read_text()
+    assert "hand-written" in text and text.endswith("end\n") and "OLD" not in text
+    assert "2 of 18 pretraining runs (with their zero-shot probes); 9 of 39 fine-tuning runs finished" in text
+    # Zero-shot: seed 0 both probes (validation 30 vs 26 -> +4.0; test 21 vs 22 -> -1.0); seed 1 half-way.
+    assert "| `paper` | 0 | 30.0 | 26.0 | **+4.0** | 21.0 | 22.0 | **-1.0** |" in text
+    assert "| `paper` | 1 | pending | | | | | |" in text  # its validation probe alone is no finished run
+    assert "| `paper` | mean gain |  |  | +4.0 (> 0 on 1 of 1) |  |  | -1.0 (> 0 on 0 of 1) |" in text
+    assert f"| `{OTHER}` | 0 | pending | | | | | |" in text
+    # Rank-1 against the fraction: mean ± std over the finished seeds.
+    assert "| w/o PT (random init) | 41.0 ± 1.4 (2 of 3) | 50.0 (1 of 3) | pending | pending |" in text
+    assert "| `paper` | 43.0 ± 2.8 (2 of 3) | 51.0 (1 of 3) | pending | pending |" in text
+    assert f"| `{OTHER}` | 50.0 (1 of 3) | 49.0 (1 of 3) | pending | pending |" in text
+    assert f"| `{OTHER}`, SG-6 pool | 52.0 (1 of 3) | — | — | — |" in text
+    assert "| `paper` | s0 +5.0, s1 -1.0 | s0 +1.0 | pending | pending |" in text
+    assert f"| `{OTHER}` | s0 +10.0 | s0 -1.0 | pending | pending |" in text
+    # Verdicts: paper loses on seed 1 at 5 %; the other pretext wins its one seed at 5 %, loses at 10 %.
+    five = text.split("- **5 % labels:** ")[1].split("\n")[0]
+    assert five == (f"`paper` does not beat w/o PT on every finished seed (2 of 3 seeds: +5.0, -1.0); "
+                    f"`{OTHER}` beats w/o PT on every finished seed (1 of 3 seeds: +10.0).")
+    ten = text.split("- **10 % labels:** ")[1].split("\n")[0]
+    assert ten.startswith("`paper` beats w/o PT on every finished seed (1 of 3 seeds: +1.0); "
+                          f"`{OTHER}` does not beat")
+    assert "- **20 % labels:** `paper`: pending (no seed finished for both)" in text
+    pool = text.split("- **Pool size (5 % labels):** ")[1].split("\n")[0]
+    assert pool == (f"`{OTHER}`, SG-6 pool beats the SG-2 pool on every finished seed (1 of 3 seeds: +2.0); "
+                    f"`{OTHER}`, SG-6 pool beats w/o PT on every finished seed (1 of 3 seeds: +12.0).")
+    assert f"| fine-tuned `{OTHER}`, 5 % | 0 | test | 45.0 | 50.0 | 55.0 | 50.0 |" in text
+    assert "| pretrained `paper`, after 1 step | 0 | zero-shot validation | 25.0 | 26.0 | 27.0 | 26.0 |" in text
+    assert "![rank-1 against the label fraction](images/label_efficiency.png)" in text
+    assert (tmp_path / "images" / "label_efficiency.png").stat().st_size > 0
+    assert len(collected) == 11 and Pretraining("paper", 1) not in collected
+
+
+def test_the_report_before_any_run_is_all_pending_and_draws_nothing(tmp_path):
+    doc = tmp_path / "label_efficiency.md"
+    label_report.write_report(LabelRuns(tmp_path / "runs", tmp_path / "archive"), doc, label_runs.plan())
+    text = doc.read_text()
+    assert "0 of 18 pretraining runs (with their zero-shot probes); 0 of 39 fine-tuning runs finished" in text
+    assert "| w/o PT (random init) | pending | pending | pending | pending |" in text
+    assert "![" not in text and not (tmp_path / "images" / "label_efficiency.png").exists()
+    doc.write_text("# notes without markers\n")
+    with pytest.raises(ValueError, match="labels:begin"):
+        label_report.write_report(LabelRuns(tmp_path / "runs", tmp_path / "archive"), doc, label_runs.plan())
+    assert doc.read_text() == "# notes without markers\n"
+
+
+def test_archived_runs_count_in_a_fresh_checkout(tmp_path):
+    old = _study_with_results(tmp_path)
+    doc = tmp_path / "label_efficiency.md"
+    first = label_report.write_report(old, doc, label_runs.plan())
+    text = doc.read_text()
+    shutil.rmtree(old.out)
+    again = label_report.write_report(LabelRuns(tmp_path / "elsewhere", old.archive), doc, label_runs.plan())
+    assert again == first and doc.read_text() == text
+    pre = Pretraining("paper", 0)
+    assert LabelRuns(tmp_path / "elsewhere", old.archive).pretrain_metrics(pre) == [{"step": pre.steps, "loss": 1.0}]
+
+
+def test_the_tool_rewrites_the_report_of_every_seed(tmp_path, capsys):
+    tool = repo_files.tool("label_study")
+    doc = tmp_path / "doc.md"
+    assert tool.main([f"--out={tmp_path / 'runs'}", f"--doc={doc}", f"--archive={tmp_path / 'a'}", "--report",
+                      "--max_seeds=1"]) == 0
+    assert "0 of 39 fine-tuning runs" in doc.read_text()
+    assert tool.main([f"--out={tmp_path / 'runs'}", "--max_seeds=4"]) == 2
+    assert "--max_seeds=4 must be in [1, 3]" in capsys.readouterr().err
+
+
+def test_the_committed_report_is_what_the_archived_runs_give(tmp_path):
+    """docs/label_efficiency.md's generated section, regenerated from docs/label_efficiency/runs with
+    an empty runs folder, comes out byte for byte as committed."""
+    doc = tmp_path / "label_efficiency.md"
+    shutil.copyfile(ROOT / "docs" / "label_efficiency.md", doc)
+    archive = ROOT / "docs" / "label_efficiency" / "runs"
+    if archive.is_dir():
+        shutil.copytree(archive, tmp_path / "archive")
+    label_report.write_report(LabelRuns(tmp_path / "runs", tmp_path / "archive"), doc, label_runs.plan())
+    assert doc.read_text() == (ROOT / "docs" / "label_efficiency.md").read_text()
+
+
+# --- end to end ----------------------------------------------------------------------------------
+
+@pytest.mark.slow  # seven subprocesses (two pretrainings, four zero-shot probes, a fine-tuning): minutes
+def test_a_tiny_pretraining_its_probes_and_a_fine_tuning_from_it(tmp_path):
+    pre = Pretraining(OTHER, 0, tiny=True)
+    plan = [pre, pre.twin, FineTuning(OTHER, 0.05, 0, tiny=True)]
+    runs = LabelRuns(tmp_path / "runs", tmp_path / "archive")
+    doc = tmp_path / "label_efficiency.md"
+    failed = label_runner.run_study(runs, plan, ROOT, doc)
+    logs = {str(r): (runs.workdir(r) / "log.txt").read_text()[-3000:] for r in plan
+            if (runs.workdir(r) / "log.txt").is_file()}
+    assert failed == [], logs
+    assert all(runs.finished(r) for r in plan) and runs.pretrained(pre) and runs.pretrained(pre.twin)
+    assert [r["step"] for r in runs.pretrain_metrics(pre)][-1] == pre.steps
+    fine_log = (runs.workdir(plan[2]) / "log.txt").read_text()
+    assert f"initialising the embedding network from {runs.workdir(pre)}" in fine_log
+    pre_log = (runs.workdir(pre) / "log.txt").read_text()
+    assert f"pretraining pool: {label_rows.pool_sequences(2.0, tiny=True)} sequences" in pre_log
+    text = doc.read_text()
+    assert "2 of 2 pretraining runs (with their zero-shot probes); 1 of 1 fine-tuning runs finished" in text
+    assert f"| `{OTHER}` | 0 | " in text and f"| `{OTHER}` | 0 | pending" not in text
+    assert re.search(rf"\| `{OTHER}` \| \d+\.\d \(1 of 1\) \| — \| — \| — \|", text)  # its one fraction
+    assert (tmp_path / "images" / "label_efficiency.png").stat().st_size > 0
