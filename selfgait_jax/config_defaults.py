@@ -16,7 +16,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from selfgait_jax.config_names import SIZES, STAGES
-from selfgait_jax.data.sources import data_config
+from selfgait_jax.data.sources import RENAMED_KEYS, data_config
 from selfgait_jax.models.registry import model_config
 
 
@@ -43,7 +43,7 @@ def base_config(size: str, *, stage: str, model: str, data: str) -> ml_collectio
     c.checkpoint_every = 4 if tiny else 2_000
     c.keep_checkpoints = 3
     c.init_from = ""  # a pretraining workdir to initialise the embedding network from
-    # True: validation stops when init_from is empty (configs/finetune.py must not silently become
+    # True: the config check stops a run whose init_from is empty (configs/finetune.py must not silently become
     # the w/o PT row, which is configs/ablation_no_pt.py).
     c.require_init_from = False
 
@@ -163,6 +163,9 @@ def with_defaults(stored: ml_collections.ConfigDict) -> ml_collections.ConfigDic
         # Stored before the pretext table: byol.target chose between the paper's target frame and
         # the other-view extension, now pretext.name's "paper" and "other_view".
         defaults.pretext.name = "other_view" if filled.byol.target == "other_view" else "paper"
+    for old, new in RENAMED_KEYS.items():  # a data key stored under its old name keeps its value
+        if old in filled.data and new not in filled.data:
+            defaults.data[new] = filled.data[old]
     _fill(filled, defaults)
     return filled
 

@@ -23,7 +23,7 @@ import test_evaluation_embed as fixtures  # noqa: E402
 import test_train_steps as train_fixtures  # noqa: E402
 from selfgait_jax import sharding  # noqa: E402
 from selfgait_jax.data import batching  # noqa: E402
-from selfgait_jax.evaluation import embed, protocol  # noqa: E402
+from selfgait_jax.evaluation import embed, ranking  # noqa: E402
 from selfgait_jax.models import contract, registry  # noqa: E402
 from selfgait_jax.train import steps  # noqa: E402
 from tiny_models import TinyEmbed  # noqa: E402
@@ -68,7 +68,7 @@ def main(process_id: int, port: int, out_dir: str):
     variables = fixtures.random_variables(model)
     source = fixtures.random_source()
     embeddings = embed.embed_source(contract.make_embed_fn(model), variables, source, batch_size=4)
-    result = protocol.evaluate_embeddings(embeddings, *protocol_case(source))
+    result = ranking.evaluate_embeddings(embeddings, *protocol_case(source))
     trained = {}
     for name, make_state, step_fn, batches in train_cases():
         params, loss = train_here(make_state, step_fn, batches)

@@ -84,8 +84,8 @@ def test_a_wrong_size_or_missing_file_is_one_line(tmp_path):
 
 
 @pytest.mark.slow  # a subprocess that starts JAX and imports the training code: 2-6 s
-def test_a_check_of_validate_is_one_line_before_tensorflow_loads(tmp_path):
-    """An undivisible batch fails in train/validate.py, before data, compilation or TensorFlow:
+def test_a_config_check_is_one_line_before_tensorflow_loads(tmp_path):
+    """An undivisible batch fails in train/config_checks.py, before data, compilation or TensorFlow:
     stderr is that one line, even where TensorFlow would print its oneDNN notice."""
     done = subprocess.run(
         [sys.executable, "-c", _MAIN_SAYING_IF_TF_LOADED, "--config=configs/pretrain.py:tiny",

@@ -1,5 +1,5 @@
-"""Every config file under configs/ loads (by its path, from any folder) and validates at each size
-it offers, and the configs of the paper's Tables 1-3 say what the paper says (pool ratios, label
+"""Every config file under configs/ loads (by its path, from any folder) and passes the config checks at
+each size it offers, and the configs of the paper's Tables 1-3 say what the paper says (pool ratios, label
 fraction, what each ablation changes, the baselines' schedules). Nothing is generated or compiled."""
 
 import functools
@@ -19,7 +19,7 @@ import pytest
 from selfgait_jax.errors import ConfigError
 from selfgait_jax.study import label_runs
 from selfgait_jax.study import rows as study_rows
-from selfgait_jax.train import validate
+from selfgait_jax.train import config_checks
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -112,17 +112,17 @@ def test_each_stage_carries_only_its_own_section():
     pre, fine = load("pretrain", "tiny"), load("gaitset", "tiny")
     fine.byol = pre.byol  # the other stage's section
     with pytest.raises(ValueError, match=r"^config\.byol: a triplet config carries only its own section"):
-        validate.validate_config(fine, jax.device_count())
+        config_checks.check_config(fine, jax.device_count())
     pre.stage = "triplet"  # a stage without its section
     del pre["byol"]
     with pytest.raises(ValueError, match=r"^config\.triplet: missing"):
-        validate.validate_config(pre, jax.device_count())
+        config_checks.check_config(pre, jax.device_count())
 
 
 def test_the_probe_is_checked_before_the_run(tmp_path):
     config = load("pretrain", "tiny")
     config.probe.every = 5
-    validate.validate_config(config, jax.device_count())  # synthgait_b:tiny, generated
+    config_checks.check_config(config, jax.device_count())  # synthgait_b:tiny, generated
     for key, value, message in (("data", "synthgait_pool", "probe.data: 'synthgait_pool' is not a labelled"),
                                 ("data", "synthgait_b:huge", "probe.data: size 'huge'"),
                                 ("data", "casia_b", "probe.root: '' is not a folder"),
@@ -130,7 +130,7 @@ def test_the_probe_is_checked_before_the_run(tmp_path):
         bad = config.copy_and_resolve_references()
         bad.probe[key] = value
         with pytest.raises(ValueError, match="^" + re.escape(f"config.{message}")):
-            validate.validate_config(bad, jax.device_count())
+            config_checks.check_config(bad, jax.device_count())
 
 
 def test_the_evaluation_settings_are_checked_before_training():
@@ -143,15 +143,15 @@ def test_the_evaluation_settings_are_checked_before_training():
         bad = config.copy_and_resolve_references()
         bad.eval[key] = value
         with pytest.raises(ValueError, match="^" + re.escape(f"config.{message}")):
-            validate.validate_config(bad, jax.device_count())
+            config_checks.check_config(bad, jax.device_count())
     chain = load("sg2", "tiny")
     chain.finetune.eval.metric = "cosinus"
     with pytest.raises(ValueError, match=r"^config\.eval\.metric"):
-        validate.validate_chain(chain, "unused", jax.device_count())
+        config_checks.check_chain(chain, "unused", jax.device_count())
 
 
 def test_a_chain_is_checked_whole_and_its_stages_resolved(tmp_path):
-    stages = validate.validate_chain(load("sg2", "tiny"), str(tmp_path), jax.device_count())
+    stages = config_checks.check_chain(load("sg2", "tiny"), str(tmp_path), jax.device_count())
     assert list(stages) == ["pretrain", "finetune"]
     assert stages["finetune"].init_from == str(tmp_path / "pretrain")
     for stages_value, key, message in (
@@ -161,7 +161,7 @@ def test_a_chain_is_checked_whole_and_its_stages_resolved(tmp_path):
         chain = load("sg2", "tiny")
         chain.stages = stages_value
         with pytest.raises(ConfigError, match="^" + re.escape(message)) as error:
-            validate.validate_chain(chain, str(tmp_path), jax.device_count())
+            config_checks.check_chain(chain, str(tmp_path), jax.device_count())
         assert error.value.key == key
 
 
@@ -171,27 +171,27 @@ def test_every_config_file_is_covered():
 
 
 @pytest.mark.parametrize("name", CONFIG_NAMES)
-def test_config_loads_and_validates_at_every_size(name, tmp_path):
+def test_config_loads_and_passes_the_config_checks_at_every_size(name, tmp_path):
     for arg in SIZES.get(name, (None, "tiny")):
         config = load(name, arg)
         for stage_name, stage in stages_of(config):
             where = f"{name}:{arg or 'default'} {stage_name}"
             if stage.data.name in ("ou_mvlp", "casia_b", "opengait_pkl"):
-                # Full-size real-data configs validate only once data.root names the dataset.
+                # Full-size real-data configs pass the checks only once data.root names the dataset.
                 assert arg != "tiny", where
                 with pytest.raises(ValueError, match=re.escape("config.data.root:")):
-                    validate.validate_config(stage, jax.device_count(), check_init_from=False)
+                    config_checks.check_config(stage, jax.device_count(), check_init_from=False)
                 stage.data.root = str(tmp_path)
             if stage.get("require_init_from", False) and not stage.init_from:
                 assert name in ("finetune", "label_study"), where  # the label study's runner gives it
                 with pytest.raises(ValueError, match="init_from=PRETRAIN_WORKDIR.*ablation_no_pt"):
-                    validate.validate_config(stage, jax.device_count())
+                    config_checks.check_config(stage, jax.device_count())
                 stage.init_from = "PRETRAIN_WORKDIR"
             if stage.init_from.startswith("@"):  # an earlier stage of the chain
                 names = config.stages.split(",")
                 assert stage.init_from[1:] in names[:names.index(stage_name)], where
                 stage.init_from = str(tmp_path / stage.init_from[1:])
-            validate.validate_config(stage, jax.device_count(), check_init_from=False)
+            config_checks.check_config(stage, jax.device_count(), check_init_from=False)
         if "stages" in config and config.evaluate:
             assert config.evaluate in config.stages.split(","), name
 
@@ -228,7 +228,7 @@ def test_finetune_refuses_to_become_the_no_pt_row():
     c = load("finetune")
     assert c.require_init_from and not c.init_from
     with pytest.raises(ValueError) as e:
-        validate.validate_config(c, jax.device_count())
+        config_checks.check_config(c, jax.device_count())
     assert "config.init_from:" in str(e.value)
     assert "--config.init_from=PRETRAIN_WORKDIR" in str(e.value)
     assert "configs/ablation_no_pt.py" in str(e.value)
@@ -274,14 +274,14 @@ def test_pool_mode_errors_are_config_errors():
     c = load("sg2_ou_mvlp", "tiny").pretrain.copy_and_resolve_references()
     c.data.pool_ratio = 3.0  # 3 x 5 = 15 > the 12 training sequences of tiny synthgait_mv
     with pytest.raises(ValueError, match=r"config\.data\.pool_ratio: .*asks for 15 .* has only 12"):
-        validate.validate_config(c, jax.device_count())
+        config_checks.check_config(c, jax.device_count())
     c.data.pool_ratio, c.data.pool_base_sequences = 2.0, 0
     with pytest.raises(ValueError, match=re.escape("config.data.pool_base_sequences:")):
-        validate.validate_config(c, jax.device_count())
+        config_checks.check_config(c, jax.device_count())
     fine = load("gaitset", "tiny")
     fine.data.pool_ratio = 2.0  # pool mode is for pretraining only
     with pytest.raises(ValueError, match=re.escape("config.data.pool_ratio:")):
-        validate.validate_config(fine, jax.device_count())
+        config_checks.check_config(fine, jax.device_count())
 
 
 def test_study_rows_are_the_paper_rows_at_one_scale():

@@ -96,7 +96,7 @@ def test_results_state_the_protocol_and_the_table_with_missing_gallery_as_misses
     pair in the main table and count as misses in the other one."""
     import ml_collections
 
-    from selfgait_jax.data import protocols, sources
+    from selfgait_jax.data import sources, splits
     from selfgait_jax.data.sequence import CASIA_B_TYPES, SequenceMeta
     from selfgait_jax.evaluation import api
 
@@ -114,7 +114,7 @@ def test_results_state_the_protocol_and_the_table_with_missing_gallery_as_misses
     p = results["protocol"]
     assert p["name"] == "casia_b" and p["split"] == "default" and p["partition"] is None
     assert p["train_subjects"]["count"] == 4 and p["test_subjects"]["ids"] == ["005", "006"]
-    assert p["test_subjects"]["sha256"] == protocols.subjects_digest(["006", "005"])
+    assert p["test_subjects"]["sha256"] == splits.subjects_digest(["006", "005"])
     assert p["gallery_types"] == ["nm-01", "nm-02", "nm-03", "nm-04"] and p["probe_types"]["NM"] == ["nm-05", "nm-06"]
     assert p["views"] == ["000", "090"] and p["max_length"] == 40 and "first 40" in p["frames_used"]
     assert p["probes_without_gallery"]["per_condition"] == {"NM": 2, "BG": 2, "CL": 2}

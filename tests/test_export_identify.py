@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import repo_files
-from selfgait_jax.evaluation import api, exported, identify, protocol
+from selfgait_jax.evaluation import api, exported, identify, ranking
 from selfgait_jax import workdir as workdir_lib
 from selfgait_jax.models import contract
 from selfgait_jax.train import experiment
@@ -59,10 +59,10 @@ def test_a_test_split_without_probes_is_an_error(workdir, monkeypatch, capsys):
     """Not a table of dashes with exit 0: exit 1 and a message, before anything is embedded."""
     import dataclasses
 
-    from selfgait_jax.data import protocols
+    from selfgait_jax.data import splits
 
-    protocol_of = protocols.protocol_of
-    monkeypatch.setattr(protocols, "protocol_of", lambda data, metas: dataclasses.replace(
+    protocol_of = splits.protocol_of
+    monkeypatch.setattr(splits, "protocol_of", lambda data, metas: dataclasses.replace(
         protocol_of(data, metas), probes={"nm": np.zeros(0, np.int64)}))
     out = workdir / "eval" / "no_probes"
     assert evaluate_tool.main([f"--workdir={workdir}", f"--out={out}"]) == 1
@@ -104,8 +104,8 @@ def test_evaluate_workdir_writes_the_issue_schema(evaluated, workdir, capsys):
     probes = {"NM": np.flatnonzero(np.isin(types, ["nm-05", "nm-06"])),
               "BG": np.flatnonzero(np.char.startswith(types, "bg")),
               "CL": np.flatnonzero(np.char.startswith(types, "cl"))}
-    again = protocol.summarize(
-        protocol.evaluate_embeddings(emb, npz["subjects"], npz["views"], gallery, probes)
+    again = ranking.summarize(
+        ranking.evaluate_embeddings(emb, npz["subjects"], npz["views"], gallery, probes)
     )
     for cond in again:
         for key in ("matrix", "mean", "rank5_mean", "mAP"):
@@ -360,16 +360,16 @@ def test_pretrained_embedding_is_evaluated_on_a_named_labelled_dataset(pretrain_
     for cond in ("NM", "BG", "CL"):
         assert results["conditions"][cond]["matrix"] == direct["conditions"][cond]["matrix"]
     # --validation_subjects: the same probe on held-out training subjects, never a test subject.
-    from selfgait_jax.data import protocols  # pylint: disable=g-import-not-at-top
+    from selfgait_jax.data import splits  # pylint: disable=g-import-not-at-top
     assert evaluate_tool.main([f"--workdir={pretrain_workdir}", "--data=synthgait_b:tiny",
                                "--validation_subjects=2", "--max_length=8"]) == 0
     held = json.loads((pretrain_workdir / "eval" / "5-synthgait_b-validation2" / "results.json").read_text())
     npz = np.load(pretrain_workdir / "eval" / "5-synthgait_b-validation2" / "embeddings.npz")
     fine_config.data.validation_subjects = 2
     source_metas = api.PeriodicEvaluator(fine_config, None).source.metas
-    protocol = protocols.validation_protocol("synthgait_b", source_metas, 2)
+    protocol = splits.validation_protocol("synthgait_b", source_metas, 2)
     assert set(npz["subjects"].tolist()) == set(protocol.test_subjects)
-    assert not set(npz["subjects"].tolist()) & set(protocols.protocol_for("synthgait_b", source_metas).test_subjects)
+    assert not set(npz["subjects"].tolist()) & set(splits.protocol_for("synthgait_b", source_metas).test_subjects)
     assert held["num_gallery"] == len(protocol.gallery)
     # --views: the cheaper probe on a few of the dataset's views, written beside the full table.
     assert evaluate_tool.main([f"--workdir={pretrain_workdir}", "--data=synthgait_b:tiny",

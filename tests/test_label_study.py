@@ -20,7 +20,7 @@ from selfgait_jax.study import label_report, label_rows, label_runner, label_run
 from selfgait_jax.study import rows as study_rows
 from selfgait_jax.study.label_rows import FineTuning, Pretraining
 from selfgait_jax.study.label_runs import LabelRuns
-from selfgait_jax.train import pretexts, validate
+from selfgait_jax.train import config_checks, pretexts
 from study_fixtures import fake_fine_tuning, fake_pretraining, results_json
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -174,10 +174,10 @@ def test_fine_tuning_is_the_reproductions_wo_pt_stage_at_the_fraction(fraction):
 def test_a_pretrained_start_needs_init_from_and_validates_with_it(tmp_path):
     chain = _config("finetune,paper,0.05,0")
     with pytest.raises(ValueError, match=r"config\.finetune\.init_from:|config\.init_from:"):
-        validate.validate_chain(chain, str(tmp_path / "run"), jax.device_count())
+        config_checks.check_chain(chain, str(tmp_path / "run"), jax.device_count())
     (tmp_path / "pre" / "checkpoints" / "1").mkdir(parents=True)
     chain.finetune.init_from = str(tmp_path / "pre")  # what --config.finetune.init_from=PATH sets
-    stages = validate.validate_chain(chain, str(tmp_path / "run"), jax.device_count())
+    stages = config_checks.check_chain(chain, str(tmp_path / "run"), jax.device_count())
     assert stages["finetune"].init_from == str(tmp_path / "pre")
 
 

@@ -3,8 +3,9 @@ study, tools; ``sharding`` (the device mesh) is a leaf beside models that data, 
 The studies' rows (``study/rows.py`` and ``study/label_rows.py``, what configs/study.py and
 configs/label_study.py build) sit at config_defaults' level; the rest of ``study`` (runners, reports)
 sits on top beside main: nothing else imports it.
-And importing the package changes no global JAX setting (entry points do that explicitly, with
-``selfgait_jax.configure_jax``).
+Importing the package changes no global JAX setting (entry points do that explicitly, with
+``selfgait_jax.configure_jax``), and the networks, the training core and evaluation import without
+TensorFlow (``WITHOUT_TENSORFLOW``, each checked in a fresh process).
 
 Read from the source with ``ast`` (in-function imports included), so a lazy import cannot hide a
 dependency that points up or sideways.
@@ -12,6 +13,8 @@ dependency that points up or sideways.
 
 import ast
 import pathlib
+
+import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "selfgait_jax"
 
@@ -132,6 +135,36 @@ def test_importing_the_package_changes_no_jax_setting():
             "selfgait_jax.configure_jax()\n"
             "assert jax.config.jax_threefry_partitionable is False\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+# What GPU hosts without TensorFlow import (TensorFlow lives only in the input pipeline): the code,
+# and what else must stay out of the process once it is imported.
+WITHOUT_TENSORFLOW = {
+    "models": ("import selfgait_jax.models", ("tensorflow",)),
+    # the loop imports the tf.data pipelines only when it builds batches
+    "training core": ("from selfgait_jax import workdir\n"
+                      "from selfgait_jax.train import config_checks, loop, losses, state, steps",
+                      ("tensorflow",)),
+    "inference batches": ("import selfgait_jax.data.inference, selfgait_jax.data.batching, "
+                          "selfgait_jax.data.sampling", ("tensorflow",)),
+    # an exported model's loader needs neither flax nor the networks
+    "exported model loader": ("import selfgait_jax.evaluation.exported",
+                              ("flax", "tensorflow", "selfgait_jax.models")),
+    "evaluation": ("from selfgait_jax.evaluation import api, embed, identify, ranking, tables, evaluate_workdir\n"
+                   "import selfgait_jax.data.sources, selfgait_jax.workdir", ("tensorflow",)),
+}
+
+
+@pytest.mark.parametrize("part", sorted(WITHOUT_TENSORFLOW))
+def test_imports_without_tensorflow(part):
+    import subprocess
+    import sys
+
+    code, absent = WITHOUT_TENSORFLOW[part]
+    check = f"import sys\n{code}\nloaded = {{{', '.join(map(repr, absent))},}} & set(sys.modules)\n" \
+            "assert not loaded, f'{sorted(loaded)} imported'\n"
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
 

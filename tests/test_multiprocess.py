@@ -1,6 +1,6 @@
 """Two real JAX processes (2 CPU devices each, gloo collectives) compute what one process with 4
 devices computes: embeddings and protocol sums (the per-process batch slices, the all-gathers in
-evaluation/embed.py and evaluation/protocol.py and their row order) and training steps fed by each
+evaluation/embed.py and evaluation/ranking.py and their row order) and training steps fed by each
 process with its own rows (global BatchNorm and batch-all mining across processes)."""
 
 import os
@@ -18,7 +18,7 @@ import pytest
 import test_evaluation_embed as fixtures
 import test_train_steps as train_fixtures
 from selfgait_jax import sharding
-from selfgait_jax.evaluation import embed, protocol
+from selfgait_jax.evaluation import embed, ranking
 from selfgait_jax.models import contract, registry
 
 pytestmark = pytest.mark.slow  # subprocesses: the full suite's tier (pytest -m "not slow" skips it)
@@ -63,7 +63,7 @@ def test_embeddings_and_protocol_match_one_process(results):
     variables = fixtures.random_variables(model)
     source = fixtures.random_source()
     expected = embed.embed_source(contract.make_embed_fn(model), variables, source, batch_size=4)
-    reference = protocol.evaluate_embeddings(expected, *worker.protocol_case(source))
+    reference = ranking.evaluate_embeddings(expected, *worker.protocol_case(source))
     np.testing.assert_array_equal(results[0]["embeddings"], results[1]["embeddings"])
     for got in results:
         np.testing.assert_allclose(got["embeddings"], expected, rtol=1e-5, atol=1e-5)

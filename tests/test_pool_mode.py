@@ -5,7 +5,7 @@ reads only the seeded pool drawn from its training split, and logs the pool's si
 import numpy as np
 
 import repo_files
-from selfgait_jax.data import protocols, sources
+from selfgait_jax.data import sources, splits
 from selfgait_jax.data.sequence import CASIA_B_TYPES, SequenceMeta
 from selfgait_jax.train import loop
 
@@ -25,7 +25,7 @@ def test_pretraining_reads_only_the_pool(monkeypatch, caplog):
     config = pretrain.get_config("tiny")  # k = 4, batch 8
     config.data.name = "synthgait_b"
     config.data.pool_ratio, config.data.pool_base_sequences, config.data.seed = 0.25, 40, 3
-    pool = protocols.pool_indices("synthgait_b", source.metas, 0.25, 40, seed=3)
+    pool = splits.pool_indices("synthgait_b", source.metas, 0.25, 40, seed=3)
     assert len(pool) == 10
     with caplog.at_level("INFO"):
         batches = loop.make_batches(config, start_batch=0)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import repo_files
-from selfgait_jax.data import protocols, sources
+from selfgait_jax.data import sources, splits
 from selfgait_jax.evaluation import api
 from selfgait_jax import workdir as workdir_lib
 from selfgait_jax.models import contract
@@ -20,8 +20,8 @@ def test_validation_protocol_holds_out_the_last_training_subjects_and_never_a_te
     data = sources.data_config("synthgait_b", "tiny")
     data.num_subjects, data.cache_dir, data.num_workers = 12, str(tmp_path), 1
     metas = sources.open_source(data).metas
-    full = protocols.protocol_for("synthgait_b", metas)  # 7 train, 5 test subjects
-    val = protocols.validation_protocol("synthgait_b", metas, 3)
+    full = splits.protocol_for("synthgait_b", metas)  # 7 train, 5 test subjects
+    val = splits.validation_protocol("synthgait_b", metas, 3)
     assert val.test_subjects == full.train_subjects[-3:]
     assert val.train_subjects == full.train_subjects[:-3]
     used = {metas[i].subject for i in np.concatenate([val.gallery, *val.probes.values()])}
@@ -30,7 +30,7 @@ def test_validation_protocol_holds_out_the_last_training_subjects_and_never_a_te
     assert {metas[i].type for i in val.probes["CL"]} == {"cl-01", "cl-02"}
     assert {metas[i].subject for i in val.train} == set(val.train_subjects)
     with pytest.raises(ValueError, match="validation subjects"):
-        protocols.validation_protocol("synthgait_b", metas, 7)
+        splits.validation_protocol("synthgait_b", metas, 7)
 
 
 @pytest.mark.slow
@@ -57,7 +57,7 @@ def test_pretraining_logs_the_probe_and_it_equals_evaluating_the_checkpoint(tmp_
     probe_config.data = data
     evaluator = api.PeriodicEvaluator(
         probe_config, contract.make_embed_fn(model), source=source,
-        protocol=protocols.validation_protocol("synthgait_b", source.metas, 2))
+        protocol=splits.validation_protocol("synthgait_b", source.metas, 2))
     evaluator.max_length = 6
     expected = evaluator(variables)
     assert step == 4
@@ -69,10 +69,10 @@ def test_validation_subjects_key_trains_without_them_and_evaluates_on_them(tmp_p
     data = sources.data_config("synthgait_b", "tiny")
     data.num_subjects, data.cache_dir, data.num_workers = 12, str(tmp_path), 1
     metas = sources.open_source(data).metas
-    assert protocols.protocol_of(data, metas).test_subjects == protocols.protocol_for(
+    assert splits.protocol_of(data, metas).test_subjects == splits.protocol_for(
         "synthgait_b", metas).test_subjects
     data.validation_subjects = 3
-    chosen = protocols.protocol_of(data, metas)
-    full = protocols.protocol_for("synthgait_b", metas)
+    chosen = splits.protocol_of(data, metas)
+    full = splits.protocol_for("synthgait_b", metas)
     assert chosen.test_subjects == full.train_subjects[-3:]
     assert not {metas[i].subject for i in chosen.train} & set(chosen.test_subjects)

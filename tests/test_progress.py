@@ -134,7 +134,7 @@ def test_synthgait_generation_counts_subjects(tmp_path, shown, capsys):
 
 def test_embedding_and_ranking_count_sequences_and_pairs(shown, capsys):
     from selfgait_jax.data.sources import ArraySource, SequenceMeta
-    from selfgait_jax.evaluation import embed, protocol
+    from selfgait_jax.evaluation import embed, ranking
 
     metas = [SequenceMeta(f"{s:03d}", t, v) for s in range(3) for t in ("nm-01", "nm-05") for v in ("000", "090")]
     rng = np.random.default_rng(0)
@@ -148,7 +148,7 @@ def test_embedding_and_ranking_count_sequences_and_pairs(shown, capsys):
     assert _last_count(capsys.readouterr().err, "embedding 12 sequences of toy") == (12, 12)
     gallery = [i for i, m in enumerate(metas) if m.type == "nm-01"]
     probes = {"NM": [i for i, m in enumerate(metas) if m.type == "nm-05"]}
-    protocol.evaluate_embeddings(embeddings, [m.subject for m in metas], [m.view for m in metas],
+    ranking.evaluate_embeddings(embeddings, [m.subject for m in metas], [m.view for m in metas],
                                  gallery, probes)
     # 6 probes, each ranked at the one gallery view that is not its own
     assert _last_count(capsys.readouterr().err, "ranking 6 probes at 2 gallery views") == (6, 6)

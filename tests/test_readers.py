@@ -94,14 +94,14 @@ def test_pkl_tree(tmp_path):
     assert issues[str(tmp_path / "00002" / "00" / "000" / "000.pkl")].startswith("wrong shape")
     assert issues[str(tmp_path / "00002" / "01" / "000" / "000.pkl")].startswith("unreadable file")
     assert issues[str(tmp_path / "00003" / "00" / "000")].startswith("empty folder")
-    # Without validation a bad sequence is an error naming its file when it is loaded.
-    lazy = TreeSource(tmp_path, "pkl", validate=False)
+    # Not read at open, a bad sequence is an error naming its file when it is loaded.
+    lazy = TreeSource(tmp_path, "pkl", read_at_open=False)
     bad = lazy.metas.index(SequenceMeta("00002", "00", "000"))
     with pytest.raises(ValueError, match=r"00002/00/000/000\.pkl: wrong shape"):
         lazy.load(bad)
 
 
-def test_validation_is_cached_per_tree_listing(tmp_path, monkeypatch):
+def test_the_read_at_open_is_cached_per_tree_listing(tmp_path, monkeypatch):
     import selfgait_jax.data.readers as readers
 
     tree, cache = tmp_path / "tree", tmp_path / "cache"

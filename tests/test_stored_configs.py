@@ -42,10 +42,11 @@ def test_a_config_stored_by_an_older_version_reads_as_todays(tmp_path):
     assert {k: now[k] for k in was} == was  # every stored value kept
     today = _flat(workdir_lib.config_to_json(config_defaults.pretrain_config("tiny")))
     differ = {k for k in set(now) | set(today) if now.get(k, "absent") != today.get(k, "absent")}
-    # the obsolete triplet section stays; the probe (off) and the clip pretexts' sizes (unused by the
-    # paper's pretext) take the full size's defaults
+    # the obsolete triplet section stays, and so does data.validate (now data.read_at_open, with its
+    # value); the probe (off) and the clip pretexts' sizes (unused by the paper's pretext) take the
+    # full size's defaults
     assert differ == {f"triplet.{k}" for k in ("margin", "P", "K", "frames", "ordered", "label_fraction")} | {
-        "probe.data", "probe.validation_subjects", "pretext.clip_frames", "pretext.clip_span"}
+        "data.validate", "probe.data", "probe.validation_subjects", "pretext.clip_frames", "pretext.clip_span"}
     assert restored.pretext.name == "paper"
     assert restored.byol.flip is False and restored.model.conv_formulation == "auto"
     assert restored.optimizer.accumulate == 1 and restored.eval.drop_missing_gallery is True
@@ -80,3 +81,18 @@ def test_a_stored_other_view_target_reads_as_the_other_view_pretext():
     with stored.unlocked():
         stored.byol.target = "other_view"
     assert config_defaults.with_defaults(stored).pretext.name == "other_view"
+
+
+def test_a_data_key_stored_under_its_old_name_keeps_its_value():
+    """data.validate is named data.read_at_open now; a run stored with validate=False still reads its
+    tree lazily, whether its config comes from a checkpoint or from an exported file's table."""
+    from selfgait_jax.evaluation import exported
+
+    stored = workdir_lib.config_from_json(json.loads(STORED.read_text()))
+    assert stored.data.validate is True and "read_at_open" not in stored.data
+    assert config_defaults.with_defaults(stored).data.read_at_open is True
+    with stored.unlocked():
+        stored.data.validate = False
+    assert config_defaults.with_defaults(stored).data.read_at_open is False
+    results = {"dataset": "synthgait_b", "protocol": {"data": {"name": "synthgait_b", "validate": False}}}
+    assert exported.stored_data_config({"config": None}, results, "", "").read_at_open is False

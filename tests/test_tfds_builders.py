@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import repo_files
-from selfgait_jax.data import protocols, sources
+from selfgait_jax.data import sources, splits
 from selfgait_jax.data.sequence import SequenceMeta
 from selfgait_jax.errors import ConfigError
 
@@ -67,7 +67,7 @@ def test_synthgait_b_tiny_reads_back_as_the_generated_source(tfds_dir, synthgait
 
     # TFDS users see the protocol's splits: train holds the training subjects, test the others
     path = tfds_dir / "synthgait_b" / "tiny" / sources.TFDS_VERSION
-    protocol = protocols.protocol_for("synthgait_b", original.metas)
+    protocol = splits.protocol_for("synthgait_b", original.metas)
     assert split_subjects(path, "train") == set(protocol.train_subjects) == {"001", "002", "003", "004"}
     assert split_subjects(path, "test") == set(protocol.test_subjects) == {"005", "006"}
     # and the same builder is there by name for the TFDS API (nothing is written twice)
@@ -125,19 +125,19 @@ def test_a_custom_config_reads_its_own_records_and_refuses_others(tfds_dir, synt
 
 
 def test_a_missing_tfds_dir_stops_validation_naming_the_key(tmp_path):
-    from selfgait_jax.train import validate
+    from selfgait_jax.train import config_checks
 
     config = repo_files.config("finetune").get_config("tiny")
     config.data.tfds_dir = str(tmp_path / "nothing_here")
     with pytest.raises(ConfigError) as error:
-        validate.validate_config(config, device_count=4)
+        config_checks.check_config(config, device_count=4)
     assert error.value.key == "data.tfds_dir"
     assert str(tmp_path / "nothing_here" / "synthgait_b" / "tiny" / sources.TFDS_VERSION) in str(error.value)
     assert "python tools/prepare_tfds.py --data=synthgait_b:tiny --tfds_dir=" in str(error.value)
     config.data = sources.data_config("casia_b")  # a tree: prepared from the user's copy
     config.data.tfds_dir = str(tmp_path)
     with pytest.raises(ConfigError, match=r"tools/prepare_tfds\.py --data=casia_b --data_root=<your casia_b folder>"):
-        validate.validate_config(config, device_count=4)
+        config_checks.check_config(config, device_count=4)
 
 
 def write_pkl_tree(root, subjects, types, views, width=64):

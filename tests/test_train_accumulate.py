@@ -20,7 +20,7 @@ import repo_files
 from selfgait_jax import sharding, workdir as workdir_lib
 from selfgait_jax.data.batching import to_global
 from selfgait_jax.models.contract import frames_to_float
-from selfgait_jax.train import experiment, loop, losses, optim, state as state_lib, steps, validate
+from selfgait_jax.train import config_checks, experiment, loop, losses, optim, state as state_lib, steps
 from selfgait_jax.train.state import TrainState
 from tiny_models import TinyEmbed, TinyOnline, TinyTarget
 
@@ -141,7 +141,7 @@ def test_linear_lr_scaling_and_config_checks(tmp_path):
         config = pretrain.get_config("tiny")
         config.optimizer.update(changes)
         with pytest.raises(ValueError, match=f"config.{key}:"):
-            validate.validate_config(config, 4)
+            config_checks.check_config(config, 4)
     config = finetune.get_config("tiny")
     config.init_from = ""
     config.optimizer.accumulate = 2

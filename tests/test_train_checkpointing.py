@@ -19,7 +19,7 @@ import pytest
 
 import repo_files
 from selfgait_jax import sharding, workdir as workdir_lib
-from selfgait_jax.train import experiment, loop, steps, validate
+from selfgait_jax.train import config_checks, experiment, loop, steps
 from selfgait_jax.train.state import TrainState
 
 finetune, pretrain, quickstart = (repo_files.config(n) for n in ("finetune", "pretrain", "quickstart"))
@@ -125,10 +125,10 @@ def test_config_errors_are_raised_before_compiling(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="config.evaluate: 'pretest' names no stage"):
         loop.run(chain, str(tmp_path / "chain"))
     assert not os.path.exists(tmp_path / "chain" / "pretrain")
-    validate.validate_config(pretrain.get_config("tiny"), 4)  # the shipped configs are valid
+    config_checks.check_config(pretrain.get_config("tiny"), 4)  # the shipped configs are valid
     fine = finetune.get_config("tiny")
     fine.init_from = "PRETRAIN_WORKDIR"  # finetune.py requires one (tests/test_configs.py)
-    validate.validate_config(fine, 4, check_init_from=False)
+    config_checks.check_config(fine, 4, check_init_from=False)
     assert not os.path.exists(tmp_path / "run" / "metrics.jsonl")
 
 

@@ -145,15 +145,15 @@ def test_a_gentle_fine_tune_path_that_matches_nothing_names_its_key():
         optim.parse_lr_multipliers("backbone:0.1")
 
 
-def test_a_gentle_fine_tune_typo_stops_at_validation_before_any_training():
+def test_a_gentle_fine_tune_typo_stops_at_the_config_check_before_any_training():
     from selfgait_jax import config_defaults
     from selfgait_jax.errors import ConfigError
-    from selfgait_jax.train import validate
+    from selfgait_jax.train import config_checks
 
     config = config_defaults.finetune_config("tiny")
     config.require_init_from = False
     config.optimizer.lr_multipliers = "backbone=0.1"
-    validate.validate_config(config, 1)  # a real prefix passes
+    config_checks.check_config(config, 1)  # a real prefix passes
     config.optimizer.frozen = "backbone/blockX"
     with pytest.raises(ConfigError, match="optimizer.frozen.*blockX"):
-        validate.validate_config(config, 1)
+        config_checks.check_config(config, 1)

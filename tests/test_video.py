@@ -132,7 +132,7 @@ def test_tool_writes_the_tree_the_readers_take(crossing, tmp_path, capsys):
     assert summary["frames"] == 64 and summary["frame_size"] == [240, 180] and summary["segmenter"] == "background"
     sheet = cv2.imread(str(out / "contact_sheet.png"))
     assert sheet is not None and sheet.shape[0] > 180
-    source = TreeSource(out, "png", validate=True)
+    source = TreeSource(out, "png", read_at_open=True)
     assert [(m.subject, m.type, m.view) for m in source.metas] == [("walker-01", "crossing", "cam"),
                                                                     ("walker-02", "crossing", "cam")]
     assert source.lengths.tolist() == [w["silhouettes"] for w in summary["walkers"]]

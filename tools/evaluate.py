@@ -23,7 +23,7 @@ import sys
 
 import selfgait_jax
 from selfgait_jax.data.datasets import labelled_names
-from selfgait_jax.evaluation import protocol
+from selfgait_jax.evaluation import ranking
 
 
 def main(argv=None) -> int:
@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", required=True, help="training workdir (holds checkpoints/)")
     parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
     parser.add_argument("--out", default=None, help="output folder (default: WORKDIR/eval/STEP)")
-    parser.add_argument("--metric", default="euclidean", choices=protocol.METRICS,
+    parser.add_argument("--metric", default="euclidean", choices=ranking.METRICS,
                         help="distance the gallery is ranked by (default: %(default)s)")
     parser.add_argument(
         "--keep_missing_gallery", action="store_true",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import selfgait_jax
 from selfgait_jax.data.sources import ArraySource, SequenceMeta
-from selfgait_jax.evaluation import identify, protocol
+from selfgait_jax.evaluation import identify, ranking
 from selfgait_jax.video.flags import add_extraction_flags, walkers_from_args
 
 
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     probe.add_argument("--video", help="a video (or folder of frames): every walker in it "
                                        "(this or --probe is required)")
     parser.add_argument("--top", type=int, default=5, help="identities to print per walker (default: %(default)s)")
-    parser.add_argument("--metric", default="euclidean", choices=protocol.METRICS,
+    parser.add_argument("--metric", default="euclidean", choices=ranking.METRICS,
                         help="distance the gallery is ranked by (default: %(default)s)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="\"unknown\" above this distance (default: the model's stored threshold)")

@@ -1,1 +1,1 @@
-"""Datasets: SynthGait, real-data readers, protocols (numpy only here; TensorFlow only in pipelines)."""
+"""Datasets: SynthGait, real-data readers, splits and protocols (numpy only here; TensorFlow only in pipelines)."""

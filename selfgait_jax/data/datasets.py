@@ -1,8 +1,8 @@
 """The datasets this package knows: one table, ``DATASETS`` (name → ``Dataset``).
 
 Every other module reads its dataset facts here instead of keeping its own list of names:
-``sources.data_config`` its defaults and ``sources.open_source`` how to open one, ``protocols`` the
-train/test rule of a labelled one, ``train/validate.py`` what a config may ask of it, the tools
+``sources.data_config`` its defaults and ``sources.open_source`` how to open one, ``splits`` the
+train/test rule of a labelled one, ``train/config_checks.py`` what a config may ask of it, the tools
 their ``--data`` choices. A new dataset is one more row.
 """
 
@@ -15,7 +15,7 @@ from selfgait_jax.data.sequence import CASIA_B_TYPES, CASIA_B_VIEWS, OU_MVLP_TYP
 # How a dataset is opened: generated from its SynthGaitSpec, or read from a folder tree of PNG
 # frames (raw CASIA-B) or of pickled frame arrays (OpenGait's pretreated layout) at data.root.
 READERS = ("synthgait", "png", "pkl")
-# A labelled dataset's train/test rule (protocols.py): CASIA-B's LT split, OU-MVLP's halves, or
+# A labelled dataset's train/test rule (splits.py): CASIA-B's LT split, OU-MVLP's halves, or
 # "by_types" (an OpenGait pkl tree: OU-MVLP's rule when its types are 00/01, else CASIA-B's).
 PROTOCOLS = ("casia_b", "ou_mvlp", "by_types")
 

@@ -38,7 +38,7 @@ from selfgait_jax.progress import progress
 _log = logging.getLogger(__name__)
 
 EXTENSIONS = {"png": ".png", "pkl": ".pkl"}
-INDEX_VERSION = 2  # bump when validation changes, so cached validation results are not reused
+INDEX_VERSION = 2  # bump when the read at open changes, so its cached outcomes are not reused
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,9 +203,9 @@ def read_pkl_sequence(path) -> np.ndarray:
 class TreeSource(SequenceSource):
     """A ``root/subject/type/view/`` tree of PNG frames or OpenGait pkl files, as a ``SequenceSource``.
 
-    With ``validate`` every sequence is read once at open: unreadable, wrong-shaped or shorter than
+    With ``read_at_open`` every sequence is read once at open: unreadable, wrong-shaped or shorter than
     ``min_length`` ones are skipped and listed in ``summary`` (and ``lengths`` is known); with a
-    ``cache_dir`` the outcome is kept for the next open of the unchanged tree. Without ``validate``,
+    ``cache_dir`` the outcome is kept for the next open of the unchanged tree. Without ``read_at_open``,
     ``load`` raises ``SequenceError`` naming the path of a bad sequence.
     """
 
@@ -215,7 +215,7 @@ class TreeSource(SequenceSource):
         fmt: str,
         *,
         name: str | None = None,
-        validate: bool = True,
+        read_at_open: bool = True,
         min_length: int = 1,
         cache_dir=None,
     ):
@@ -236,8 +236,8 @@ class TreeSource(SequenceSource):
                 f"skipped: {self._summary}"
             )
         self._lengths = None
-        if validate:
-            keep, lengths = self._validate(paths, cache_dir)
+        if read_at_open:
+            keep, lengths = self._read_all(paths, cache_dir)
             if not keep:
                 raise ValueError(f"no usable sequence under {str(self.root)!r}:\n{self._summary}")
             metas = [metas[i] for i in keep]
@@ -248,7 +248,7 @@ class TreeSource(SequenceSource):
         if self._summary.issues or self._summary.counters:
             _log.warning("%s at %s: skipped while reading:\n%s", self.name, self.root, self._summary)
 
-    def _validate(self, paths: list[Path], cache_dir) -> tuple[list[int], list[int]]:
+    def _read_all(self, paths: list[Path], cache_dir) -> tuple[list[int], list[int]]:
         """Read every sequence once; the outcome is cached per tree listing (names, sizes, times)."""
         index_file = None
         if cache_dir:

@@ -33,7 +33,7 @@ _STREAM_GROUPED = 2
 _STREAM_PARTNER = 3
 _STREAM_CLIPS = 4
 
-# The pretext's options, declared once (pipelines and config validation read them).
+# The pretext's options, declared once (pipelines and the config checks read them).
 PRETEXT_TARGETS = ("next_frame", "other_view")  # the paper's target frame, or the other_view extension's
 # How a two-clip pretext draws its pair (pretext registry, train/pretexts.py): two clips of one
 # sequence from independent windows (GaitSSB), or two copies of one window (the authors' code).

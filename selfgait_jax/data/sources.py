@@ -47,6 +47,11 @@ class ArraySource(SequenceSource):
         return self._sequences[index]
 
 
+# Data keys renamed since a config was stored (old -> new): a stored config's old key keeps its
+# meaning (config_defaults.with_defaults and exported.stored_data_config read it through this).
+RENAMED_KEYS = {"validate": "read_at_open"}
+
+
 def data_config(name: str, size: str = "full") -> ml_collections.ConfigDict:
     """Default data config for dataset ``name`` at ``size`` ("full" or "tiny": a seconds-long smoke set)."""
     if size not in SIZES:
@@ -67,14 +72,14 @@ def data_config(name: str, size: str = "full") -> ml_collections.ConfigDict:
     # SG-n pools. synthgait_pool: generated with ceil(pool_ratio x pool_base_sequences) sequences
     # (whole subjects). Any other dataset, pretraining stage: pool_ratio > 0 is "pool mode", BYOL uses
     # ceil(pool_ratio x pool_base_sequences) sequences of its training split drawn by data.seed
-    # (protocols.pool_indices); 0 = the whole training split.
+    # (splits.pool_indices); 0 = the whole training split.
     cfg.pool_ratio = 0.0
     # Training sequences of the labelled set a pool is measured against: CASIA-B LT's
     # 74 x 10 x 11 = 8,140 (tiny: synthgait_b tiny's 4 x 10 x 2 = 80).
     cfg.pool_base_sequences = 4 * 10 * 2 if tiny else 74 * 10 * 11
     cfg.cache_dir = ""  # empty = $SELFGAIT_DATA_DIR or ~/.cache/selfgait_jax
     cfg.num_workers = 0  # generation processes; 0 = all cores
-    cfg.validate = True  # trees: read every sequence once at open (cached), skip and report bad ones
+    cfg.read_at_open = True  # trees: read every sequence once at open (cached), skip and report bad ones
     cfg.min_length = 1  # trees: shorter sequences (after pretreatment) are skipped and reported
     # > 0: hold out the last this-many training subjects as a validation "test" set (training uses
     # the others); evaluations then report on them. For choosing hyperparameters (docs/reproduction.md).
@@ -227,7 +232,7 @@ def open_source(cfg) -> SequenceSource:
         root,
         dataset.reader,
         name=name,
-        validate=bool(cfg.validate),
+        read_at_open=bool(cfg.read_at_open),
         min_length=int(cfg.min_length or 1),
         cache_dir=cfg.cache_dir or default_cache_dir(),
     )

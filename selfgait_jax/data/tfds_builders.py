@@ -35,7 +35,7 @@ from tensorflow_datasets.core import utils as tfds_utils
 
 from selfgait_jax.config_names import SIZES
 from selfgait_jax.data.datasets import DATASETS
-from selfgait_jax.data.protocols import protocol_for
+from selfgait_jax.data.splits import protocol_for
 from selfgait_jax.data.sequence import FRAME_HEIGHT, FRAME_WIDTH, load_sequence
 from selfgait_jax.data.sources import (
     TFDS_VERSION,
@@ -121,7 +121,7 @@ class _SequenceBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         cfg.tfds_dir = ""  # made from the source itself, never from prepared records
         if DATASETS[self.name].needs_root:
             cfg.root = str(dl_manager.manual_dir)
-            cfg.validate = True  # every sequence read once: bad ones are skipped and reported
+            cfg.read_at_open = True  # every sequence read once: bad ones are skipped and reported
         return open_source(cfg), cfg
 
     def _split_generators(self, dl_manager):

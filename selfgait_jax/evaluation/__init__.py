@@ -1,6 +1,6 @@
 """Evaluation: the cross-view protocol, its tables, embedding a source, and whole-checkpoint runs.
 
-`evaluate_workdir` is imported lazily so that `selfgait_jax.evaluation.protocol` stays light. The
+`evaluate_workdir` is imported lazily so that `selfgait_jax.evaluation.ranking` stays light. The
 training loop never imports this package: `selfgait_jax.main` hands `evaluation.api` to it.
 """
 

@@ -4,9 +4,10 @@ Evaluators take ``(embed_fn, variables, source)``: ``embed_fn(variables, frames 
 a batch (``models.contract.make_embed_fn(model)``, or an exported model's function), ``variables``
 are the ones to evaluate, ``source`` the sequences. `PeriodicEvaluator(config, embed_fn, source=)`
 is called with the variables; the training loop calls it every few steps (it keeps its source and
-compiled functions between calls). `evaluate_trained` writes a trained network's tables next to its
-checkpoint (the end of a training chain calls it with the state in memory); `evaluate_workdir`
-restores a checkpoint first (tools/evaluate.py).
+compiled functions between calls). `evaluate_model` embeds and ranks a config's whole test split
+once; `evaluate_trained` does that for a trained network and writes its tables next to its checkpoint
+(the end of a training chain calls it with the state in memory); `evaluate_workdir` restores a
+checkpoint first (tools/evaluate.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from selfgait_jax import workdir as workdir_lib
 from selfgait_jax.workdir import config_sha256  # results.json's checkpoint.config_sha256
 from selfgait_jax.evaluation import embed as embed_lib
 from selfgait_jax.evaluation import open_set as open_set_lib
-from selfgait_jax.evaluation import protocol as protocol_lib
+from selfgait_jax.evaluation import ranking
 from selfgait_jax.evaluation import tables
 from selfgait_jax.models import contract
 
@@ -37,16 +38,16 @@ class PeriodicEvaluator:
 
     def __init__(self, config, embed_fn, *, source=None, metric=None, drop_missing_gallery=None,
                  mesh=None, protocol=None):
-        from selfgait_jax.data import protocols, sources
+        from selfgait_jax.data import sources, splits
 
         self.config = config
         self.embed_fn = embed_fn
         self.source = source if source is not None else sources.open_source(config.data)
         self.protocol = (protocol if protocol is not None
-                         else protocols.protocol_of(config.data, self.source.metas))
+                         else splits.protocol_of(config.data, self.source.metas))
         self.metric = metric or config.eval.metric
-        if self.metric not in protocol_lib.METRICS:  # before minutes of embedding, not after
-            raise ValueError(f"metric must be one of {protocol_lib.METRICS}, got {self.metric!r}")
+        if self.metric not in ranking.METRICS:  # before minutes of embedding, not after
+            raise ValueError(f"metric must be one of {ranking.METRICS}, got {self.metric!r}")
         self.drop_missing_gallery = (
             bool(config.eval.drop_missing_gallery)
             if drop_missing_gallery is None else drop_missing_gallery
@@ -67,7 +68,7 @@ class PeriodicEvaluator:
         """results.json's dictionary (without "checkpoint") from the test embeddings."""
         position = {int(i): k for k, i in enumerate(self.indices)}
         metas = [self.source.metas[i] for i in self.indices]
-        result = protocol_lib.evaluate_embeddings(
+        result = ranking.evaluate_embeddings(
             embeddings,
             [m.subject for m in metas],
             [m.view for m in metas],
@@ -79,13 +80,13 @@ class PeriodicEvaluator:
         )
         # The other convention for probes without a gallery match at a view, from the same sums
         # (such a probe has no hit and AP 0): counted as misses, as GaitSet's original evaluator does.
-        as_misses = protocol_lib.summarize(dataclasses.replace(
+        as_misses = ranking.summarize(dataclasses.replace(
             result, counted=result.counted + (result.missing if self.drop_missing_gallery else 0)))
         return {
             "dataset": self.config.data.name,
             "metric": self.metric,
             "views": list(result.views),
-            "conditions": protocol_lib.summarize(result),
+            "conditions": ranking.summarize(result),
             "num_probes": int(sum(result.num_probes.values())),
             "num_gallery": result.num_gallery,
             "drop_missing_gallery": self.drop_missing_gallery,
@@ -109,12 +110,12 @@ class PeriodicEvaluator:
         sorted ids, the ids themselves when there are at most 200), its source, gallery and probe
         types, views, the identical-view rule, the metric, the frames used, and the probes dropped
         for having no gallery sequence at a view."""
-        from selfgait_jax.data import protocols
+        from selfgait_jax.data import splits
 
         p, metas = self.protocol, self.source.metas
 
         def subjects(ids):
-            out = {"count": len(ids), "sha256": protocols.subjects_digest(ids)}
+            out = {"count": len(ids), "sha256": splits.subjects_digest(ids)}
             if len(ids) <= 200:
                 out["ids"] = list(ids)
             return out
@@ -168,13 +169,41 @@ def summary_scalars(results: dict) -> dict[str, float]:
 
 
 def evaluate_model(config, embed_fn, variables, *, metric="euclidean", drop_missing_gallery=True,
-                   source=None, mesh=None) -> tuple[dict, np.ndarray, list]:
-    """(results without "checkpoint", test embeddings [N, parts, dim], their SequenceMetas)."""
+                   source=None, mesh=None, max_length=None,
+                   far=open_set_lib.DEFAULT_FAR) -> tuple[dict, np.ndarray, list]:
+    """Embeds and ranks the test split of ``config.data`` (or of ``source``): returns (results.json's
+    dictionary without "checkpoint", the test embeddings [N, parts, dim], their SequenceMetas).
+
+    ``max_length`` caps the frames embedded per sequence (default: ``config.eval.max_length``);
+    ``far`` is the false-accept rate of the open-set threshold in ``results["open_set"]``. A test
+    split without probes is a ValueError before anything is embedded, and so is a table where no
+    probe could be scored, after.
+    """
     evaluator = PeriodicEvaluator(config, embed_fn, source=source, metric=metric,
                                   drop_missing_gallery=drop_missing_gallery, mesh=mesh)
+    if not sum(len(p) for p in evaluator.protocol.probes.values()):  # before minutes of embedding
+        raise ValueError(
+            f"the test split of {config.data.name} (protocol {evaluator.protocol.name}, "
+            f"{len(evaluator.protocol.test_subjects)} test subjects) has no probe sequences: nothing "
+            f"to evaluate")
+    if max_length:
+        evaluator.max_length = int(max_length)
     embeddings = evaluator.embed(variables)
     metas = [evaluator.source.metas[i] for i in evaluator.indices]
-    return evaluator.results(embeddings), embeddings, metas
+    results = evaluator.results(embeddings)
+    if all(c["mean"] is None for c in results["conditions"].values()):  # a table of dashes
+        raise ValueError(
+            f"none of the {results['num_probes']} probes of {config.data.name}'s test split could be "
+            f"scored: a probe is compared only at gallery views other than its own, and "
+            f"{sum(c['probes_without_gallery'] for c in results['conditions'].values())} have no "
+            f"gallery sequence of their subject at a view (tools/evaluate.py --keep_missing_gallery "
+            f"counts those as misses)")
+    try:
+        results["open_set"] = evaluator.open_set(embeddings, far)
+    except ValueError as error:  # e.g. a test split of one identity: no impostors
+        results["open_set"] = {"threshold": None, "why_none": str(error)}
+    results["max_length"] = evaluator.max_length
+    return results, embeddings, metas
 
 
 def write_outputs(results: dict, embeddings: np.ndarray, metas, out) -> Path:
@@ -237,32 +266,14 @@ def evaluate_trained(config, embed_fn, variables, step, workdir, out=None, metri
             f"{workdir} was trained on data.name={config.data.name!r}, which has no labels to "
             f"evaluate on; name a labelled dataset, e.g. tools/evaluate.py --data=synthgait_b "
             f"(one of {sorted(datasets.labelled_names())})")
-    evaluator = PeriodicEvaluator(config, embed_fn, metric=metric,
-                                  drop_missing_gallery=drop_missing_gallery)
-    if not sum(len(p) for p in evaluator.protocol.probes.values()):  # before minutes of embedding
-        raise ValueError(
-            f"the test split of {config.data.name} (protocol {evaluator.protocol.name}, "
-            f"{len(evaluator.protocol.test_subjects)} test subjects) has no probe sequences: nothing "
-            f"to evaluate")
-    if max_length:
-        evaluator.max_length = int(max_length)
-    embeddings = evaluator.embed(variables)
-    metas = [evaluator.source.metas[i] for i in evaluator.indices]
-    results = evaluator.results(embeddings)
-    if all(c["mean"] is None for c in results["conditions"].values()):  # a table of dashes
-        raise ValueError(
-            f"none of the {results['num_probes']} probes of {config.data.name}'s test split could be "
-            f"scored: a probe is compared only at gallery views other than its own, and "
-            f"{sum(c['probes_without_gallery'] for c in results['conditions'].values())} have no "
-            f"gallery sequence of their subject at a view (tools/evaluate.py --keep_missing_gallery "
-            f"counts those as misses)")
-    try:
-        results["open_set"] = evaluator.open_set(embeddings, far)
-    except ValueError as error:  # e.g. a test split of one identity: no impostors
-        results["open_set"] = {"threshold": None, "why_none": str(error)}
+    results, embeddings, metas = evaluate_model(config, embed_fn, variables, metric=metric,
+                                                drop_missing_gallery=drop_missing_gallery,
+                                                max_length=max_length, far=far)
+    # results.json lists the checkpoint before max_length
+    max_length = results.pop("max_length")
     results["checkpoint"] = {"workdir": os.path.abspath(os.fspath(workdir)), "step": int(step),
                              "config_sha256": config_hash}
-    results["max_length"] = evaluator.max_length
+    results["max_length"] = max_length
     held = int(data.validation_subjects) if data is not None else 0
     name = "" if data is None else f"-{data.name}" + (f"-validation{held}" if held else "")
     if data is not None and sources.chosen_views(data):  # a cheaper probe's table beside the full one

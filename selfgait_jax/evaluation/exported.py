@@ -376,6 +376,7 @@ def stored_data_config(meta: dict, results: dict, data_root: str, cache_dir: str
             raise ValueError(f"the stored {results['dataset']} table does not say which data config it "
                              f"used; it cannot be recomputed")
     data = sources.data_config(stored["name"])
+    stored = {sources.RENAMED_KEYS.get(k, k): v for k, v in stored.items()}
     data.update({k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in data})
     data.root = data_root or ""
     data.cache_dir = cache_dir or ""  # never a folder the file names

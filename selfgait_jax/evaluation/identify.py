@@ -18,7 +18,7 @@ import numpy as np
 from selfgait_jax import sharding
 from selfgait_jax.data.readers import SequenceError, TreeSource, read_pkl_sequence, read_png_sequence
 from selfgait_jax.evaluation import embed as embed_lib
-from selfgait_jax.evaluation import protocol
+from selfgait_jax.evaluation import ranking
 
 CHUNK = 2048  # gallery sequences per distance chunk: bounded host memory for big galleries
 
@@ -85,9 +85,9 @@ def embed_sequences(embedder, source, *, indices=None, max_length=None,
 
 def part_distances(probe: np.ndarray, gallery: np.ndarray, metric: str = "euclidean") -> np.ndarray:
     """Distances [G] from one probe [parts, dim] to a gallery [G, parts, dim], in chunks, with the
-    evaluation protocol's own distance (:func:`protocol.part_distance`)."""
-    if metric not in protocol.METRICS:
-        raise ValueError(f"metric must be one of {protocol.METRICS}, got {metric!r}")
+    evaluation protocol's own distance (:func:`ranking.part_distance`)."""
+    if metric not in ranking.METRICS:
+        raise ValueError(f"metric must be one of {ranking.METRICS}, got {metric!r}")
     probe = jnp.asarray(probe, jnp.float32)[None]
     out = [np.asarray(_distance_chunk(probe, jnp.asarray(gallery[start:start + CHUNK], jnp.float32),
                                       metric))[0]
@@ -95,7 +95,7 @@ def part_distances(probe: np.ndarray, gallery: np.ndarray, metric: str = "euclid
     return np.concatenate(out) if out else np.zeros(0)
 
 
-_distance_chunk = jax.jit(protocol.part_distance, static_argnames="metric")
+_distance_chunk = jax.jit(ranking.part_distance, static_argnames="metric")
 
 
 def rank_identities(probe_embedding, gallery_embeddings, metas, metric="euclidean") -> list[Match]:

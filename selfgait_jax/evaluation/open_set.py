@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from selfgait_jax.evaluation import protocol
+from selfgait_jax.evaluation import ranking
 
 DEFAULT_FAR = 0.01
 MAX_PROBES = 4096
@@ -32,7 +32,7 @@ PLOT = "open_set_roc.png"
 
 @functools.partial(jax.jit, static_argnames=("metric", "num_identities"))
 def _nearest_per_identity(probe, gallery, gallery_identity, metric, num_identities):
-    dist = protocol.part_distance(probe, gallery, metric)  # [B, G]
+    dist = ranking.part_distance(probe, gallery, metric)  # [B, G]
     # Padding rows carry identity index num_identities, a segment that is dropped.
     per_identity = jax.ops.segment_min(dist.T, gallery_identity, num_segments=num_identities + 1)
     return per_identity[:num_identities].T  # [B, S]

@@ -8,7 +8,7 @@ import pathlib
 
 import numpy as np
 
-from selfgait_jax.data.protocols import CASIA_B_CONDITIONS as CONDITIONS
+from selfgait_jax.data.splits import CASIA_B_CONDITIONS as CONDITIONS
 from selfgait_jax.study.rows import ROWS, WIDTH
 from selfgait_jax.study.runs import Runs
 

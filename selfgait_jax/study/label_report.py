@@ -13,7 +13,7 @@ import pathlib
 
 import numpy as np
 
-from selfgait_jax.data.protocols import CASIA_B_CONDITIONS as CONDITIONS
+from selfgait_jax.data.splits import CASIA_B_CONDITIONS as CONDITIONS
 from selfgait_jax.study import figures, label_rows, rows
 from selfgait_jax.study.label_rows import FineTuning, Pretraining
 from selfgait_jax.study.label_runs import LabelRuns

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import pathlib
 
-from selfgait_jax.data.protocols import CASIA_B_CONDITIONS as CONDITIONS
+from selfgait_jax.data.splits import CASIA_B_CONDITIONS as CONDITIONS
 from selfgait_jax.study import label_rows
 from selfgait_jax.study.label_rows import FineTuning, Pretraining
 from selfgait_jax.study.runs import keep, latest_results, records

@@ -11,19 +11,21 @@ import pathlib
 
 import numpy as np
 
-from selfgait_jax.data.protocols import CASIA_B_CONDITIONS as CONDITIONS
+from selfgait_jax.data.splits import CASIA_B_CONDITIONS as CONDITIONS
+from selfgait_jax.evaluation.tables import PUBLISHED
 from selfgait_jax.study import figures
 from selfgait_jax.study.rows import ROWS, seeds
 from selfgait_jax.study.runs import Runs
 
-# The paper's CASIA-B means (Tables 1 and 3; rank-1 %, identical views excluded). Table 3 gives
-# SG-6 as 93.2 / 89.7 / 81.5 where Table 1 gives 93.5 / 90.1 / 81.3; we quote Table 1.
-PAPER = {
-    "wo_pt": (85.5, 79.8, 73.6), "sg2": (89.1, 81.3, 72.2), "sg4": (92.6, 86.4, 79.0),
-    "sg6": (93.5, 90.1, 81.3), "sg6_no_hpm": (73.3, 63.8, 52.7), "sg6_no_mtb": (81.6, 68.4, 52.7),
-    "gaitset": (95.0, 87.2, 70.4), "gaitpart": (96.2, 91.5, 78.7), "gaitset_40": None,
+# row -> the method of the paper's tables it reproduces (None: a row the paper does not have)
+PAPER_METHOD = {
+    "wo_pt": "SG-6 w/o PT", "sg2": "SG-2", "sg4": "SG-4", "sg6": "SG-6", "sg6_no_hpm": "SG-6 w/o HPM",
+    "sg6_no_mtb": "SG-6 w/o MTB", "gaitset": "GaitSet", "gaitpart": "GaitPart", "gaitset_40": None,
     "sg6_other_view": None,
 }
+_CASIA_B = {method: means for method, dataset, means in PUBLISHED if dataset == "CASIA-B"}
+# row -> the paper's CASIA-B means NM / BG / CL (rank-1 %, identical views excluded), or None
+PAPER = {row: tuple(_CASIA_B[m][c] for c in CONDITIONS) if m else None for row, m in PAPER_METHOD.items()}
 REPORT_BEGIN, REPORT_END = "<!-- study:begin -->", "<!-- study:end -->"
 
 

@@ -14,7 +14,7 @@ import shutil
 
 import numpy as np
 
-from selfgait_jax.data.protocols import CASIA_B_CONDITIONS as CONDITIONS
+from selfgait_jax.data.splits import CASIA_B_CONDITIONS as CONDITIONS
 from selfgait_jax.study import rows
 
 

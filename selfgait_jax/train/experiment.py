@@ -74,10 +74,6 @@ def build_experiment(config) -> Experiment:
     return Experiment(embed_model, schedule, init_state, step, global_batch_size(config))
 
 
-# Metrics that describe the update's setting: the last micro-batch's value, not the mean.
-_SETTING_METRICS = ("lr", "tau")
-
-
 def accumulate_step(step: Callable, n: int) -> Callable:
     """One update from ``n`` micro-batches: ``step`` (built with an ``optax.MultiSteps`` optimiser
     of ``n`` steps) runs on each micro-batch in a ``lax.scan``, so only one micro-batch's
@@ -107,7 +103,7 @@ def accumulate_step(step: Callable, n: int) -> Callable:
             return new.replace(step=step0, rng=rng0, target_params=target), metrics
 
         state, metrics = jax.lax.scan(body, state, (jnp.arange(n), micro))
-        metrics = {k: v[-1] if k in _SETTING_METRICS else jnp.mean(v, axis=0)
+        metrics = {k: v[-1] if k in steps.SETTING_METRICS else jnp.mean(v, axis=0)
                    for k, v in metrics.items()}
         return state.replace(step=step0 + 1), metrics
 

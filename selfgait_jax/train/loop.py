@@ -26,13 +26,10 @@ from selfgait_jax import workdir as workdir_lib
 from selfgait_jax.data import batching
 from selfgait_jax.errors import ConfigError
 from selfgait_jax.models import contract
-from selfgait_jax.train import experiment, optim, pretexts, steps, validate
+from selfgait_jax.train import config_checks, experiment, optim, pretexts, steps
 from selfgait_jax.train.metrics import TrainLog
 
 _log = logging.getLogger(__name__)
-
-# Metrics that describe the step's setting rather than its result: logged as of the last step.
-_LAST_VALUE_METRICS = ("lr", "tau")
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, evaluation=None):
@@ -51,7 +48,7 @@ def run_chain(config: ml_collections.ConfigDict, workdir: str, evaluation=None) 
     the tables written to ``workdir/<name>/eval/<step>/`` (when ``evaluation`` is given).
     """
     results = {}
-    stages = validate.validate_chain(config, workdir, jax.device_count())  # every stage, first
+    stages = config_checks.check_chain(config, workdir, jax.device_count())  # every stage, first
     target = config.evaluate
     if target and target not in stages:  # e.g. --config.stages=pretrain: run only that stage
         _log.info("no evaluation: config.evaluate=%r is not among config.stages=%r", target, config.stages)
@@ -97,7 +94,7 @@ class Trained:
 
 
 def _train(config, workdir: str, evaluation=None) -> tuple[dict, Trained]:
-    validate.validate_config(config, jax.device_count())
+    config_checks.check_config(config, jax.device_count())
     # One writer per workdir: a second run here stops now, naming the first (WorkdirInUseError).
     with workdir_lib.WorkdirLock(workdir, jax.process_index()):
         return _train_locked(config, workdir, evaluation)
@@ -150,14 +147,14 @@ def _initial_state(config, exp, mesh, rng, ckpts):
 
 def make_batches(config, start_batch: int):
     """The stage's endless iterator of host-local numpy batches, from batch ``start_batch`` on."""
-    from selfgait_jax.data import pipelines, protocols, sources  # pylint: disable=g-import-not-at-top
+    from selfgait_jax.data import pipelines, sources, splits  # pylint: disable=g-import-not-at-top
 
     source = sources.open_source(config.data)
     if config.stage == "pretrain":
         # synthgait_pool: all of it; a labelled set: its training split, or with data.pool_ratio > 0
         # an SG-n pool drawn from that split by data.seed.
         data = config.data
-        indices = protocols.pool_indices(
+        indices = splits.pool_indices(
             data.name, source.metas, pool_ratio=data.pool_ratio,
             pool_base_sequences=data.pool_base_sequences, seed=data.seed, partition=data.partition)
         _log.info("pretraining pool: %d sequences of %d subjects from %s (data.pool_ratio=%g)",
@@ -176,8 +173,8 @@ def make_batches(config, start_batch: int):
             min_online_frames=config.byol.min_online_frames, batch_by=config.byol.batch_by,
             target=setting.pretext.pairs,
             start_batch=start_batch)
-    train_split = protocols.protocol_of(config.data, source.metas).train
-    indices = protocols.label_fraction_subset(source.metas, config.triplet.label_fraction,
+    train_split = splits.protocol_of(config.data, source.metas).train
+    indices = splits.label_fraction_subset(source.metas, config.triplet.label_fraction,
                                               config.seed, indices=train_split)
     t = config.triplet
     return pipelines.make_triplet_pipeline(
@@ -214,7 +211,7 @@ def _periodic_probe(config, exp, embed_fn, mesh, evaluation=None):
     probe = config.probe
     if not probe.every:
         return None
-    from selfgait_jax.data import protocols, sources  # pylint: disable=g-import-not-at-top
+    from selfgait_jax.data import sources, splits  # pylint: disable=g-import-not-at-top
 
     PeriodicEvaluator = _needs(evaluation, "probe").PeriodicEvaluator  # pylint: disable=invalid-name
 
@@ -222,7 +219,7 @@ def _periodic_probe(config, exp, embed_fn, mesh, evaluation=None):
     probe_config.data = sources.named_data_config(probe.data)
     probe_config.data.root = probe.root
     source = sources.open_source(probe_config.data)
-    protocol = protocols.validation_protocol(probe_config.data.name, source.metas,
+    protocol = splits.validation_protocol(probe_config.data.name, source.metas,
                                              probe.validation_subjects)
     evaluator = PeriodicEvaluator(probe_config, embed_fn, source=source, protocol=protocol,
                                   mesh=mesh)
@@ -292,7 +289,7 @@ def _summarise(fetched) -> dict:
     """Mean of each metric over the logging interval (last value for lr / tau)."""
     out = {}
     for key in fetched[-1]:
-        if key in _LAST_VALUE_METRICS:
+        if key in steps.SETTING_METRICS:
             out[key] = float(fetched[-1][key])
         else:
             out[key] = float(np.mean([float(m[key]) for m in fetched]))

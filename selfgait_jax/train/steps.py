@@ -24,6 +24,10 @@ from selfgait_jax.models.contract import frames_to_float
 from selfgait_jax.train import augment, losses, pretexts
 from selfgait_jax.train.state import TrainState, ema_tau, ema_update
 
+# Metrics that describe the step's setting rather than its result (the lr, BYOL's EMA rate τ): an
+# accumulated update and a logging interval report their last value, not a mean.
+SETTING_METRICS = ("lr", "tau")
+
 
 def _random_flips(rng, frames, target_frame):
     """Each sequence's online window and its target frame mirrored left-right, each with probability

@@ -39,7 +39,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from selfgait_jax.data import protocols  # (numpy only)
+from selfgait_jax.data import splits  # (numpy only)
+from selfgait_jax.data.random_sequences import RandomSequences
 from selfgait_jax.data.sequence import CASIA_B_TYPES, CASIA_B_VIEWS, SequenceMeta
 import selfgait_jax
 from selfgait_jax import config_defaults, sharding
@@ -49,26 +50,6 @@ from selfgait_jax.workdir import init_embed_variables
 REPO = Path(__file__).resolve().parents[2]
 BENCHMARKS_MD = REPO / "docs" / "benchmarks.md"
 PEER_PAUSE_S = 0.5  # idle time before each interleaved step (--peer-pytorch)
-
-
-class RandomSequences:
-    """A SequenceSource of random 0/255 frames for ``metas``, lengths uniform in [min_len, max_len]
-    (content does not change the cost of any benchmarked part)."""
-
-    name = "random"
-
-    def __init__(self, metas, min_len: int, max_len: int, height: int, width: int, seed: int = 0):
-        self.metas = list(metas)
-        self.lengths = np.random.default_rng(seed).integers(min_len, max_len + 1, len(self.metas))
-        self.shape = (height, width)
-        self._seed = seed
-
-    def __len__(self):
-        return len(self.metas)
-
-    def load(self, i):
-        rng = np.random.default_rng([self._seed, i])
-        return np.where(rng.random((int(self.lengths[i]), *self.shape)) < 0.3, 255, 0).astype(np.uint8)
 
 
 def parse_batch(text: str) -> tuple[int, int]:
@@ -229,13 +210,13 @@ def time_input_pipeline(args, p: int, k: int, batches: int = 20):
 
 def time_eval(args, exp, config, state, mesh):
     """Embedding (a subset, extrapolated) and ranking (all 5,500) of a SynthGait-B-sized test split."""
-    from selfgait_jax.evaluation import embed as embed_lib, protocol as protocol_lib
+    from selfgait_jax.evaluation import embed as embed_lib, ranking
     from selfgait_jax.models import contract
 
     metas = [SequenceMeta(f"{s:03d}", t, v) for s in range(75, 125) for t in CASIA_B_TYPES
              for v in CASIA_B_VIEWS]
     source = RandomSequences(metas, 50, 120, args.height, args.width, seed=1)
-    split = protocols.protocol_for("synthgait_b", metas)
+    split = splits.protocol_for("synthgait_b", metas)
     embed_model = exp.embed_model
     abstract = jax.eval_shape(lambda: init_embed_variables(embed_model))
     variables = {"params": {key: state.params[key] for key in abstract["params"]}}
@@ -261,12 +242,12 @@ def time_eval(args, exp, config, state, mesh):
     full = full + np.random.default_rng(0).normal(0, 1e-3, full.shape).astype(np.float32)
     kwargs = dict(metric="euclidean", mesh=mesh)
     subjects, views = [m.subject for m in metas], [m.view for m in metas]
-    protocol_lib.evaluate_embeddings(full[:1100], subjects[:1100], views[:1100],  # compile
+    ranking.evaluate_embeddings(full[:1100], subjects[:1100], views[:1100],  # compile
                                      [i for i in split.gallery if i < 1100],
                                      {c: [i for i in v if i < 1100] for c, v in split.probes.items()},
                                      **kwargs)
     start = time.perf_counter()
-    protocol_lib.evaluate_embeddings(full, subjects, views, split.gallery, split.probes, **kwargs)
+    ranking.evaluate_embeddings(full, subjects, views, split.gallery, split.probes, **kwargs)
     rank_s = time.perf_counter() - start
     return {"sequences": len(source), "embedded_sequences": int(count),
             "embedded_frames": embedded_frames, "all_frames": all_frames,

@@ -22,29 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from selfgait_jax.data import pipelines
+from selfgait_jax.data.random_sequences import RandomSequences
 from selfgait_jax.data.sequence import SequenceMeta
 
 BENCHMARKS_MD = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
-
-
-class RandomSequences:
-    """A SequenceSource of random 0/255 frames, `subjects` x `per_subject` sequences, lengths uniform in range."""
-
-    name = "random"
-
-    def __init__(self, subjects: int, per_subject: int, min_len: int, max_len: int, seed: int = 0):
-        rng = np.random.default_rng(seed)
-        self.metas = [SequenceMeta(f"{s:03d}", f"nm-{j:02d}", "090")
-                      for s in range(subjects) for j in range(per_subject)]
-        self._lengths = rng.integers(min_len, max_len + 1, len(self.metas))
-        self._seed = seed
-
-    def __len__(self):
-        return len(self.metas)
-
-    def load(self, i):
-        rng = np.random.default_rng([self._seed, i])
-        return np.where(rng.random((self._lengths[i], 64, 44)) < 0.3, 255, 0).astype(np.uint8)
 
 
 def main(argv=None):
@@ -72,7 +53,9 @@ def main(argv=None):
         from selfgait_jax.data.sources import data_config, open_source
         source = open_source(data_config("synthgait_b", "tiny"))
     else:
-        source = RandomSequences(args.subjects, args.per_subject, args.min_len, args.max_len)
+        metas = [SequenceMeta(f"{s:03d}", f"nm-{j:02d}", "090") for s in range(args.subjects)
+                 for j in range(args.per_subject)]
+        source = RandomSequences(metas, args.min_len, args.max_len)
     indices = np.arange(len(source))
 
     start = time.perf_counter()

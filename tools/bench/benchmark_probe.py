@@ -54,10 +54,10 @@ def main(argv=None):
 
     import selfgait_jax
     from selfgait_jax import workdir as workdir_lib
-    from selfgait_jax.data import inference, protocols, sources
+    from selfgait_jax.data import inference, sources, splits
     from selfgait_jax.data.datasets import DATASETS
     from selfgait_jax.data.synthgait import dataset as synthgait
-    from selfgait_jax.evaluation import embed, protocol
+    from selfgait_jax.evaluation import embed, ranking
     from selfgait_jax.models import contract
 
     selfgait_jax.configure_jax()
@@ -70,7 +70,7 @@ def main(argv=None):
         spec = sources.synthgait_spec(data)
         cached = not synthgait.missing_subjects(spec, synthgait.cache_folder(spec, data.cache_dir or None))
     source, open_s = _timed(lambda: sources.open_source(data))
-    split = protocols.protocol_of(data, source.metas)
+    split = splits.protocol_of(data, source.metas)
     indices = np.unique(np.concatenate([split.gallery, *split.probes.values()]))
     views = tuple(args.views.split(",")) if args.views else ()
     max_length = args.max_length or None
@@ -98,7 +98,7 @@ def main(argv=None):
     def rank(keep):
         gallery = [position[int(i)] for i in split.gallery if keep(i)]
         probes = {c: [position[int(i)] for i in p if keep(i)] for c, p in split.probes.items()}
-        return protocol.evaluate_embeddings(embeddings, [m.subject for m in metas], [m.view for m in metas],
+        return ranking.evaluate_embeddings(embeddings, [m.subject for m in metas], [m.view for m in metas],
                                             gallery, probes)
 
     rank(lambda i: True)  # compile

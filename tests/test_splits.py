@@ -7,7 +7,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from selfgait_jax.data.protocols import (
+from selfgait_jax.data.splits import (
     casia_b_protocol, label_fraction_subset, load_partition, ou_mvlp_protocol, pool_indices, pool_size,
     protocol_for, protocol_of)
 from selfgait_jax.data.sequence import CASIA_B_TYPES, OU_MVLP_TYPES, SequenceMeta

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from selfgait_jax.data import protocols
-from selfgait_jax.evaluation import protocol as proto
+from selfgait_jax.data import splits
+from selfgait_jax.evaluation import ranking
 
 SMALL = (("nm-01",), {"NM": ("nm-05",)})
-CASIA_B = (protocols.CASIA_B_GALLERY, protocols.CASIA_B_PROBES)
+CASIA_B = (splits.CASIA_B_GALLERY, splits.CASIA_B_PROBES)
 
 
 def evaluate(emb, subjects, types, views, gallery_probe_types, **kwargs):
@@ -16,7 +16,7 @@ def evaluate(emb, subjects, types, views, gallery_probe_types, **kwargs):
     types = np.asarray(types)
     gallery = np.flatnonzero(np.isin(types, gallery_types))
     probes = {cond: np.flatnonzero(np.isin(types, t)) for cond, t in probe_types.items()}
-    return proto.evaluate_embeddings(emb, subjects, views, gallery, probes, **kwargs)
+    return ranking.evaluate_embeddings(emb, subjects, views, gallery, probes, **kwargs)
 
 
 def _onehot(i, dim=4, parts=2):
@@ -55,7 +55,7 @@ def _hand_case():
 def test_hand_built_table_known_by_construction():
     emb, subjects, types, views = _hand_case()
     result = evaluate(emb, subjects, types, views, SMALL, probe_block=4)
-    table = proto.summarize(result)["NM"]
+    table = ranking.summarize(result)["NM"]
     assert result.views == ("000", "090")
     assert table["matrix"][0][0] is None and table["matrix"][1][1] is None  # identical views excluded
     assert table["matrix"][0][1] == pytest.approx(100.0)
@@ -69,11 +69,11 @@ def test_hand_built_table_known_by_construction():
 def test_same_view_gallery_is_never_used():
     """Moving the same-view gallery around must not change any reported number."""
     emb, subjects, types, views = _hand_case()
-    base = proto.summarize(evaluate(emb, subjects, types, views, SMALL))
+    base = ranking.summarize(evaluate(emb, subjects, types, views, SMALL))
     emb2 = emb.copy()
     # make the view-000 gallery identical to the view-000 probes: a same-view match would be perfect
     emb2[0:3] = emb[6:9]
-    moved = proto.summarize(evaluate(emb2, subjects, types, views, SMALL))
+    moved = ranking.summarize(evaluate(emb2, subjects, types, views, SMALL))
     assert moved["NM"]["matrix"][0] == base["NM"]["matrix"][0]  # probe view 000 uses only gallery 090
 
 
@@ -82,8 +82,8 @@ def test_probes_without_gallery_dropped_or_counted_as_misses():
     # subject D: probe at 090, no gallery anywhere
     emb = np.concatenate([emb, _onehot(3)[None]])
     subjects, types, views = subjects + ["D"], types + ["nm-05"], views + ["090"]
-    dropped = proto.summarize(evaluate(emb, subjects, types, views, SMALL))["NM"]
-    counted = proto.summarize(
+    dropped = ranking.summarize(evaluate(emb, subjects, types, views, SMALL))["NM"]
+    counted = ranking.summarize(
         evaluate(emb, subjects, types, views, SMALL, drop_missing_gallery=False)
     )["NM"]
     assert dropped["matrix"][1][0] == pytest.approx(200.0 / 3)
@@ -100,17 +100,17 @@ def test_rank5_and_map_by_hand():
     g_label_2 = g_label.copy()
     g_label_2[5] = 2  # for probe 2 only rank 6 is relevant... and rank 2 is subject 1
     # score each probe separately against its own labelling
-    h1, h5, ap, has = (np.asarray(x) for x in proto.score_block(probe, p_label, gallery, g_label))
+    h1, h5, ap, has = (np.asarray(x) for x in ranking.score_block(probe, p_label, gallery, g_label))
     assert not h1[0] and h5[0] and has[0]
     assert ap[0] == pytest.approx((1 / 2 + 2 / 6) / 2)
     assert not has[1] and ap[1] == 0.0
-    h1, h5, ap, has = (np.asarray(x) for x in proto.score_block(probe, p_label, gallery, g_label_2))
+    h1, h5, ap, has = (np.asarray(x) for x in ranking.score_block(probe, p_label, gallery, g_label_2))
     assert not h1[1] and not h5[1] and has[1]
     assert ap[1] == pytest.approx(1 / 6)
     # padding rows (label -1) are never matches and never rank ahead of real ones
     padded = np.concatenate([gallery, np.zeros((3, 1, 1), np.float32)])
     pad_label = np.concatenate([g_label, -np.ones(3, np.int32)])
-    out = [np.asarray(x) for x in proto.score_block(probe, p_label, padded, pad_label)]
+    out = [np.asarray(x) for x in ranking.score_block(probe, p_label, padded, pad_label)]
     assert out[2][0] == pytest.approx((1 / 2 + 2 / 6) / 2)
 
 
@@ -118,13 +118,13 @@ def test_ties_count_in_gallery_order():
     """Equal distances rank like a stable sort: the earlier gallery sequence is ahead."""
     gallery = np.array([1.0, 1.0, 2.0, 1.0], np.float32).reshape(4, 1, 1)
     probe = np.zeros((3, 1, 1), np.float32)
-    h1, h5, ap, _ = (np.asarray(x) for x in proto.score_block(
+    h1, h5, ap, _ = (np.asarray(x) for x in ranking.score_block(
         probe, np.array([7, 8, 9], np.int32), gallery, np.array([8, 7, 5, 9], np.int32)))
     # subject 8 at index 0: rank 1; subject 7 at index 1: rank 2; subject 9 at index 3: rank 3
     np.testing.assert_array_equal(h1, [False, True, False])
     np.testing.assert_allclose(ap, [1 / 2, 1.0, 1 / 3])
     # two relevant sequences tied with a third: ranks 1 and 3 -> AP (1/1 + 2/3) / 2
-    h1, _, ap, _ = (np.asarray(x) for x in proto.score_block(
+    h1, _, ap, _ = (np.asarray(x) for x in ranking.score_block(
         probe[:1], np.array([4], np.int32), gallery, np.array([4, 6, 5, 4], np.int32)))
     assert h1[0] and ap[0] == pytest.approx((1 + 2 / 3) / 2)
 
@@ -195,13 +195,13 @@ def test_random_embeddings_match_brute_force_with_small_blocks(random_case, metr
     emb, subjects, types, views = random_case
     ref = _brute_force(emb, subjects, types, views, CASIA_B, metric, drop)
     # block of 4 probes (one per device) is far smaller than the ~30 probes per view
-    compiled_before = proto.score_block._cache_size()
+    compiled_before = ranking.score_block._cache_size()
     result = evaluate(
         emb, subjects, types, views, CASIA_B, metric=metric,
         drop_missing_gallery=drop, probe_block=4,
     )
-    assert proto.score_block._cache_size() - compiled_before <= 1  # fixed block and gallery sizes
-    got = proto.summarize(result)
+    assert ranking.score_block._cache_size() - compiled_before <= 1  # fixed block and gallery sizes
+    got = ranking.summarize(result)
     assert sum(got[c]["probes_without_gallery"] for c in got) > 0  # the drop option matters here
     for cond in ("NM", "BG", "CL"):
         matrix = np.array([[np.nan if v is None else v for v in row] for row in got[cond]["matrix"]])
@@ -210,7 +210,7 @@ def test_random_embeddings_match_brute_force_with_small_blocks(random_case, metr
         for key in ("mean", "rank5_mean", "mAP"):
             assert got[cond][key] == pytest.approx(ref[cond][key], abs=1e-4), (cond, key)
     # and a block larger than the data gives the same numbers
-    whole = proto.summarize(
+    whole = ranking.summarize(
         evaluate(
             emb, subjects, types, views, CASIA_B, metric=metric,
             drop_missing_gallery=drop, probe_block=256,
@@ -224,22 +224,6 @@ def test_bad_input_errors():
     with pytest.raises(ValueError, match="metric"):
         evaluate(emb, subjects, types, views, SMALL, metric="manhattan")
     with pytest.raises(ValueError, match="length"):
-        proto.evaluate_embeddings(emb, subjects[:-1], views, [0], {"NM": [6]})
+        ranking.evaluate_embeddings(emb, subjects[:-1], views, [0], {"NM": [6]})
     with pytest.raises(ValueError, match="'NM' shares sequences"):
-        proto.evaluate_embeddings(emb, subjects, views, [0, 1], {"NM": [1, 6]})
-
-
-def test_evaluation_imports_without_tensorflow_and_loader_without_flax():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys\n"
-        "import selfgait_jax.evaluation.exported\n"
-        "assert not {'flax', 'tensorflow', 'selfgait_jax.models'} & set(sys.modules), 'loader'\n"
-        "from selfgait_jax.evaluation import api, embed, identify, protocol, tables, evaluate_workdir\n"
-        "import selfgait_jax.data.sources, selfgait_jax.workdir\n"
-        "assert 'tensorflow' not in sys.modules, 'evaluation'\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+        ranking.evaluate_embeddings(emb, subjects, views, [0, 1], {"NM": [1, 6]})

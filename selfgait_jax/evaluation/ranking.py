@@ -1,4 +1,5 @@
-"""Cross-view gait recognition protocol: rank-1 / rank-5 / mAP per (probe view, gallery view) pair.
+"""Ranking for the cross-view gait recognition protocol: rank-1 / rank-5 / mAP per (probe view, gallery
+view) pair.
 
 The paper's figures exclude identical views: for each pair (probe view p, gallery view g) with p != g,
 every probe of view p is ranked against the gallery sequences of view g only; a probe view's number is
@@ -173,7 +174,7 @@ def evaluate_embeddings(
     """Runs the cross-view protocol on embeddings [N, parts, dim] with per-sequence subject and view.
 
     `gallery` and `probes` (condition -> indices, in table order) index the N sequences, as
-    `data.protocols.Protocol` gives them. Probe blocks are sharded over the mesh's "data" axis (all
+    `data.splits.Protocol` gives them. Probe blocks are sharded over the mesh's "data" axis (all
     devices by default); each gallery view is replicated. `probe_block` is rounded up to a multiple
     of the device count. With several processes, each passes the same (gathered) embeddings.
     """

@@ -1,4 +1,5 @@
-"""Evaluation protocols and training splits, as index arrays into a source's ``metas``.
+"""Splits of a dataset's sequences, as index arrays into a source's ``metas``: the training split,
+and the test split's gallery and probe conditions (together a ``Protocol``).
 
 CASIA-B (LT): subjects 001-074 train, 075-124 test; gallery nm-01..04; probes NM = nm-05,06,
 BG = bg-01,02, CL = cl-01,02. OU-MVLP: the first half of the sorted subjects train; gallery "01",
