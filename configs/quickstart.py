@@ -5,12 +5,13 @@
 A chain config: ``stages`` lists sub-configs run in order, each in ``DIR/<stage>``; a stage whose
 ``init_from`` is "@<stage>" starts from that earlier stage's workdir; ``evaluate`` names the stage
 whose final checkpoint is evaluated (DIR/<stage>/eval/<step>/). Every key can be overridden, e.g.
-``--config.pretrain.total_steps=100``. Sized for about 5 minutes on 2 CPU cores, data generation
-and compilation included (the README's measurements: 4 min 22 s idle; 5 min 21 s with the data
-cache warm on a shared machine): a narrow network on a small SynthGait-B (16 subjects, 4 views) and
-a pool of twice its training sequences. The README lists the table it printed (rank-1 NM 75.7,
-BG 76.4, CL 71.5; these move by a few points with the order of float sums). ``:tiny`` is the
-seconds-long version the tests run.
+``--config.pretrain.total_steps=100``. Sized for a few minutes on 2 CPU cores, data generation
+and compilation included (6 to 11 min on a shared machine, the README's measurements): a narrow
+network on a small SynthGait-B (100 subjects, 4 views; 40 test subjects, 320 probes a condition)
+and a pool of twice its training sequences. The README lists the tables of three seeds (rank-1
+NM 58.5-70.7, BG 43.1-53.6, CL 45.8-51.1): the seed, not the probe count, is what moves them.
+The pretext is the paper's (``pretrain.pretext.name``; docs/pretexts.md says why no other one
+replaced it). ``:tiny`` is the seconds-long version the tests run.
 """
 
 from selfgait_jax import config_defaults
