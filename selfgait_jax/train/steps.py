@@ -51,6 +51,7 @@ def make_pretrain_step(online, target, tx: optax.GradientTransformation, schedul
     """
     share_fcs = bool(byol_cfg.share_target_fcs)
     flip = bool(byol_cfg.flip)
+    update = _online_update_and_ema(tx, schedule, byol_cfg, total_steps, share_fcs)
 
     def step(state: TrainState, batch):
         rng = jax.random.fold_in(state.rng, state.step)
@@ -60,13 +61,7 @@ def make_pretrain_step(online, target, tx: optax.GradientTransformation, schedul
         if flip:
             frames, target_frame = _random_flips(jax.random.fold_in(rng, 2), frames, target_frame)
 
-        target_params = dict(state.target_params)
-        if share_fcs:
-            target_params["fc_bins"] = state.params["fc_bins"]
-        target_proj, target_updates = target.apply(
-            {"params": target_params, "batch_stats": state.target_batch_stats}, target_frame,
-            train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.fold_in(rng, 1)})
-        target_proj = jax.lax.stop_gradient(target_proj)
+        target_proj, target_updates = _target_projection(target, state, share_fcs, rng, target_frame)
 
         def loss_fn(params):
             out, updates = online.apply(
@@ -74,21 +69,7 @@ def make_pretrain_step(online, target, tx: optax.GradientTransformation, schedul
                 mutable=["batch_stats"], rngs={"dropout": jax.random.fold_in(rng, 0)})
             return losses.byol_loss(out["prediction"], target_proj), (updates, out["projection"])
 
-        (loss, (updates, projection)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, param_updates)
-        tau = ema_tau(state.step, byol_cfg.tau, byol_cfg.tau_schedule, total_steps)
-        new_state = state.replace(
-            step=state.step + 1,
-            params=params,
-            target_params=ema_update(state.target_params, params, tau, share_fcs),
-            batch_stats=updates.get("batch_stats", state.batch_stats),
-            target_batch_stats=target_updates.get("batch_stats", state.target_batch_stats),
-            opt_state=opt_state)
-        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads),
-                   "lr": schedule(state.step), "tau": tau,
-                   "projection_std": losses.normalized_std(projection)}
-        return new_state, metrics
+        return update(state, loss_fn, target_updates)
 
     return step
 
@@ -108,6 +89,7 @@ def make_clip_pair_step(online, target, tx: optax.GradientTransformation, schedu
     share_fcs = pretexts.share_target_fcs(setting, byol_cfg)
     loss_of = setting.loss_fn
     aug = setting.augment
+    update = _online_update_and_ema(tx, schedule, byol_cfg, total_steps, share_fcs)
 
     def step(state: TrainState, batch):
         rng = jax.random.fold_in(state.rng, state.step)
@@ -117,13 +99,7 @@ def make_clip_pair_step(online, target, tx: optax.GradientTransformation, schedu
             clips = augment.augment_clips(jax.random.fold_in(rng, 2), clips, aug)
         mask = jnp.ones(clips.shape[:2], bool)
 
-        target_params = dict(state.target_params)
-        if share_fcs:
-            target_params["fc_bins"] = state.params["fc_bins"]
-        target_proj, target_updates = target.apply(
-            {"params": target_params, "batch_stats": state.target_batch_stats}, clips, mask,
-            train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.fold_in(rng, 1)})
-        target_proj = jax.lax.stop_gradient(target_proj)
+        target_proj, target_updates = _target_projection(target, state, share_fcs, rng, clips, mask)
 
         def loss_fn(params):
             out, updates = online.apply(
@@ -133,6 +109,30 @@ def make_clip_pair_step(online, target, tx: optax.GradientTransformation, schedu
             loss = loss_of(pred[:b], target_proj[b:]) + loss_of(pred[b:], target_proj[:b])
             return loss, (updates, out["projection"])
 
+        return update(state, loss_fn, target_updates)
+
+    return step
+
+
+def _target_projection(target, state: TrainState, share_fcs: bool, rng, *inputs):
+    """The target network's projection of ``inputs`` (gradient stopped) and its BatchNorm updates;
+    with ``share_fcs`` its FC bins are the online ones."""
+    target_params = dict(state.target_params)
+    if share_fcs:
+        target_params["fc_bins"] = state.params["fc_bins"]
+    target_proj, target_updates = target.apply(
+        {"params": target_params, "batch_stats": state.target_batch_stats}, *inputs,
+        train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.fold_in(rng, 1)})
+    return jax.lax.stop_gradient(target_proj), target_updates
+
+
+def _online_update_and_ema(tx, schedule, byol_cfg, total_steps: int, share_fcs: bool):
+    """``update(state, loss_fn, target_updates) -> (state, metrics)``, what every pretext step ends
+    with: the gradient of ``loss_fn(params) -> (loss, (batch-stat updates, projection))`` w.r.t. the
+    online parameters, one optimiser step, the target's EMA with τ from ``state.step``, and the
+    metrics (``projection_std`` is the collapse monitor)."""
+
+    def update(state: TrainState, loss_fn, target_updates):
         (loss, (updates, projection)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, param_updates)
@@ -149,7 +149,7 @@ def make_clip_pair_step(online, target, tx: optax.GradientTransformation, schedu
                    "projection_std": losses.normalized_std(projection)}
         return new_state, metrics
 
-    return step
+    return update
 
 
 def make_triplet_step(model, tx: optax.GradientTransformation, schedule, margin: float):
