@@ -30,12 +30,17 @@ def test_parse_batch(tool):
 
 def test_configs_take_the_benchmark_shapes(tool):
     class Args:
-        frames, dtype = 12, "bfloat16"
+        frames, dtype, pretext = 12, "bfloat16", "paper"
 
     args = Args()
     args.stage = "pretrain"
     config = tool.make_config(args, 2, 4)
     assert (config.byol.batch_size, config.byol.k, config.model.dtype) == (8, 12, "bfloat16")
+    args.pretext = "contrastive"  # a two-clip pretext: clips of --frames, and batches of clip pairs
+    config = tool.make_config(args, 2, 4)
+    assert (config.pretext.name, config.pretext.clip_frames) == ("contrastive", 12)
+    assert set(tool.random_batch("pretrain", 8, 12, 64, 44, two_clips=True)) == {"clip_a", "clip_b"}
+    args.pretext = "paper"
     assert tuple(config.model.channels) == (32, 64, 128)  # the full-size network
     args.stage = "finetune"
     config = tool.make_config(args, 3, 2)

@@ -44,7 +44,7 @@ from selfgait_jax.data.random_sequences import RandomSequences
 from selfgait_jax.data.sequence import CASIA_B_TYPES, CASIA_B_VIEWS, SequenceMeta
 import selfgait_jax
 from selfgait_jax import config_defaults, sharding
-from selfgait_jax.train import experiment, steps as steps_lib
+from selfgait_jax.train import experiment, pretexts, steps as steps_lib
 from selfgait_jax.workdir import init_embed_variables
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,17 +70,24 @@ def make_config(args, p: int, k: int):
     config.model.dtype = args.dtype
     if args.stage == "pretrain":
         config.byol.batch_size, config.byol.k = p * k, args.frames
+        config.pretext.name = args.pretext
+        config.pretext.clip_frames = config.pretext.clip_span = args.frames  # two-clip pretexts
     else:
         config.triplet.P, config.triplet.K, config.triplet.frames = p, k, args.frames
     return config
 
 
-def random_batch(stage: str, batch: int, frames: int, height: int, width: int, seed: int = 0):
+def random_batch(stage: str, batch: int, frames: int, height: int, width: int, seed: int = 0,
+                 two_clips: bool = False):
+    """A random batch of the step's shapes; ``two_clips``: the clip pairs of the two-clip pretexts."""
     rng = np.random.default_rng(seed)
 
     def silhouettes(*shape):
         return np.where(rng.random(shape) < 0.3, 255, 0).astype(np.uint8)
 
+    if stage == "pretrain" and two_clips:
+        return {"clip_a": silhouettes(batch, frames, height, width),
+                "clip_b": silhouettes(batch, frames, height, width)}
     if stage == "pretrain":
         return {"frames": silhouettes(batch, frames, height, width),
                 "mask": np.ones((batch, frames), bool),
@@ -115,7 +122,8 @@ def time_train_step(args, config, mesh):
     state = steps_lib.init_on_mesh(exp.init_state, jax.random.PRNGKey(0), mesh)
     jax.block_until_ready(state)
     init_s = time.perf_counter() - start
-    host_batch = random_batch(args.stage, batch_size, args.frames, args.height, args.width)
+    two_clips = args.stage == "pretrain" and pretexts.PRETEXTS[args.pretext].two_clips
+    host_batch = random_batch(args.stage, batch_size, args.frames, args.height, args.width, two_clips=two_clips)
     batch = jax.device_put(host_batch, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data")))
     jitted = steps_lib.jit_step(exp.step, mesh)
 
@@ -291,6 +299,9 @@ def parse_args(argv=None):
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--stage", default="pretrain", choices=("pretrain", "finetune"),
                         help="the step to time (default: %(default)s)")
+    parser.add_argument("--pretext", default="paper", choices=pretexts.PRETEXT_NAMES,
+                        help="with --stage=pretrain: the pretext whose step is timed, with its own "
+                             "augmentations (default: %(default)s)")
     parser.add_argument("--batch", default="2x4", help="PxK: P·K sequences per step (default: %(default)s)")
     parser.add_argument("--frames", type=int, default=30, help="frames per sequence (default: %(default)s)")
     parser.add_argument("--height", type=int, default=64, help="frame height (default: %(default)s)")
@@ -314,8 +325,9 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.steps < 1:
         raise SystemExit("--steps must be at least 1")
-    if args.peer_pytorch and args.stage != "pretrain":
-        raise SystemExit("--peer-pytorch: the PyTorch peer is the pretraining step; use --stage=pretrain")
+    if args.peer_pytorch and (args.stage != "pretrain" or args.pretext != "paper"):
+        raise SystemExit("--peer-pytorch: the PyTorch peer is the paper's pretraining step; use "
+                         "--stage=pretrain --pretext=paper")
     return args
 
 
