@@ -188,6 +188,7 @@ def test_every_pretext_resolves_with_its_defaults():
     for name in pretexts.PRETEXT_NAMES:
         setting = pretexts.resolve(_pretrain_config(name))
         assert setting.pretext.name == name and setting.loss in pretexts.LOSSES
+        assert setting.pretext.target in registry.TARGET_BRANCHES  # the table is in step with the models
     assert pretexts.resolve(_pretrain_config("contrastive")).augment == pretexts.GAITSSB_AUGMENT
 
 
