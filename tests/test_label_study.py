@@ -45,14 +45,15 @@ def _config(spec):
 
 # --- the plan ------------------------------------------------------------------------------------
 
-def test_the_plan_goes_seed_by_seed_smallest_fraction_first_and_the_pool_row_last():
+def test_the_plan_goes_seed_by_seed_smallest_fraction_first_then_the_largest_then_the_pool_row():
     plan = label_runs.plan()
-    seed0 = plan[:16]
+    seed0 = plan[:13]
     assert seed0[:4] == [Pretraining("paper", 0), Pretraining("paper", 0, onestep=True),
                          Pretraining(OTHER, 0), Pretraining(OTHER, 0, onestep=True)]
     assert seed0[4:7] == [FineTuning(start, 0.05, 0) for start in ("wo_pt", "paper", OTHER)]
-    assert [r.fraction for r in seed0[4:]] == [f for f in (0.05, 0.1, 0.2, 0.4) for _ in range(3)]
-    assert [r.seed for r in plan[:48]] == [s for s in range(3) for _ in range(16)]
+    assert [r.fraction for r in seed0[4:]] == [f for f in (0.05, 0.1, 0.2) for _ in range(3)]
+    assert [r.seed for r in plan[:39]] == [s for s in range(3) for _ in range(13)]
+    assert plan[39:48] == [FineTuning(start, 0.4, s) for s in range(3) for start in ("wo_pt", "paper", OTHER)]
     sg6 = label_rows.POOL_ROW_RATIO
     assert plan[48:] == [run for s in range(3) for run in (
         Pretraining(OTHER, s, sg6), Pretraining(OTHER, s, sg6, onestep=True), FineTuning(OTHER, 0.05, s, sg6))]
@@ -60,7 +61,8 @@ def test_the_plan_goes_seed_by_seed_smallest_fraction_first_and_the_pool_row_las
     for k, run in enumerate(plan):  # every pretrained start's pretraining comes before it
         if isinstance(run, FineTuning) and run.pretraining is not None:
             assert run.pretraining in plan[:k] and run.pretraining.seed == run.seed, run
-    assert label_runs.plan(seeds=1)[:16] == seed0 and len(label_runs.plan(seeds=1)) == 19
+    one_seed = label_runs.plan(seeds=1)
+    assert one_seed[:13] == seed0 and one_seed[13:16] == plan[39:42] and len(one_seed) == 19
     assert all(run.tiny for run in label_runs.plan(tiny=True))
 
 

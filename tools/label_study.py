@@ -14,7 +14,8 @@ zero-shot tables, pretraining metrics) is also copied into the repository
 (docs/label_efficiency/runs/), which counts as finished too: commit that folder and the study
 continues in another checkout. The report is rewritten after every run. The order puts the most
 informative runs first (seed 0's pretraining and zero-shot probe, its fine-tuning at 5 % for every
-start, then 10 % ...), so a partial study already answers something.
+start, then 10 %, 20 %; 40 % after every seed's scarce fractions), so a partial study already
+answers something.
 """
 
 from __future__ import annotations

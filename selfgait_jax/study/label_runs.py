@@ -24,14 +24,19 @@ Run = Pretraining | FineTuning
 def plan(seeds: int = label_rows.SEEDS, tiny: bool = False) -> list[Run]:
     """The runs in the order they go. Seed by seed: the pretexts' pretraining runs and their 1-step
     twins (each with its zero-shot probe), then every start's fine-tuning at the smallest fraction,
-    then the next fraction; after the last seed, the pool-size row, seed by seed."""
+    then the next fraction, up to the largest but one. The largest fraction, where labels are least
+    scarce and pretraining has least to show, comes after every seed's scarce ones, so that a study
+    cut short has all its seeds where the question is; last, the pool-size row, seed by seed."""
+    scarce, largest = label_rows.FRACTIONS[:-1], label_rows.FRACTIONS[-1]
     out = []
     for seed in range(seeds):
         for pretext in label_rows.PRETEXTS:
             pretraining = Pretraining(pretext, seed, tiny=tiny)
             out += [pretraining, pretraining.twin]
         out += [FineTuning(start, fraction, seed, tiny=tiny)
-                for fraction in label_rows.FRACTIONS for start in label_rows.STARTS]
+                for fraction in scarce for start in label_rows.STARTS]
+    for seed in range(seeds):
+        out += [FineTuning(start, largest, seed, tiny=tiny) for start in label_rows.STARTS]
     for seed in range(seeds):
         pretraining = Pretraining(label_rows.OTHER_PRETEXT, seed, label_rows.POOL_ROW_RATIO, tiny=tiny)
         out += [pretraining, pretraining.twin,
