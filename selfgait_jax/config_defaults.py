@@ -129,6 +129,8 @@ def _pretext_section(tiny: bool) -> ml_collections.ConfigDict:
     pretext.clip_span = 6 if tiny else 20  # ... drawn from a random window of this many frames
     pretext.scale = 16.0  # InfoNCE: cosine logits x scale (GaitSSB: 16)
     pretext.label_smoothing = 0.1  # InfoNCE (GaitSSB: 0.1)
+    # InfoNCE: target keys of earlier batches kept as more negatives (MoCo's queue); 0 = none.
+    pretext.queue_size = 0
     # Probabilities per clip (flip_per_frame: the flip drawn per frame); unset = the pretext's own.
     pretext.augment = ml_collections.ConfigDict()
     for op in ("affine", "perspective", "flip", "dilate", "blur"):

@@ -18,6 +18,7 @@ with ``load_for_inference``, which restores the checkpoint's state tree from its
 needs no optimiser and no rebuilt experiment.
 """
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -233,19 +234,31 @@ class Checkpoints:
         return config_defaults.with_defaults(config_from_json(self.restore_stored_config(step)))
 
     def restore(self, step: int, abstract_state):
-        """Restores ``(state, next_batch)`` into the shapes/dtypes/shardings of ``abstract_state``."""
+        """Restores ``(state, next_batch)`` into the shapes/dtypes/shardings of ``abstract_state``
+        (a dataclass). A field declared after the checkpoint was written (``TrainState.queue``) is
+        absent from it; if the field holds no arrays in ``abstract_state`` it is kept as it is there."""
+        stored = self._state_metadata(step)
+        fields = {f.name: getattr(abstract_state, f.name) for f in dataclasses.fields(abstract_state)}
+        newer = {name for name, value in fields.items()
+                 if name not in stored and not jax.tree.leaves(value)}
+        target = {k: v for k, v in fields.items() if k not in newer} if newer else abstract_state
         restored = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state),
+            state=ocp.args.StandardRestore(target),
             data=ocp.args.JsonRestore()))
-        return restored["state"], int(restored["data"]["next_batch"])
+        state = abstract_state.replace(**restored["state"]) if newer else restored["state"]
+        return state, int(restored["data"]["next_batch"])
+
+    def _state_metadata(self, step: int) -> dict:
+        """The state's tree as the checkpoint of ``step`` records it (arrays' shapes and dtypes)."""
+        metadata = ocp.StandardCheckpointer().metadata(
+            os.path.join(self.directory, str(step), "state"))
+        tree = getattr(metadata, "item_metadata", metadata)
+        return getattr(tree, "tree", tree)
 
     def restore_state(self, step: int) -> dict:
         """The state of ``step`` as a plain dict of arrays (``params``, ``batch_stats``, ...), in
         the shapes and dtypes its checkpoint records, replicated on one device."""
-        metadata = ocp.StandardCheckpointer().metadata(
-            os.path.join(self.directory, str(step), "state"))
-        tree = getattr(metadata, "item_metadata", metadata)
-        tree = getattr(tree, "tree", tree)
+        tree = self._state_metadata(step)
         on_one_device = sharding.replicated(sharding.data_mesh(jax.devices()[:1]))
         abstract = jax.tree.map(
             lambda m: jax.ShapeDtypeStruct(tuple(m.shape), m.dtype, sharding=on_one_device), tree)

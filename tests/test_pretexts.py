@@ -162,6 +162,58 @@ def test_info_nce_is_per_part():
     np.testing.assert_allclose(losses.info_nce_per_part(q, k, 4.0, 0.0), (right + wrong) / 2, rtol=1e-6)
 
 
+def _info_nce_reference(q, k, neg, valid, scale, eps):
+    """The queue's InfoNCE written out in numpy: per part, softmax over the batch's keys and the
+    valid queued keys; the smoothing spread over those candidates."""
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
+    q, k, neg = unit(np.asarray(q, np.float64)), unit(np.asarray(k, np.float64)), unit(np.asarray(neg, np.float64))
+    n, parts = q.shape[:2]
+    losses_ = []
+    for p in range(parts):
+        for i in range(n):
+            cands = [k[j, p] for j in range(n)] + [neg[m, p] for m in range(len(neg)) if valid[m]]
+            logits = scale * np.array([q[i, p] @ c for c in cands])
+            log_p = logits - np.log(np.sum(np.exp(logits)))
+            target = np.full(len(cands), eps / len(cands))
+            target[i] += 1.0 - eps
+            losses_.append(-np.sum(target * log_p))
+    return np.mean(losses_)
+
+
+def test_info_nce_with_a_queue_by_hand():
+    rng = np.random.default_rng(3)
+    q, k, neg = rng.normal(size=(3, 2, 4)), rng.normal(size=(3, 2, 4)), rng.normal(size=(5, 2, 4))
+    valid = np.array([True, True, False, True, False])
+    got = losses.info_nce_per_part(jnp.asarray(q), jnp.asarray(k), 3.0, 0.1, jnp.asarray(neg), jnp.asarray(valid))
+    np.testing.assert_allclose(got, _info_nce_reference(q, k, neg, valid, 3.0, 0.1), rtol=1e-5)
+    # Negatives close to a query's own key make its choice harder: the loss rises.
+    hard = np.repeat(k[:1], 5, axis=0)
+    harder = losses.info_nce_per_part(jnp.asarray(q), jnp.asarray(k), 3.0, 0.1, jnp.asarray(hard),
+                                      jnp.ones(5, bool))
+    np.testing.assert_allclose(harder, _info_nce_reference(q, k, hard, np.ones(5, bool), 3.0, 0.1), rtol=1e-5)
+
+
+def test_an_empty_queue_leaves_info_nce_as_it_is():
+    rng = np.random.default_rng(4)
+    q, k = jnp.asarray(rng.normal(size=(4, 3, 8))), jnp.asarray(rng.normal(size=(4, 3, 8)))
+    plain = losses.info_nce_per_part(q, k, 16.0, 0.1)
+    empty = losses.info_nce_per_part(q, k, 16.0, 0.1, jnp.zeros((6, 3, 8)), jnp.zeros(6, bool))
+    np.testing.assert_allclose(empty, plain, rtol=1e-6)
+
+
+def test_the_queue_is_a_ring_that_keeps_the_newest_keys():
+    queue = state_lib.init_queue(5, (1, 2))
+    batch = lambda first, n: jnp.arange(first, first + n, dtype=jnp.float32)[:, None, None] * jnp.ones((n, 1, 2))  # noqa: E731
+    queue = state_lib.enqueue(queue, batch(1, 3))  # slots 0-2
+    assert int(queue["next"]) == 3 and int(queue["filled"]) == 3
+    queue = state_lib.enqueue(queue, batch(4, 3))  # slots 3, 4, then 0 (the oldest, key 1)
+    np.testing.assert_array_equal(queue["keys"][:, 0, 0], [6, 2, 3, 4, 5])
+    assert int(queue["next"]) == 1 and int(queue["filled"]) == 5
+    queue = state_lib.enqueue(queue, batch(10, 7))  # more than fits: the last five, in order
+    np.testing.assert_array_equal(np.sort(queue["keys"][:, 0, 0]), [12, 13, 14, 15, 16])
+    assert int(queue["next"]) == 1 and int(queue["filled"]) == 5
+
+
 def test_the_authors_loss_compares_across_parts():
     """Equal per-part directions but different per-channel profiles over the parts: the paper's loss
     is 0, the authors' (cos along the parts axis) is not, and the other way round."""
@@ -204,12 +256,23 @@ def test_unset_augmentations_take_the_pretexts_own_and_set_ones_override():
     ("loss", "triplet", "pretext.loss"),
     ("clip_frames", 9, "pretext.clip_frames"),
     ("scale", 0.0, "pretext.scale"),
+    ("queue_size", -1, "pretext.queue_size"),
 ])
 def test_a_bad_option_names_its_key(key, value, match):
     c = _pretrain_config("contrastive")
     c.pretext[key] = value
     with pytest.raises(ValueError, match=match):
         pretexts.resolve(c)
+
+
+def test_a_queue_needs_the_info_nce_loss():
+    c = _pretrain_config("authors")
+    c.pretext.queue_size = 8
+    with pytest.raises(ValueError, match="pretext.queue_size.*info_nce"):
+        pretexts.resolve(c)
+    c = _pretrain_config("contrastive")
+    c.pretext.queue_size = 8
+    assert pretexts.resolve(c).queue_size == 8
 
 
 def test_the_paper_pretext_refuses_clip_options():
@@ -249,6 +312,46 @@ def test_clip_pair_step_trains_the_online_network_and_moves_the_target_by_ema(na
                            state.params["backbone"]["block1"]["conv_a"]["conv"]["kernel"])
     has_mtb = "mtb" in state.target_params
     assert has_mtb == (setting.pretext.target == "clip_mtb")
+
+
+@pytest.mark.slow
+def test_the_queue_starts_empty_fills_with_both_clips_target_keys_and_then_adds_negatives():
+    """Step 1 with an empty queue is the step without one; its 2B target keys are enqueued; step 2
+    then has more negatives, so a larger loss from the same state."""
+    def build(queue_size):
+        c = _pretrain_config("contrastive")
+        c.pretext.queue_size = queue_size
+        for op in ("affine", "perspective", "flip", "dilate", "blur"):
+            c.pretext.augment[op] = 0.0  # the clips reach the networks as they are
+        setting = pretexts.resolve(c)
+        online, target = registry.build_byol_models(c.model, setting.pretext.target, True)
+        tx = optax.sgd(0.05)
+        state = state_lib.init_pretrain_state(online, target, tx, jax.random.PRNGKey(0), 4,
+                                              target_takes_clip=True, queue_size=queue_size)
+        step = jax.jit(steps.make_clip_pair_step(online, target, tx, optax.constant_schedule(0.05),
+                                                 setting, c.byol, 10))
+        return target, state, step
+
+    rng = np.random.default_rng(1)
+    batch = {k: (rng.random((4, 4, 64, 44)) > 0.5).astype(np.uint8) * 255 for k in ("clip_a", "clip_b")}
+    target, queued0, step_queued = build(12)
+    _, plain0, step_plain = build(0)
+    assert plain0.queue == {} and queued0.queue["keys"].shape[0] == 12 and int(queued0.queue["filled"]) == 0
+
+    queued1, m_queued = step_queued(queued0, batch)
+    plain1, m_plain = step_plain(plain0, batch)
+    np.testing.assert_allclose(m_queued["loss"], m_plain["loss"], rtol=1e-6)
+    assert int(queued1.queue["filled"]) == 8 and int(queued1.queue["next"]) == 8
+    clips = jnp.concatenate([batch["clip_a"], batch["clip_b"]]).astype(jnp.float32) / 255.0
+    keys, _ = target.apply({"params": queued0.target_params, "batch_stats": queued0.target_batch_stats},
+                           clips, jnp.ones(clips.shape[:2], bool), train=True, mutable=["batch_stats"])
+    np.testing.assert_allclose(queued1.queue["keys"][:8], keys, rtol=1e-4, atol=1e-4)  # jit vs eager
+    np.testing.assert_array_equal(queued1.queue["keys"][8:], 0.0)
+
+    queued2, m_queued = step_queued(queued1, batch)
+    _, m_plain = step_plain(plain1, batch)
+    assert float(m_queued["loss"]) > float(m_plain["loss"]) + 1e-3
+    assert int(queued2.queue["filled"]) == 12 and int(queued2.queue["next"]) == 4
 
 
 def test_clip_pairs_batched_by_view_hold_one_view_each():

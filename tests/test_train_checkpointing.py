@@ -20,6 +20,7 @@ import pytest
 import repo_files
 from selfgait_jax import sharding, workdir as workdir_lib
 from selfgait_jax.train import config_checks, experiment, loop, steps
+from selfgait_jax.train import state as state_lib
 from selfgait_jax.train.state import TrainState
 
 finetune, pretrain, quickstart = (repo_files.config(n) for n in ("finetune", "pretrain", "quickstart"))
@@ -61,6 +62,38 @@ def test_round_trip_and_unfinished_checkpoint_is_ignored(tmp_path):
     assert state.params["backbone"]["w"].sharding.is_equivalent_to(sharding.replicated(mesh), 2)
     assert restored_config == config  # tuples survive the JSON round trip
     assert restored_config.model.channels == config.model.channels
+
+
+def test_a_checkpoint_written_before_the_queue_field_restores_with_it_empty(tmp_path):
+    """States were saved without ``TrainState.queue`` before the queue existed: resuming such a run
+    restores every other field and leaves the queue empty; a state with a queue round-trips it."""
+    config = pretrain.get_config("tiny")
+    old = _state(2.5, step=4)
+    old_layout = {f: getattr(old, f) for f in ("step", "params", "target_params", "batch_stats",
+                                               "target_batch_stats", "opt_state", "rng")}
+    ckpts = workdir_lib.Checkpoints(str(tmp_path / "old"))
+    ckpts.save(4, old_layout, next_batch=4, config=config)
+    ckpts.wait_until_finished()
+    mesh = sharding.data_mesh()
+    try:
+        state, next_batch = ckpts.restore(4, _abstract(mesh))
+    finally:
+        ckpts.close()
+    assert isinstance(state, TrainState) and state.queue == {} and next_batch == 4
+    np.testing.assert_array_equal(state.params["backbone"]["w"], np.full((2, 3), 2.5))
+    np.testing.assert_array_equal(state.opt_state[0].trace["fc_bins"]["b"], np.zeros(4))
+
+    queued = _state(1.0).replace(queue=state_lib.enqueue(state_lib.init_queue(3, (2,)), jnp.ones((2, 2))))
+    ckpts = workdir_lib.Checkpoints(str(tmp_path / "new"))
+    ckpts.save(3, queued, next_batch=3, config=config)
+    ckpts.wait_until_finished()
+    abstract = sharding.with_sharding(jax.eval_shape(lambda: queued), sharding.replicated(mesh))
+    try:
+        state, _ = ckpts.restore(3, abstract)
+    finally:
+        ckpts.close()
+    np.testing.assert_array_equal(state.queue["keys"], [[1, 1], [1, 1], [0, 0]])
+    assert int(state.queue["next"]) == 2 and int(state.queue["filled"]) == 2
 
 
 def test_copy_by_name_errors_name_the_parameter():

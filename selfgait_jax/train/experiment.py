@@ -53,7 +53,8 @@ def build_experiment(config) -> Experiment:
 
         def init_state(rng):
             return state_lib.init_pretrain_state(online, target, tx, rng, k, FRAME_SHAPE,
-                                                 target_takes_clip=two_clips)
+                                                 target_takes_clip=two_clips,
+                                                 queue_size=setting.queue_size)
 
         if two_clips:
             step = steps.make_clip_pair_step(online, target, tx, schedule, setting, config.byol,

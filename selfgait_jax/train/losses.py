@@ -34,18 +34,32 @@ def byol_loss_across_parts(prediction: jax.Array, target_projection: jax.Array) 
 
 
 def info_nce_per_part(query: jax.Array, key: jax.Array, scale: float = 16.0,
-                      label_smoothing: float = 0.1) -> jax.Array:
+                      label_smoothing: float = 0.1, negatives: jax.Array | None = None,
+                      negatives_valid: jax.Array | None = None) -> jax.Array:
     """Per-part InfoNCE (GaitSSB): for each part, row i of ``query`` must pick row i of ``key`` among
-    all N keys (the other sequences of the global batch are the negatives).
+    all N keys (the other sequences of the global batch are the negatives) and, if given, the Q
+    ``negatives`` (MoCo's queue of earlier batches' keys) whose ``negatives_valid`` is True.
 
-    Logits are cosine similarities × ``scale``; cross-entropy with label smoothing; mean over parts
-    and rows. ``query``, ``key``: ``[N, parts, d]``; the caller stops the key's gradient.
+    Logits are cosine similarities × ``scale``; cross-entropy with label smoothing spread over the
+    valid candidates only; mean over parts and rows. ``query``, ``key``: ``[N, parts, d]``;
+    ``negatives``: ``[Q, parts, d]``, ``negatives_valid``: bool ``[Q]``; the caller stops the
+    gradient of keys and negatives.
     """
     q = _l2_normalize(jnp.swapaxes(query.astype(jnp.float32), 0, 1))  # [parts, N, d]
     k = _l2_normalize(jnp.swapaxes(key.astype(jnp.float32), 0, 1))
     logits = scale * jnp.einsum("pnd,pmd->pnm", q, k)
     n = logits.shape[-1]
-    targets = optax.smooth_labels(jax.nn.one_hot(jnp.arange(n), n), label_smoothing)
+    if negatives is None:
+        targets = optax.smooth_labels(jax.nn.one_hot(jnp.arange(n), n), label_smoothing)
+        return jnp.mean(optax.softmax_cross_entropy(logits, targets[None]))
+    neg = _l2_normalize(jnp.swapaxes(negatives.astype(jnp.float32), 0, 1))  # [parts, Q, d]
+    logits = jnp.concatenate([logits, scale * jnp.einsum("pnd,pmd->pnm", q, neg)], axis=-1)
+    valid = jnp.concatenate([jnp.ones(n, bool), negatives_valid])
+    # A finite floor, not -inf: an invalid slot's label is 0, and 0 x -inf would be NaN.
+    logits = jnp.where(valid, logits, -1e9)
+    spread = valid.astype(jnp.float32) / jnp.sum(valid)
+    targets = (1.0 - label_smoothing) * jax.nn.one_hot(jnp.arange(n), logits.shape[-1]) \
+        + label_smoothing * spread
     return jnp.mean(optax.softmax_cross_entropy(logits, targets[None]))
 
 

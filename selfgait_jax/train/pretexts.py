@@ -12,7 +12,8 @@ is, which loss, which augmentations, where it comes from), selected by ``pretext
 - ``contrastive``: GaitSSB (Fan et al., TPAMI 2023, OpenGait's ``gaitssb.py``) through SelfGait's own
   network: two clips of each sequence, augmented independently, per-part projector and predictor
   (a linear map and BatchNorm per part), per-part InfoNCE against every other sequence of the
-  batch, with an EMA target (MoCo-style) instead of GaitSSB's shared encoder.
+  batch, with an EMA target (MoCo-style) instead of GaitSSB's shared encoder. ``pretext.queue_size``
+  adds MoCo's queue: the target keys of earlier batches as more negatives.
 - ``contrastive_other_view`` (an extension, not GaitSSB): as ``contrastive``, but the two clips show
   one walk from two cameras. Like ``other_view`` it needs a pool recorded by synchronised cameras
   (CASIA-B, OU-MVLP and SynthGait are) and uses that pairing, never identity labels.
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Callable
+
+import jax.numpy as jnp
 
 from selfgait_jax.data import sampling
 from selfgait_jax.errors import ConfigError
@@ -91,9 +94,15 @@ class Setting:
     clip_span: int
     scale: float  # InfoNCE: logits are cosines × scale
     label_smoothing: float
+    queue_size: int = 0  # InfoNCE: earlier batches' target keys kept as negatives (0: none)
 
     @property
     def loss_fn(self) -> Callable:
+        """``loss(query, key)``, or with a queue ``loss(query, key, queue)`` (``state.init_queue``)."""
+        if self.queue_size:
+            return lambda q, k, queue: losses.info_nce_per_part(
+                q, k, self.scale, self.label_smoothing, queue["keys"],
+                jnp.arange(self.queue_size) < queue["filled"])
         if self.loss == "info_nce":
             return lambda q, k: losses.info_nce_per_part(q, k, self.scale, self.label_smoothing)
         return LOSSES[self.loss]
@@ -127,7 +136,14 @@ def resolve(config) -> Setting:
         raise ConfigError("pretext.scale", f"{cfg.scale} must be positive")
     if not 0.0 <= float(cfg.label_smoothing) < 1.0:
         raise ConfigError("pretext.label_smoothing", f"{cfg.label_smoothing} must be in [0, 1)")
-    return Setting(row, loss, augment, frames, span, float(cfg.scale), float(cfg.label_smoothing))
+    queue_size = int(cfg.queue_size)
+    if queue_size < 0:
+        raise ConfigError("pretext.queue_size", f"{queue_size} must be >= 0 (0: no queue)")
+    if queue_size and loss != "info_nce":
+        raise ConfigError("pretext.queue_size", f"a queue of negatives needs the info_nce loss, "
+                          f"not {loss}")
+    return Setting(row, loss, augment, frames, span, float(cfg.scale), float(cfg.label_smoothing),
+                   queue_size)
 
 
 def share_target_fcs(setting: Setting, byol_cfg) -> bool:

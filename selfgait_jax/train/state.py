@@ -1,4 +1,5 @@
-"""The whole training state as one pytree, its initialisation, and BYOL's EMA target update."""
+"""The whole training state as one pytree, its initialisation, BYOL's EMA target update and the
+InfoNCE queue of negatives."""
 
 import math
 from typing import Any
@@ -19,7 +20,9 @@ class TrainState:
     ``params``/``batch_stats`` belong to the network being trained (BYOL's online network, or the
     embedding network when training with the triplet loss). ``target_params``/``target_batch_stats``
     are BYOL's EMA target (empty dicts for triplet training): a separate pytree that never gets a
-    gradient. ``rng`` is a raw uint32 key; each step folds ``step`` into it.
+    gradient. ``rng`` is a raw uint32 key; each step folds ``step`` into it. ``queue`` is the
+    contrastive pretexts' queue of earlier batches' target keys (`init_queue`, ``pretext.queue_size``),
+    an empty dict otherwise; checkpoints written before it existed restore with it empty.
     """
 
     step: jax.Array
@@ -29,12 +32,15 @@ class TrainState:
     target_batch_stats: Any
     opt_state: Any
     rng: jax.Array
+    queue: Any = flax.struct.field(default_factory=dict)
 
 
 def init_pretrain_state(online, target, tx: optax.GradientTransformation, rng: jax.Array,
-                        k: int, frame_shape=FRAME_SHAPE, target_takes_clip: bool = False) -> TrainState:
+                        k: int, frame_shape=FRAME_SHAPE, target_takes_clip: bool = False,
+                        queue_size: int = 0) -> TrainState:
     """Fresh BYOL state; the target starts as a copy of the online network (as in BYOL). The target
-    takes one frame (the paper's) or, with ``target_takes_clip``, a clip and its mask."""
+    takes one frame (the paper's) or, with ``target_takes_clip``, a clip and its mask. With
+    ``queue_size`` > 0 the state holds an empty queue of that many target keys."""
     init_rng, online_rng, target_rng = jax.random.split(rng, 3)
     frames, mask = dummy_inputs(k, frame_shape)
     online_vars = online.init(online_rng, frames, mask, train=False)
@@ -49,6 +55,10 @@ def init_pretrain_state(online, target, tx: optax.GradientTransformation, rng: j
         target_params[key] = jax.tree.map(jnp.copy, params[key])
     if jax.tree.structure(target_params) != jax.tree.structure(target_vars["params"]):
         raise ValueError("model: target and online sub-networks differ in structure")
+    queue = {}
+    if queue_size:
+        key_shape = jax.eval_shape(lambda: target.apply(target_vars, *target_inputs, train=False))
+        queue = init_queue(queue_size, key_shape.shape[1:])
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
@@ -56,7 +66,8 @@ def init_pretrain_state(online, target, tx: optax.GradientTransformation, rng: j
         batch_stats=online_vars.get("batch_stats", {}),
         target_batch_stats=target_vars.get("batch_stats", {}),
         opt_state=tx.init(params),
-        rng=init_rng)
+        rng=init_rng,
+        queue=queue)
 
 
 def init_triplet_state(model, tx: optax.GradientTransformation, rng: jax.Array, num_frames: int,
@@ -100,3 +111,23 @@ def ema_update(target_params, online_params, tau: jax.Array, share_fcs: bool = F
             new[key] = jax.tree.map(lambda t, o: tau * t + (1.0 - tau) * o,
                                     target_sub, online_params[key])
     return new
+
+
+def init_queue(size: int, key_shape) -> dict:
+    """An empty queue of ``size`` keys of ``key_shape`` (``[parts, d]``): ``keys`` in a ring buffer,
+    ``next`` the slot the next key goes to, ``filled`` how many slots hold a key."""
+    return {"keys": jnp.zeros((size, *key_shape), jnp.float32),
+            "next": jnp.zeros((), jnp.int32),
+            "filled": jnp.zeros((), jnp.int32)}
+
+
+def enqueue(queue: dict, keys: jax.Array) -> dict:
+    """The queue with ``keys`` ``[n, parts, d]`` written over its oldest slots (of n > size, only the
+    last size fit)."""
+    size = queue["keys"].shape[0]
+    keys = keys[-size:].astype(jnp.float32)
+    n = keys.shape[0]
+    slots = (queue["next"] + jnp.arange(n)) % size
+    return {"keys": queue["keys"].at[slots].set(keys),
+            "next": (queue["next"] + n) % size,
+            "filled": jnp.minimum(queue["filled"] + n, size)}

@@ -22,7 +22,7 @@ from selfgait_jax import sharding
 from selfgait_jax.models import xla_cpu
 from selfgait_jax.models.contract import frames_to_float
 from selfgait_jax.train import augment, losses, pretexts
-from selfgait_jax.train.state import TrainState, ema_tau, ema_update
+from selfgait_jax.train.state import TrainState, ema_tau, ema_update, enqueue
 
 # Metrics that describe the step's setting rather than its result (the lr, BYOL's EMA rate τ): an
 # accumulated update and a logging interval report their last value, not a mean.
@@ -83,12 +83,15 @@ def make_clip_pair_step(online, target, tx: optax.GradientTransformation, schedu
     and the target network as one batch of 2B (BatchNorm statistics over both clips). The loss is
     taken both ways, online(a) against target(b) and online(b) against target(a), and summed as in
     BYOL: each clip's key is the target of the *other* clip of its sequence, and for InfoNCE the
-    negatives of a query are the other B − 1 sequences' keys of that direction. Gradients flow to
-    the online parameters only; the target is then an EMA of them with τ from ``state.step``.
+    negatives of a query are the other B − 1 sequences' keys of that direction, and with
+    ``pretext.queue_size`` the queue's keys (both clips' target keys of earlier batches; this batch's
+    are enqueued after the loss). Gradients flow to the online parameters only; the target is then an
+    EMA of them with τ from ``state.step``.
     """
     share_fcs = pretexts.share_target_fcs(setting, byol_cfg)
     loss_of = setting.loss_fn
     aug = setting.augment
+    queued = setting.queue_size > 0
     update = _online_update_and_ema(tx, schedule, byol_cfg, total_steps, share_fcs)
 
     def step(state: TrainState, batch):
@@ -106,10 +109,14 @@ def make_clip_pair_step(online, target, tx: optax.GradientTransformation, schedu
                 {"params": params, "batch_stats": state.batch_stats}, clips, mask, train=True,
                 mutable=["batch_stats"], rngs={"dropout": jax.random.fold_in(rng, 0)})
             pred = out["prediction"]
-            loss = loss_of(pred[:b], target_proj[b:]) + loss_of(pred[b:], target_proj[:b])
+            queue = (state.queue,) if queued else ()
+            loss = loss_of(pred[:b], target_proj[b:], *queue) + loss_of(pred[b:], target_proj[:b], *queue)
             return loss, (updates, out["projection"])
 
-        return update(state, loss_fn, target_updates)
+        new_state, metrics = update(state, loss_fn, target_updates)
+        if queued:  # this batch's keys become the next batches' negatives
+            new_state = new_state.replace(queue=enqueue(state.queue, target_proj))
+        return new_state, metrics
 
     return step
 
