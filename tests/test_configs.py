@@ -146,8 +146,9 @@ def test_the_evaluation_settings_are_checked_before_training():
             config_checks.check_config(bad, jax.device_count())
     chain = load("sg2", "tiny")
     chain.finetune.eval.metric = "cosinus"
-    with pytest.raises(ValueError, match=r"^config\.eval\.metric"):
-        config_checks.check_chain(chain, "unused", jax.device_count())
+    with pytest.raises(ConfigError, match=r"^config\.finetune\.eval\.metric: 'cosinus'") as error:
+        config_checks.check_chain(chain, "unused", jax.device_count())  # the key as a chain sets it
+    assert error.value.key == "finetune.eval.metric"
 
 
 def test_a_chain_is_checked_whole_and_its_stages_resolved(tmp_path):

@@ -175,7 +175,7 @@ def test_fine_tuning_is_the_reproductions_wo_pt_stage_at_the_fraction(fraction):
 
 def test_a_pretrained_start_needs_init_from_and_validates_with_it(tmp_path):
     chain = _config("finetune,paper,0.05,0")
-    with pytest.raises(ValueError, match=r"config\.finetune\.init_from:|config\.init_from:"):
+    with pytest.raises(ValueError, match=r"^config\.finetune\.init_from:.*--config\.finetune\.init_from=PRETRAIN"):
         config_checks.check_chain(chain, str(tmp_path / "run"), jax.device_count())
     (tmp_path / "pre" / "checkpoints" / "1").mkdir(parents=True)
     chain.finetune.init_from = str(tmp_path / "pre")  # what --config.finetune.init_from=PATH sets

@@ -151,7 +151,7 @@ def test_config_errors_are_raised_before_compiling(tmp_path, monkeypatch):
     # A chain checks every stage before the first one starts.
     chain = quickstart.get_config("tiny")
     chain.finetune.triplet.K = 3
-    with pytest.raises(ValueError, match=re.escape("config.triplet.P*triplet.K:")):
+    with pytest.raises(ValueError, match=re.escape("config.finetune.triplet.P*finetune.triplet.K:")):
         loop.run(chain, str(tmp_path / "chain"))
     chain = quickstart.get_config("tiny")
     chain.evaluate = "pretest"

@@ -34,7 +34,9 @@ def _non_negative_int(value, key: str):
 def check_chain(config, workdir: str, device_count: int) -> dict:
     """Checks a chain config (``config_defaults.chain_config``) and every one of its stages before
     the first starts; returns ``{stage name: stage config}`` in run order, each resolved, with an
-    ``init_from="@<earlier stage>"`` turned into that stage's folder ``workdir/<earlier stage>``."""
+    ``init_from="@<earlier stage>"`` turned into that stage's folder ``workdir/<earlier stage>``.
+    A stage's error names its key, and any flag it suggests, as the command line sets them on a
+    chain: ``config.finetune.init_from``, ``--config.finetune.init_from=...``."""
     names = [n.strip() for n in config.stages.split(",") if n.strip()]
     for name in names:
         if name not in config:
@@ -50,7 +52,12 @@ def check_chain(config, workdir: str, device_count: int) -> dict:
             if ref not in names[:names.index(name)]:
                 _fail(f"{name}.init_from", f"{stage.init_from!r} must name an earlier stage")
             stage.init_from = os.path.join(workdir, ref)
-        check_config(stage, device_count, check_init_from=not chained)
+        try:
+            check_config(stage, device_count, check_init_from=not chained)
+        except ConfigError as error:
+            key = "*".join(f"{name}.{part}" for part in error.key.split("*"))  # P*K: a product of keys
+            problem = error.problem.replace(f"--config.{error.key}=", f"--config.{key}=")
+            raise ConfigError(key, problem) from None
         stages[name] = stage
     return stages
 
