@@ -7,6 +7,7 @@ that raised them or the words of the message:
 - ``ConfigError``: a config setting that cannot be used; ``key`` is its dotted path.
 - ``SequenceError``: a sequence (a folder of frames, a .pkl) that cannot be used; ``path`` names it.
 - ``GalleryNotFound``: an enrolled gallery file that does not exist yet.
+- ``ModelMismatchError``: a gallery asked to take or match embeddings of another model than its own.
 - ``WorkdirInUseError``: a workdir whose lock another live training run holds.
 
 Each is a subclass of the built-in error it refines (ValueError, FileNotFoundError, RuntimeError),
@@ -38,6 +39,10 @@ class GalleryNotFound(FileNotFoundError):
     def __init__(self, path):
         super().__init__(f"{path}: no such gallery file (enroll someone first: tools/gallery.py enroll)")
         self.path = str(path)
+
+
+class ModelMismatchError(ValueError):
+    """A gallery's embeddings were made by another model than the one given; the message names both."""
 
 
 class WorkdirInUseError(RuntimeError):

@@ -151,7 +151,7 @@ WITHOUT_TENSORFLOW = {
     # an exported model's loader needs neither flax nor the networks
     "exported model loader": ("import selfgait_jax.evaluation.exported",
                               ("flax", "tensorflow", "selfgait_jax.models")),
-    "evaluation": ("from selfgait_jax.evaluation import api, embed, identify, ranking, tables, evaluate_workdir\n"
+    "evaluation": ("from selfgait_jax.evaluation import api, embed, identify, ranking, tables\n"
                    "import selfgait_jax.data.sources, selfgait_jax.workdir", ("tensorflow",)),
 }
 

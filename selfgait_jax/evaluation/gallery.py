@@ -26,14 +26,10 @@ import zipfile
 
 import numpy as np
 
-from selfgait_jax.errors import GalleryNotFound
+from selfgait_jax.errors import GalleryNotFound, ModelMismatchError
 
 FORMAT = "selfgait_jax.gallery"
 VERSION = 1
-
-
-class ModelMismatchError(ValueError):
-    """The gallery's embeddings were made by another model than the one given."""
 
 
 def model_identity(embedder) -> dict:
