@@ -28,7 +28,7 @@ from selfgait_jax.progress import progress
 
 
 @dataclasses.dataclass(frozen=True)
-class ProtocolResult:
+class RankingResult:
     """Per-condition sums over (probe view, gallery view) pairs; the tables are derived from these.
 
     Arrays are indexed [condition, probe view, gallery view]. `counted` is the number of probes that
@@ -65,7 +65,7 @@ def _nanmean(x: np.ndarray, axis: int) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def summarize(result: ProtocolResult) -> dict:
+def summarize(result: RankingResult) -> dict:
     """The per-condition part of results.json: matrix, per-probe-view rank-1, means, rank-5, mAP."""
     rank1 = result.pair_percent(result.hits1)
     rank5 = result.pair_percent(result.hits5)
@@ -170,7 +170,7 @@ def evaluate_embeddings(
     drop_missing_gallery: bool = True,
     probe_block: int = 256,
     mesh: jax.sharding.Mesh | None = None,
-) -> ProtocolResult:
+) -> RankingResult:
     """Runs the cross-view protocol on embeddings [N, parts, dim] with per-sequence subject and view.
 
     `gallery` and `probes` (condition -> indices, in table order) index the N sequences, as
@@ -242,7 +242,7 @@ def evaluate_embeddings(
                 np.add.at(missing, idx, ~has_match)
                 bar.update(len(rows))
 
-    return ProtocolResult(
+    return RankingResult(
         conditions=conditions,
         views=view_list,
         hits1=hits1,
