@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from selfgait_jax.errors import GalleryNotFound
 from selfgait_jax.evaluation import gallery as gallery_lib
 from selfgait_jax.evaluation import identify
 from selfgait_jax.video.flags import add_extraction_flags, walkers_from_args
@@ -31,11 +29,7 @@ def walk_to_enroll(args) -> tuple[str, object]:
         if len(found) != 1:
             raise ValueError(f"{args.sequence}: holds {len(found)} sequences ({', '.join(k for k, _ in found)}); "
                              f"name the one to enroll")
-        label, frames = found[0]
-        # A sequence found below --sequence is labelled by its path below it: keep --sequence in
-        # front, so that enrolling DIR/walker-12 records DIR/walker-12/<type>/<view>, the walker's name.
-        sequence = Path(args.sequence)
-        return (label if label == str(sequence) else str(sequence / label)), frames
+        return found[0]
     found = walkers_from_args(args)
     walkers = {w.name: w for w in found}
     describe = ", ".join(f"{w.name} (frames {w.track.first_frame}-{w.track.end_frame})" for w in found)
@@ -52,24 +46,12 @@ def walk_to_enroll(args) -> tuple[str, object]:
 
 
 def enroll(args) -> str:
-    from selfgait_jax.data.sources import ArraySource, SequenceMeta
     from selfgait_jax.evaluation.exported import load_exported
 
-    model = load_exported(args.model)
-    identity = gallery_lib.model_identity(model)
-    with gallery_lib.locked(args.gallery):
-        try:
-            gallery = gallery_lib.load_gallery(args.gallery)
-        except GalleryNotFound:  # the first enrolment creates it
-            gallery = gallery_lib.Gallery.empty(identity)
-        gallery.check_model(identity, args.gallery)
-        source, frames = walk_to_enroll(args)
-        embedding = identify.embed_sequences(
-            model, ArraySource("enroll", [SequenceMeta(args.name, "enroll", "enroll")], [frames]))[0]
-        gallery.add(args.name, embedding, source)
-        gallery_lib.save_gallery(gallery, args.gallery)
+    gallery, source, frames = gallery_lib.enroll(args.gallery, load_exported(args.model), args.name,
+                                                 lambda: walk_to_enroll(args))
     count = gallery.identities()[args.name]
-    return (f"enrolled {args.name} from {source} ({len(frames)} silhouettes; walk {count} of {args.name}); "
+    return (f"enrolled {args.name} from {source} ({frames} silhouettes; walk {count} of {args.name}); "
             f"{args.gallery}: {_count(len(gallery.identities()), 'identity', 'identities')}, "
             f"{_count(len(gallery), 'walk', 'walks')}")
 
@@ -90,10 +72,7 @@ def listing(args) -> str:
 
 
 def remove(args) -> str:
-    with gallery_lib.locked(args.gallery):
-        gallery = gallery_lib.load_gallery(args.gallery)
-        removed = gallery.remove(args.name)
-        gallery_lib.save_gallery(gallery, args.gallery)
+    gallery, removed = gallery_lib.remove(args.gallery, args.name)
     return (f"removed {args.name} ({_count(removed, 'walk', 'walks')}); {args.gallery}: "
             f"{_count(len(gallery.identities()), 'identity', 'identities')}")
 

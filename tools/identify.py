@@ -21,27 +21,9 @@ from pathlib import Path
 
 import selfgait_jax
 from selfgait_jax.data.sources import ArraySource, SequenceMeta
+from selfgait_jax.evaluation import gallery as gallery_lib
 from selfgait_jax.evaluation import identify, ranking
 from selfgait_jax.video.flags import add_extraction_flags, walkers_from_args
-
-
-def make_embedder(args):
-    """embed(source) -> [len(source), parts, dim], from an exported file or a workdir's checkpoint.
-
-    The probe goes through the same bucketed batches as the gallery, so it reuses their compiles.
-    """
-    if args.model:
-        from selfgait_jax.evaluation.exported import load_exported
-
-        model = load_exported(args.model)
-        return (lambda source: identify.embed_sequences(model, source)), model
-    from selfgait_jax.evaluation import embed
-    from selfgait_jax.models import contract
-    from selfgait_jax.workdir import load_for_inference
-
-    _, embed_model, variables, _ = load_for_inference(args.workdir, args.step)
-    fn = contract.make_embed_fn(embed_model)
-    return (lambda source: embed.embed_source(fn, variables, source)), None
 
 
 def probes_of(args) -> list[tuple[str, object]]:
@@ -54,17 +36,7 @@ def probes_of(args) -> list[tuple[str, object]]:
 def gallery_of(args, model, embed):
     """``(embeddings [G, parts, dim], metas, description)`` of a gallery file or tree."""
     if Path(args.gallery).suffix.lower() == ".npz" or Path(args.gallery).is_file():
-        from selfgait_jax.evaluation import gallery as gallery_lib
-
-        if model is None:
-            raise ValueError(f"{args.gallery}: an enrolled gallery is searched with the model it was enrolled "
-                             f"with: give --model=FILE, not --workdir")
-        gallery = gallery_lib.load_gallery(args.gallery)
-        gallery.check_model(gallery_lib.model_identity(model), args.gallery)
-        if not len(gallery):
-            raise ValueError(f"{args.gallery}: nobody is enrolled")
-        metas = [SequenceMeta(n, s, "") for n, s in zip(gallery.names, gallery.sources)]
-        return gallery.embeddings, metas, f"{len(gallery.identities())} identities, {len(gallery)} walks"
+        return gallery_lib.searchable(args.gallery, model)
     tree = identify.open_gallery(args.gallery)
     return (embed(tree), tree.metas,
             f"{len(tree)} sequences of {len({m.subject for m in tree.metas})} identities")
@@ -94,7 +66,7 @@ def main(argv=None) -> int:
     selfgait_jax.configure_jax()
     try:
         probes = probes_of(args) if args.probe else None  # cheap: before the gallery, a video after it
-        embed, model = make_embedder(args)
+        embed, model = identify.open_embedder(args.model, args.workdir, args.step)
         gallery, metas, described = gallery_of(args, model, embed)
         probes = probes if probes is not None else probes_of(args)
         probe_metas = [SequenceMeta(f"probe{i}", "probe", "probe") for i in range(len(probes))]

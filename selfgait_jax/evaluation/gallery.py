@@ -171,3 +171,55 @@ def locked(path):
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def enroll(path, model, name: str, read_walk) -> tuple[Gallery, str, int]:
+    """Adds one walk under ``name`` to the gallery file at ``path`` (created by the first enrolment),
+    embedded with the exported ``model``; returns ``(gallery, source, frames)``.
+
+    ``read_walk() -> (source description, frames uint8 [T, 64, 44])`` is called only once the
+    gallery has accepted the model, so a mismatch is refused before a video is read. The whole
+    read-modify-write holds the gallery's lock; the write is atomic.
+    """
+    from selfgait_jax.data.sources import ArraySource, SequenceMeta  # pylint: disable=g-import-not-at-top
+    from selfgait_jax.evaluation import identify  # pylint: disable=g-import-not-at-top
+
+    identity = model_identity(model)
+    with locked(path):
+        try:
+            gallery = load_gallery(path)
+        except GalleryNotFound:
+            gallery = Gallery.empty(identity)
+        gallery.check_model(identity, path)
+        source, frames = read_walk()
+        walk = ArraySource("enroll", [SequenceMeta(name, "enroll", "enroll")], [frames])
+        gallery.add(name, identify.embed_sequences(model, walk)[0], source)
+        save_gallery(gallery, path)
+    return gallery, source, len(frames)
+
+
+def remove(path, name: str) -> tuple[Gallery, int]:
+    """Removes every walk of ``name`` from the gallery file at ``path``; returns the gallery and how
+    many walks went (a ValueError if ``name`` is not enrolled)."""
+    with locked(path):
+        gallery = load_gallery(path)
+        removed = gallery.remove(name)
+        save_gallery(gallery, path)
+    return gallery, removed
+
+
+def searchable(path, model) -> tuple[np.ndarray, list, str]:
+    """``(embeddings [N, parts, dim], metas, description)`` of the gallery file at ``path``, to be
+    searched with the exported ``model`` (None, a workdir's network, is refused: only the model that
+    enrolled a gallery can search it)."""
+    from selfgait_jax.data.sources import SequenceMeta  # pylint: disable=g-import-not-at-top
+
+    if model is None:
+        raise ValueError(f"{path}: an enrolled gallery is searched with the model it was enrolled "
+                         f"with: give --model=FILE, not --workdir")
+    gallery = load_gallery(path)
+    gallery.check_model(model_identity(model), path)
+    if not len(gallery):
+        raise ValueError(f"{path}: nobody is enrolled")
+    metas = [SequenceMeta(n, s, "") for n, s in zip(gallery.names, gallery.sources)]
+    return gallery.embeddings, metas, f"{len(gallery.identities())} identities, {len(gallery)} walks"

@@ -52,16 +52,35 @@ def read_probe(path) -> np.ndarray:
 
 def read_sequences(path) -> list[tuple[str, np.ndarray]]:
     """``(label, frames uint8 [T, 64, 44])`` of every sequence at ``path``: the folders below it that
-    hold PNG frames or one .pkl, e.g. the walkers of tools/silhouettes.py's output (labelled by their
-    path below ``path``; files beside them, such as its contact sheet, are not frames), else ``path``
-    itself as one sequence (see ``read_probe``; labelled by the path). Raises ValueError naming the
-    path when there is none."""
+    hold PNG frames or one .pkl, e.g. the walkers of tools/silhouettes.py's output (files beside
+    them, such as its contact sheet, are not frames), else ``path`` itself as one sequence (see
+    ``read_probe``). Each is labelled by its path, ``path`` included, so that a walker's folder
+    (``out/walker-12``, holding ``crossing/cam/``) keeps its name in the label. Raises ValueError
+    naming the path when there is none."""
     path = Path(path)
     if path.is_dir():
         leaves = sorted({p.parent for p in path.rglob("*") if p.suffix.lower() in (".png", ".pkl")} - {path})
         if leaves:
-            return [(str(leaf.relative_to(path)), read_probe(leaf)) for leaf in leaves]
+            return [(str(leaf), read_probe(leaf)) for leaf in leaves]
     return [(str(path), read_probe(path))]
+
+
+def open_embedder(model_file=None, workdir=None, step=None):
+    """``(embed, model)``: ``embed(source) -> [len(source), parts, dim]`` with an exported file
+    (tools/export.py; ``model`` is its ``ExportedEmbedder``) or a workdir's checkpoint (``step``, by
+    default the latest; ``model`` is None). Gallery and probes go through the same bucketed batches,
+    so the probes reuse the gallery's compiles."""
+    if model_file:
+        from selfgait_jax.evaluation.exported import load_exported  # pylint: disable=g-import-not-at-top
+
+        model = load_exported(model_file)
+        return (lambda source: embed_sequences(model, source)), model
+    from selfgait_jax.models import contract  # pylint: disable=g-import-not-at-top
+    from selfgait_jax.workdir import load_for_inference  # pylint: disable=g-import-not-at-top
+
+    _, embed_model, variables, _ = load_for_inference(workdir, step)
+    fn = contract.make_embed_fn(embed_model)
+    return (lambda source: embed_lib.embed_source(fn, variables, source)), None
 
 
 def open_gallery(root) -> TreeSource:
