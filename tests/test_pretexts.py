@@ -7,7 +7,8 @@ import numpy as np
 import optax
 import pytest
 
-from selfgait_jax import config_defaults
+from selfgait_jax import config_defaults, sharding
+from selfgait_jax.data.batching import to_global
 from selfgait_jax.data import sampling
 from selfgait_jax.models import registry
 from selfgait_jax.train import augment, losses, pretexts, state as state_lib, steps
@@ -314,26 +315,36 @@ def test_clip_pair_step_trains_the_online_network_and_moves_the_target_by_ema(na
     assert has_mtb == (setting.pretext.target == "clip_mtb")
 
 
+def _contrastive_without_augmentation(queue_size):
+    """``(target, state, step)`` of the tiny contrastive pretext with a queue of ``queue_size``, the
+    clips reaching the networks as they are (every augmentation off); the step not yet jitted."""
+    c = _pretrain_config("contrastive")
+    c.pretext.queue_size = queue_size
+    for op in ("affine", "perspective", "flip", "dilate", "blur"):
+        c.pretext.augment[op] = 0.0
+    setting = pretexts.resolve(c)
+    online, target = registry.build_byol_models(c.model, setting.pretext.target, True)
+    tx = optax.sgd(0.05)
+    state = state_lib.init_pretrain_state(online, target, tx, jax.random.PRNGKey(0), 4,
+                                          target_takes_clip=True, queue_size=queue_size)
+    step = steps.make_clip_pair_step(online, target, tx, optax.constant_schedule(0.05), setting, c.byol, 10)
+    return target, state, step
+
+
+def _clip_pair_batch(seed=1, n=4):
+    rng = np.random.default_rng(seed)
+    return {k: (rng.random((n, 4, 64, 44)) > 0.5).astype(np.uint8) * 255 for k in ("clip_a", "clip_b")}
+
+
 @pytest.mark.slow
 def test_the_queue_starts_empty_fills_with_both_clips_target_keys_and_then_adds_negatives():
     """Step 1 with an empty queue is the step without one; its 2B target keys are enqueued; step 2
     then has more negatives, so a larger loss from the same state."""
     def build(queue_size):
-        c = _pretrain_config("contrastive")
-        c.pretext.queue_size = queue_size
-        for op in ("affine", "perspective", "flip", "dilate", "blur"):
-            c.pretext.augment[op] = 0.0  # the clips reach the networks as they are
-        setting = pretexts.resolve(c)
-        online, target = registry.build_byol_models(c.model, setting.pretext.target, True)
-        tx = optax.sgd(0.05)
-        state = state_lib.init_pretrain_state(online, target, tx, jax.random.PRNGKey(0), 4,
-                                              target_takes_clip=True, queue_size=queue_size)
-        step = jax.jit(steps.make_clip_pair_step(online, target, tx, optax.constant_schedule(0.05),
-                                                 setting, c.byol, 10))
-        return target, state, step
+        target, state, step = _contrastive_without_augmentation(queue_size)
+        return target, state, jax.jit(step)
 
-    rng = np.random.default_rng(1)
-    batch = {k: (rng.random((4, 4, 64, 44)) > 0.5).astype(np.uint8) * 255 for k in ("clip_a", "clip_b")}
+    batch = _clip_pair_batch()
     target, queued0, step_queued = build(12)
     _, plain0, step_plain = build(0)
     assert plain0.queue == {} and queued0.queue["keys"].shape[0] == 12 and int(queued0.queue["filled"]) == 0
@@ -352,6 +363,33 @@ def test_the_queue_starts_empty_fills_with_both_clips_target_keys_and_then_adds_
     _, m_plain = step_plain(plain1, batch)
     assert float(m_queued["loss"]) > float(m_plain["loss"]) + 1e-3
     assert int(queued2.queue["filled"]) == 12 and int(queued2.queue["next"]) == 4
+
+
+@pytest.mark.slow  # 1-vs-4-device comparison
+def test_the_queue_is_the_same_on_one_and_four_devices():
+    """The batch is sharded over the devices and the queue replicated: enqueueing gathers the keys
+    of every device in batch order, so 4 devices keep the queue and the loss of 1. Each 4-device
+    step starts from the 1-device run's state (the rounding of one step, which does not compound),
+    the second one with a full queue."""
+    _, state, step = _contrastive_without_augmentation(24)
+    one, four = (sharding.data_mesh(jax.devices()[:n]) for n in (1, 4))
+    step_one, step_four = steps.jit_step(step, one), steps.jit_step(step, four)
+    states, losses_ = [jax.device_get(state)], []  # on the host: each step is given (and donates) a copy
+    for seed in (1, 2):
+        new, metrics = step_one(jax.device_put(states[-1], sharding.replicated(one)),
+                                to_global(_clip_pair_batch(seed, n=8), one))
+        states.append(jax.device_get(new))
+        losses_.append(float(metrics["loss"]))
+    for k, seed in enumerate((1, 2)):
+        new, metrics = step_four(jax.device_put(states[k], sharding.replicated(four)),
+                                 to_global(_clip_pair_batch(seed, n=8), four))
+        np.testing.assert_allclose(float(metrics["loss"]), losses_[k], rtol=1e-5)
+        queue = jax.device_get(new.queue)
+        np.testing.assert_allclose(queue["keys"], states[k + 1].queue["keys"], rtol=1e-4, atol=1e-4)
+        assert int(queue["next"]) == int(states[k + 1].queue["next"])
+        assert int(queue["filled"]) == int(states[k + 1].queue["filled"])
+    # 16 keys a step into 24 slots: slots 0-15, then 16-23 and 0-7 (the ring wraps)
+    assert [(int(s.queue["next"]), int(s.queue["filled"])) for s in states[1:]] == [(16, 16), (8, 24)]
 
 
 def test_clip_pairs_batched_by_view_hold_one_view_each():
