@@ -39,7 +39,7 @@ def test_configs_take_the_benchmark_shapes(tool):
     args.pretext = "contrastive"  # a two-clip pretext: clips of --frames, and batches of clip pairs
     config = tool.make_config(args, 2, 4)
     assert (config.pretext.name, config.pretext.clip_frames) == ("contrastive", 12)
-    assert set(tool.random_batch("pretrain", 8, 12, 64, 44, two_clips=True)) == {"clip_a", "clip_b"}
+    assert set(tool.random_batch("pretrain", 8, 12, 64, 44, two_clips=True)) == {"clip_a", "clip_b", "views"}
     args.pretext = "paper"
     assert tuple(config.model.channels) == (32, 64, 128)  # the full-size network
     args.stage = "finetune"

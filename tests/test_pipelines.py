@@ -343,9 +343,9 @@ def test_pretext_batches_by_view_hold_one_view_each_and_keep_every_rule():
         sampling.PretextSampler(lengths, batch_size=8, k=6, groups=views[:10])
 
 
-def test_other_view_target_comes_from_another_camera_of_the_same_walk():
-    """Extension pretext.name=other_view: the target frame is from the same (subject, type) at
-    another view; a sequence with no other view of its walk is never sampled."""
+def _walks_source():
+    """Three walks at 3, 2 and 1 views; row 0 of every frame says which sequence it is (1-based),
+    row 1 which frame."""
     from selfgait_jax.data.sources import ArraySource
 
     metas, sequences = [], []
@@ -358,7 +358,13 @@ def test_other_view_target_comes_from_another_camera_of_the_same_walk():
             frames[:, 1, :] = np.arange(1, 10, dtype=np.uint8)[:, None]  # row 1: which frame
             metas.append(SequenceMeta(subject, type_, view))
             sequences.append(frames)
-    source = ArraySource("walks", metas, sequences)
+    return ArraySource("walks", metas, sequences), metas
+
+
+def test_other_view_target_comes_from_another_camera_of_the_same_walk():
+    """Extension pretext.name=other_view: the target frame is from the same (subject, type) at
+    another view; a sequence with no other view of its walk is never sampled."""
+    source, metas = _walks_source()
     iterator = pipelines.make_pretext_pipeline(source, np.arange(len(metas)), batch_size=8, k=4,
                                                seed=2, target="other_view", progress=False, **TOPOLOGY)
     for batch in take(iterator, 5):
@@ -372,3 +378,19 @@ def test_other_view_target_comes_from_another_camera_of_the_same_walk():
     with pytest.raises(ValueError, match="pretext.name"):
         pipelines.make_pretext_pipeline(source, np.arange(len(metas)), batch_size=8, k=4,
                                         target="next_view", progress=False, **TOPOLOGY)
+
+
+@pytest.mark.parametrize("pairs", ["two_clips", "other_view_clips"])
+def test_clip_pairs_carry_each_clips_camera_view(pairs):
+    """"views" [b, 2] is each clip's view as an index among the pool's sorted views (000, 090,
+    180 → 0, 1, 2): the view of the sequence the clip's frames come from."""
+    source, metas = _walks_source()
+    index = {"000": 0, "090": 1, "180": 2}
+    iterator = pipelines.make_clip_pair_pipeline(source, np.arange(len(metas)), batch_size=8, frames=3,
+                                                 span=4, pairs=pairs, seed=1, progress=False, **TOPOLOGY)
+    for batch in take(iterator, 4):
+        assert batch["views"].shape == (8, 2) and batch["views"].dtype == np.int32
+        for row in range(8):
+            seq_a, seq_b = (metas[int(batch[clip][row, 0, 0, 0]) - 1] for clip in ("clip_a", "clip_b"))
+            assert batch["views"][row].tolist() == [index[seq_a.view], index[seq_b.view]]
+            assert (seq_a.view == seq_b.view) == (pairs == "two_clips")

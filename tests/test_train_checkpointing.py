@@ -83,7 +83,8 @@ def test_a_checkpoint_written_before_the_queue_field_restores_with_it_empty(tmp_
     np.testing.assert_array_equal(state.params["backbone"]["w"], np.full((2, 3), 2.5))
     np.testing.assert_array_equal(state.opt_state[0].trace["fc_bins"]["b"], np.zeros(4))
 
-    queued = _state(1.0).replace(queue=state_lib.enqueue(state_lib.init_queue(3, (2,)), jnp.ones((2, 2))))
+    queued = _state(1.0).replace(queue=state_lib.enqueue(state_lib.init_queue(3, (2,)), jnp.ones((2, 2)),
+                                                                jnp.array([4, 7])))
     ckpts = workdir_lib.Checkpoints(str(tmp_path / "new"))
     ckpts.save(3, queued, next_batch=3, config=config)
     ckpts.wait_until_finished()
@@ -93,6 +94,7 @@ def test_a_checkpoint_written_before_the_queue_field_restores_with_it_empty(tmp_
     finally:
         ckpts.close()
     np.testing.assert_array_equal(state.queue["keys"], [[1, 1], [1, 1], [0, 0]])
+    np.testing.assert_array_equal(state.queue["views"], [4, 7, -1])
     assert int(state.queue["next"]) == 2 and int(state.queue["filled"]) == 2
 
 

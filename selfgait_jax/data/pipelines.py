@@ -163,6 +163,12 @@ def _view_groups(source, store: FrameStore, batch_by: str) -> np.ndarray | None:
     return np.array([source.metas[i].view for i in store.indices.tolist()])
 
 
+def _view_indices(source, store: FrameStore) -> np.ndarray:
+    """int32 per stored sequence: its camera view's index among the stored views, sorted."""
+    names = np.array([source.metas[i].view for i in store.indices.tolist()])
+    return np.searchsorted(np.unique(names), names).astype(np.int32)
+
+
 def _other_views_of_each_walk(source, store: FrameStore) -> tuple:
     """Per stored sequence: the store positions of the same walk (subject, type) at other views."""
     metas = [source.metas[i] for i in store.indices.tolist()]
@@ -237,7 +243,9 @@ def clip_pair_dataset(source, indices: Sequence[int], *, batch_size: int, frames
     """Unlabeled clip pairs of the two-clip pretexts: {"clip_a", "clip_b": uint8 [b, frames, 64, 44]},
     two clips of the same sequence, or with pairs="other_view_clips" of the same walk (subject and
     type) at two camera views (see `sampling.ClipPairSampler` for `pairs` and `span`);
-    `batch_by="view"`: every batch from one camera view.
+    `batch_by="view"`: every batch from one camera view. "views": int32 [b, 2], the camera views
+    of clip a and clip b as indices among the pool's sorted views (metadata, not labels: a queue
+    of negatives can keep to a view).
 
     Every slot holds a real frame (a short sequence repeats frames), so there is no mask; the
     augmentations are applied in the train step (`train/augment.py`).
@@ -250,20 +258,23 @@ def clip_pair_dataset(source, indices: Sequence[int], *, batch_size: int, frames
     sampler = sampling.ClipPairSampler(store.lengths, batch_size, frames, span, pairs, seed,
                                        groups=_view_groups(source, store, batch_by), partners=partners)
     offsets = store.offsets  # the closures keep only this, not the numpy frames
+    views = _view_indices(source, store)
 
     def plan(i):
         chosen = sampler(int(i))
         a = offsets[chosen["sequence"][rows], None] + chosen["frame_a"][rows]
         b = offsets[chosen["sequence_b"][rows], None] + chosen["frame_b"][rows]
-        return np.concatenate([a, b], axis=1)
+        return np.concatenate([a, b], axis=1), np.stack(
+            [views[chosen["sequence"][rows]], views[chosen["sequence_b"][rows]]], axis=1)
 
     gather = _frames_op(store)
 
-    def assemble(flat_rows):
+    def assemble(flat_rows, clip_views):
         clips = gather(tf.ensure_shape(flat_rows, (local, 2 * frames)))
-        return {"clip_a": clips[:, :frames], "clip_b": clips[:, frames:]}
+        return {"clip_a": clips[:, :frames], "clip_b": clips[:, frames:],
+                "views": tf.ensure_shape(clip_views, (local, 2))}
 
-    ds = _indexed_dataset(plan, tf.int64, start_batch)
+    ds = _indexed_dataset(plan, (tf.int64, tf.int32), start_batch)
     return _finish(ds.map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
 
 

@@ -42,8 +42,8 @@ def info_nce_per_part(query: jax.Array, key: jax.Array, scale: float = 16.0,
 
     Logits are cosine similarities × ``scale``; cross-entropy with label smoothing spread over the
     valid candidates only; mean over parts and rows. ``query``, ``key``: ``[N, parts, d]``;
-    ``negatives``: ``[Q, parts, d]``, ``negatives_valid``: bool ``[Q]``; the caller stops the
-    gradient of keys and negatives.
+    ``negatives``: ``[Q, parts, d]``, ``negatives_valid``: bool ``[Q]`` (the same for every query)
+    or ``[N, Q]`` (per query); the caller stops the gradient of keys and negatives.
     """
     q = _l2_normalize(jnp.swapaxes(query.astype(jnp.float32), 0, 1))  # [parts, N, d]
     k = _l2_normalize(jnp.swapaxes(key.astype(jnp.float32), 0, 1))
@@ -54,10 +54,11 @@ def info_nce_per_part(query: jax.Array, key: jax.Array, scale: float = 16.0,
         return jnp.mean(optax.softmax_cross_entropy(logits, targets[None]))
     neg = _l2_normalize(jnp.swapaxes(negatives.astype(jnp.float32), 0, 1))  # [parts, Q, d]
     logits = jnp.concatenate([logits, scale * jnp.einsum("pnd,pmd->pnm", q, neg)], axis=-1)
-    valid = jnp.concatenate([jnp.ones(n, bool), negatives_valid])
+    per_query = jnp.broadcast_to(negatives_valid, (n, neg.shape[1]))
+    valid = jnp.concatenate([jnp.ones((n, n), bool), per_query], axis=1)  # [N, N + Q]
     # A finite floor, not -inf: an invalid slot's label is 0, and 0 x -inf would be NaN.
     logits = jnp.where(valid, logits, -1e9)
-    spread = valid.astype(jnp.float32) / jnp.sum(valid)
+    spread = valid.astype(jnp.float32) / jnp.sum(valid, axis=1, keepdims=True)
     targets = (1.0 - label_smoothing) * jax.nn.one_hot(jnp.arange(n), logits.shape[-1]) \
         + label_smoothing * spread
     return jnp.mean(optax.softmax_cross_entropy(logits, targets[None]))

@@ -13,7 +13,8 @@ is, which loss, which augmentations, where it comes from), selected by ``pretext
   network: two clips of each sequence, augmented independently, per-part projector and predictor
   (a linear map and BatchNorm per part), per-part InfoNCE against every other sequence of the
   batch, with an EMA target (MoCo-style) instead of GaitSSB's shared encoder. ``pretext.queue_size``
-  adds MoCo's queue: the target keys of earlier batches as more negatives.
+  adds MoCo's queue: the target keys of earlier batches as more negatives
+  (``pretext.queue_same_view``: only those of the query's camera view).
 - ``contrastive_other_view`` (an extension, not GaitSSB): as ``contrastive``, but the two clips show
   one walk from two cameras. Like ``other_view`` it needs a pool recorded by synchronised cameras
   (CASIA-B, OU-MVLP and SynthGait are) and uses that pairing, never identity labels.
@@ -95,14 +96,22 @@ class Setting:
     scale: float  # InfoNCE: logits are cosines × scale
     label_smoothing: float
     queue_size: int = 0  # InfoNCE: earlier batches' target keys kept as negatives (0: none)
+    queue_same_view: bool = False  # ... only those of the query's camera view
 
     @property
     def loss_fn(self) -> Callable:
-        """``loss(query, key)``, or with a queue ``loss(query, key, queue)`` (``state.init_queue``)."""
+        """``loss(query, key)``, or with a queue ``loss(query, key, queue, key_views)``: ``queue``
+        as ``state.init_queue`` makes it, ``key_views`` int [N] the keys' camera views (with
+        ``queue_same_view``, a query's queued negatives are those of its key's view, so that view
+        cannot tell its key from them)."""
         if self.queue_size:
-            return lambda q, k, queue: losses.info_nce_per_part(
-                q, k, self.scale, self.label_smoothing, queue["keys"],
-                jnp.arange(self.queue_size) < queue["filled"])
+            def with_queue(q, k, queue, key_views):
+                valid = jnp.arange(self.queue_size) < queue["filled"]
+                if self.queue_same_view:
+                    valid = valid[None] & (queue["views"][None] == key_views[:, None])  # [N, Q]
+                return losses.info_nce_per_part(q, k, self.scale, self.label_smoothing,
+                                                queue["keys"], valid)
+            return with_queue
         if self.loss == "info_nce":
             return lambda q, k: losses.info_nce_per_part(q, k, self.scale, self.label_smoothing)
         return LOSSES[self.loss]
@@ -142,8 +151,11 @@ def resolve(config) -> Setting:
     if queue_size and loss != "info_nce":
         raise ConfigError("pretext.queue_size", f"a queue of negatives needs the info_nce loss, "
                           f"not {loss}")
+    same_view = bool(cfg.queue_same_view)
+    if same_view and not queue_size:
+        raise ConfigError("pretext.queue_same_view", "there is no queue: set pretext.queue_size > 0")
     return Setting(row, loss, augment, frames, span, float(cfg.scale), float(cfg.label_smoothing),
-                   queue_size)
+                   queue_size, same_view)
 
 
 def share_target_fcs(setting: Setting, byol_cfg) -> bool:

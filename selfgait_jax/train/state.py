@@ -114,20 +114,23 @@ def ema_update(target_params, online_params, tau: jax.Array, share_fcs: bool = F
 
 
 def init_queue(size: int, key_shape) -> dict:
-    """An empty queue of ``size`` keys of ``key_shape`` (``[parts, d]``): ``keys`` in a ring buffer,
-    ``next`` the slot the next key goes to, ``filled`` how many slots hold a key."""
+    """An empty queue of ``size`` keys of ``key_shape`` (``[parts, d]``): ``keys`` in a ring buffer
+    with each key's camera ``views`` index (-1: empty), ``next`` the slot the next key goes to,
+    ``filled`` how many slots hold a key."""
     return {"keys": jnp.zeros((size, *key_shape), jnp.float32),
+            "views": jnp.full((size,), -1, jnp.int32),
             "next": jnp.zeros((), jnp.int32),
             "filled": jnp.zeros((), jnp.int32)}
 
 
-def enqueue(queue: dict, keys: jax.Array) -> dict:
-    """The queue with ``keys`` ``[n, parts, d]`` written over its oldest slots (of n > size, only the
-    last size fit)."""
+def enqueue(queue: dict, keys: jax.Array, views: jax.Array) -> dict:
+    """The queue with ``keys`` ``[n, parts, d]`` and their ``views`` ``[n]`` written over its oldest
+    slots (of n > size, only the last size fit)."""
     size = queue["keys"].shape[0]
-    keys = keys[-size:].astype(jnp.float32)
+    keys, views = keys[-size:].astype(jnp.float32), views[-size:].astype(jnp.int32)
     n = keys.shape[0]
     slots = (queue["next"] + jnp.arange(n)) % size
     return {"keys": queue["keys"].at[slots].set(keys),
+            "views": queue["views"].at[slots].set(views),
             "next": (queue["next"] + n) % size,
             "filled": jnp.minimum(queue["filled"] + n, size)}

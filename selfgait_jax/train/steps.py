@@ -77,7 +77,8 @@ def make_pretrain_step(online, target, tx: optax.GradientTransformation, schedul
 def make_clip_pair_step(online, target, tx: optax.GradientTransformation, schedule, setting,
                         byol_cfg, total_steps: int):
     """Step of the two-clip pretexts (``pretexts.Setting``) on batches
-    ``{"clip_a", "clip_b": uint8 [B, T, H, W]}``, two clips of the same B sequences.
+    ``{"clip_a", "clip_b": uint8 [B, T, H, W], "views": int32 [B, 2]}``, two clips of the same B
+    sequences (of one walk for ``other_view_clips``) and the two clips' camera views (the queue's).
 
     Both clips are augmented independently (``augment.augment_clips``) and go through the online
     and the target network as one batch of 2B (BatchNorm statistics over both clips). The loss is
@@ -109,13 +110,19 @@ def make_clip_pair_step(online, target, tx: optax.GradientTransformation, schedu
                 {"params": params, "batch_stats": state.batch_stats}, clips, mask, train=True,
                 mutable=["batch_stats"], rngs={"dropout": jax.random.fold_in(rng, 0)})
             pred = out["prediction"]
-            queue = (state.queue,) if queued else ()
-            loss = loss_of(pred[:b], target_proj[b:], *queue) + loss_of(pred[b:], target_proj[:b], *queue)
+            if not queued:
+                return loss_of(pred[:b], target_proj[b:]) + loss_of(pred[b:], target_proj[:b]), \
+                    (updates, out["projection"])
+            # each direction's queued negatives as seen by its keys' views
+            view_a, view_b = batch["views"][:, 0], batch["views"][:, 1]
+            loss = (loss_of(pred[:b], target_proj[b:], state.queue, view_b)
+                    + loss_of(pred[b:], target_proj[:b], state.queue, view_a))
             return loss, (updates, out["projection"])
 
         new_state, metrics = update(state, loss_fn, target_updates)
         if queued:  # this batch's keys become the next batches' negatives
-            new_state = new_state.replace(queue=enqueue(state.queue, target_proj))
+            views = jnp.concatenate([batch["views"][:, 0], batch["views"][:, 1]])
+            new_state = new_state.replace(queue=enqueue(state.queue, target_proj, views))
         return new_state, metrics
 
     return step

@@ -87,7 +87,8 @@ def random_batch(stage: str, batch: int, frames: int, height: int, width: int, s
 
     if stage == "pretrain" and two_clips:
         return {"clip_a": silhouettes(batch, frames, height, width),
-                "clip_b": silhouettes(batch, frames, height, width)}
+                "clip_b": silhouettes(batch, frames, height, width),
+                "views": np.zeros((batch, 2), np.int32)}
     if stage == "pretrain":
         return {"frames": silhouettes(batch, frames, height, width),
                 "mask": np.ones((batch, frames), bool),
