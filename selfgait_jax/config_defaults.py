@@ -131,7 +131,7 @@ def _pretext_section(tiny: bool) -> ml_collections.ConfigDict:
     pretext.label_smoothing = 0.1  # InfoNCE (GaitSSB: 0.1)
     # InfoNCE: target keys of earlier batches kept as more negatives (MoCo's queue); 0 = none.
     pretext.queue_size = 0
-    pretext.queue_same_view = False  # ... only the keys of the query's camera view (batch metadata)
+    pretext.queue_same_view = False  # ... only those of the positive key's camera view (batch metadata)
     # Probabilities per clip (flip_per_frame: the flip drawn per frame); unset = the pretext's own.
     pretext.augment = ml_collections.ConfigDict()
     for op in ("affine", "perspective", "flip", "dilate", "blur"):
