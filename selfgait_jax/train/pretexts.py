@@ -14,7 +14,7 @@ is, which loss, which augmentations, where it comes from), selected by ``pretext
   (a linear map and BatchNorm per part), per-part InfoNCE against every other sequence of the
   batch, with an EMA target (MoCo-style) instead of GaitSSB's shared encoder. ``pretext.queue_size``
   adds MoCo's queue: the target keys of earlier batches as more negatives
-  (``pretext.queue_same_view``: only those of the query's camera view).
+  (``pretext.queue_same_view``: only those of the positive key's camera view).
 - ``contrastive_other_view`` (an extension, not GaitSSB): as ``contrastive``, but the two clips show
   one walk from two cameras. Like ``other_view`` it needs a pool recorded by synchronised cameras
   (CASIA-B, OU-MVLP and SynthGait are) and uses that pairing, never identity labels.
@@ -96,7 +96,7 @@ class Setting:
     scale: float  # InfoNCE: logits are cosines × scale
     label_smoothing: float
     queue_size: int = 0  # InfoNCE: earlier batches' target keys kept as negatives (0: none)
-    queue_same_view: bool = False  # ... only those of the query's camera view
+    queue_same_view: bool = False  # ... only those of the positive key's camera view
 
     @property
     def loss_fn(self) -> Callable:
