@@ -331,7 +331,7 @@ def test_the_report_follows_the_numbers_seed_by_seed(tmp_path):
     ten = text.split("- **10 % labels:** ")[1].split("\n")[0]
     assert ten.startswith("`paper` beats w/o PT on every finished seed (1 of 3 seeds: +1.0); "
                           f"`{OTHER}` does not beat")
-    assert "- **20 % labels:** `paper`: pending (no seed finished for both)" in text
+    assert "- **20 % labels:** `paper` against w/o PT: pending (no seed finished for both)" in text
     pool = text.split("- **Pool size (5 % labels):** ")[1].split("\n")[0]
     assert pool == (f"`{OTHER}`, SG-6 pool beats the SG-2 pool on every finished seed (1 of 3 seeds: +2.0); "
                     f"`{OTHER}`, SG-6 pool beats w/o PT on every finished seed (1 of 3 seeds: +12.0).")

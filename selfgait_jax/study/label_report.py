@@ -154,7 +154,7 @@ def differences_table(table: dict, fractions: dict) -> str:
 def _judged(name: str, diffs: dict, planned: int, against: str = "w/o PT") -> str:
     """'NAME beats AGAINST on every finished seed (k of n seeds: ...)' or 'does not', or pending."""
     if not diffs:
-        return f"{name}: pending (no seed finished for both)"
+        return f"{name} against {against}: pending (no seed finished for both)"
     k = f"{len(diffs)} of {planned} seed{'s' if planned > 1 else ''}: {_signed(diffs.values())}"
     if all(d > 0 for d in diffs.values()):
         return f"{name} beats {against} on every finished seed ({k})"
