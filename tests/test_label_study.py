@@ -322,7 +322,7 @@ def test_the_report_follows_the_numbers_seed_by_seed(tmp_path):
     assert "| `paper` | 43.0 ± 2.8 (2 of 3) | 51.0 (1 of 3) | pending | pending |" in text
     assert f"| `{OTHER}` | 50.0 (1 of 3) | 49.0 (1 of 3) | pending | pending |" in text
     assert f"| `{OTHER}`, SG-6 pool | 52.0 (1 of 3) | — | — | — |" in text
-    assert "| `paper` | s0 +5.0, s1 -1.0 | s0 +1.0 | pending | pending |" in text
+    assert "| `paper` | s0 +5.0, s1 -1.0 (mean +2.0) | s0 +1.0 | pending | pending |" in text
     assert f"| `{OTHER}` | s0 +10.0 | s0 -1.0 | pending | pending |" in text
     # Verdicts: paper loses on seed 1 at 5 %; the other pretext wins its one seed at 5 %, loses at 10 %.
     five = text.split("- **5 % labels:** ")[1].split("\n")[0]

@@ -146,7 +146,9 @@ def differences_table(table: dict, fractions: dict) -> str:
                 cells.append("—")
                 continue
             diffs = paired(table.get(row, {}).get(fraction, {}), base.get(fraction, {}))
-            cells.append(", ".join(f"s{s} {d:+.1f}" for s, d in diffs.items()) if diffs else "pending")
+            seeds = ", ".join(f"s{s} {d:+.1f}" for s, d in diffs.items())
+            mean = f" (mean {np.mean(list(diffs.values())):+.1f})" if len(diffs) > 1 else ""
+            cells.append(seeds + mean if diffs else "pending")
         lines.append(f"| {row_name(row)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
