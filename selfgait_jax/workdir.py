@@ -239,14 +239,12 @@ class Checkpoints:
         absent from it; if the field holds no arrays in ``abstract_state`` it is kept as it is there."""
         stored = self._state_metadata(step)
         fields = {f.name: getattr(abstract_state, f.name) for f in dataclasses.fields(abstract_state)}
-        newer = {name for name, value in fields.items()
-                 if name not in stored and not jax.tree.leaves(value)}
-        target = {k: v for k, v in fields.items() if k not in newer} if newer else abstract_state
+        target = {name: value for name, value in fields.items()
+                  if name in stored or jax.tree.leaves(value)}  # a missing field with arrays: an error
         restored = self._manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(target),
             data=ocp.args.JsonRestore()))
-        state = abstract_state.replace(**restored["state"]) if newer else restored["state"]
-        return state, int(restored["data"]["next_batch"])
+        return abstract_state.replace(**restored["state"]), int(restored["data"]["next_batch"])
 
     def _state_metadata(self, step: int) -> dict:
         """The state's tree as the checkpoint of ``step`` records it (arrays' shapes and dtypes)."""

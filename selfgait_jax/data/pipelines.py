@@ -155,16 +155,16 @@ def _load_store(source, indices, store: FrameStore | None, progress: bool) -> Fr
 
 
 def _view_groups(source, store: FrameStore, batch_by: str) -> np.ndarray | None:
-    """``batch_by="view"``: each stored sequence's camera view, the group its batches are drawn by."""
+    """``batch_by="view"``: each stored sequence's camera view (`_view_indices`), the group its
+    batches are drawn by."""
     if batch_by not in sampling.PRETEXT_BATCH_BY:
         raise ConfigError("byol.batch_by", f"{batch_by!r}: expected one of {sampling.PRETEXT_BATCH_BY}")
-    if batch_by != "view":
-        return None
-    return np.array([source.metas[i].view for i in store.indices.tolist()])
+    return _view_indices(source, store) if batch_by == "view" else None
 
 
 def _view_indices(source, store: FrameStore) -> np.ndarray:
-    """int32 per stored sequence: its camera view's index among the stored views, sorted."""
+    """int32 per stored sequence: its camera view's index among the stored views, sorted (so the
+    indices keep the views' order)."""
     names = np.array([source.metas[i].view for i in store.indices.tolist()])
     return np.searchsorted(np.unique(names), names).astype(np.int32)
 
