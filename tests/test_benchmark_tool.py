@@ -30,7 +30,7 @@ def test_parse_batch(tool):
 
 def test_configs_take_the_benchmark_shapes(tool):
     class Args:
-        frames, dtype, pretext = 12, "bfloat16", "paper"
+        frames, dtype, pretext, queue_size = 12, "bfloat16", "paper", 0
 
     args = Args()
     args.stage = "pretrain"
@@ -40,6 +40,9 @@ def test_configs_take_the_benchmark_shapes(tool):
     config = tool.make_config(args, 2, 4)
     assert (config.pretext.name, config.pretext.clip_frames) == ("contrastive", 12)
     assert set(tool.random_batch("pretrain", 8, 12, 64, 44, two_clips=True)) == {"clip_a", "clip_b", "views"}
+    args.queue_size = 64
+    assert tool.make_config(args, 2, 4).pretext.queue_size == 64
+    args.queue_size = 0
     args.pretext = "paper"
     assert tuple(config.model.channels) == (32, 64, 128)  # the full-size network
     args.stage = "finetune"

@@ -7,6 +7,7 @@ import pytest
 
 from selfgait_jax.data import sampling
 from selfgait_jax.data.sequence import SequenceMeta
+from selfgait_jax.errors import ConfigError
 
 pipelines = pytest.importorskip("selfgait_jax.data.pipelines")
 
@@ -394,3 +395,27 @@ def test_clip_pairs_carry_each_clips_camera_view(pairs):
             seq_a, seq_b = (metas[int(batch[clip][row, 0, 0, 0]) - 1] for clip in ("clip_a", "clip_b"))
             assert batch["views"][row].tolist() == [index[seq_a.view], index[seq_b.view]]
             assert (seq_a.view == seq_b.view) == (pairs == "two_clips")
+
+
+def test_pipelines_batched_by_view_draw_each_batch_from_one_camera():
+    """byol.batch_by="view" through the datasets: every pretext window and every clip pair of a
+    batch comes from sequences of one camera view (a view with fewer sequences than the batch is
+    drawn with repetition); an unknown batch_by names its key."""
+    source, metas = _walks_source()
+    indices = np.arange(len(metas))
+    clip_pairs = pipelines.make_clip_pair_pipeline(source, indices, batch_size=8, frames=3, span=4,
+                                                   batch_by="view", seed=1, progress=False, **TOPOLOGY)
+    windows = pipelines.make_pretext_pipeline(source, indices, batch_size=8, k=4, batch_by="view",
+                                              seed=1, progress=False, **TOPOLOGY)
+    seen = set()
+    for pairs, window in zip(take(clip_pairs, 6), take(windows, 6)):
+        assert len(np.unique(pairs["views"])) == 1
+        clip_views = {metas[int(s) - 1].view for clip in ("clip_a", "clip_b")
+                      for s in np.unique(pairs[clip][:, :, 0, 0])}
+        window_views = {metas[int(s) - 1].view for s in np.unique(window["frames"][:, :, 0, 0])}
+        assert len(clip_views) == 1 and len(window_views) == 1
+        seen |= clip_views
+    assert len(seen) > 1  # the batches do not all come from one view
+    with pytest.raises(ConfigError, match="byol.batch_by"):
+        pipelines.make_clip_pair_pipeline(source, indices, batch_size=8, frames=3, span=4,
+                                          batch_by="subject", progress=False, **TOPOLOGY)

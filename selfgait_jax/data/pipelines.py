@@ -154,12 +154,12 @@ def _load_store(source, indices, store: FrameStore | None, progress: bool) -> Fr
     return store
 
 
-def _view_groups(source, store: FrameStore, batch_by: str) -> np.ndarray | None:
-    """``batch_by="view"``: each stored sequence's camera view (`_view_indices`), the group its
-    batches are drawn by."""
+def _view_groups(views: np.ndarray, batch_by: str) -> np.ndarray | None:
+    """The group each stored sequence's batches are drawn by: with ``batch_by="view"`` its camera
+    view (``views``, `_view_indices`), else none."""
     if batch_by not in sampling.PRETEXT_BATCH_BY:
         raise ConfigError("byol.batch_by", f"{batch_by!r}: expected one of {sampling.PRETEXT_BATCH_BY}")
-    return _view_indices(source, store) if batch_by == "view" else None
+    return views if batch_by == "view" else None
 
 
 def _view_indices(source, store: FrameStore) -> np.ndarray:
@@ -201,7 +201,7 @@ def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int =
     local = batching.check_global_batch(batch_size, PRETEXT_BATCH_KEY, d_count, p_count)
     rows = batching.process_rows(batch_size, p_index, p_count)
     store = _load_store(source, indices, store, progress)
-    groups = _view_groups(source, store, batch_by)
+    groups = _view_groups(_view_indices(source, store), batch_by)
     if target not in sampling.PRETEXT_TARGETS:
         raise ConfigError("pretext.name", f"pretext windows {target!r}: expected one of {sampling.PRETEXT_TARGETS}")
     partners = _other_views_of_each_walk(source, store) if target == "other_view" else None
@@ -255,10 +255,10 @@ def clip_pair_dataset(source, indices: Sequence[int], *, batch_size: int, frames
     rows = batching.process_rows(batch_size, p_index, p_count)
     store = _load_store(source, indices, store, progress)
     partners = _other_views_of_each_walk(source, store) if pairs == "other_view_clips" else None
-    sampler = sampling.ClipPairSampler(store.lengths, batch_size, frames, span, pairs, seed,
-                                       groups=_view_groups(source, store, batch_by), partners=partners)
-    offsets = store.offsets  # the closures keep only this, not the numpy frames
     views = _view_indices(source, store)
+    sampler = sampling.ClipPairSampler(store.lengths, batch_size, frames, span, pairs, seed,
+                                       groups=_view_groups(views, batch_by), partners=partners)
+    offsets = store.offsets  # the closures keep only this, not the numpy frames
 
     def plan(i):
         chosen = sampler(int(i))

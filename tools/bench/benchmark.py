@@ -72,6 +72,7 @@ def make_config(args, p: int, k: int):
         config.byol.batch_size, config.byol.k = p * k, args.frames
         config.pretext.name = args.pretext
         config.pretext.clip_frames = config.pretext.clip_span = args.frames  # two-clip pretexts
+        config.pretext.queue_size = args.queue_size
     else:
         config.triplet.P, config.triplet.K, config.triplet.frames = p, k, args.frames
     return config
@@ -303,6 +304,9 @@ def parse_args(argv=None):
     parser.add_argument("--pretext", default="paper", choices=pretexts.PRETEXT_NAMES,
                         help="with --stage=pretrain: the pretext whose step is timed, with its own "
                              "augmentations (default: %(default)s)")
+    parser.add_argument("--queue-size", type=int, default=0,
+                        help="with a contrastive pretext: its queue of negatives (pretext.queue_size; "
+                             "default: %(default)s, none)")
     parser.add_argument("--batch", default="2x4", help="PxK: P·K sequences per step (default: %(default)s)")
     parser.add_argument("--frames", type=int, default=30, help="frames per sequence (default: %(default)s)")
     parser.add_argument("--height", type=int, default=64, help="frame height (default: %(default)s)")
