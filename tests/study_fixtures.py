@@ -5,12 +5,15 @@ import json
 VIEWS = ["000", "090", "180"]
 
 
-def results_json(folder, nm, bg, cl, per_view=None):
+def results_json(folder, nm, bg, cl, per_view=None, matrix=None):
     """Writes folder/results.json whose conditions have these means (and, unless given, that mean in
-    every view)."""
+    every view; with ``matrix``, every condition's probe × gallery view matrix)."""
     folder.mkdir(parents=True)
     conditions = {c: {"mean": v, "rank1_per_probe_view": (per_view or {}).get(c, [v] * len(VIEWS))}
                   for c, v in zip(("NM", "BG", "CL"), (nm, bg, cl))}
+    if matrix is not None:
+        for condition in conditions.values():
+            condition["matrix"] = matrix
     (folder / "results.json").write_text(json.dumps({"views": VIEWS, "conditions": conditions}))
 
 
@@ -24,11 +27,11 @@ def fake_fine_tuning(runs, run, nm, bg, cl, step=1000):
     results_json(runs.workdir(run) / "finetune" / "eval" / str(step), nm, bg, cl)
 
 
-def fake_pretraining(runs, run, validation=None, test=None):
+def fake_pretraining(runs, run, validation=None, test=None, matrix=None):
     """A label-study pretraining run: its last checkpoint, a metrics.jsonl, and the zero-shot tables
-    given (each (NM, BG, CL))."""
+    given (each (NM, BG, CL); ``matrix``: every table's view matrix)."""
     (runs.workdir(run) / "checkpoints" / str(run.steps)).mkdir(parents=True, exist_ok=True)
     (runs.workdir(run) / "metrics.jsonl").write_text(json.dumps({"step": run.steps, "loss": 1.0}) + "\n")
     for split, means in (("validation", validation), ("test", test)):
         if means is not None:
-            results_json(runs.zero_shot_folder(run, split), *means)
+            results_json(runs.zero_shot_folder(run, split), *means, matrix=matrix)

@@ -342,6 +342,34 @@ def test_the_report_follows_the_numbers_seed_by_seed(tmp_path):
     assert len(collected) == 11 and Pretraining("paper", 1) not in collected
 
 
+def test_zero_shot_cells_are_pooled_by_their_gap_to_the_view_or_its_mirror(tmp_path):
+    """view_gap: degrees to the nearer of a view and its mirror view (θ, 180 − θ); the report's
+    table pools each split's cells by gap: the 1-step networks' mean, and each pretraining's gain
+    over its twin with its range over seeds."""
+    gap = label_report.view_gap
+    assert [gap(0, 180), gap(18, 180), gap(90, 72), gap(36, 54), gap(0, 90), gap(0, 54)] == [0, 18, 18, 18, 90, 54]
+    # Views 000, 090, 180: (000, 180) are mirror views (gap 0), every other pair is 90° apart.
+    one_step = [[None, 10, 50], [20, None, 30], [60, 40, None]]
+    assert label_report.rank1_by_gap({"views": ["000", "090", "180"],
+                                      "conditions": {c: {"matrix": one_step} for c in ("NM", "BG", "CL")}}) == {
+        0: 55.0, 72: 25.0}
+    runs = LabelRuns(tmp_path / "runs", tmp_path / "archive")
+    pretrained = {0: [[None, 12, 40], [22, None, 32], [50, 42, None]],   # mirror -10, far +2
+                  1: [[None, 10, 46], [20, None, 30], [56, 40, None]]}   # mirror -4, far 0
+    for seed, matrix in pretrained.items():
+        fake_pretraining(runs, Pretraining("paper", seed), (1, 1, 1), (1, 1, 1), matrix=matrix)
+        fake_pretraining(runs, Pretraining("paper", seed, onestep=True), (1, 1, 1), (1, 1, 1), matrix=one_step)
+    fake_pretraining(runs, Pretraining(OTHER, 0), test=(1, 1, 1), matrix=one_step)  # its twin: not yet
+    lines = label_report.gap_table(runs, label_runs.plan()).splitlines()
+    assert lines[0] == "| split | network | mirror view (0°) | 18° | 36° | 54° | ≥ 72° |"
+    assert lines[2:] == [
+        "| validation | after 1 step (mean of 2) | 55.0 | — | — | — | 25.0 |",
+        "| validation | `paper`: gain over 1 step (2 seeds) | -7.0 (-10.0 to -4.0) | — | — | — | +1.0 (+0.0 to +2.0) |",
+        "| test | after 1 step (mean of 2) | 55.0 | — | — | — | 25.0 |",
+        "| test | `paper`: gain over 1 step (2 seeds) | -7.0 (-10.0 to -4.0) | — | — | — | +1.0 (+0.0 to +2.0) |"]
+    assert label_report.gap_table(LabelRuns(tmp_path / "none", tmp_path / "none"), label_runs.plan()) == ""
+
+
 def test_the_report_before_any_run_is_all_pending_and_draws_nothing(tmp_path):
     doc = tmp_path / "label_efficiency.md"
     label_report.write_report(LabelRuns(tmp_path / "runs", tmp_path / "archive"), doc, label_runs.plan())
