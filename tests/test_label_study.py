@@ -45,7 +45,7 @@ def _config(spec):
 
 # --- the plan ------------------------------------------------------------------------------------
 
-def test_the_plan_goes_seed_by_seed_smallest_fraction_first_then_the_largest_then_the_pool_row():
+def test_the_plan_goes_seed_by_seed_smallest_fraction_first_then_the_largest_then_the_pool_and_steps_rows():
     plan = label_runs.plan()
     seed0 = plan[:13]
     assert seed0[:4] == [Pretraining("paper", 0), Pretraining("paper", 0, onestep=True),
@@ -55,14 +55,16 @@ def test_the_plan_goes_seed_by_seed_smallest_fraction_first_then_the_largest_the
     assert [r.seed for r in plan[:39]] == [s for s in range(3) for _ in range(13)]
     assert plan[39:48] == [FineTuning(start, 0.4, s) for s in range(3) for start in ("wo_pt", "paper", OTHER)]
     sg6 = label_rows.POOL_ROW_RATIO
-    assert plan[48:] == [run for s in range(3) for run in (
-        Pretraining(OTHER, s, sg6), Pretraining(OTHER, s, sg6, onestep=True), FineTuning(OTHER, 0.05, s, sg6))]
-    assert len(set(plan)) == len(plan) == 57
+    assert plan[48:] == [run for s in range(3) for run in (  # the pool-size row and its control, seed by seed
+        Pretraining(OTHER, s, sg6), Pretraining(OTHER, s, sg6, onestep=True), FineTuning(OTHER, 0.05, s, sg6),
+        Pretraining(OTHER, s, passes=6), Pretraining(OTHER, s, onestep=True, passes=6),
+        FineTuning(OTHER, 0.05, s, passes=6))]
+    assert len(set(plan)) == len(plan) == 66
     for k, run in enumerate(plan):  # every pretrained start's pretraining comes before it
         if isinstance(run, FineTuning) and run.pretraining is not None:
             assert run.pretraining in plan[:k] and run.pretraining.seed == run.seed, run
     one_seed = label_runs.plan(seeds=1)
-    assert one_seed[:13] == seed0 and one_seed[13:16] == plan[39:42] and len(one_seed) == 19
+    assert one_seed[:13] == seed0 and one_seed[13:16] == plan[39:42] and len(one_seed) == 22
     assert all(run.tiny for run in label_runs.plan(tiny=True))
 
 
@@ -70,13 +72,17 @@ def test_every_run_of_the_plan_is_named_by_its_spec_and_has_its_own_folder():
     plan = label_runs.plan()
     for run in plan:
         parsed = label_rows.parse(run.spec)
-        # A fine-tuning spec leaves out the pool of its start: the config is the same, init_from differs.
-        assert parsed == (dataclasses.replace(run, pool_ratio=label_rows.POOL_RATIO)
+        # A fine-tuning spec leaves out its start's pool and passes: the config is the same, init_from differs.
+        assert parsed == (dataclasses.replace(run, pool_ratio=label_rows.POOL_RATIO, passes=label_rows.PASSES)
                           if isinstance(run, FineTuning) else run)
     assert len({run.folder for run in plan}) == len(plan)
     assert Pretraining(OTHER, 1, 6.0, onestep=True).spec == f"pretrain,{OTHER},1,6,onestep"
     assert Pretraining(OTHER, 1, 6.0, onestep=True).folder == f"pretrain/{OTHER}_sg6_1step/seed1"
     assert FineTuning(OTHER, 0.05, 2, 6.0).folder == f"finetune/{OTHER}_sg6/0.05/seed2"
+    assert Pretraining(OTHER, 1, passes=6).spec == f"pretrain,{OTHER},1,2,6"
+    assert Pretraining(OTHER, 1, passes=6).folder == f"pretrain/{OTHER}_6passes/seed1"
+    assert FineTuning(OTHER, 0.05, 2, passes=6).folder == f"finetune/{OTHER}_6passes/0.05/seed2"
+    assert FineTuning(OTHER, 0.05, 2, passes=6).pretraining == Pretraining(OTHER, 2, passes=6)
     assert label_rows.parse("finetune,paper,0.05,0,tiny") == FineTuning("paper", 0.05, 0, tiny=True)
 
 
@@ -84,10 +90,12 @@ def test_every_run_of_the_plan_is_named_by_its_spec_and_has_its_own_folder():
     ("", "the first field is pretrain or finetune, not ''"),
     ("train,paper,0", "the first field is pretrain or finetune, not 'train'"),
     ("pretrain,authorz,0", "PRETEXT 'authorz' is not one of paper, " + OTHER),
-    ("pretrain,paper", "pretrain takes PRETEXT,SEED[,POOL_RATIO], got 1 fields"),
+    ("pretrain,paper", "pretrain takes PRETEXT,SEED[,POOL_RATIO[,PASSES]], got 1 fields"),
     ("pretrain,paper,one", "SEED 'one' is not a number"),
     ("pretrain,paper,0,0", "POOL_RATIO 0 must be positive"),
-    ("pretrain,paper,0,2,6", "pretrain takes PRETEXT,SEED[,POOL_RATIO], got 4 fields"),
+    ("pretrain,paper,0,2,6,1", "pretrain takes PRETEXT,SEED[,POOL_RATIO[,PASSES]], got 5 fields"),
+    ("pretrain,paper,0,2,0", "PASSES 0 must be >= 1"),
+    ("pretrain,paper,0,2,2.5", "PASSES '2.5' is not a number"),
     ("finetune,scratch,0.1,0", "START 'scratch' is not one of wo_pt, paper, " + OTHER),
     ("finetune,paper,1.5,0", "FRACTION 1.5 must be in (0, 1]"),
     ("finetune,paper,0.1", "finetune takes START,FRACTION,SEED, got 2 fields"),
@@ -98,7 +106,8 @@ def test_a_bad_spec_is_one_error_that_names_it_and_the_forms(spec, words):
         _config(spec)
     message = str(error.value)
     assert message.startswith(words)
-    assert message.endswith("; configs/label_study.py takes pretrain,PRETEXT,SEED[,POOL_RATIO][,onestep][,tiny] "
+    assert message.endswith("; configs/label_study.py takes "
+                            "pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,tiny] "
                             "or finetune,START,FRACTION,SEED[,tiny]")
 
 
@@ -110,8 +119,8 @@ def test_main_says_what_is_wrong_with_a_spec_in_one_line(tmp_path):
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
         f"error: flag --config={ROOT / 'configs' / 'label_study.py'}:finetune,paper,0.5x,0: FRACTION '0.5x' is "
-        "not a number; configs/label_study.py takes pretrain,PRETEXT,SEED[,POOL_RATIO][,onestep][,tiny] or "
-        "finetune,START,FRACTION,SEED[,tiny] (see python -m selfgait_jax.main --help)")
+        "not a number; configs/label_study.py takes pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,tiny] "
+        "or finetune,START,FRACTION,SEED[,tiny] (see python -m selfgait_jax.main --help)")
 
 
 # --- the configs ---------------------------------------------------------------------------------
@@ -127,6 +136,16 @@ def test_pretraining_passes_the_pool_as_generated_at_least_twice(ratio):
     assert (steps - 1) * study_rows.PRETEXT_BATCH < label_rows.PASSES * pool <= steps * study_rows.PRETEXT_BATCH
     tiny = _config("pretrain,paper,0,tiny")
     assert label_rows.pool_sequences(2.0, tiny=True) == len(sources.synthgait_spec(tiny.data).metas())
+
+
+def test_the_steps_row_is_the_sg2_pretraining_run_for_the_pool_rows_steps():
+    """Its control: the SG-2 pool passed 6 times, 6,111 steps against the SG-6 row's 6,108 (within
+    0.05 %); nothing else differs from the SG-2 pretraining."""
+    long, short = _config(f"pretrain,{OTHER},1,2,6"), _config(f"pretrain,{OTHER},1")
+    assert long.total_steps == math.ceil(6 * 16_296 / study_rows.PRETEXT_BATCH) == 6111
+    assert abs(long.total_steps - _config(f"pretrain,{OTHER},1,6").total_steps) == 3
+    assert _diff(long, short) == {"name", "total_steps"}
+    assert _config(f"pretrain,{OTHER},1,2,6,onestep").total_steps == 1
 
 
 def test_the_papers_pretraining_is_the_reproductions_sg2_stage_run_longer():
@@ -301,6 +320,7 @@ def _study_with_results(tmp_path):
     fake_fine_tuning(runs, FineTuning("paper", 0.1, 0), 61, 51, 41)
     fake_fine_tuning(runs, FineTuning(OTHER, 0.1, 0), 59, 49, 39)
     fake_fine_tuning(runs, FineTuning(OTHER, 0.05, 0, 6.0), 52, 52, 52)
+    fake_fine_tuning(runs, FineTuning(OTHER, 0.05, 0, passes=6), 54, 54, 54)
     return runs
 
 
@@ -311,7 +331,7 @@ def test_the_report_follows_the_numbers_seed_by_seed(tmp_path):
     collected = label_report.write_report(runs, doc, label_runs.plan())
     text = doc.read_text()
     assert "hand-written" in text and text.endswith("end\n") and "OLD" not in text
-    assert "2 of 18 pretraining runs (with their zero-shot probes); 9 of 39 fine-tuning runs finished" in text
+    assert "2 of 24 pretraining runs (with their zero-shot probes); 10 of 42 fine-tuning runs finished" in text
     # Zero-shot: seed 0 both probes (validation 30 vs 26 -> +4.0; test 21 vs 22 -> -1.0); seed 1 half-way.
     assert "| `paper` | 0 | 30.0 | 26.0 | **+4.0** | 21.0 | 22.0 | **-1.0** |" in text
     assert "| `paper` | 1 | pending | | | | | |" in text  # its validation probe alone is no finished run
@@ -322,6 +342,7 @@ def test_the_report_follows_the_numbers_seed_by_seed(tmp_path):
     assert "| `paper` | 43.0 ± 2.8 (2 of 3) | 51.0 (1 of 3) | pending | pending |" in text
     assert f"| `{OTHER}` | 50.0 (1 of 3) | 49.0 (1 of 3) | pending | pending |" in text
     assert f"| `{OTHER}`, SG-6 pool | 52.0 (1 of 3) | — | — | — |" in text
+    assert f"| `{OTHER}`, 6 passes | 54.0 (1 of 3) | — | — | — |" in text
     assert "| `paper` | s0 +5.0, s1 -1.0 (mean +2.0) | s0 +1.0 | pending | pending |" in text
     assert f"| `{OTHER}` | s0 +10.0 | s0 -1.0 | pending | pending |" in text
     # Verdicts: paper loses on seed 1 at 5 %; the other pretext wins its one seed at 5 %, loses at 10 %.
@@ -335,11 +356,16 @@ def test_the_report_follows_the_numbers_seed_by_seed(tmp_path):
     pool = text.split("- **Pool size (5 % labels):** ")[1].split("\n")[0]
     assert pool == (f"`{OTHER}`, SG-6 pool beats the SG-2 pool on every finished seed (1 of 3 seeds: +2.0); "
                     f"`{OTHER}`, SG-6 pool beats w/o PT on every finished seed (1 of 3 seeds: +12.0).")
+    steps = text.split("the SG-2 pool for the pool-size row's steps):** ")[1].split("\n")[0]
+    assert steps == (f"`{OTHER}`, 6 passes beats 2 passes on every finished seed (1 of 3 seeds: +4.0); "
+                     f"`{OTHER}`, 6 passes beats w/o PT on every finished seed (1 of 3 seeds: +14.0); "
+                     f"at the same steps, `{OTHER}`, SG-6 pool does not beat `{OTHER}`, 6 passes on every "
+                     "finished seed (1 of 3 seeds: -2.0).")
     assert f"| fine-tuned `{OTHER}`, 5 % | 0 | test | 45.0 | 50.0 | 55.0 | 50.0 |" in text
     assert "| pretrained `paper`, after 1 step | 0 | zero-shot validation | 25.0 | 26.0 | 27.0 | 26.0 |" in text
     assert "![rank-1 against the label fraction](images/label_efficiency.png)" in text
     assert (tmp_path / "images" / "label_efficiency.png").stat().st_size > 0
-    assert len(collected) == 11 and Pretraining("paper", 1) not in collected
+    assert len(collected) == 12 and Pretraining("paper", 1) not in collected
 
 
 def test_zero_shot_cells_are_pooled_by_their_gap_to_the_view_or_its_mirror(tmp_path):
@@ -374,7 +400,7 @@ def test_the_report_before_any_run_is_all_pending_and_draws_nothing(tmp_path):
     doc = tmp_path / "label_efficiency.md"
     label_report.write_report(LabelRuns(tmp_path / "runs", tmp_path / "archive"), doc, label_runs.plan())
     text = doc.read_text()
-    assert "0 of 18 pretraining runs (with their zero-shot probes); 0 of 39 fine-tuning runs finished" in text
+    assert "0 of 24 pretraining runs (with their zero-shot probes); 0 of 42 fine-tuning runs finished" in text
     assert "| w/o PT (random init) | pending | pending | pending | pending |" in text
     assert "![" not in text and not (tmp_path / "images" / "label_efficiency.png").exists()
     doc.write_text("# notes without markers\n")
@@ -400,7 +426,7 @@ def test_the_tool_rewrites_the_report_of_every_seed(tmp_path, capsys):
     doc = tmp_path / "doc.md"
     assert tool.main([f"--out={tmp_path / 'runs'}", f"--doc={doc}", f"--archive={tmp_path / 'a'}", "--report",
                       "--max_seeds=1"]) == 0
-    assert "0 of 39 fine-tuning runs" in doc.read_text()
+    assert "0 of 42 fine-tuning runs" in doc.read_text()
     assert tool.main([f"--out={tmp_path / 'runs'}", "--max_seeds=4"]) == 2
     assert "--max_seeds=4 must be in [1, 3]" in capsys.readouterr().err
 

@@ -10,6 +10,7 @@ the initialisation of what is not pretrained, and fine-tuning seed s starts from
 from __future__ import annotations
 
 import pathlib
+import re
 
 import numpy as np
 
@@ -29,12 +30,22 @@ def average(means: dict) -> float:
     return float(np.mean([means[c] for c in CONDITIONS]))
 
 
+# A row or pretraining name: the pretext, then the pool and passes where they are not the study's.
+_ROW = re.compile(r"(?P<pretext>.+?)(?:_sg(?P<pool>[0-9.]+))?(?:_(?P<passes>[0-9]+)passes)?")
+
+
 def row_name(row: str) -> str:
-    """A fine-tuning row or pretraining name as the tables show it."""
+    """A fine-tuning row or pretraining name as the tables show it: ``contrastive_sg6`` ->
+    "`contrastive`, SG-6 pool", ``contrastive_6passes`` -> "`contrastive`, 6 passes"."""
     if row == "wo_pt":
         return "w/o PT (random init)"
-    pretext, _, pool = row.partition("_sg")
-    return f"`{pretext}`, SG-{pool} pool" if pool else f"`{pretext}`"
+    found = _ROW.fullmatch(row)
+    parts = [f"`{found['pretext']}`"]
+    if found["pool"]:
+        parts.append(f"SG-{found['pool']} pool")
+    if found["passes"]:
+        parts.append(f"{found['passes']} passes")
+    return ", ".join(parts)
 
 
 def _percent(fraction: float) -> str:
@@ -232,16 +243,26 @@ def verdicts(table: dict, fractions: dict, planned_seeds: dict) -> list[str]:
                           len(planned_seeds[(row, fraction)]))
                   for row in label_rows.PRETEXTS if fraction in fractions.get(row, ())]
         lines.append(f"- **{_percent(fraction)} labels:** " + "; ".join(judged) + ".")
-    pool = f"{label_rows.OTHER_PRETEXT}_sg{label_rows.POOL_ROW_RATIO:g}"
     fraction = label_rows.POOL_ROW_FRACTION
+    other = label_rows.OTHER_PRETEXT
+    pool = FineTuning(other, fraction, 0, label_rows.POOL_ROW_RATIO).row
+    steps = FineTuning(other, fraction, 0, passes=label_rows.STEPS_ROW_PASSES).row
+
+    def judged(row, against_row, against=None):
+        planned = len(planned_seeds[(row, fraction)])
+        diffs = paired(table.get(row, {}).get(fraction, {}), table.get(against_row, {}).get(fraction, {}))
+        return _judged(row_name(row), diffs, planned, against or row_name(against_row))
+
     if fraction in fractions.get(pool, ()):
-        planned = len(planned_seeds[(pool, fraction)])
-        mine = table.get(pool, {}).get(fraction, {})
-        small = table.get(label_rows.OTHER_PRETEXT, {}).get(fraction, {})
         lines.append(f"- **Pool size ({_percent(fraction)} labels):** "
-                     + _judged(row_name(pool), paired(mine, small), planned,
-                               against=f"the SG-{label_rows.POOL_RATIO:g} pool")
-                     + "; " + _judged(row_name(pool), paired(mine, base.get(fraction, {})), planned) + ".")
+                     + judged(pool, other, f"the SG-{label_rows.POOL_RATIO:g} pool") + "; "
+                     + judged(pool, "wo_pt", "w/o PT") + ".")
+    if fraction in fractions.get(steps, ()):
+        lines.append(f"- **Steps ({_percent(fraction)} labels; the SG-2 pool for the pool-size row's steps):** "
+                     + judged(steps, other, f"{label_rows.PASSES} passes") + "; "
+                     + judged(steps, "wo_pt", "w/o PT")
+                     + (f"; at the same steps, {judged(pool, steps)}" if fraction in fractions.get(pool, ()) else "")
+                     + ".")
     return lines
 
 

@@ -4,8 +4,8 @@ pretraining pay for itself when labels are few? ``configs/label_study.py`` is th
 
 Two kinds of run, each named by a spec (the argument of ``configs/label_study.py:SPEC``):
 
-    pretrain,PRETEXT,SEED[,POOL_RATIO][,onestep][,tiny]   `Pretraining`: one training stage
-    finetune,START,FRACTION,SEED[,tiny]                    `FineTuning`: a chain of one stage, evaluated
+    pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,tiny]   `Pretraining`: one training stage
+    finetune,START,FRACTION,SEED[,tiny]                             `FineTuning`: a chain of one stage, evaluated
 
 A pretraining run serves every fine-tuning run that starts from it (the runner passes its workdir
 as ``--config.finetune.init_from``); its ``onestep`` twin is the same network after one step, the
@@ -53,13 +53,18 @@ SEEDS = 3
 POOL_RATIO, PASSES = 2.0, 2
 # The pool-size row, run last: the other pretext on the SG-6 pool, as many passes, at one fraction.
 POOL_ROW_RATIO, POOL_ROW_FRACTION = 6.0, 0.05
+# Its control, the steps row: the other pretext on the SG-2 pool for the pool-size row's steps
+# (6 passes: 6,111 steps against 6,108), so that the pool-size row's gain splits into what more
+# steps give and what a larger pool gives at the same steps.
+STEPS_ROW_PASSES = 6
 # The validation probe during pretraining (its rank-1 curve in metrics.jsonl); the 1-step twin has none.
 PROBE_EVERY = 500
 # The zero-shot probe's splits: the last rows.VALIDATION_SUBJECTS training subjects, and the test split.
 SPLITS = ("validation", "test")
 TINY_VALIDATION_SUBJECTS = 2  # of tiny synthgait_b's 4 training subjects
 
-_SPEC_FORMS = ("pretrain,PRETEXT,SEED[,POOL_RATIO][,onestep][,tiny] or finetune,START,FRACTION,SEED[,tiny]")
+_SPEC_FORMS = ("pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,tiny] or "
+               "finetune,START,FRACTION,SEED[,tiny]")
 
 
 def pool_sequences(pool_ratio: float, tiny: bool = False) -> int:
@@ -70,32 +75,44 @@ def pool_sequences(pool_ratio: float, tiny: bool = False) -> int:
     return math.ceil(pool_ratio * data.pool_base_sequences / per_walker) * per_walker
 
 
-def pretrain_steps(pool_ratio: float) -> int:
-    """Steps of `rows.PRETEXT_BATCH` sequences that pass the pool `PASSES` times."""
-    return math.ceil(PASSES * pool_sequences(pool_ratio) / rows.PRETEXT_BATCH)
+def pretrain_steps(pool_ratio: float, passes: int = PASSES) -> int:
+    """Steps of `rows.PRETEXT_BATCH` sequences that pass the pool ``passes`` times."""
+    return math.ceil(passes * pool_sequences(pool_ratio) / rows.PRETEXT_BATCH)
+
+
+def _variant(pool_ratio: float, passes: int) -> str:
+    """What a run's name adds for a pool other than SG-2 and passes other than `PASSES`:
+    ``_sg6``, ``_6passes``."""
+    return ("" if pool_ratio == POOL_RATIO else f"_sg{pool_ratio:g}") + (
+        "" if passes == PASSES else f"_{passes}passes")
 
 
 @dataclasses.dataclass(frozen=True)
 class Pretraining:
-    """A pretext's pretraining on an SG-``pool_ratio`` pool (``onestep``: stopped after one step)."""
+    """A pretext's pretraining, ``passes`` times over an SG-``pool_ratio`` pool (``onestep``:
+    stopped after one step)."""
 
     pretext: str
     seed: int
     pool_ratio: float = POOL_RATIO
     onestep: bool = False
     tiny: bool = False
+    passes: int = PASSES
 
     @property
     def spec(self) -> str:
-        ratio = [] if self.pool_ratio == POOL_RATIO else [f"{self.pool_ratio:g}"]
-        return ",".join(["pretrain", self.pretext, str(self.seed), *ratio]
+        if self.passes != PASSES:
+            pool = [f"{self.pool_ratio:g}", str(self.passes)]
+        else:
+            pool = [] if self.pool_ratio == POOL_RATIO else [f"{self.pool_ratio:g}"]
+        return ",".join(["pretrain", self.pretext, str(self.seed), *pool]
                         + ["onestep"] * self.onestep + ["tiny"] * self.tiny)
 
     @property
     def name(self) -> str:
-        """The pretext, its pool unless SG-2, and _1step for the twin: ``contrastive_sg6_1step``."""
-        pool = "" if self.pool_ratio == POOL_RATIO else f"_sg{self.pool_ratio:g}"
-        return f"{self.pretext}{pool}{'_1step' if self.onestep else ''}"
+        """The pretext, its pool unless SG-2, its passes unless `PASSES`, and _1step for the twin:
+        ``contrastive_sg6_1step``, ``contrastive_6passes``."""
+        return f"{self.pretext}{_variant(self.pool_ratio, self.passes)}{'_1step' if self.onestep else ''}"
 
     @property
     def folder(self) -> str:
@@ -107,7 +124,7 @@ class Pretraining:
             return 1
         if self.tiny:
             return config_defaults.pretrain_config("tiny").total_steps
-        return pretrain_steps(self.pool_ratio)
+        return pretrain_steps(self.pool_ratio, self.passes)
 
     @property
     def full(self) -> "Pretraining":
@@ -126,13 +143,14 @@ class Pretraining:
 @dataclasses.dataclass(frozen=True)
 class FineTuning:
     """Fine-tuning on ``fraction`` of the labels from ``start`` (wo_pt, or the seed's pretraining
-    with that pretext on the SG-``pool_ratio`` pool), then the test table."""
+    with that pretext, ``passes`` times over the SG-``pool_ratio`` pool), then the test table."""
 
     start: str
     fraction: float
     seed: int
     pool_ratio: float = POOL_RATIO  # of the pretraining it starts from; not part of the config
     tiny: bool = False
+    passes: int = PASSES  # of the pretraining it starts from; not part of the config
 
     @property
     def spec(self) -> str:
@@ -140,8 +158,9 @@ class FineTuning:
 
     @property
     def row(self) -> str:
-        """The report's row: the start, with its pool unless SG-2 (``contrastive_sg6``)."""
-        return self.start if self.pool_ratio == POOL_RATIO else f"{self.start}_sg{self.pool_ratio:g}"
+        """The report's row: the start, with its pool and passes where they are not the study's
+        (``contrastive_sg6``, ``contrastive_6passes``)."""
+        return self.start + _variant(self.pool_ratio, self.passes)
 
     @property
     def folder(self) -> str:
@@ -151,7 +170,7 @@ class FineTuning:
     def pretraining(self) -> Pretraining | None:
         if self.start == "wo_pt":
             return None
-        return Pretraining(self.start, self.seed, self.pool_ratio, tiny=self.tiny)
+        return Pretraining(self.start, self.seed, self.pool_ratio, tiny=self.tiny, passes=self.passes)
 
     def __str__(self):
         return f"fine-tuning {self.row} {self.fraction:g} seed {self.seed}"
@@ -181,14 +200,17 @@ def parse(spec: str) -> Pretraining | FineTuning:
         onestep = parts[-1] == "onestep"
         if onestep:
             parts = parts[:-1]
-        if len(parts) not in (3, 4):
-            raise bad(f"pretrain takes PRETEXT,SEED[,POOL_RATIO], got {len(parts) - 1} fields")
+        if len(parts) not in (3, 4, 5):
+            raise bad(f"pretrain takes PRETEXT,SEED[,POOL_RATIO[,PASSES]], got {len(parts) - 1} fields")
         if parts[1] not in PRETEXT_OPTIONS:
             raise bad(f"PRETEXT {parts[1]!r} is not one of {', '.join(PRETEXT_OPTIONS)}")
-        ratio = number(parts[3], "POOL_RATIO", float) if len(parts) == 4 else POOL_RATIO
+        ratio = number(parts[3], "POOL_RATIO", float) if len(parts) >= 4 else POOL_RATIO
         if not ratio > 0:
             raise bad(f"POOL_RATIO {ratio:g} must be positive")
-        job = Pretraining(parts[1], number(parts[2], "SEED"), ratio, onestep, tiny)
+        passes = number(parts[4], "PASSES") if len(parts) == 5 else PASSES
+        if passes < 1:
+            raise bad(f"PASSES {passes} must be >= 1")
+        job = Pretraining(parts[1], number(parts[2], "SEED"), ratio, onestep, tiny, passes)
     else:
         if len(parts) != 4:
             raise bad(f"finetune takes START,FRACTION,SEED, got {len(parts) - 1} fields")
