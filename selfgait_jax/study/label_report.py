@@ -154,6 +154,8 @@ def rank1_by_gap(results: dict) -> dict | None:
 
 
 def _gap_cells(values: list[dict], signed: bool) -> str:
+    """The table cells of GAP_BINS: the mean over ``values`` (bin -> rank-1), gains ``signed`` and
+    with their range."""
     cells = []
     for g in GAP_BINS:
         found = [v[g] for v in values if g in v]

@@ -51,7 +51,8 @@ SEEDS = 3
 
 # Pretraining: the SG-2 pool, passed at least PASSES times (steps x batch >= PASSES x pool).
 POOL_RATIO, PASSES = 2.0, 2
-# The pool-size row, run last: the other pretext on the SG-6 pool, as many passes, at one fraction.
+# The pool-size row, run last with its control: the other pretext on the SG-6 pool, as many passes,
+# at one fraction.
 POOL_ROW_RATIO, POOL_ROW_FRACTION = 6.0, 0.05
 # Its control, the steps row: the other pretext on the SG-2 pool for the pool-size row's steps
 # (6 passes: 6,111 steps against 6,108), so that the pool-size row's gain splits into what more
