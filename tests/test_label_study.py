@@ -55,8 +55,9 @@ def test_the_plan_goes_seed_by_seed_smallest_fraction_first_then_the_largest_the
     assert [r.seed for r in plan[:39]] == [s for s in range(3) for _ in range(13)]
     assert plan[39:48] == [FineTuning(start, 0.4, s) for s in range(3) for start in ("wo_pt", "paper", OTHER)]
     sg6 = label_rows.POOL_ROW_RATIO
-    assert plan[48:] == [run for s in range(3) for run in (  # the pool-size row and its control, seed by seed
-        Pretraining(OTHER, s, sg6), Pretraining(OTHER, s, sg6, onestep=True), FineTuning(OTHER, 0.05, s, sg6),
+    assert plan[48:57] == [run for s in range(3) for run in (
+        Pretraining(OTHER, s, sg6), Pretraining(OTHER, s, sg6, onestep=True), FineTuning(OTHER, 0.05, s, sg6))]
+    assert plan[57:] == [run for s in range(3) for run in (  # its control, the steps row
         Pretraining(OTHER, s, passes=6), Pretraining(OTHER, s, onestep=True, passes=6),
         FineTuning(OTHER, 0.05, s, passes=6))]
     assert len(set(plan)) == len(plan) == 66

@@ -26,8 +26,8 @@ def plan(seeds: int = label_rows.SEEDS, tiny: bool = False) -> list[Run]:
     twins (each with its zero-shot probe), then every start's fine-tuning at the smallest fraction,
     then the next fraction, up to the largest but one. The largest fraction, where labels are least
     scarce and pretraining has least to show, comes after every seed's scarce ones, so that a study
-    cut short has all its seeds where the question is; last, seed by seed, the pool-size row and
-    its control, the steps row (the SG-2 pool for as many steps)."""
+    cut short has all its seeds where the question is; then the pool-size row, seed by seed; last,
+    its control, the steps row (the SG-2 pool for as many steps), seed by seed."""
     scarce, largest = label_rows.FRACTIONS[:-1], label_rows.FRACTIONS[-1]
     out = []
     for seed in range(seeds):
@@ -38,9 +38,9 @@ def plan(seeds: int = label_rows.SEEDS, tiny: bool = False) -> list[Run]:
                 for fraction in scarce for start in label_rows.STARTS]
     for seed in range(seeds):
         out += [FineTuning(start, largest, seed, tiny=tiny) for start in label_rows.STARTS]
-    for seed in range(seeds):
-        for pool, passes in ((label_rows.POOL_ROW_RATIO, label_rows.PASSES),
-                             (label_rows.POOL_RATIO, label_rows.STEPS_ROW_PASSES)):
+    for pool, passes in ((label_rows.POOL_ROW_RATIO, label_rows.PASSES),
+                         (label_rows.POOL_RATIO, label_rows.STEPS_ROW_PASSES)):
+        for seed in range(seeds):
             pretraining = Pretraining(label_rows.OTHER_PRETEXT, seed, pool, tiny=tiny, passes=passes)
             out += [pretraining, pretraining.twin,
                     FineTuning(label_rows.OTHER_PRETEXT, label_rows.POOL_ROW_FRACTION, seed, pool, tiny, passes)]
