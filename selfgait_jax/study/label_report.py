@@ -185,7 +185,8 @@ def gap_table(runs: LabelRuns, plan) -> str:
         if twins:
             lines.append(f"| {split} | after 1 step (mean of {len(twins)}) | {_gap_cells(twins, False)} |")
         for name, per_seed in gains.items():
-            lines.append(f"| {split} | {row_name(name)}: gain over 1 step ({len(per_seed)} seeds) | "
+            seeds = f"{len(per_seed)} seed{'s' if len(per_seed) > 1 else ''}"
+            lines.append(f"| {split} | {row_name(name)}: gain over 1 step ({seeds}) | "
                          f"{_gap_cells(per_seed, True)} |")
     return "\n".join(lines) if len(lines) > 2 else ""
 
