@@ -287,17 +287,19 @@ def every_run(collected: dict) -> str:
 def figure(table: dict, fractions: dict, path: pathlib.Path) -> bool:
     """Rank-1 (NM/BG/CL average) against the label fraction, log x: one line a start (the mean over
     its finished seeds) and the band from the lowest to the highest seed; a row with one fraction
-    (the pool-size row) as a point with that range. False (nothing drawn) before any run finished."""
+    (the pool-size and steps rows) as a point with that range. False (nothing drawn) before any run finished."""
     if not any(table.values()):
         return False
     plt = figures.pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    # A row of one fraction (the pool-size and steps rows) sits a little to the right, not over the
+    # others, each a step further.
+    shift = {row: 1.06 ** (k + 1) for k, row in enumerate(r for r in fractions if len(fractions[r]) == 1)}
     for colour, row in zip(plt.get_cmap("tab10").colors, fractions):
         found = sorted((f, list(seeds.values())) for f, seeds in table.get(row, {}).items())
         if not found:
             continue
-        # A row of one fraction (the pool-size row) sits a little to the right, not over the others.
-        x = [f if len(fractions[row]) > 1 else f * 1.06 for f, _ in found]
+        x = [f * shift.get(row, 1.0) for f, _ in found]
         mean = [np.mean(v) for _, v in found]
         low, high = [min(v) for _, v in found], [max(v) for _, v in found]
         seeds = max(len(v) for _, v in found)
