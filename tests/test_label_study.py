@@ -387,13 +387,19 @@ def test_zero_shot_cells_are_pooled_by_their_gap_to_the_view_or_its_mirror(tmp_p
         fake_pretraining(runs, Pretraining("paper", seed), (1, 1, 1), (1, 1, 1), matrix=matrix)
         fake_pretraining(runs, Pretraining("paper", seed, onestep=True), (1, 1, 1), (1, 1, 1), matrix=one_step)
     fake_pretraining(runs, Pretraining(OTHER, 0), test=(1, 1, 1), matrix=one_step)  # its twin: not yet
-    lines = label_report.gap_table(runs, label_runs.plan()).splitlines()
+    # The steps row's seed 0 and its twin, the same 1-step network as the SG-2 row's: counted once.
+    fake_pretraining(runs, Pretraining("paper", 0, passes=6), (1, 1, 1), (1, 1, 1), matrix=pretrained[0])
+    fake_pretraining(runs, Pretraining("paper", 0, onestep=True, passes=6), (1, 1, 1), (1, 1, 1), matrix=one_step)
+    plan = [*label_runs.plan(), Pretraining("paper", 0, passes=6)]
+    lines = label_report.gap_table(runs, plan).splitlines()
     assert lines[0] == "| split | network | mirror view (0°) | 18° | 36° | 54° | ≥ 72° |"
     assert lines[2:] == [
         "| validation | after 1 step (mean of 2) | 55.0 | — | — | — | 25.0 |",
         "| validation | `paper`: gain over 1 step (2 seeds) | -7.0 (-10.0 to -4.0) | — | — | — | +1.0 (+0.0 to +2.0) |",
+        "| validation | `paper`, 6 passes: gain over 1 step (1 seed) | -10.0 | — | — | — | +2.0 |",
         "| test | after 1 step (mean of 2) | 55.0 | — | — | — | 25.0 |",
-        "| test | `paper`: gain over 1 step (2 seeds) | -7.0 (-10.0 to -4.0) | — | — | — | +1.0 (+0.0 to +2.0) |"]
+        "| test | `paper`: gain over 1 step (2 seeds) | -7.0 (-10.0 to -4.0) | — | — | — | +1.0 (+0.0 to +2.0) |",
+        "| test | `paper`, 6 passes: gain over 1 step (1 seed) | -10.0 | — | — | — | +2.0 |"]
     assert label_report.gap_table(LabelRuns(tmp_path / "none", tmp_path / "none"), label_runs.plan()) == ""
 
 

@@ -169,21 +169,23 @@ def _gap_cells(values: list[dict], signed: bool) -> str:
 
 
 def gap_table(runs: LabelRuns, plan) -> str:
-    """Zero-shot rank-1 by view gap, per split: the 1-step networks' (mean over them) and each
-    pretraining's gain over its twin (mean over seeds, with the range); "" before any pair."""
+    """Zero-shot rank-1 by view gap, per split: the 1-step networks' (mean over the distinct ones)
+    and each pretraining's gain over its twin (mean over seeds, with the range); "" before any pair."""
     labels = ["mirror view (0°)", *(f"{g}°" for g in GAP_BINS[1:-1]), f"≥ {GAP_BINS[-1]}°"]
     lines = ["| split | network | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(GAP_BINS)]
     pretrainings = [r for r in plan if isinstance(r, Pretraining) and not r.onestep]
     for split in label_rows.SPLITS:
-        twins, gains = [], {}
+        twins, gains = {}, {}
         for run in pretrainings:
             found = [runs.zero_shot(r, split) for r in (run, run.twin)]
             pre, one = (rank1_by_gap(f) if f is not None else None for f in found)
             if pre is not None and one is not None:
-                twins.append(one)
+                # A 1-step network is its pretext, seed and pool: the steps row's twin is the SG-2 row's.
+                twins[(run.pretext, run.seed, run.pool_ratio)] = one
                 gains.setdefault(run.name, []).append({g: pre[g] - one[g] for g in pre})
         if twins:
-            lines.append(f"| {split} | after 1 step (mean of {len(twins)}) | {_gap_cells(twins, False)} |")
+            lines.append(f"| {split} | after 1 step (mean of {len(twins)}) | "
+                         f"{_gap_cells(list(twins.values()), False)} |")
         for name, per_seed in gains.items():
             seeds = f"{len(per_seed)} seed{'s' if len(per_seed) > 1 else ''}"
             lines.append(f"| {split} | {row_name(name)}: gain over 1 step ({seeds}) | "
