@@ -93,7 +93,8 @@ def test_every_run_of_the_plan_is_named_by_its_spec_and_has_its_own_folder():
     ("pretrain,authorz,0", "PRETEXT 'authorz' is not one of paper, " + OTHER),
     ("pretrain,paper", "pretrain takes PRETEXT,SEED[,POOL_RATIO[,PASSES]], got 1 fields"),
     ("pretrain,paper,one", "SEED 'one' is not a number"),
-    ("pretrain,paper,0,0", "POOL_RATIO 0 must be positive"),
+    ("pretrain,paper,0,0", "POOL_RATIO 0 must be positive (0, the training split, on casia_b only)"),
+    ("pretrain,paper,0,-1,casia_b", "POOL_RATIO -1 must be positive"),
     ("pretrain,paper,0,2,6,1", "pretrain takes PRETEXT,SEED[,POOL_RATIO[,PASSES]], got 5 fields"),
     ("pretrain,paper,0,2,0", "PASSES 0 must be >= 1"),
     ("pretrain,paper,0,2,2.5", "PASSES '2.5' is not a number"),
@@ -108,8 +109,8 @@ def test_a_bad_spec_is_one_error_that_names_it_and_the_forms(spec, words):
     message = str(error.value)
     assert message.startswith(words)
     assert message.endswith("; configs/label_study.py takes "
-                            "pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,tiny] "
-                            "or finetune,START,FRACTION,SEED[,tiny]")
+                            "pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,casia_b][,tiny] "
+                            "or finetune,START,FRACTION,SEED[,casia_b][,tiny]")
 
 
 @pytest.mark.slow  # starts python -m selfgait_jax.main (JAX, absl): a few seconds
@@ -303,6 +304,88 @@ def test_run_study_skips_what_is_finished_and_leaves_out_what_a_failed_pretraini
                       f"fine-tuning {OTHER} 0.05 seed 0 (left out: pretraining {OTHER} seed 0 failed)"]
     assert reports == [2, 3, 4, 4]  # after each run made (the 1-step twin was there), and at the end
     assert runs.finished(plan[1]) and (runs.archived(plan[1]) / "zero_shot_test.json").is_file()
+
+
+# --- the study on real CASIA-B ---------------------------------------------------------------------
+
+CASIA = label_rows.CASIA_B
+
+
+def test_on_casia_b_the_yardstick_runs_first_on_every_seed_then_the_other_fractions():
+    plan = label_runs.plan(data=CASIA)
+    starts = ("wo_pt", "paper", OTHER)
+    yardstick = [run for seed in range(3) for run in (
+        label_rows.pretraining("paper", seed, CASIA), label_rows.pretraining("paper", seed, CASIA, onestep=True),
+        label_rows.pretraining(OTHER, seed, CASIA), label_rows.pretraining(OTHER, seed, CASIA, onestep=True),
+        *(label_rows.fine_tuning(start, 0.1, seed, CASIA) for start in starts))]
+    assert plan[:21] == yardstick
+    assert [(r.fraction, r.seed) for r in plan[21:]] == [
+        (f, s) for f in (0.05, 0.2, 0.4, 1.0) for s in range(3) for _ in starts]
+    assert len(set(plan)) == len(plan) == 21 + 36
+    for k, run in enumerate(plan):
+        assert run.data == CASIA and label_rows.parse(run.spec) == run, run
+        if isinstance(run, FineTuning) and run.pretraining is not None:
+            assert run.pretraining in plan[:k]
+    assert len({run.folder for run in plan}) == len(plan)
+
+
+def test_on_casia_b_pretraining_passes_the_training_subjects_and_fine_tuning_reads_the_tree():
+    pre = _config("pretrain,paper,0,casia_b")
+    assert (pre.data.name, pre.data.pool_ratio, pre.probe.data) == ("opengait_pkl", 0.0, "opengait_pkl")
+    assert pre.total_steps == math.ceil(6 * 8107 / study_rows.PRETEXT_BATCH) == 3041
+    synthetic = _config("pretrain,paper,0,2,casia_b")  # the transfer question: SG-2, probed on CASIA-B
+    assert (synthetic.data.name, synthetic.data.pool_ratio, synthetic.probe.data) == (
+        "synthgait_pool", 2.0, "opengait_pkl")
+    assert label_rows.parse("pretrain,paper,0,2,casia_b").name == "paper_sg2"
+    fine = _config("finetune,paper,0.1,1,casia_b").finetune
+    assert (fine.data.name, fine.total_steps, fine.triplet.label_fraction, fine.seed) == (
+        "opengait_pkl", label_rows.CASIA_B_FINETUNE_STEPS, 0.1, 1)
+    # apart from the data and the steps, the same stage as on SynthGait
+    synthgait = _config("finetune,paper,0.1,1").finetune
+    assert {key for key in _diff(fine, synthgait) if not key.startswith("data.")} == {"total_steps"}
+
+
+def test_a_casia_b_run_is_pointed_at_the_tree_by_overrides_never_by_its_spec(tmp_path, monkeypatch):
+    root = str(tmp_path / "CASIA-B-pkl")
+    runs = LabelRuns(tmp_path / "runs", tmp_path / "archive", root)
+    fake = FakeRuns(runs)
+    monkeypatch.setattr(subprocess, "run", fake)
+    pre = label_rows.pretraining("paper", 0, CASIA)
+    run = label_rows.fine_tuning("paper", 0.1, 0, CASIA)
+    assert label_runner.run_one(runs, pre, tmp_path) and label_runner.run_one(runs, run, tmp_path)
+    main, validation, test, fine = fake.commands
+    assert root not in pre.spec and main[3].endswith(":pretrain,paper,0,casia_b")
+    assert main[5:] == [f"--config.probe.root={root}", f"--config.data.root={root}"]
+    assert validation[3:5] == ["--data=opengait_pkl", f"--data_root={root}"]
+    assert test[3:5] == validation[3:5]
+    assert fine[5:] == [f"--config.finetune.data.root={root}", f"--config.finetune.init_from={runs.workdir(pre)}"]
+    sg2 = label_rows.pretraining("paper", 0, CASIA, pool_ratio=2.0)  # SynthGait pool: only the probe's root
+    assert label_rows.data_overrides(sg2, root) == [f"--config.probe.root={root}"]
+    assert label_rows.data_overrides(Pretraining("paper", 0), root) == []
+
+
+def test_the_casia_b_goal_is_met_only_when_every_planned_seed_clears_it(tmp_path):
+    runs = LabelRuns(tmp_path / "runs", tmp_path / "archive")
+    plan = label_runs.plan(seeds=2, data=CASIA)
+    for seed, (wo_pt, paper, other) in enumerate(((40, 46, 44), (41, 47, 50))):
+        for start, value in (("wo_pt", wo_pt), ("paper", paper), (OTHER, other)):
+            fake_fine_tuning(runs, label_rows.fine_tuning(start, 0.1, seed, CASIA), value, value, value)
+    unused = (1, 1, 1)  # the validation probes: the goal reads the test split
+    for seed in range(2):  # frozen: paper +12 and +9, the other pretext only seed 0
+        fake_pretraining(runs, label_rows.pretraining("paper", seed, CASIA), unused, (30 - 3 * seed,) * 3)
+        fake_pretraining(runs, label_rows.pretraining("paper", seed, CASIA, onestep=True), unused, (18,) * 3)
+    fake_pretraining(runs, label_rows.pretraining(OTHER, 0, CASIA), unused, (40,) * 3)
+    fake_pretraining(runs, label_rows.pretraining(OTHER, 0, CASIA, onestep=True), unused, (20,) * 3)
+    doc = tmp_path / "casia_b.md"
+    label_report.write_report(runs, doc, plan)
+    text = doc.read_text()
+    assert "- **`paper`:** fine-tuned ≥ +5: met (2 of 2 seeds: +6.0, +6.0); frozen ≥ +10: not met " \
+           "(2 of 2 seeds: +12.0, +9.0)." in text
+    assert f"- **`{OTHER}`:** fine-tuned ≥ +5: not met (2 of 2 seeds: +4.0, +9.0); frozen ≥ +10: met so far " \
+           "(1 of 2 seeds: +20.0)." in text
+    assert "| 5 % | 10 % | 20 % | 40 % | 100 % |" in text
+    assert (tmp_path / "images" / "casia_b_label_efficiency.png").is_file()
+    assert "`python tools/label_study.py --data=casia_b`" in text
 
 
 # --- the report ----------------------------------------------------------------------------------

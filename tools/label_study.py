@@ -6,6 +6,7 @@ from each (and from random initialisation) on 5, 10, 20 and 40 % of the labels, 
     python tools/label_study.py --out=runs/labels --report    # only rewrite the report
     python tools/label_study.py --out=runs/labels --max_seeds=1
     python tools/label_study.py --out=/tmp/labels --tiny --max_seeds=1   # a smoke run of the whole plan
+    python tools/label_study.py --data=casia_b --data_root=PKL_ROOT --out=runs/labels_casia_b   # real CASIA-B
 
 Resumable: a run whose results exist is skipped, and an interrupted one resumes from its last
 checkpoint (each training is `python -m selfgait_jax.main --config=configs/label_study.py:SPEC`, each
@@ -16,6 +17,10 @@ continues in another checkout. The report is rewritten after every run. The orde
 informative runs first (seed 0's pretraining and zero-shot probe, its fine-tuning at 5 % for every
 start, then 10 %, 20 %; 40 % after every seed's scarce fractions), so a partial study already
 answers something.
+
+On real CASIA-B (`--data=casia_b`, OpenGait's pkl tree at `--data_root`; docs/casia_b.md) the same
+engine runs the plan of `label_runs.casia_b_plan` (the yardstick, 10 % of the labels on three
+seeds, first), keeps its archive in docs/casia_b/runs/ and rewrites docs/casia_b.md.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from selfgait_jax.study import label_report, label_runner, label_rows, label_run
 from selfgait_jax.study.label_runs import LabelRuns
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ARCHIVE = ROOT / "docs" / "label_efficiency" / "runs"  # finished runs' results, kept in the repository
-DOC = ROOT / "docs" / "label_efficiency.md"
+# Per dataset: where finished runs' results are kept in the repository, and the report.
+ARCHIVE = {"synthgait": ROOT / "docs" / "label_efficiency" / "runs", "casia_b": ROOT / "docs" / "casia_b" / "runs"}
+DOC = {"synthgait": ROOT / "docs" / "label_efficiency.md", "casia_b": ROOT / "docs" / "casia_b.md"}
 
 
 def main(argv=None) -> int:
@@ -44,6 +50,11 @@ def main(argv=None) -> int:
     parser.add_argument("--max_seeds", type=int, default=label_rows.SEEDS,
                         help="run seeds 0 .. N-1 only; the report still lists every seed "
                              "(default: %(default)s, the whole study)")
+    parser.add_argument("--data", default="synthgait", choices=sorted(ARCHIVE),
+                        help="where the study runs: SynthGait, or real CASIA-B (OpenGait's pkl tree at "
+                             "--data_root; docs/casia_b.md) (default: %(default)s)")
+    parser.add_argument("--data_root", default="",
+                        help="with --data=casia_b: the folder of your CASIA-B pkl tree (SSS/TTT-NN/VVV/*.pkl)")
     parser.add_argument("--report", action="store_true", help="only rewrite the report")
     parser.add_argument("--tiny", action="store_true",
                         help="every run at the tiny size (seconds each; a smoke run of the whole plan), "
@@ -52,11 +63,17 @@ def main(argv=None) -> int:
     if not 1 <= args.max_seeds <= label_rows.SEEDS:
         print(f"error: --max_seeds={args.max_seeds} must be in [1, {label_rows.SEEDS}]", file=sys.stderr)
         return 2
+    real = args.data == "casia_b"
+    if real and not args.report and not pathlib.Path(args.data_root).is_dir():
+        print(f"error: --data=casia_b needs --data_root, the folder of a CASIA-B pkl tree; got "
+              f"{args.data_root!r}", file=sys.stderr)
+        return 2
     out = pathlib.Path(args.out)
-    doc = pathlib.Path(args.doc) if args.doc else (out / "label_efficiency.md" if args.tiny else DOC)
-    archive = pathlib.Path(args.archive) if args.archive else (out / "archive" if args.tiny else ARCHIVE)
-    runs = LabelRuns(out, archive)
-    plan = label_runs.plan(tiny=args.tiny)  # the report covers every seed, run or not
+    doc = pathlib.Path(args.doc) if args.doc else (out / DOC[args.data].name if args.tiny else DOC[args.data])
+    archive = pathlib.Path(args.archive) if args.archive else (out / "archive" if args.tiny else ARCHIVE[args.data])
+    runs = LabelRuns(out, archive, args.data_root)
+    # the report covers every seed, run or not
+    plan = label_runs.plan(tiny=args.tiny, data=label_rows.CASIA_B if real else "")
     if args.report:
         label_report.write_report(runs, doc, plan)
         return 0

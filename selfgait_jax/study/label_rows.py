@@ -4,13 +4,20 @@ pretraining pay for itself when labels are few? ``configs/label_study.py`` is th
 
 Two kinds of run, each named by a spec (the argument of ``configs/label_study.py:SPEC``):
 
-    pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,tiny]   `Pretraining`: one training stage
-    finetune,START,FRACTION,SEED[,tiny]                             `FineTuning`: a chain of one stage, evaluated
+    pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,casia_b][,tiny]   `Pretraining`: one stage
+    finetune,START,FRACTION,SEED[,casia_b][,tiny]                  `FineTuning`: a chain of one stage, evaluated
 
 A pretraining run serves every fine-tuning run that starts from it (the runner passes its workdir
 as ``--config.finetune.init_from``); its ``onestep`` twin is the same network after one step, the
 baseline of the zero-shot probe. START is ``wo_pt`` (random initialisation) or a pretext of
 `PRETEXT_OPTIONS`. ``tiny`` builds the same run at the tiny size (tests and smoke runs).
+
+The data is a field of a run: SynthGait (the default: SG-n pools, SynthGait-B's labels), or
+``casia_b``, real CASIA-B in OpenGait's pkl layout (docs/casia_b.md): pretraining on its 74 training
+subjects with their labels dropped (POOL_RATIO 0; a POOL_RATIO > 0 pretrains on the SynthGait SG-n
+pool instead, the transfer question), fine-tuning and evaluation on its LT protocol, at a scale of
+its own (`CASIA_B_FINETUNE_STEPS`, ...). The tree's folder is not part of the config: the runner
+passes it as overrides (`data_overrides`), so no machine path enters a spec or the archive.
 
 The scale is the reproduction study's (``study/rows.py``: network, batches, fine-tuning steps and
 learning rate, evaluation frames); what is new is the label fraction, the pretraining length (at
@@ -64,8 +71,27 @@ PROBE_EVERY = 500
 SPLITS = ("validation", "test")
 TINY_VALIDATION_SUBJECTS = 2  # of tiny synthgait_b's 4 training subjects
 
-_SPEC_FORMS = ("pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,tiny] or "
-               "finetune,START,FRACTION,SEED[,tiny]")
+# Real CASIA-B (OpenGait's pkl tree at the runner's data root): the run's ``data`` field.
+CASIA_B = "casia_b"
+DATA = ("", CASIA_B)  # "" = SynthGait
+CASIA_B_DATASET = "opengait_pkl"  # how the tree is read (its LT protocol follows from its nm/bg/cl types)
+# The 74 training subjects' sequences in OpenGait's CASIA-B pkl tree: 74 x 10 x 11 = 8,140, less 33
+# missing (005's 000 view, and a few of 026/037/048/...). The pretraining pool (labels dropped).
+CASIA_B_TRAIN_SEQUENCES = 8107
+CASIA_B_FRACTIONS = (0.05, 0.1, 0.2, 0.4, 1.0)
+# The yardstick runs first: 10 % of the labels, every start, three seeds (docs/casia_b.md).
+CASIA_B_YARDSTICK_FRACTION = 0.1
+# Pretraining: the training subjects' sequences passed six times (3,041 steps of `rows.PRETEXT_BATCH`):
+# on SynthGait two passes never beat the random network frozen, six did on two seeds of three.
+CASIA_B_PASSES = 6
+# Fine-tuning: steps chosen on the validation subjects' learning curve (docs/casia_b.md, "Scale").
+CASIA_B_FINETUNE_STEPS = 6000
+# The goal a self-supervised tool exists for (issue #26): at the yardstick fraction, a pretraining
+# beats w/o PT by this many points on every seed, and its frozen embedding its 1-step twin by this many.
+GOAL_FINETUNED, GOAL_ZERO_SHOT = 5.0, 10.0
+
+_SPEC_FORMS = ("pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,casia_b][,tiny] or "
+               "finetune,START,FRACTION,SEED[,casia_b][,tiny]")
 
 
 def pool_sequences(pool_ratio: float, tiny: bool = False) -> int:
@@ -77,21 +103,32 @@ def pool_sequences(pool_ratio: float, tiny: bool = False) -> int:
 
 
 def pretrain_steps(pool_ratio: float, passes: int = PASSES) -> int:
-    """Steps of `rows.PRETEXT_BATCH` sequences that pass the pool ``passes`` times."""
-    return math.ceil(passes * pool_sequences(pool_ratio) / rows.PRETEXT_BATCH)
+    """Steps of `rows.PRETEXT_BATCH` sequences that pass the pool ``passes`` times (pool_ratio 0:
+    CASIA-B's training sequences)."""
+    size = pool_sequences(pool_ratio) if pool_ratio > 0 else CASIA_B_TRAIN_SEQUENCES
+    return math.ceil(passes * size / rows.PRETEXT_BATCH)
 
 
-def _variant(pool_ratio: float, passes: int) -> str:
-    """What a run's name adds for a pool other than SG-2 and passes other than `PASSES`:
-    ``_sg6``, ``_6passes``."""
-    return ("" if pool_ratio == POOL_RATIO else f"_sg{pool_ratio:g}") + (
-        "" if passes == PASSES else f"_{passes}passes")
+def default_pool(data: str) -> float:
+    """The pool a pretraining on ``data`` uses unless told: SG-2, or CASIA-B's own training split (0)."""
+    return 0.0 if data == CASIA_B else POOL_RATIO
+
+
+def default_passes(data: str) -> int:
+    return CASIA_B_PASSES if data == CASIA_B else PASSES
+
+
+def _variant(pool_ratio: float, passes: int, data: str = "") -> str:
+    """What a run's name adds for a pool and passes other than its data's defaults: ``_sg6``,
+    ``_6passes`` (on CASIA-B, ``_sg2`` is the SynthGait SG-2 pool)."""
+    return ("" if pool_ratio == default_pool(data) else f"_sg{pool_ratio:g}") + (
+        "" if passes == default_passes(data) else f"_{passes}passes")
 
 
 @dataclasses.dataclass(frozen=True)
 class Pretraining:
-    """A pretext's pretraining, ``passes`` times over an SG-``pool_ratio`` pool (``onestep``:
-    stopped after one step)."""
+    """A pretext's pretraining, ``passes`` times over an SG-``pool_ratio`` pool (on CASIA-B,
+    pool_ratio 0: its training subjects' sequences) (``onestep``: stopped after one step)."""
 
     pretext: str
     seed: int
@@ -99,21 +136,22 @@ class Pretraining:
     onestep: bool = False
     tiny: bool = False
     passes: int = PASSES
+    data: str = ""  # one of DATA: "" = SynthGait, or CASIA_B
 
     @property
     def spec(self) -> str:
-        if self.passes != PASSES:
+        if self.passes != default_passes(self.data):
             pool = [f"{self.pool_ratio:g}", str(self.passes)]
         else:
-            pool = [] if self.pool_ratio == POOL_RATIO else [f"{self.pool_ratio:g}"]
-        return ",".join(["pretrain", self.pretext, str(self.seed), *pool]
-                        + ["onestep"] * self.onestep + ["tiny"] * self.tiny)
+            pool = [] if self.pool_ratio == default_pool(self.data) else [f"{self.pool_ratio:g}"]
+        return ",".join(["pretrain", self.pretext, str(self.seed), *pool] + ["onestep"] * self.onestep
+                        + [self.data] * bool(self.data) + ["tiny"] * self.tiny)
 
     @property
     def name(self) -> str:
-        """The pretext, its pool unless SG-2, its passes unless `PASSES`, and _1step for the twin:
+        """The pretext, its pool and passes unless its data's defaults, and _1step for the twin:
         ``contrastive_sg6_1step``, ``contrastive_6passes``."""
-        return f"{self.pretext}{_variant(self.pool_ratio, self.passes)}{'_1step' if self.onestep else ''}"
+        return f"{self.pretext}{_variant(self.pool_ratio, self.passes, self.data)}{'_1step' if self.onestep else ''}"
 
     @property
     def folder(self) -> str:
@@ -152,16 +190,18 @@ class FineTuning:
     pool_ratio: float = POOL_RATIO  # of the pretraining it starts from; not part of the config
     tiny: bool = False
     passes: int = PASSES  # of the pretraining it starts from; not part of the config
+    data: str = ""  # one of DATA: "" = SynthGait, or CASIA_B
 
     @property
     def spec(self) -> str:
-        return ",".join(["finetune", self.start, f"{self.fraction:g}", str(self.seed)] + ["tiny"] * self.tiny)
+        return ",".join(["finetune", self.start, f"{self.fraction:g}", str(self.seed)]
+                        + [self.data] * bool(self.data) + ["tiny"] * self.tiny)
 
     @property
     def row(self) -> str:
-        """The report's row: the start, with its pool and passes where they are not the study's
-        (``contrastive_sg6``, ``contrastive_6passes``)."""
-        return self.start + _variant(self.pool_ratio, self.passes)
+        """The report's row: the start, with its pool and passes where they are not its data's
+        defaults (``contrastive_sg6``, ``contrastive_6passes``)."""
+        return self.start + _variant(self.pool_ratio, self.passes, self.data)
 
     @property
     def folder(self) -> str:
@@ -171,10 +211,23 @@ class FineTuning:
     def pretraining(self) -> Pretraining | None:
         if self.start == "wo_pt":
             return None
-        return Pretraining(self.start, self.seed, self.pool_ratio, tiny=self.tiny, passes=self.passes)
+        return Pretraining(self.start, self.seed, self.pool_ratio, tiny=self.tiny, passes=self.passes,
+                           data=self.data)
 
     def __str__(self):
         return f"fine-tuning {self.row} {self.fraction:g} seed {self.seed}"
+
+
+def pretraining(pretext: str, seed: int, data: str = "", **fields) -> Pretraining:
+    """A pretraining on ``data`` with that data's default pool and passes unless ``fields`` say."""
+    return Pretraining(pretext, seed, **{"pool_ratio": default_pool(data), "passes": default_passes(data),
+                                         "data": data, **fields})
+
+
+def fine_tuning(start: str, fraction: float, seed: int, data: str = "", **fields) -> FineTuning:
+    """A fine-tuning on ``data`` from a start with that data's default pool and passes unless told."""
+    return FineTuning(start, fraction, seed, **{"pool_ratio": default_pool(data),
+                                                "passes": default_passes(data), "data": data, **fields})
 
 
 def parse(spec: str) -> Pretraining | FineTuning:
@@ -195,6 +248,9 @@ def parse(spec: str) -> Pretraining | FineTuning:
     tiny = parts[-1] == "tiny"
     if tiny:
         parts = parts[:-1]
+    data = parts[-1] if parts[-1] in DATA[1:] else ""
+    if data:
+        parts = parts[:-1]
     if not parts or parts[0] not in ("pretrain", "finetune"):
         raise bad(f"the first field is pretrain or finetune, not {parts[0] if parts else ''!r}")
     if parts[0] == "pretrain":
@@ -205,13 +261,13 @@ def parse(spec: str) -> Pretraining | FineTuning:
             raise bad(f"pretrain takes PRETEXT,SEED[,POOL_RATIO[,PASSES]], got {len(parts) - 1} fields")
         if parts[1] not in PRETEXT_OPTIONS:
             raise bad(f"PRETEXT {parts[1]!r} is not one of {', '.join(PRETEXT_OPTIONS)}")
-        ratio = number(parts[3], "POOL_RATIO", float) if len(parts) >= 4 else POOL_RATIO
-        if not ratio > 0:
-            raise bad(f"POOL_RATIO {ratio:g} must be positive")
-        passes = number(parts[4], "PASSES") if len(parts) == 5 else PASSES
+        ratio = number(parts[3], "POOL_RATIO", float) if len(parts) >= 4 else default_pool(data)
+        if not (ratio > 0 or (data == CASIA_B and ratio == 0)):
+            raise bad(f"POOL_RATIO {ratio:g} must be positive (0, the training split, on {CASIA_B} only)")
+        passes = number(parts[4], "PASSES") if len(parts) == 5 else default_passes(data)
         if passes < 1:
             raise bad(f"PASSES {passes} must be >= 1")
-        job = Pretraining(parts[1], number(parts[2], "SEED"), ratio, onestep, tiny, passes)
+        job = Pretraining(parts[1], number(parts[2], "SEED"), ratio, onestep, tiny, passes, data)
     else:
         if len(parts) != 4:
             raise bad(f"finetune takes START,FRACTION,SEED, got {len(parts) - 1} fields")
@@ -220,7 +276,7 @@ def parse(spec: str) -> Pretraining | FineTuning:
         fraction = number(parts[2], "FRACTION", float)
         if not 0 < fraction <= 1:
             raise bad(f"FRACTION {fraction:g} must be in (0, 1]")
-        job = FineTuning(parts[1], fraction, number(parts[3], "SEED"), tiny=tiny)
+        job = fine_tuning(parts[1], fraction, number(parts[3], "SEED"), data, tiny=tiny)
     if job.seed < 0:
         raise bad(f"SEED {job.seed} must be >= 0")
     return job
@@ -239,13 +295,17 @@ def _set(stage: ml_collections.ConfigDict, dotted: str, value) -> None:
 
 def pretraining_config(job: Pretraining) -> ml_collections.ConfigDict:
     """One pretraining stage (checkpoints in the workdir itself, ready to be an ``init_from``)."""
-    c = config_defaults.pretrain_config("tiny" if job.tiny else "full")
+    size = "tiny" if job.tiny else "full"
+    real_pool = job.data == CASIA_B and job.pool_ratio == 0  # CASIA-B's training split, labels dropped
+    c = config_defaults.pretrain_config(size, data=CASIA_B_DATASET if real_pool else "synthgait_pool")
     c.data.pool_ratio = job.pool_ratio
     c.seed = job.seed
     if not job.tiny:
         rows.scale_stage(c, job.seed)
         rows.scale_pretraining(c)
         c.probe.every = PROBE_EVERY
+    if job.data == CASIA_B:
+        c.probe.data = CASIA_B_DATASET  # the validation subjects of the labelled set it is for
     c.pretext.name = job.pretext
     for key, value in PRETEXT_OPTIONS[job.pretext].items():
         _set(c, key, value)
@@ -260,11 +320,13 @@ def finetuning_config(job: FineTuning) -> ml_collections.ConfigDict:
     """A chain of one fine-tuning stage, evaluated on the test split at the end. A pretrained start
     requires ``--config.finetune.init_from=PRETRAIN_WORKDIR`` (the runner gives it)."""
     size = "tiny" if job.tiny else "full"
-    fine = config_defaults.finetune_config(size)
+    fine = config_defaults.finetune_config(size, data=CASIA_B_DATASET if job.data == CASIA_B else "synthgait_b")
     fine.seed = job.seed
     if not job.tiny:
         rows.scale_stage(fine, job.seed)
         rows.scale_finetuning(fine)
+        if job.data == CASIA_B:
+            fine.total_steps = CASIA_B_FINETUNE_STEPS
     fine.triplet.label_fraction = job.fraction
     fine.require_init_from = job.start != "wo_pt"  # wo_pt: from random initialisation on purpose
     c = config_defaults.chain_config(f"labels_finetune_{job.start}_{job.fraction:g}", size,
@@ -278,6 +340,17 @@ def label_config(spec: str) -> ml_collections.ConfigDict:
     """The config of the run ``spec`` names (configs/label_study.py)."""
     job = parse(spec)
     return pretraining_config(job) if isinstance(job, Pretraining) else finetuning_config(job)
+
+
+def data_overrides(job: Pretraining | FineTuning, root: str) -> list[str]:
+    """The command-line overrides that point a CASIA-B run at the tree in ``root`` (the data it
+    trains on and its validation probe's); none for SynthGait."""
+    if job.data != CASIA_B:
+        return []
+    if isinstance(job, FineTuning):
+        return [f"--config.finetune.data.root={root}"]
+    keys = ["probe.root"] + ["data.root"] * (job.pool_ratio == 0)
+    return [f"--config.{key}={root}" for key in keys]
 
 
 def validation_subjects(tiny: bool = False) -> int:

@@ -22,16 +22,17 @@ from selfgait_jax.study.runner import run_logged
 TAG = "labels"
 
 
-def _main(repository: pathlib.Path, spec: str, workdir: pathlib.Path, *overrides: str) -> list[str]:
+def _main(runs: LabelRuns, run: Run, repository: pathlib.Path, *overrides: str) -> list[str]:
     return [sys.executable, "-m", "selfgait_jax.main",
-            f"--config={repository / 'configs' / 'label_study.py'}:{spec}", f"--workdir={workdir}", *overrides]
+            f"--config={repository / 'configs' / 'label_study.py'}:{run.spec}", f"--workdir={runs.workdir(run)}",
+            *label_rows.data_overrides(run, runs.data_root), *overrides]
 
 
 def pretrain(runs: LabelRuns, run: Pretraining, repository: pathlib.Path) -> bool:
     """Trains (or resumes) the pretraining unless its last checkpoint exists; True once it does."""
     if runs.pretrained(run):
         return True
-    done = run_logged(_main(repository, run.spec, runs.workdir(run)), repository, runs.workdir(run), str(run), TAG)
+    done = run_logged(_main(runs, run, repository), repository, runs.workdir(run), str(run), TAG)
     return done and runs.pretrained(run)
 
 
@@ -39,9 +40,12 @@ def zero_shot(runs: LabelRuns, run: Pretraining, split: str, repository: pathlib
     """Evaluates the pretrained network, frozen, on ``split`` unless that table exists."""
     if runs.zero_shot(run, split) is not None:
         return True
+    if run.data == label_rows.CASIA_B:
+        data = [f"--data={label_rows.CASIA_B_DATASET}", f"--data_root={runs.data_root}"]
+    else:
+        data = [f"--data=synthgait_b{':tiny' if run.tiny else ''}"]
     command = [sys.executable, str(repository / "tools" / "evaluate.py"), f"--workdir={runs.workdir(run)}",
-               f"--data=synthgait_b{':tiny' if run.tiny else ''}", f"--max_length={rows.EVAL_FRAMES}",
-               f"--out={runs.zero_shot_folder(run, split)}"]
+               *data, f"--max_length={rows.EVAL_FRAMES}", f"--out={runs.zero_shot_folder(run, split)}"]
     if split == "validation":
         command.append(f"--validation_subjects={label_rows.validation_subjects(run.tiny)}")
     done = run_logged(command, repository, runs.workdir(run), f"{run}: zero-shot on {split}", TAG)
@@ -56,7 +60,7 @@ def finetune(runs: LabelRuns, run: FineTuning, repository: pathlib.Path) -> bool
             return False
         overrides.append(f"--config.finetune.init_from={runs.workdir(run.pretraining)}")
     workdir = runs.workdir(run)
-    done = run_logged(_main(repository, run.spec, workdir, *overrides), repository, workdir, str(run), TAG)
+    done = run_logged(_main(runs, run, repository, *overrides), repository, workdir, str(run), TAG)
     return done and runs.results(run) is not None
 
 

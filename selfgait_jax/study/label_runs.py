@@ -21,13 +21,15 @@ from selfgait_jax.study.runs import keep, latest_results, records
 Run = Pretraining | FineTuning
 
 
-def plan(seeds: int = label_rows.SEEDS, tiny: bool = False) -> list[Run]:
-    """The runs in the order they go. Seed by seed: the pretexts' pretraining runs and their 1-step
-    twins (each with its zero-shot probe), then every start's fine-tuning at the smallest fraction,
-    then the next fraction, up to the largest but one. The largest fraction, where labels are least
+def plan(seeds: int = label_rows.SEEDS, tiny: bool = False, data: str = "") -> list[Run]:
+    """The runs in the order they go (on CASIA-B: `casia_b_plan`). Seed by seed: the pretexts'
+    pretraining runs and their 1-step twins (each with its zero-shot probe), then every start's
+    fine-tuning at the smallest fraction, then the next fraction, up to the largest but one. The largest fraction, where labels are least
     scarce and pretraining has least to show, comes after every seed's scarce ones, so that a study
     cut short has all its seeds where the question is; then the pool-size row, seed by seed; last,
     its control, the steps row (the SG-2 pool for as many steps), seed by seed."""
+    if data == label_rows.CASIA_B:
+        return casia_b_plan(seeds, tiny)
     scarce, largest = label_rows.FRACTIONS[:-1], label_rows.FRACTIONS[-1]
     out = []
     for seed in range(seeds):
@@ -47,6 +49,24 @@ def plan(seeds: int = label_rows.SEEDS, tiny: bool = False) -> list[Run]:
     return out
 
 
+def casia_b_plan(seeds: int = label_rows.SEEDS, tiny: bool = False) -> list[Run]:
+    """The study on real CASIA-B, the yardstick first: seed by seed, both pretexts' pretraining on the
+    training subjects (with their 1-step twins and zero-shot probes), then every start fine-tuned at
+    `CASIA_B_YARDSTICK_FRACTION`; then the other fractions, scarcest first, each for every seed."""
+    data, first = label_rows.CASIA_B, label_rows.CASIA_B_YARDSTICK_FRACTION
+    out = []
+    for seed in range(seeds):
+        for pretext in label_rows.PRETEXTS:
+            pretraining = label_rows.pretraining(pretext, seed, data, tiny=tiny)
+            out += [pretraining, pretraining.twin]
+        out += [label_rows.fine_tuning(start, first, seed, data, tiny=tiny) for start in label_rows.STARTS]
+    for fraction in label_rows.CASIA_B_FRACTIONS:
+        if fraction != first:
+            out += [label_rows.fine_tuning(start, fraction, seed, data, tiny=tiny)
+                    for seed in range(seeds) for start in label_rows.STARTS]
+    return out
+
+
 def condition_means(results: dict) -> dict:
     """{NM, BG, CL: mean rank-1 over the probe views} of a results.json."""
     return {c: results["conditions"][c]["mean"] for c in CONDITIONS}
@@ -56,6 +76,7 @@ def condition_means(results: dict) -> dict:
 class LabelRuns:
     out: pathlib.Path      # the runs folder: out/<run's folder> is its workdir
     archive: pathlib.Path  # what finished runs left, kept in the repository: archive/<run's folder>
+    data_root: str = ""    # the real dataset's folder, for a study on CASIA-B ("" for SynthGait)
 
     def workdir(self, run: Run) -> pathlib.Path:
         return self.out / run.folder
