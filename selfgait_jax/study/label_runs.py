@@ -24,10 +24,11 @@ Run = Pretraining | FineTuning
 def plan(seeds: int = label_rows.SEEDS, tiny: bool = False, data: str = "") -> list[Run]:
     """The runs in the order they go (on CASIA-B: `casia_b_plan`). Seed by seed: the pretexts'
     pretraining runs and their 1-step twins (each with its zero-shot probe), then every start's
-    fine-tuning at the smallest fraction, then the next fraction, up to the largest but one. The largest fraction, where labels are least
-    scarce and pretraining has least to show, comes after every seed's scarce ones, so that a study
-    cut short has all its seeds where the question is; then the pool-size row, seed by seed; last,
-    its control, the steps row (the SG-2 pool for as many steps), seed by seed."""
+    fine-tuning at the smallest fraction, then the next fraction, up to the largest but one. The
+    largest fraction, where labels are least scarce and pretraining has least to show, comes after
+    every seed's scarce ones, so that a study cut short has all its seeds where the question is;
+    then the pool-size row, seed by seed; last, its control, the steps row (the SG-2 pool for as
+    many steps), seed by seed."""
     if data == label_rows.CASIA_B:
         return casia_b_plan(seeds, tiny)
     scarce, largest = label_rows.FRACTIONS[:-1], label_rows.FRACTIONS[-1]
