@@ -133,6 +133,16 @@ def test_the_probe_is_checked_before_the_run(tmp_path):
             config_checks.check_config(bad, jax.device_count())
 
 
+def test_a_stage_on_real_data_is_not_probed_on_synthgait(tmp_path):
+    config = load("pretrain", "tiny")
+    config.data.name, config.data.root, config.probe.every = "opengait_pkl", str(tmp_path), 5
+    with pytest.raises(ValueError, match="^" + re.escape("config.probe.data: 'synthgait_b:tiny' is SynthGait, "
+                                                         "but this stage trains on opengait_pkl")):
+        config_checks.check_config(config, jax.device_count())
+    config.probe.data, config.probe.root = "opengait_pkl", str(tmp_path)
+    config_checks.check_config(config, jax.device_count())
+
+
 def test_the_evaluation_settings_are_checked_before_training():
     """A chain reads eval.* only after its last stage has trained: a typo must fail first (the
     types themselves are ml_collections' to check)."""

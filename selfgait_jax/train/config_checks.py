@@ -77,7 +77,7 @@ def check_config(config, device_count: int, check_init_from: bool = True) -> Non
     else:
         _check_triplet(config.triplet, device_count)
     _check_eval(config)
-    _check_probe(config.probe)
+    _check_probe(config.probe, config.data)
     _check_init_from(config, check_init_from)
 
 
@@ -234,8 +234,10 @@ def _check_eval(config):
         _non_negative_int(section[key], f"eval.{key}")
 
 
-def _check_probe(probe):
-    """The validation probe (``probe.every`` > 0): a labelled dataset, read before the first step."""
+def _check_probe(probe, data):
+    """The validation probe (``probe.every`` > 0): a labelled dataset, read before the first step;
+    not SynthGait for a stage that trains on real data (probe.data's default would probe the wrong
+    walkers)."""
     if not probe.every:
         return
     _positive_int(probe.every, "probe.every")
@@ -247,6 +249,9 @@ def _check_probe(probe):
         _fail("probe.data", f"size {size!r} of {probe.data!r} is not one of {', '.join(SIZES)}")
     if datasets.DATASETS[name].needs_root and not (probe.root and os.path.isdir(probe.root)):
         _fail("probe.root", f"{probe.root!r} is not a folder; {name} is read from disk")
+    if datasets.DATASETS[name].generated and data.name in datasets.DATASETS and datasets.DATASETS[data.name].needs_root:
+        _fail("probe.data", f"{probe.data!r} is SynthGait, but this stage trains on {data.name} (data.root): probe "
+              f"that data instead, e.g. probe.data={data.name} probe.root=<its folder>")
     _positive_int(probe.validation_subjects, "probe.validation_subjects")
     _non_negative_int(probe.max_length, "probe.max_length")
 
