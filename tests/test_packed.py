@@ -189,3 +189,20 @@ def test_the_compact_file_opens_without_tensorflow_or_pil(tree, tmp_path):
             f"assert not loaded, sorted(loaded)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_dataset_benchmark_checks_its_three_reads_against_the_tree(tree, tmp_path, monkeypatch, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "bench" / "benchmark_dataset.py"
+    spec = importlib.util.spec_from_file_location("benchmark_dataset", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.setattr(tool, "BENCHMARKS_MD", tmp_path / "benchmarks.md")
+    tool.main([f"--data_root={tree}", "--repeats=1", f"--out={tmp_path / 'out.json'}", "--append-docs"])
+    record = json.loads((tmp_path / "out.json").read_text())
+    assert record["frames_identical"] and record["checked_against_the_tree"] and record["sequences"] == 10
+    assert not record["compact_open"]["tensorflow_imported"] and not record["compact_open"]["pil_imported"]
+    assert "Extrapolated (not measured) to OU-MVLP" in (tmp_path / "benchmarks.md").read_text()
