@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import _codecs
 import io
 import pickle
@@ -290,11 +291,14 @@ class TreeSource(SequenceSource):
                 for view in _folders(sequence_type, self._summary):
                     all_views.add(view.name)
                     walk.add(view.name)
-                    files = sorted(p for p in view.iterdir() if p.suffix.lower() == extension)
+                    with os.scandir(view) as entries:  # scandir: no Path objects, one stat a file
+                        found = sorted((e for e in entries if Path(e.name).suffix.lower() == extension),
+                                       key=lambda e: e.name)
                     self._listing.update(str(view.relative_to(self.root)).encode())
-                    for file in files:
-                        stat = file.stat()
-                        self._listing.update(f"|{file.name}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+                    for entry in found:
+                        stat = entry.stat()
+                        self._listing.update(f"|{entry.name}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+                    files = [view / entry.name for entry in found]
                     if not files:
                         self._summary.add(view, f"empty folder: no {extension} files")
                         continue
@@ -315,8 +319,12 @@ class TreeSource(SequenceSource):
 
 def _folders(parent: Path, summary: ReadSummary) -> list[Path]:
     """Sub-folders in sorted order; stray files at a folder level are reported, hidden ones ignored."""
-    entries = sorted(p for p in parent.iterdir() if not p.name.startswith("."))
+    with os.scandir(parent) as scan:  # an entry's type comes with it: no stat a folder
+        entries = sorted((e for e in scan if not e.name.startswith(".")), key=lambda e: e.name)
+    folders = []
     for entry in entries:
-        if not entry.is_dir():
-            summary.add(entry, "unexpected file: expected a folder")
-    return [p for p in entries if p.is_dir()]
+        if entry.is_dir():
+            folders.append(parent / entry.name)
+        else:
+            summary.add(parent / entry.name, "unexpected file: expected a folder")
+    return folders
