@@ -74,6 +74,9 @@ def test_pack_and_unpack_are_exact_for_binary_frames():
     assert bits.shape == (5, 352) and packed.unpack_frames(bits).tobytes() == frames.tobytes()
     with pytest.raises(ValueError, match="0/255"):
         packed.pack_frames(frames // 2)
+    column = np.zeros((1, 64, 44), np.uint8)
+    column[0, :, 3] = 255  # column by column: the fourth column is bytes 24..31, all ones
+    assert np.flatnonzero(packed.pack_frames(column)[0]).tolist() == list(range(24, 32))
 
 
 def test_the_cache_gives_what_the_tree_gives_and_is_read_instead_of_it(tree, tmp_path, monkeypatch):
