@@ -6,7 +6,7 @@ The tree is read once as training reads it (bad or too short sequences skipped a
 frame cache under --cache_dir is written or reused), then every kept sequence is written at one bit
 a pixel, compressed, with its metas, lengths and the read's summary (``selfgait_jax/data/packed.py``).
 A run reads it with ``--config.data.name=casia_b_pkl --config.data.root=casia_b.npz``: same metas,
-same frames as the tree. All of CASIA-B (13,592 sequences) packs to about 50 MB (docs/benchmarks.md).
+same frames as the tree. All of CASIA-B (13,592 sequences) packs to 56 MiB (docs/benchmarks.md).
 """
 
 from __future__ import annotations
