@@ -16,7 +16,7 @@ numpy only (no TensorFlow, no PIL, no pickle), so a host with nothing but JAX an
 - The compact file (``tools/pack_dataset.py``, ``write_compact``): one ``.npz``
   (an .npz as ``np.savez_compressed`` writes it, at zlib level 9) holding "bits" and "index" (the
   JSON as bytes); ``data.root`` may name it, and ``open_compact`` reads it whole into memory
-  (CASIA-B: 393 MB, from 56 MiB).
+  (CASIA-B: 375 MiB, from 56 MiB).
 """
 
 from __future__ import annotations

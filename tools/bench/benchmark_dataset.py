@@ -156,7 +156,7 @@ def main(argv=None):
                          "pil_imported": any(r["pil_imported"] for r in opened)},
         "tree_read_file_by_file": {k: tree[k] for k in ("open_s", "load_all_s")} if tree else None,
         "pack_s": round(pack_s, 2),
-        "bytes": {"cache": cache_bytes, "cache_mb": round(cache_bytes / 2**20, 1),
+        "bytes": {"cache": cache_bytes, "cache_mib": round(cache_bytes / 2**20, 1),
                   "compact": compact_bytes, "compact_mib": round(compact_bytes / 2**20, 1),
                   "compact_bytes_per_frame": round(compact_bytes / frames, 1)},
         "ou_mvlp_extrapolated": {
@@ -168,7 +168,7 @@ def main(argv=None):
             "first_read_s": [round(first["open_s"] * per_frame), round(first["open_s"] * per_sequence)],
             "cached_open_s": round(best(cached, "open_s") * per_sequence, 1),
             "compact_open_s": round(best(opened, "open_s") * per_frame, 1),
-            "cache_mb": round(cache_bytes * per_frame / 2**20),
+            "cache_mib": round(cache_bytes * per_frame / 2**20),
             "compact_mib": round(compact_bytes * per_frame / 2**20),
             "compact_open_peak_rss_mb": round(best(opened, "peak_rss_mb") * per_frame),
         },
@@ -188,15 +188,16 @@ def _append_line(r: dict) -> None:
             f"{r['load_average_1min'][1]}{'; ' + r['notes'] if r['notes'] else ''}): {r['data']}, "
             f"{r['sequences']} sequences, {r['frames']} frames of 64x44: first read into an empty cache dir "
             f"**{r['first_read']['open_s']} s** (peak RSS {r['first_read']['peak_rss_mb']} MB); cached open "
-            f"**{min(c['open_s'])} s** (runs {', '.join(map(str, c['open_s']))} s; every sequence then loaded in "
-            f"{min(c['load_all_s'])} s; peak RSS {c['peak_rss_mb']} MB); compact file "
+            f"**{min(c['open_s'])} s** (runs {', '.join(map(str, c['open_s']))} s; the issue asks <= 5 s; every "
+            f"sequence then loaded in {min(c['load_all_s'])} s; peak RSS {c['peak_rss_mb']} MB, the mapped "
+            f"cache's pages included); compact file "
             f"{b['compact_mib']} MiB ({b['compact_bytes_per_frame']} bytes a frame, packed in {r['pack_s']} s) "
             f"opened in **{min(o['open_s'])} s** without TensorFlow or PIL (peak RSS {o['peak_rss_mb']} MB); "
-            f"frame cache {b['cache_mb']} MB on disk; frames byte-identical across the three"
+            f"frame cache {b['cache_mib']} MiB on disk; frames byte-identical across the three"
             f"{' and the tree read file by file' if r['checked_against_the_tree'] else ''}: "
             f"{r['frames_identical']}. Extrapolated (not measured) to OU-MVLP's {ou['sequences']} sequences, "
             f"{ou['frames']} frames: first read {ou['first_read_s'][0]}-{ou['first_read_s'][1]} s, cached open "
-            f"{ou['cached_open_s']} s, cache {ou['cache_mb']} MB, compact file {ou['compact_mib']} MiB "
+            f"{ou['cached_open_s']} s, cache {ou['cache_mib']} MiB, compact file {ou['compact_mib']} MiB "
             f"opened in {ou['compact_open_s']} s with {ou['compact_open_peak_rss_mb']} MB peak RSS\n")
     with BENCHMARKS_MD.open("a") as file:
         file.write(line)
