@@ -107,7 +107,7 @@ def test_main_stops_on_a_config_error_by_its_class(tmp_path, monkeypatch, capsys
     assert exit_.value.code == 1
     assert capsys.readouterr().err == (  # a chain's stage key, as --config.finetune.data.name sets it
         "error: config.finetune.data.name: unknown dataset 'nope'; known: synthgait_b, synthgait_mv, "
-        "synthgait_pool, casia_b, ou_mvlp, opengait_pkl\n")
+        "synthgait_pool, casia_b, ou_mvlp, opengait_pkl, casia_b_pkl\n")
 
     from selfgait_jax.train import loop  # pylint: disable=g-import-not-at-top
 

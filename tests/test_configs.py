@@ -187,7 +187,7 @@ def test_config_loads_and_passes_the_config_checks_at_every_size(name, tmp_path)
         config = load(name, arg)
         for stage_name, stage in stages_of(config):
             where = f"{name}:{arg or 'default'} {stage_name}"
-            if stage.data.name in ("ou_mvlp", "casia_b", "opengait_pkl"):
+            if stage.data.name in ("ou_mvlp", "casia_b", "opengait_pkl", "casia_b_pkl"):
                 # Full-size real-data configs pass the checks only once data.root names the dataset.
                 assert arg != "tiny", where
                 with pytest.raises(ValueError, match=re.escape("config.data.root:")):

@@ -151,6 +151,9 @@ WITHOUT_TENSORFLOW = {
     # an exported model's loader needs neither flax nor the networks
     "exported model loader": ("import selfgait_jax.evaluation.exported",
                               ("flax", "tensorflow", "selfgait_jax.models")),
+    # a tree's compact file (data.root=FILE.npz, tools/pack_dataset.py): what a GPU host opens
+    "compact dataset file": ("import selfgait_jax.data.packed, selfgait_jax.data.sources",
+                             ("tensorflow", "tensorflow_datasets", "PIL")),
     "evaluation": ("from selfgait_jax.evaluation import api, embed, identify, ranking, tables\n"
                    "import selfgait_jax.data.sources, selfgait_jax.workdir", ("tensorflow",)),
 }

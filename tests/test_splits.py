@@ -88,7 +88,7 @@ def ou_metas(num_subjects, views=("000", "015", "030")):
     return [SequenceMeta(f"{s:05d}", t, v) for s in range(1, num_subjects + 1) for t in OU_MVLP_TYPES for v in views]
 
 
-@pytest.mark.parametrize("name", ["synthgait_b", "casia_b", "ou_mvlp", "synthgait_mv", "opengait_pkl"])
+@pytest.mark.parametrize("name", ["synthgait_b", "casia_b", "ou_mvlp", "synthgait_mv", "opengait_pkl", "casia_b_pkl"])
 def test_pool_mode_draws_from_the_training_split_only(name):
     ou_shape = name in ("ou_mvlp", "synthgait_mv")
     metas = ou_metas(40) if ou_shape else casia_metas(20, views=("000", "090", "180"))
@@ -167,6 +167,23 @@ def test_opengait_ou_mvlp_partition_differs_from_the_default_split():
     assert protocol_of(data, metas).train_subjects == opengait.train_subjects
     pool = pool_indices("ou_mvlp", metas, partition=str(PARTITIONS / "OUMVLP.json"))
     np.testing.assert_array_equal(pool, opengait.train)
+
+
+def test_shipped_casia_b_partitions_by_name():
+    """OpenGait's include_005 file is its CASIA-B.json since 2023 (the default LT split); its older
+    CASIA-B.json, GaitSet's split, trains on 73 subjects: 005 is left out of both sets."""
+    metas = casia_metas(124)
+    default = casia_b_protocol(metas)
+    for name in ("casia_b", "casia_b_include_005"):
+        named = protocol_for("casia_b_pkl", metas, name)
+        assert named.train_subjects == default.train_subjects and named.test_subjects == default.test_subjects
+        assert load_partition(name) == load_partition(PARTITIONS / "CASIA-B.json")
+        assert pathlib.Path(named.partition).is_file()  # the file, so its sha256 can be recorded
+    gaitset = protocol_for("casia_b_pkl", metas, "casia_b_exclude_005")
+    assert len(gaitset.train_subjects) == 73 and "005" not in gaitset.train_subjects
+    assert gaitset.test_subjects == default.test_subjects and gaitset.unassigned_subjects == ("005",)
+    with pytest.raises(ConfigError, match="casia_b_include_05.*casia_b_include_005"):
+        load_partition("casia_b_include_05")
 
 
 def test_partition_subjects_outside_the_file_or_the_data(tmp_path):

@@ -79,6 +79,9 @@ DATASETS = {d.name: d for d in (
     Dataset("casia_b", "png", "casia_b"),  # raw CASIA-B silhouettes: subject/type/view/*.png
     Dataset("ou_mvlp", "pkl", "ou_mvlp"),  # OpenGait's pretreated OU-MVLP
     Dataset("opengait_pkl", "pkl", "by_types"),  # any OpenGait pkl tree (CASIA-B or OU-MVLP)
+    # OpenGait's pretreated CASIA-B (SSS/TTT-NN/VVV/VVV.pkl, uint8 [T, 64, 64]): the LT split (or a
+    # shipped OpenGait partition, splits.PARTITIONS), NM/BG/CL, 11 views; read as opengait_pkl reads it.
+    Dataset("casia_b_pkl", "pkl", "casia_b", CASIA_B_TYPES),
 )}
 NAMES = tuple(DATASETS)
 

@@ -15,71 +15,29 @@ raises ``ValueError`` naming the path.
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import hashlib
-import json
 import logging
+import os
 import _codecs
 import io
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from selfgait_jax.data.pretreatment import crop_canvas, pretreat_frames
-from selfgait_jax.data.sequence import CANVAS_WIDTH, FRAME_HEIGHT, FRAME_WIDTH, SequenceMeta, SequenceSource
+from selfgait_jax.data import packed
+from selfgait_jax.data.sequence import (  # ReadSummary: importable from here too
+    CANVAS_WIDTH, FRAME_HEIGHT, FRAME_WIDTH, ReadSummary, SequenceMeta, SequenceSource)
 from selfgait_jax.errors import SequenceError  # raised here; readers.SequenceError stays importable
 from selfgait_jax.progress import progress
 
 _log = logging.getLogger(__name__)
 
 EXTENSIONS = {"png": ".png", "pkl": ".pkl"}
-INDEX_VERSION = 2  # bump when the read at open changes, so its cached outcomes are not reused
-
-
-@dataclasses.dataclass(frozen=True)
-class Issue:
-    path: str
-    problem: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.problem}"
-
-
-class ReadSummary:
-    """What was skipped while reading a tree, each with its path, plus counts of routine drops."""
-
-    def __init__(self):
-        self.issues: list[Issue] = []
-        self.counters: collections.Counter = collections.Counter()
-
-    def add(self, path, problem: str) -> None:
-        self.issues.append(Issue(str(path), problem))
-
-    def count(self, what: str, n: int = 1) -> None:
-        """Routine events that need no path, e.g. near-empty frames dropped by the pretreatment."""
-        self.counters[what] += n
-
-    def kinds(self) -> collections.Counter:
-        """Number of issues per kind of problem (the text before any ':' detail)."""
-        return collections.Counter(issue.problem.split(":")[0] for issue in self.issues)
-
-    def __len__(self) -> int:
-        return len(self.issues)
-
-    def __str__(self) -> str:
-        if not self.issues and not self.counters:
-            return "nothing skipped"
-        lines = [f"{n} x {kind}" for kind, n in sorted(self.kinds().items())]
-        lines += [f"{n} {what}" for what, n in sorted(self.counters.items())]
-        lines += [f"  {issue}" for issue in self.issues[:20]]
-        if len(self.issues) > 20:
-            lines.append(f"  ... and {len(self.issues) - 20} more")
-        return "\n".join(lines)
+INDEX_VERSION = 3  # bump when the read at open or its cache changes, so older caches are not reused
+# 3: the cache holds every kept sequence's frames (packed.py) beside the outcome
 
 
 def read_png_sequence(
@@ -205,7 +163,8 @@ class TreeSource(SequenceSource):
 
     With ``read_at_open`` every sequence is read once at open: unreadable, wrong-shaped or shorter than
     ``min_length`` ones are skipped and listed in ``summary`` (and ``lengths`` is known); with a
-    ``cache_dir`` the outcome is kept for the next open of the unchanged tree. Without ``read_at_open``,
+    ``cache_dir`` the outcome and the frames (bit-packed, memory-mapped: ``packed.py``) are kept for the
+    next open of the unchanged tree, which reads them from there. Without ``read_at_open``,
     ``load`` raises ``SequenceError`` naming the path of a bad sequence.
     """
 
@@ -236,52 +195,61 @@ class TreeSource(SequenceSource):
                 f"skipped: {self._summary}"
             )
         self._lengths = None
+        self.bits = None  # the frames of the cache (packed.py), memory-mapped, once written or found
         if read_at_open:
-            keep, lengths = self._read_all(paths, cache_dir)
+            keep, lengths = self._read_all(metas, paths, cache_dir)
             if not keep:
                 raise ValueError(f"no usable sequence under {str(self.root)!r}:\n{self._summary}")
             metas = [metas[i] for i in keep]
             paths = [paths[i] for i in keep]
             self._lengths = np.asarray(lengths, np.int64)
+            self._starts = np.concatenate([[0], np.cumsum(self._lengths)[:-1]]).astype(np.int64)
         self.metas = metas
         self._paths = paths
         if self._summary.issues or self._summary.counters:
             _log.warning("%s at %s: skipped while reading:\n%s", self.name, self.root, self._summary)
 
-    def _read_all(self, paths: list[Path], cache_dir) -> tuple[list[int], list[int]]:
-        """Read every sequence once; the outcome is cached per tree listing (names, sizes, times)."""
-        index_file = None
+    def _read_all(self, metas, paths: list[Path], cache_dir) -> tuple[list[int], list[int]]:
+        """Read every sequence once. With ``cache_dir`` the outcome and every kept sequence's frames
+        (packed, ``packed.py``) are cached per tree listing (names, sizes, times), and later opens of the
+        unchanged tree read the frames from there, never the tree's files."""
+        index_file = frames_file = None
         if cache_dir:
-            index_file = Path(cache_dir) / "tree_index" / f"{self._listing.hexdigest()}.json"
-            if index_file.is_file():
-                cached = json.loads(index_file.read_text())
-                for path, problem in cached["issues"]:
-                    self._summary.add(path, problem)
-                for what, n in cached["counters"].items():
-                    self._summary.count(what, n)
+            key = self._listing.hexdigest()
+            index_file = Path(cache_dir) / "tree_index" / f"{key}.json"
+            frames_file = index_file.with_suffix(".npy")
+            cached, bits_or_why = packed.open_cache(frames_file, index_file)
+            if cached is not None and len(cached.get("keep", ())) == len(cached["lengths"]):
+                self._summary.add_json(cached["summary"])
+                self.bits = bits_or_why
                 return cached["keep"], cached["lengths"]
-        before = len(self._summary.issues)
-        counters_before = collections.Counter(self._summary.counters)
+            if bits_or_why != "no cache":
+                _log.warning("%s: the frame cache %s is not whole (%s): reading the tree again",
+                             self.name, frames_file, bits_or_why)
+        read = ReadSummary()  # what this read skips (the scan's findings are made again at every open)
         keep, lengths = [], []
+        writer = packed.FrameWriter(frames_file) if frames_file is not None else None
         reading = progress(paths, desc=f"reading {len(paths)} sequences of {self.name} once", unit="seq")
-        for i, path in enumerate(reading):
-            try:
-                lengths.append(len(self._read(path)))
+        try:
+            for i, path in enumerate(reading):
+                try:
+                    frames = self._read(path, read)
+                except SequenceError as error:
+                    read.add(error.path, error.problem)
+                    continue
                 keep.append(i)
-            except SequenceError as error:
-                self._summary.add(error.path, error.problem)
-        if index_file is not None:
-            record = {
-                "keep": keep,
-                "lengths": lengths,
-                "issues": [[i.path, i.problem] for i in self._summary.issues[before:]],
-                "counters": dict(self._summary.counters - counters_before),
-            }
-            index_file.parent.mkdir(parents=True, exist_ok=True)
-            handle, scratch = tempfile.mkstemp(prefix=".tmp-", dir=index_file.parent)
-            with os.fdopen(handle, "w") as file:
-                json.dump(record, file)
-            os.replace(scratch, index_file)
+                lengths.append(len(frames))
+                if writer is not None:
+                    writer.add(frames)
+            if writer is not None:
+                writer.commit()
+                packed.write_index(index_file, packed.index_record(
+                    self.name, [metas[i] for i in keep], lengths, read, keep=keep))
+                self.bits = np.load(frames_file, mmap_mode="r")
+        finally:
+            if writer is not None:
+                writer.discard()
+        self._summary.add_json(read.to_json())
         return keep, lengths
 
     @property
@@ -297,11 +265,14 @@ class TreeSource(SequenceSource):
         return self._paths[index]
 
     def load(self, index: int) -> np.ndarray:
+        if self.bits is not None:  # the frame cache: what reading the file gave when it was written
+            start = self._starts[index]
+            return packed.unpack_frames(self.bits[start:start + self._lengths[index]])
         return self._read(self._paths[index])
 
-    def _read(self, path: Path) -> np.ndarray:
+    def _read(self, path: Path, summary: ReadSummary | None = None) -> np.ndarray:
         if self.fmt == "png":
-            frames = read_png_sequence(path, summary=self._summary)
+            frames = read_png_sequence(path, summary=self._summary if summary is None else summary)
         else:
             frames = read_pkl_sequence(path)
         if len(frames) < self.min_length:
@@ -320,11 +291,14 @@ class TreeSource(SequenceSource):
                 for view in _folders(sequence_type, self._summary):
                     all_views.add(view.name)
                     walk.add(view.name)
-                    files = sorted(p for p in view.iterdir() if p.suffix.lower() == extension)
+                    with os.scandir(view) as entries:  # scandir: no Path objects, one stat a file
+                        found = sorted((e for e in entries if Path(e.name).suffix.lower() == extension),
+                                       key=lambda e: e.name)
                     self._listing.update(str(view.relative_to(self.root)).encode())
-                    for file in files:
-                        stat = file.stat()
-                        self._listing.update(f"|{file.name}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+                    for entry in found:
+                        stat = entry.stat()
+                        self._listing.update(f"|{entry.name}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+                    files = [view / entry.name for entry in found]
                     if not files:
                         self._summary.add(view, f"empty folder: no {extension} files")
                         continue
@@ -345,8 +319,12 @@ class TreeSource(SequenceSource):
 
 def _folders(parent: Path, summary: ReadSummary) -> list[Path]:
     """Sub-folders in sorted order; stray files at a folder level are reported, hidden ones ignored."""
-    entries = sorted(p for p in parent.iterdir() if not p.name.startswith("."))
+    with os.scandir(parent) as scan:  # an entry's type comes with it: no stat a folder
+        entries = sorted((e for e in scan if not e.name.startswith(".")), key=lambda e: e.name)
+    folders = []
     for entry in entries:
-        if not entry.is_dir():
-            summary.add(entry, "unexpected file: expected a folder")
-    return [p for p in entries if p.is_dir()]
+        if entry.is_dir():
+            folders.append(parent / entry.name)
+        else:
+            summary.add(parent / entry.name, "unexpected file: expected a folder")
+    return folders

@@ -6,6 +6,7 @@ A sequence is one walk of one subject seen from one camera: ``uint8 [T, 64, 44]`
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 from pathlib import Path
@@ -82,6 +83,58 @@ class SequenceSource:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, sequences={len(self)})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Issue:
+    path: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
+class ReadSummary:
+    """What was skipped while reading a tree, each with its path, plus counts of routine drops."""
+
+    def __init__(self):
+        self.issues: list[Issue] = []
+        self.counters: collections.Counter = collections.Counter()
+
+    def add(self, path, problem: str) -> None:
+        self.issues.append(Issue(str(path), problem))
+
+    def count(self, what: str, n: int = 1) -> None:
+        """Routine events that need no path, e.g. near-empty frames dropped by the pretreatment."""
+        self.counters[what] += n
+
+    def kinds(self) -> collections.Counter:
+        """Number of issues per kind of problem (the text before any ':' detail)."""
+        return collections.Counter(issue.problem.split(":")[0] for issue in self.issues)
+
+    def __len__(self) -> int:
+        return len(self.issues)
+
+    def to_json(self) -> dict:
+        """The summary as JSON values (what a cache or a packed file keeps of a read)."""
+        return {"issues": [[i.path, i.problem] for i in self.issues], "counters": dict(self.counters)}
+
+    def add_json(self, record: dict) -> None:
+        """Add what ``to_json`` wrote (the issues and counts of a read done before)."""
+        for path, problem in record["issues"]:
+            self.add(path, problem)
+        for what, n in record["counters"].items():
+            self.count(what, n)
+
+    def __str__(self) -> str:
+        if not self.issues and not self.counters:
+            return "nothing skipped"
+        lines = [f"{n} x {kind}" for kind, n in sorted(self.kinds().items())]
+        lines += [f"{n} {what}" for what, n in sorted(self.counters.items())]
+        lines += [f"  {issue}" for issue in self.issues[:20]]
+        if len(self.issues) > 20:
+            lines.append(f"  ... and {len(self.issues) - 20} more")
+        return "\n".join(lines)
 
 
 def describe_sequence(source, index: int) -> str:

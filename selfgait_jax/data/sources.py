@@ -19,6 +19,7 @@ import numpy as np
 
 from selfgait_jax.config_names import SIZES
 from selfgait_jax.data.datasets import DATASETS
+from selfgait_jax.data.packed import open_compact
 from selfgait_jax.data.sequence import SequenceMeta, SequenceSource, default_cache_dir
 from selfgait_jax.errors import ConfigError
 
@@ -62,7 +63,9 @@ def data_config(name: str, size: str = "full") -> ml_collections.ConfigDict:
     tiny = size == "tiny"
     cfg = ml_collections.ConfigDict()
     cfg.name = name
-    cfg.root = ""  # dataset folder for casia_b / ou_mvlp / opengait_pkl
+    # A tree dataset's folder (casia_b, ou_mvlp, opengait_pkl, casia_b_pkl), or its compact file
+    # (tools/pack_dataset.py: one .npz, opened without TensorFlow or PIL).
+    cfg.root = ""
     cfg.seed = 0  # SynthGait identity seed
     cfg.num_subjects = 0  # SynthGait subjects (synthgait_pool: used when pool_ratio is 0)
     cfg.views = ()  # empty = every view of the dataset
@@ -221,13 +224,15 @@ def open_source(cfg) -> SequenceSource:
         return SynthGaitSource(
             synthgait_spec(cfg), cfg.cache_dir or None, int(cfg.num_workers)
         )
-    from selfgait_jax.data.readers import TreeSource
-
     root = cfg.root
     if not root:
         raise ValueError(f"data.root must name the {name} dataset folder (data.name={name!r})")
+    if os.path.isfile(root):  # the compact file of a tree (tools/pack_dataset.py): numpy only
+        return open_compact(root, name, min_length=int(cfg.min_length or 1))
     if not os.path.isdir(root):
-        raise ValueError(f"data.root {root!r} is not a folder (data.name={name!r})")
+        raise ValueError(f"data.root {root!r} is not a folder or a packed file (data.name={name!r})")
+    from selfgait_jax.data.readers import TreeSource  # PIL: not needed for the compact file
+
     return TreeSource(
         root,
         dataset.reader,

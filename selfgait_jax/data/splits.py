@@ -13,7 +13,8 @@ what OpenGait's ``data_cfg.dataset_partition`` points to) replaces the default s
 split is exactly OpenGait's; gallery and probe types still follow the dataset's rules. For CASIA-B
 OpenGait's file is the LT split above; for OU-MVLP it is not: OpenGait trains on the odd ids and
 tests on the even ones (and 10307), where the default takes the first half of the sorted ids, as
-GaitSet's loader does (docs/evaluation.md).
+GaitSet's loader does (docs/evaluation.md). ``data.partition`` may also name a file shipped with the
+package (``PARTITIONS``: OpenGait's CASIA-B files, partitions/README.md says where each comes from).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import hashlib
 import json
 import math
 from collections import defaultdict
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -39,6 +41,16 @@ CASIA_B_PROBES = {"NM": CASIA_B_NM_TYPES[4:], "BG": CASIA_B_BG_TYPES, "CL": CASI
 CASIA_B_CONDITIONS = tuple(CASIA_B_PROBES)  # NM, BG, CL: the order of every table
 OU_MVLP_GALLERY = OU_MVLP_TYPES[1:]  # "01"
 OU_MVLP_PROBES = {"NM": OU_MVLP_TYPES[:1]}  # "00"
+
+# data.partition's names for the partition files shipped in partitions/ (its README: their provenance).
+# casia_b and casia_b_include_005 are the same bytes (OpenGait merged them in 2023); casia_b_exclude_005
+# is OpenGait's older CASIA-B.json, GaitSet's and GaitPart's split: subject 005 left out of training.
+PARTITIONS_DIR = Path(__file__).resolve().parent / "partitions"
+PARTITIONS = {
+    "casia_b": "CASIA-B.json",
+    "casia_b_include_005": "CASIA-B_include_005.json",
+    "casia_b_exclude_005": "CASIA-B_exclude_005.json",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,15 +126,24 @@ RULES = {"casia_b": casia_b_protocol, "ou_mvlp": ou_mvlp_protocol}
 _RULE_TYPES = {"casia_b": (CASIA_B_GALLERY, CASIA_B_PROBES), "ou_mvlp": (OU_MVLP_GALLERY, OU_MVLP_PROBES)}
 
 
+def partition_path(partition) -> Path:
+    """The file ``data.partition`` names: a shipped partition (a key of ``PARTITIONS``), else a path."""
+    name = str(partition)
+    return PARTITIONS_DIR / PARTITIONS[name] if name in PARTITIONS else Path(name)
+
+
 def load_partition(path) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``(train subjects, test subjects)`` of an OpenGait partition file. Ids are kept as written
-    (numbers become strings). A missing or malformed file, or a subject in both sets, is a
-    ``ConfigError`` naming ``data.partition`` and the path."""
+    """``(train subjects, test subjects)`` of an OpenGait partition file (or a ``PARTITIONS`` name).
+    Ids are kept as written (numbers become strings). A missing or malformed file, or a subject in
+    both sets, is a ``ConfigError`` naming ``data.partition`` and the path."""
+    path = partition_path(path)
     try:
         with open(path, encoding="utf-8") as file:
             data = json.load(file)
     except (OSError, ValueError) as error:
-        raise ConfigError("data.partition", f"cannot read {path}: {error}") from None
+        shipped = ", ".join(PARTITIONS)
+        raise ConfigError("data.partition", f"cannot read {path}: {error} (data.partition is a partition "
+                          f"file or one of the shipped ones: {shipped})") from None
     sets = []
     for key in ("TRAIN_SET", "TEST_SET"):
         ids = data.get(key) if isinstance(data, dict) else None
@@ -147,6 +168,7 @@ def partition_protocol(rule: str, metas: Sequence[SequenceMeta], path) -> Protoc
     ``path``. Subjects of the data that the file names in neither set are left out
     (``unassigned_subjects``); subjects the file names but the data lacks are simply absent."""
     gallery, probes = _RULE_TYPES[rule]
+    path = partition_path(path)
     train_ids, test_ids = load_partition(path)
     present = {m.subject for m in metas}
     train = tuple(sorted(s for s in set(train_ids) if s in present))

@@ -202,7 +202,18 @@ class OpengaitPkl(_SequenceBuilder):
     MANUAL_DOWNLOAD_INSTRUCTIONS = _PKL_INSTRUCTIONS
 
 
-BUILDERS = {cls.name: cls for cls in (SynthgaitB, SynthgaitMv, SynthgaitPool, CasiaB, OuMvlp, OpengaitPkl)}
+class CasiaBPkl(_SequenceBuilder):
+    """CASIA-B from OpenGait's pretreated pkl tree, with CASIA-B's protocol."""
+
+    BUILDER_CONFIGS = _size_configs("casia_b_pkl")
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """
+    Request CASIA-B from the Institute of Automation, Chinese Academy of Sciences
+    (http://www.cbsr.ia.ac.cn/english/Gait%20Databases.asp), then pretreat it with OpenGait.
+    """ + _PKL_INSTRUCTIONS
+
+
+BUILDERS = {cls.name: cls for cls in (SynthgaitB, SynthgaitMv, SynthgaitPool, CasiaB, OuMvlp, OpengaitPkl,
+                                      CasiaBPkl)}
 
 
 def prepare(cfg, tfds_dir) -> Path:

@@ -367,7 +367,7 @@ def stored_data_config(meta: dict, results: dict, data_root: str, cache_dir: str
     defaults), with this machine's root and cache."""
     import ml_collections  # pylint: disable=g-import-not-at-top  (see the module doc)
 
-    from selfgait_jax.data import datasets, sources  # pylint: disable=g-import-not-at-top
+    from selfgait_jax.data import datasets, sources, splits  # pylint: disable=g-import-not-at-top
 
     stored = (results.get("protocol") or {}).get("data")
     if stored is None:  # a results.json from before protocols were stated: the training data
@@ -383,6 +383,8 @@ def stored_data_config(meta: dict, results: dict, data_root: str, cache_dir: str
     if datasets.DATASETS[data.name].needs_root and not data.root:
         raise ValueError(f"the stored table is on {data.name}, read from disk: give its folder with "
                          f"--data_root=PATH")
+    if data.partition in splits.PARTITIONS and not partition:  # shipped with the package: same bytes here
+        partition = str(splits.partition_path(data.partition))
     if data.partition:  # the exporter's path means nothing here: the user's copy, same bytes
         want = ((results.get("protocol") or {}).get("partition") or {}).get("sha256")
         if not partition:

@@ -116,9 +116,9 @@ def _check_data(config):
     if data.name not in datasets.DATASETS:
         _fail("data.name", f"unknown dataset {data.name!r}; known: {', '.join(datasets.NAMES)}")
     dataset = datasets.DATASETS[data.name]
-    if dataset.needs_root and not data.tfds_dir and not (data.root and os.path.isdir(data.root)):
-        _fail("data.root", f"{data.root!r} is not a folder; {data.name} is read from disk "
-              f"(or set data.tfds_dir to a prepared copy)")
+    if dataset.needs_root and not data.tfds_dir and not (data.root and os.path.exists(data.root)):
+        _fail("data.root", f"{data.root!r} is not a folder or a packed file (tools/pack_dataset.py); "
+              f"{data.name} is read from disk (or set data.tfds_dir to a prepared copy)")
     if data.partition:
         if not dataset.labelled:
             _fail("data.partition", f"{data.name} has no train/test protocol for a partition file")
@@ -247,8 +247,8 @@ def _check_probe(probe, data):
               f"{', '.join(datasets.labelled_names())}")
     if (size or "full") not in SIZES:
         _fail("probe.data", f"size {size!r} of {probe.data!r} is not one of {', '.join(SIZES)}")
-    if datasets.DATASETS[name].needs_root and not (probe.root and os.path.isdir(probe.root)):
-        _fail("probe.root", f"{probe.root!r} is not a folder; {name} is read from disk")
+    if datasets.DATASETS[name].needs_root and not (probe.root and os.path.exists(probe.root)):
+        _fail("probe.root", f"{probe.root!r} is not a folder or a packed file; {name} is read from disk")
     if datasets.DATASETS[name].generated and data.name in datasets.DATASETS and datasets.DATASETS[data.name].needs_root:
         _fail("probe.data", f"{probe.data!r} is SynthGait, but this stage trains on {data.name} (data.root): probe "
               f"that data instead, e.g. probe.data={data.name} probe.root=<its folder>")
