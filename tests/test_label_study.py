@@ -316,9 +316,9 @@ def test_on_casia_b_the_yardstick_runs_first_on_every_seed_then_the_other_fracti
     starts = ("wo_pt", "paper", OTHER)
     yardstick = [run for seed in range(3) for run in (  # a pretraining's fine-tuning right after it
         label_rows.pretraining("paper", seed, CASIA), label_rows.pretraining("paper", seed, CASIA, onestep=True),
-        label_rows.fine_tuning("paper", 0.1, seed, CASIA),
+        label_rows.fine_tuning("paper", 0.1, seed, CASIA), label_rows.fine_tuning("wo_pt", 0.1, seed, CASIA),
         label_rows.pretraining(OTHER, seed, CASIA), label_rows.pretraining(OTHER, seed, CASIA, onestep=True),
-        label_rows.fine_tuning(OTHER, 0.1, seed, CASIA), label_rows.fine_tuning("wo_pt", 0.1, seed, CASIA))]
+        label_rows.fine_tuning(OTHER, 0.1, seed, CASIA))]
     assert plan[:21] == yardstick
     assert [(r.fraction, r.seed) for r in plan[21:]] == [
         (f, s) for f in (0.05, 0.2, 0.4, 1.0) for s in range(3) for _ in starts]
