@@ -17,7 +17,7 @@ import jax
 import pytest
 
 from selfgait_jax.errors import ConfigError
-from selfgait_jax.study import label_runs
+from selfgait_jax.study import label_rows
 from selfgait_jax.study import rows as study_rows
 from selfgait_jax.train import config_checks
 
@@ -79,7 +79,7 @@ def digest_args():
     """(file, arg) of every config the digests pin: each file at each size, every study row, every
     run of the label study's plan."""
     study_args = [f"{row},0" for row in study_rows.ROWS] + ["sg6,1", "wo_pt,0,val", "sg6,0,val"]
-    label_args = sorted({run.spec for run in label_runs.plan()})
+    label_args = sorted({run.spec for run in label_rows.plan()})
     pinned = {"study": study_args, "label_study": label_args}
     return [(name, arg) for name in CONFIG_NAMES for arg in pinned.get(name, SIZES.get(name, (None, "tiny")))]
 

@@ -19,8 +19,9 @@ start, then 10 %, 20 %; 40 % after every seed's scarce fractions), so a partial 
 answers something.
 
 On real CASIA-B (`--data=casia_b`, OpenGait's pkl tree at `--data_root`; docs/casia_b.md) the same
-engine runs the plan of `label_runs.casia_b_plan` (the yardstick, 10 % of the labels on three
-seeds, first), keeps its archive in docs/casia_b/runs/ and rewrites docs/casia_b.md.
+engine runs the plan of `label_rows.casia_b_plan` (the yardstick, 10 % of the labels on three
+seeds, first; the reproduction's rows the label study does not run, last), keeps its archive in
+docs/casia_b/runs/ and rewrites docs/casia_b.md (both of its generated sections).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ import argparse
 import pathlib
 import sys
 
-from selfgait_jax.study import label_report, label_runner, label_rows, label_runs
-from selfgait_jax.study.label_runs import LabelRuns
+from selfgait_jax.study import label_report, label_rows, report, runner
+from selfgait_jax.study.runs import Runs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Per dataset: where finished runs' results are kept in the repository, and the report.
@@ -71,13 +72,19 @@ def main(argv=None) -> int:
     out = pathlib.Path(args.out)
     doc = pathlib.Path(args.doc) if args.doc else (out / DOC[args.data].name if args.tiny else DOC[args.data])
     archive = pathlib.Path(args.archive) if args.archive else (out / "archive" if args.tiny else ARCHIVE[args.data])
-    runs = LabelRuns(out, archive, args.data_root)
+    runs = Runs(out, archive, args.data_root)
     # the report covers every seed, run or not
-    plan = label_runs.plan(tiny=args.tiny, data=label_rows.CASIA_B if real else "")
-    if args.report:
+    plan = label_rows.plan(tiny=args.tiny, data=label_rows.CASIA_B if real else "")
+
+    def write_report():
         label_report.write_report(runs, doc, plan)
+        if real and not args.tiny:  # the reproduction's rows on CASIA-B: their own section of the doc
+            report.write_report(runs, doc, report.CASIA_B)
+
+    if args.report:
+        write_report()
         return 0
-    failed = label_runner.run_study(runs, plan, ROOT, doc, args.max_seeds)
+    failed = runner.run_study(runs, plan, ROOT, write_report, args.max_seeds, tag="labels")
     if failed:
         print("failed: " + "; ".join(failed), file=sys.stderr)
         return 1
