@@ -529,6 +529,8 @@ def test_the_tool_rewrites_the_report_of_every_seed(tmp_path, capsys):
     assert "0 of 42 fine-tuning runs" in doc.read_text()
     assert tool.main([f"--out={tmp_path / 'runs'}", "--max_seeds=4"]) == 2
     assert "--max_seeds=4 must be in [1, 3]" in capsys.readouterr().err
+    assert tool.main([f"--out={tmp_path / 'runs'}", "--data=casia_b"]) == 2  # no --data_root: nothing runs
+    assert "--data=casia_b needs --data_root" in capsys.readouterr().err
 
 
 def test_the_committed_report_is_what_the_archived_runs_give(tmp_path):

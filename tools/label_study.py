@@ -65,7 +65,7 @@ def main(argv=None) -> int:
         print(f"error: --max_seeds={args.max_seeds} must be in [1, {label_rows.SEEDS}]", file=sys.stderr)
         return 2
     real = args.data == "casia_b"
-    if real and not args.report and not pathlib.Path(args.data_root).is_dir():
+    if real and not args.report and not (args.data_root and pathlib.Path(args.data_root).is_dir()):
         print(f"error: --data=casia_b needs --data_root, the folder of a CASIA-B pkl tree; got "
               f"{args.data_root!r}", file=sys.stderr)
         return 2

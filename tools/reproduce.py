@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     if unknown:
         print(f"error: unknown rows {unknown}; rows are {sorted(study.rows)}", file=sys.stderr)
         return 2
-    if study.data and not args.report and not pathlib.Path(args.data_root).is_dir():
+    if study.data and not args.report and not (args.data_root and pathlib.Path(args.data_root).is_dir()):
         print(f"error: --data={args.data} needs --data_root, the folder of a CASIA-B pkl tree; got "
               f"{args.data_root!r}", file=sys.stderr)
         return 2
