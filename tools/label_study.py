@@ -41,34 +41,18 @@ DOC = {"synthgait": ROOT / "docs" / "label_efficiency.md", "casia_b": ROOT / "do
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, help="folder of the study's runs (one workdir per run)")
-    parser.add_argument("--doc", default=None,
-                        help="the report whose generated section is rewritten (default: "
-                             "docs/label_efficiency.md; with --tiny, OUT/label_efficiency.md)")
-    parser.add_argument("--archive", default=None,
-                        help="where finished runs' results are kept (default: docs/label_efficiency/runs; "
-                             "with --tiny, OUT/archive)")
+    runner.add_flags(parser)
     parser.add_argument("--max_seeds", type=int, default=label_rows.SEEDS,
                         help="run seeds 0 .. N-1 only; the report still lists every seed "
                              "(default: %(default)s, the whole study)")
-    parser.add_argument("--data", default="synthgait", choices=sorted(ARCHIVE),
-                        help="where the study runs: SynthGait, or real CASIA-B (OpenGait's pkl tree at "
-                             "--data_root; docs/casia_b.md) (default: %(default)s)")
-    parser.add_argument("--data_root", default="",
-                        help="with --data=casia_b: the folder of your CASIA-B pkl tree (SSS/TTT-NN/VVV/*.pkl)")
-    parser.add_argument("--report", action="store_true", help="only rewrite the report")
     parser.add_argument("--tiny", action="store_true",
                         help="every run at the tiny size (seconds each; a smoke run of the whole plan), "
-                             "its report and archive under OUT, never the repository's")
+                             "its report and archive under OUT (OUT/archive), never the repository's")
     args = parser.parse_args(argv)
     if not 1 <= args.max_seeds <= label_rows.SEEDS:
         print(f"error: --max_seeds={args.max_seeds} must be in [1, {label_rows.SEEDS}]", file=sys.stderr)
         return 2
     real = args.data == "casia_b"
-    if real and not args.report and not (args.data_root and pathlib.Path(args.data_root).is_dir()):
-        print(f"error: --data=casia_b needs --data_root, the folder of a CASIA-B pkl tree; got "
-              f"{args.data_root!r}", file=sys.stderr)
-        return 2
     out = pathlib.Path(args.out)
     doc = pathlib.Path(args.doc) if args.doc else (out / DOC[args.data].name if args.tiny else DOC[args.data])
     archive = pathlib.Path(args.archive) if args.archive else (out / "archive" if args.tiny else ARCHIVE[args.data])
@@ -81,14 +65,7 @@ def main(argv=None) -> int:
         if real and not args.tiny:  # the reproduction's rows on CASIA-B: their own section of the doc
             report.write_report(runs, doc, report.CASIA_B)
 
-    if args.report:
-        write_report()
-        return 0
-    failed = runner.run_study(runs, plan, ROOT, write_report, args.max_seeds, tag="labels")
-    if failed:
-        print("failed: " + "; ".join(failed), file=sys.stderr)
-        return 1
-    return 0
+    return runner.main(args, runs, plan, ROOT, write_report, args.max_seeds, tag="labels")
 
 
 if __name__ == "__main__":

@@ -38,22 +38,10 @@ DOC = {"synthgait": ROOT / "docs" / "reproduction.md", "casia_b": ROOT / "docs" 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, help="folder of the study's runs (one per row and seed)")
-    parser.add_argument("--data", default="synthgait", choices=sorted(report.STUDIES),
-                        help="where the study runs: SynthGait, or real CASIA-B (OpenGait's pkl tree at "
-                             "--data_root; docs/casia_b.md) (default: %(default)s)")
-    parser.add_argument("--data_root", default="",
-                        help="with --data=casia_b: the folder of your CASIA-B pkl tree (SSS/TTT-NN/VVV/*.pkl)")
-    parser.add_argument("--doc", default=None,
-                        help="the report whose generated section is rewritten (default: docs/reproduction.md; "
-                             "on CASIA-B docs/casia_b.md)")
+    runner.add_flags(parser)
     parser.add_argument("--rows", default="", help="comma-separated rows to run (default: all)")
     parser.add_argument("--max_seeds", type=int, default=None,
                         help="run at most this many seeds a row (default: every seed the study lists)")
-    parser.add_argument("--report", action="store_true", help="only rewrite the report")
-    parser.add_argument("--archive", default=None,
-                        help="where finished runs' results are kept in the repository (default: "
-                             "docs/reproduction/runs; on CASIA-B docs/casia_b/runs)")
     args = parser.parse_args(argv)
     study = report.STUDIES[args.data]
     rows = [r.strip() for r in args.rows.split(",") if r.strip()] or list(study.rows)
@@ -61,24 +49,10 @@ def main(argv=None) -> int:
     if unknown:
         print(f"error: unknown rows {unknown}; rows are {sorted(study.rows)}", file=sys.stderr)
         return 2
-    if study.data and not args.report and not (args.data_root and pathlib.Path(args.data_root).is_dir()):
-        print(f"error: --data={args.data} needs --data_root, the folder of a CASIA-B pkl tree; got "
-              f"{args.data_root!r}", file=sys.stderr)
-        return 2
     runs = Runs(pathlib.Path(args.out), pathlib.Path(args.archive or ARCHIVE[args.data]), args.data_root)
     doc = pathlib.Path(args.doc or DOC[args.data])
-
-    def write_report():
-        report.write_report(runs, doc, study)
-
-    if args.report:
-        write_report()
-        return 0
-    failed = runner.run_study(runs, study.plan(rows), ROOT, write_report, args.max_seeds, tag="reproduce")
-    if failed:
-        print("failed: " + "; ".join(failed), file=sys.stderr)
-        return 1
-    return 0
+    return runner.main(args, runs, study.plan(rows), ROOT, lambda: report.write_report(runs, doc, study),
+                       args.max_seeds, tag="reproduce")
 
 
 if __name__ == "__main__":

@@ -96,3 +96,36 @@ def run_study(runs: Runs, plan: list, repository: pathlib.Path, report, max_seed
         broken.update(r for r in (run, run.init) if r is not None and r.checkpoint and not runs.trained(r))
     report()
     return failed
+
+
+def add_flags(parser) -> None:
+    """The flags every study's tool shares: --out, --data, --data_root, --doc, --archive, --report."""
+    parser.add_argument("--out", required=True, help="folder of the study's runs (one workdir per run)")
+    parser.add_argument("--doc", default=None,
+                        help="the doc whose generated section is rewritten (default: the study's doc for --data)")
+    parser.add_argument("--archive", default=None,
+                        help="where finished runs' results are kept (default: the study's folder for --data, "
+                             "in the repository's docs/)")
+    parser.add_argument("--data", default="synthgait", choices=("casia_b", "synthgait"),
+                        help="where the study runs: SynthGait, or real CASIA-B (OpenGait's pkl tree at "
+                             "--data_root; docs/casia_b.md) (default: %(default)s)")
+    parser.add_argument("--data_root", default="",
+                        help="with --data=casia_b: the folder of your CASIA-B pkl tree (SSS/TTT-NN/VVV/*.pkl)")
+    parser.add_argument("--report", action="store_true", help="only rewrite the report")
+
+
+def main(args, runs: Runs, plan: list, repository: pathlib.Path, report, max_seeds: int | None, tag: str) -> int:
+    """A study tool's work once its flags are read: only ``report()`` with --report, else the plan run
+    (`run_study`); the exit status (2: a study on real data without its tree, 1: a run failed)."""
+    if args.data != "synthgait" and not args.report and not (args.data_root and pathlib.Path(args.data_root).is_dir()):
+        print(f"error: --data={args.data} needs --data_root, the folder of a CASIA-B pkl tree; got "
+              f"{args.data_root!r}", file=sys.stderr)
+        return 2
+    if args.report:
+        report()
+        return 0
+    failed = run_study(runs, plan, repository, report, max_seeds, tag)
+    if failed:
+        print("failed: " + "; ".join(failed), file=sys.stderr)
+        return 1
+    return 0
