@@ -356,6 +356,26 @@ def test_on_casia_b_pretraining_passes_the_training_subjects_and_fine_tuning_rea
     assert {key for key in _diff(fine, synthgait) if not key.startswith("data.")} == {"total_steps"}
 
 
+def test_the_reproductions_rows_on_casia_b_are_its_synthgait_stages_on_the_tree():
+    """A baseline start is the reproduction's GaitSet / GaitPart row, a NETWORK its ablated network's
+    fine-tuning (started from its own pretraining, not a chain's @pretrain); on CASIA-B only the data
+    and the steps differ, as for every run of the plan."""
+    study = repo_files.config("study")
+    for start in label_rows.BASELINES:
+        assert _diff(_config(f"finetune,{start},1,0").finetune, study.get_config(f"{start},0").finetune) == set()
+        real = _config(f"finetune,{start},1,0,casia_b").finetune
+        assert {k for k in _diff(real, _config(f"finetune,{start},1,0").finetune) if not k.startswith("data.")} == {
+            "total_steps"}
+        assert not real.require_init_from and real.model.name == start
+    for network, model in label_rows.NETWORKS.items():
+        fine = _config(f"finetune,paper,0.4,0,{network}").finetune
+        assert _diff(fine, study.get_config(f"sg6_{network},0").finetune) == {"init_from"}
+        assert fine.require_init_from and fine.model.name == model
+        pre = _config(f"pretrain,paper,0,{network},casia_b")
+        assert _diff(pre, _config("pretrain,paper,0,casia_b")) <= {"name", "model.name", "model.bins"}
+        assert pre.model.name == model and pre.total_steps == 3041
+
+
 def test_a_casia_b_run_is_pointed_at_the_tree_by_overrides_never_by_its_spec(tmp_path, monkeypatch):
     root = str(tmp_path / "CASIA-B-pkl")
     runs = Runs(tmp_path / "runs", tmp_path / "archive", root)
