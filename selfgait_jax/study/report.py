@@ -53,6 +53,8 @@ class Study:
     pretraining: Callable  # (row, seed) -> the run whose `metrics` is the row's pretraining curve
     intro: str  # what the table's numbers are, against the paper's
     short: dict = dataclasses.field(default_factory=lambda: {"wo_pt": "w/o PT"})  # in differences
+    # (row, points): the row's NM/BG/CL mean is to come within that many points of the paper's ("": none)
+    yardstick: tuple = ()
 
     def plan(self, names=None) -> list:
         """The runs of ``names`` (default: every row) in the order they go: seed 0 of every row, then
@@ -120,7 +122,8 @@ CASIA_B = Study(
     intro="The published numbers are the paper's on CASIA-B at full scale (its network, tens of thousands "
           "of iterations; its SelfGait pretrained on OU-MVLP, SG-6, ours on the 74 training subjects): "
           "compare the order and the gaps.",
-    short={"wo_pt": "w/o PT", "paper": "SelfGait"})
+    short={"wo_pt": "w/o PT", "paper": "SelfGait"},
+    yardstick=("gaitset", 15.0))
 STUDIES = {"synthgait": SYNTHGAIT, "casia_b": CASIA_B}
 
 
@@ -190,6 +193,8 @@ def verdicts(study: Study, table) -> list[str]:
             continue
         holds = all(w.startswith("clearly higher") for _, w in found.values())
         lines.append(f"- **{claim.title}:** {_verdict(found.values(), holds)}. {text}{claim.note}.")
+    if study.yardstick:
+        lines.append(_yardstick(study, table, *study.yardstick))
     hardest = []
     for row, runs in table.items():
         means = {c: np.mean([m[c] for _, m in runs]) for c in CONDITIONS}
@@ -197,6 +202,18 @@ def verdicts(study: Study, table) -> list[str]:
     lines.append(f"- **(c) CL is the hardest condition:** in {sum(hardest)} of {len(hardest)} rows "
                  f"CL has the lowest mean rank-1.")
     return lines
+
+
+def _yardstick(study: Study, table, row: str, points: float) -> str:
+    """Whether the row's NM/BG/CL mean (mean over its seeds) comes within ``points`` of the paper's."""
+    paper = float(np.mean(study.published(row)))
+    head = f"- **{study.rows[row]} within {points:g} points of the paper's mean ({paper:.1f}):** "
+    means = _seed_means(table, row)
+    if not means:
+        return head + "not yet run."
+    mean = float(np.mean(list(means.values())))
+    gap = paper - mean
+    return head + f"{'yes' if gap <= points else 'no'}: {mean:.1f}, {gap:.1f} below ({len(means)} of {study.seeds(row)} seeds)."
 
 
 def markdown(study: Study, table) -> str:
