@@ -1,6 +1,6 @@
 """The reproduction study's rows at a declared CPU-sized scale: which rows, how many seeds each, and
 how each row's chain is built. ``configs/study.py`` is the config file over `study_config`; the runner
-and the report read `ROWS`, `seeds` and `plan` from here.
+and the report read `ROWS`, `seeds` and `Row` from here.
 
 ROW is one of `ROWS` (Tables 1 and 3 of the paper: w/o PT, SG-2/4/6, SG-6 w/o HPM / w/o MTB, the
 supervised baselines); the seed draws the initialisation, the batches and the 40 % labelled subset.
@@ -85,11 +85,6 @@ class Row:
 
     def __str__(self):
         return f"{self.row} seed {self.seed}"
-
-
-def plan(names=tuple(ROWS)) -> list[Row]:
-    """The runs of ``names`` in the order they go: seed 0 of every row, then seed 1, ..."""
-    return [Row(row, seed) for seed in range(max(seeds(r) for r in names)) for row in names if seed < seeds(row)]
 
 
 def _row_chain(row: str):
