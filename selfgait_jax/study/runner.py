@@ -110,7 +110,8 @@ def add_flags(parser) -> None:
                         help="where the study runs: SynthGait, or real CASIA-B (OpenGait's pkl tree at "
                              "--data_root; docs/casia_b.md) (default: %(default)s)")
     parser.add_argument("--data_root", default="",
-                        help="with --data=casia_b: the folder of your CASIA-B pkl tree (SSS/TTT-NN/VVV/*.pkl)")
+                        help="with --data=casia_b: the folder of your CASIA-B pkl tree (SSS/TTT-NN/VVV/*.pkl) "
+                             "(default: none, as SynthGait needs)")
     parser.add_argument("--report", action="store_true", help="only rewrite the report")
 
 
