@@ -53,7 +53,7 @@ class Study:
     pretraining: Callable  # (row, seed) -> the run whose `metrics` is the row's pretraining curve
     intro: str  # what the table's numbers are, against the paper's
     short: dict = dataclasses.field(default_factory=lambda: {"wo_pt": "w/o PT"})  # in differences
-    # (row, points): the row's NM/BG/CL mean is to come within that many points of the paper's ("": none)
+    # (row, points): the row's NM/BG/CL mean is to come within that many points of the paper's ((): none)
     yardstick: tuple = ()
 
     def plan(self, names=None) -> list:
