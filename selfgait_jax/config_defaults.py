@@ -268,19 +268,19 @@ def selfgait_ou_mvlp_chain(arg, *, name: str, pool_ratio: float) -> ml_collectio
     return chain_config(name, size, {"pretrain": pre, "finetune": fine}, evaluate="finetune")
 
 
-def gaitset_config(size: str) -> ml_collections.ConfigDict:
-    """The supervised GaitSet baseline on synthgait_b with the original GaitSet's recipe (Adam 1e-4,
+def gaitset_config(size: str, data: str = "synthgait_b") -> ml_collections.ConfigDict:
+    """The supervised GaitSet baseline on ``data`` with the original GaitSet's recipe (Adam 1e-4,
     constant, 80k iterations, unordered frame sets); configs/gaitset.py says where it comes from."""
-    c = base_config(size, stage="triplet", model="gaitset", data="synthgait_b")
+    c = base_config(size, stage="triplet", model="gaitset", data=data)
     c.name = "gaitset"
     c.triplet.ordered = False  # GaitSet treats a sequence as an unordered set of frames
     return c
 
 
-def gaitpart_config(size: str) -> ml_collections.ConfigDict:
-    """The supervised GaitPart baseline on synthgait_b with OpenGait's recipe (Adam 1e-4, x0.1 at
+def gaitpart_config(size: str, data: str = "synthgait_b") -> ml_collections.ConfigDict:
+    """The supervised GaitPart baseline on ``data`` with OpenGait's recipe (Adam 1e-4, x0.1 at
     100k of 120k iterations, ordered windows); configs/gaitpart.py says where it comes from."""
-    c = base_config(size, stage="triplet", model="gaitpart", data="synthgait_b")
+    c = base_config(size, stage="triplet", model="gaitpart", data=data)
     c.name = "gaitpart"
     c.total_steps = 12 if size == "tiny" else 120_000
     c.optimizer.schedule = "multistep"

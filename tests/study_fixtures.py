@@ -2,6 +2,8 @@
 
 import json
 
+from selfgait_jax.study.rows import Row
+
 VIEWS = ["000", "090", "180"]
 
 
@@ -19,7 +21,7 @@ def results_json(folder, nm, bg, cl, per_view=None, matrix=None):
 
 def fake_result(runs, row, seed, nm, bg, cl, step=1000, per_view=None):
     """A reproduction run's results.json, as its fine-tuning stage writes it."""
-    results_json(runs.workdir(row, seed) / "finetune" / "eval" / str(step), nm, bg, cl, per_view)
+    results_json(runs.workdir(Row(row, seed)) / "finetune" / "eval" / str(step), nm, bg, cl, per_view)
 
 
 def fake_fine_tuning(runs, run, nm, bg, cl, step=1000):

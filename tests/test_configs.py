@@ -17,7 +17,7 @@ import jax
 import pytest
 
 from selfgait_jax.errors import ConfigError
-from selfgait_jax.study import label_runs
+from selfgait_jax.study import label_rows
 from selfgait_jax.study import rows as study_rows
 from selfgait_jax.train import config_checks
 
@@ -77,9 +77,9 @@ DIGESTS = ROOT / "tests" / "data" / "config_digests.json"
 
 def digest_args():
     """(file, arg) of every config the digests pin: each file at each size, every study row, every
-    run of the label study's plan."""
+    run of the label study's plans (SynthGait and CASIA-B)."""
     study_args = [f"{row},0" for row in study_rows.ROWS] + ["sg6,1", "wo_pt,0,val", "sg6,0,val"]
-    label_args = sorted({run.spec for run in label_runs.plan()})
+    label_args = sorted({run.spec for data in ("", label_rows.CASIA_B) for run in label_rows.plan(data=data)})
     pinned = {"study": study_args, "label_study": label_args}
     return [(name, arg) for name in CONFIG_NAMES for arg in pinned.get(name, SIZES.get(name, (None, "tiny")))]
 

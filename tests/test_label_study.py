@@ -16,10 +16,10 @@ import pytest
 
 import repo_files
 from selfgait_jax.data import sources
-from selfgait_jax.study import label_report, label_rows, label_runner, label_runs
+from selfgait_jax.study import label_report, label_rows, runner
 from selfgait_jax.study import rows as study_rows
 from selfgait_jax.study.label_rows import FineTuning, Pretraining
-from selfgait_jax.study.label_runs import LabelRuns
+from selfgait_jax.study.runs import Runs
 from selfgait_jax.train import config_checks, pretexts
 from study_fixtures import fake_fine_tuning, fake_pretraining, results_json
 
@@ -46,7 +46,7 @@ def _config(spec):
 # --- the plan ------------------------------------------------------------------------------------
 
 def test_the_plan_goes_seed_by_seed_smallest_fraction_first_then_the_largest_then_the_pool_and_steps_rows():
-    plan = label_runs.plan()
+    plan = label_rows.plan()
     seed0 = plan[:13]
     assert seed0[:4] == [Pretraining("paper", 0), Pretraining("paper", 0, onestep=True),
                          Pretraining(OTHER, 0), Pretraining(OTHER, 0, onestep=True)]
@@ -64,13 +64,13 @@ def test_the_plan_goes_seed_by_seed_smallest_fraction_first_then_the_largest_the
     for k, run in enumerate(plan):  # every pretrained start's pretraining comes before it
         if isinstance(run, FineTuning) and run.pretraining is not None:
             assert run.pretraining in plan[:k] and run.pretraining.seed == run.seed, run
-    one_seed = label_runs.plan(seeds=1)
+    one_seed = label_rows.plan(seeds=1)
     assert one_seed[:13] == seed0 and one_seed[13:16] == plan[39:42] and len(one_seed) == 22
-    assert all(run.tiny for run in label_runs.plan(tiny=True))
+    assert all(run.tiny for run in label_rows.plan(tiny=True))
 
 
 def test_every_run_of_the_plan_is_named_by_its_spec_and_has_its_own_folder():
-    plan = label_runs.plan()
+    plan = label_rows.plan()
     for run in plan:
         parsed = label_rows.parse(run.spec)
         # A fine-tuning spec leaves out its start's pool and passes: the config is the same, init_from differs.
@@ -98,7 +98,8 @@ def test_every_run_of_the_plan_is_named_by_its_spec_and_has_its_own_folder():
     ("pretrain,paper,0,2,6,1", "pretrain takes PRETEXT,SEED[,POOL_RATIO[,PASSES]], got 5 fields"),
     ("pretrain,paper,0,2,0", "PASSES 0 must be >= 1"),
     ("pretrain,paper,0,2,2.5", "PASSES '2.5' is not a number"),
-    ("finetune,scratch,0.1,0", "START 'scratch' is not one of wo_pt, paper, " + OTHER),
+    ("finetune,scratch,0.1,0", f"START 'scratch' is not one of wo_pt, paper, {OTHER}, gaitset, gaitpart"),
+    ("finetune,gaitset,1,0,no_hpm", "NETWORK no_hpm is a SelfGait network; gaitset has its own"),
     ("finetune,paper,1.5,0", "FRACTION 1.5 must be in (0, 1]"),
     ("finetune,paper,0.1", "finetune takes START,FRACTION,SEED, got 2 fields"),
     ("finetune,paper,0.1,-1", "SEED -1 must be >= 0"),
@@ -109,8 +110,8 @@ def test_a_bad_spec_is_one_error_that_names_it_and_the_forms(spec, words):
     message = str(error.value)
     assert message.startswith(words)
     assert message.endswith("; configs/label_study.py takes "
-                            "pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,casia_b][,tiny] "
-                            "or finetune,START,FRACTION,SEED[,casia_b][,tiny]")
+                            "pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,no_hpm|no_mtb][,casia_b][,tiny] "
+                            "or finetune,START,FRACTION,SEED[,no_hpm|no_mtb][,casia_b][,tiny]")
 
 
 @pytest.mark.slow  # starts python -m selfgait_jax.main (JAX, absl): a few seconds
@@ -121,8 +122,9 @@ def test_main_says_what_is_wrong_with_a_spec_in_one_line(tmp_path):
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
         f"error: flag --config={ROOT / 'configs' / 'label_study.py'}:finetune,paper,0.5x,0: FRACTION '0.5x' is "
-        "not a number; configs/label_study.py takes pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,casia_b]"
-        "[,tiny] or finetune,START,FRACTION,SEED[,casia_b][,tiny] (see python -m selfgait_jax.main --help)")
+        "not a number; configs/label_study.py takes pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep]"
+        "[,no_hpm|no_mtb][,casia_b][,tiny] or finetune,START,FRACTION,SEED[,no_hpm|no_mtb][,casia_b][,tiny] "
+        "(see python -m selfgait_jax.main --help)")
 
 
 # --- the configs ---------------------------------------------------------------------------------
@@ -243,11 +245,11 @@ class FakeRuns:
 
 
 def test_a_pretraining_is_main_then_its_zero_shot_probe_on_both_splits(tmp_path, monkeypatch):
-    runs = LabelRuns(tmp_path / "runs", tmp_path / "archive")
+    runs = Runs(tmp_path / "runs", tmp_path / "archive")
     fake = FakeRuns(runs)
     monkeypatch.setattr(subprocess, "run", fake)
     run = Pretraining("paper", 0)
-    assert label_runner.run_one(runs, run, tmp_path / "repo")
+    assert runner.run_one(runs, run, tmp_path / "repo")
     main, validation, test = fake.commands
     workdir = runs.workdir(run)
     assert main[1:] == ["-m", "selfgait_jax.main", f"--config={tmp_path / 'repo' / 'configs' / 'label_study.py'}:"
@@ -265,29 +267,29 @@ def test_a_pretraining_is_main_then_its_zero_shot_probe_on_both_splits(tmp_path,
 def test_fine_tuning_starts_from_its_seeds_pretraining_and_trains_it_again_if_its_checkpoint_is_gone(
         tmp_path, monkeypatch):
     archive = tmp_path / "archive"
-    old = LabelRuns(tmp_path / "old", archive)
+    old = Runs(tmp_path / "old", archive)
     pre = Pretraining(OTHER, 1, 6.0)
     fake_pretraining(old, pre, (30, 20, 10), (25, 15, 5))
     assert old.archive_run(pre)
-    runs = LabelRuns(tmp_path / "new", archive)  # a fresh checkout: the archive, no checkpoint
-    assert runs.finished(pre) and not runs.pretrained(pre)
+    runs = Runs(tmp_path / "new", archive)  # a fresh checkout: the archive, no checkpoint
+    assert runs.finished(pre) and not runs.trained(pre)
     fake = FakeRuns(runs)
     monkeypatch.setattr(subprocess, "run", fake)
-    assert label_runner.run_one(runs, pre, tmp_path)  # finished: nothing runs
+    assert runner.run_one(runs, pre, tmp_path)  # finished: nothing runs
     assert fake.commands == []
     run = FineTuning(OTHER, 0.05, 1, 6.0)
-    assert label_runner.run_one(runs, run, tmp_path)
+    assert runner.run_one(runs, run, tmp_path)
     assert fake.started() == [f"pretrain,{OTHER},1,6", f"finetune,{OTHER},0.05,1"]
     assert fake.commands[1][-1] == f"--config.finetune.init_from={runs.workdir(pre)}"
     assert runs.workdir(pre) == tmp_path / "new" / "pretrain" / f"{OTHER}_sg6" / "seed1"
     assert json.loads((runs.archived(run) / "results.json").read_text())["conditions"]["CL"]["mean"] == 30
     wo_pt = FineTuning("wo_pt", 0.05, 1)
-    assert label_runner.run_one(runs, wo_pt, tmp_path)
+    assert runner.run_one(runs, wo_pt, tmp_path)
     assert not any(a.startswith("--config.finetune.init_from") for a in fake.commands[-1])
 
 
 def test_run_study_skips_what_is_finished_and_leaves_out_what_a_failed_pretraining_feeds(tmp_path, monkeypatch):
-    runs = LabelRuns(tmp_path / "runs", tmp_path / "archive")
+    runs = Runs(tmp_path / "runs", tmp_path / "archive")
     plan = [Pretraining("paper", 0), Pretraining("paper", 0, onestep=True), Pretraining(OTHER, 0),
             FineTuning("wo_pt", 0.05, 0), FineTuning("paper", 0.05, 0), FineTuning(OTHER, 0.05, 0),
             FineTuning("wo_pt", 0.05, 1)]
@@ -295,9 +297,7 @@ def test_run_study_skips_what_is_finished_and_leaves_out_what_a_failed_pretraini
     fake = FakeRuns(runs, fail={f"pretrain,{OTHER},0"})
     reports = []
     monkeypatch.setattr(subprocess, "run", fake)
-    monkeypatch.setattr(label_runner.label_report, "write_report",
-                        lambda runs_, doc, plan_: reports.append(len(runs_.collect(plan_))))
-    failed = label_runner.run_study(runs, plan, tmp_path, tmp_path / "doc.md", max_seeds=1)
+    failed = runner.run_study(runs, plan, tmp_path, lambda: reports.append(len(runs.collect(plan))), max_seeds=1)
     assert fake.started() == ["pretrain,paper,0", "evaluate:validation", "evaluate:test", f"pretrain,{OTHER},0",
                               "finetune,wo_pt,0.05,0", "finetune,paper,0.05,0"]
     assert failed == [f"pretraining {OTHER} seed 0 (see {runs.workdir(plan[2]) / 'log.txt'})",
@@ -312,7 +312,7 @@ CASIA = label_rows.CASIA_B
 
 
 def test_on_casia_b_the_yardstick_runs_first_on_every_seed_then_the_other_fractions():
-    plan = label_runs.plan(data=CASIA)
+    plan = label_rows.plan(data=CASIA)
     starts = ("wo_pt", "paper", OTHER)
     yardstick = [run for seed in range(3) for run in (  # a pretraining's fine-tuning right after it
         label_rows.pretraining("paper", seed, CASIA), label_rows.pretraining("paper", seed, CASIA, onestep=True),
@@ -320,13 +320,24 @@ def test_on_casia_b_the_yardstick_runs_first_on_every_seed_then_the_other_fracti
         label_rows.pretraining(OTHER, seed, CASIA), label_rows.pretraining(OTHER, seed, CASIA, onestep=True),
         label_rows.fine_tuning(OTHER, 0.1, seed, CASIA))]
     assert plan[:21] == yardstick
-    assert [(r.fraction, r.seed) for r in plan[21:]] == [
+    assert [(r.fraction, r.seed) for r in plan[21:57]] == [
         (f, s) for f in (0.05, 0.2, 0.4, 1.0) for s in range(3) for _ in starts]
-    assert len(set(plan)) == len(plan) == 21 + 36
+    # Appended (the plan only grows at its end): the reproduction's rows, two seeds.
+    assert plan[57:] == [run for seed in range(2) for run in (
+        label_rows.fine_tuning("gaitset", 1.0, seed, CASIA), label_rows.fine_tuning("gaitpart", 1.0, seed, CASIA),
+        label_rows.fine_tuning("paper", 0.4, seed, CASIA, network="no_hpm"),
+        label_rows.fine_tuning("paper", 0.4, seed, CASIA, network="no_mtb"))]
+    assert [r.spec for r in plan[57:61]] == [
+        "finetune,gaitset,1,0,casia_b", "finetune,gaitpart,1,0,casia_b",
+        "finetune,paper,0.4,0,no_hpm,casia_b", "finetune,paper,0.4,0,no_mtb,casia_b"]
+    assert [r.folder for r in plan[57:61]] == ["finetune/gaitset/1/seed0", "finetune/gaitpart/1/seed0",
+                                               "finetune/paper_no_hpm/0.4/seed0", "finetune/paper_no_mtb/0.4/seed0"]
+    assert plan[59].init.folder == "pretrain/paper_no_hpm/seed0" and plan[57].init is None
+    assert len(set(plan)) == len(plan) == 21 + 36 + 8
     for k, run in enumerate(plan):
         assert run.data == CASIA and label_rows.parse(run.spec) == run, run
-        if isinstance(run, FineTuning) and run.pretraining is not None:
-            assert run.pretraining in plan[:k]
+        if isinstance(run, FineTuning) and run.pretraining is not None and label_rows.in_label_study(run):
+            assert run.pretraining in plan[:k]  # an ablation's pretraining is trained by its fine-tuning
     assert len({run.folder for run in plan}) == len(plan)
 
 
@@ -346,14 +357,34 @@ def test_on_casia_b_pretraining_passes_the_training_subjects_and_fine_tuning_rea
     assert {key for key in _diff(fine, synthgait) if not key.startswith("data.")} == {"total_steps"}
 
 
+def test_the_reproductions_rows_on_casia_b_are_its_synthgait_stages_on_the_tree():
+    """A baseline start is the reproduction's GaitSet / GaitPart row, a NETWORK its ablated network's
+    fine-tuning (started from its own pretraining, not a chain's @pretrain); on CASIA-B only the data
+    and the steps differ, as for every run of the plan."""
+    study = repo_files.config("study")
+    for start in label_rows.BASELINES:
+        assert _diff(_config(f"finetune,{start},1,0").finetune, study.get_config(f"{start},0").finetune) == set()
+        real = _config(f"finetune,{start},1,0,casia_b").finetune
+        assert {k for k in _diff(real, _config(f"finetune,{start},1,0").finetune) if not k.startswith("data.")} == {
+            "total_steps"}
+        assert not real.require_init_from and real.model.name == start
+    for network, model in label_rows.NETWORKS.items():
+        fine = _config(f"finetune,paper,0.4,0,{network}").finetune
+        assert _diff(fine, study.get_config(f"sg6_{network},0").finetune) == {"init_from"}
+        assert fine.require_init_from and fine.model.name == model
+        pre = _config(f"pretrain,paper,0,{network},casia_b")
+        assert _diff(pre, _config("pretrain,paper,0,casia_b")) <= {"name", "model.name", "model.bins"}
+        assert pre.model.name == model and pre.total_steps == 3041
+
+
 def test_a_casia_b_run_is_pointed_at_the_tree_by_overrides_never_by_its_spec(tmp_path, monkeypatch):
     root = str(tmp_path / "CASIA-B-pkl")
-    runs = LabelRuns(tmp_path / "runs", tmp_path / "archive", root)
+    runs = Runs(tmp_path / "runs", tmp_path / "archive", root)
     fake = FakeRuns(runs)
     monkeypatch.setattr(subprocess, "run", fake)
     pre = label_rows.pretraining("paper", 0, CASIA)
     run = label_rows.fine_tuning("paper", 0.1, 0, CASIA)
-    assert label_runner.run_one(runs, pre, tmp_path) and label_runner.run_one(runs, run, tmp_path)
+    assert runner.run_one(runs, pre, tmp_path) and runner.run_one(runs, run, tmp_path)
     main, validation, test, fine = fake.commands
     assert root not in pre.spec and main[3].endswith(":pretrain,paper,0,casia_b")
     assert main[5:] == [f"--config.probe.root={root}", f"--config.data.root={root}"]
@@ -366,8 +397,8 @@ def test_a_casia_b_run_is_pointed_at_the_tree_by_overrides_never_by_its_spec(tmp
 
 
 def test_the_casia_b_goal_is_met_only_when_every_planned_seed_clears_it(tmp_path):
-    runs = LabelRuns(tmp_path / "runs", tmp_path / "archive")
-    plan = label_runs.plan(seeds=2, data=CASIA)
+    runs = Runs(tmp_path / "runs", tmp_path / "archive")
+    plan = label_rows.plan(seeds=2, data=CASIA)
     for seed, (wo_pt, paper, other) in enumerate(((40, 46, 44), (41, 47, 50))):
         for start, value in (("wo_pt", wo_pt), ("paper", paper), (OTHER, other)):
             fake_fine_tuning(runs, label_rows.fine_tuning(start, 0.1, seed, CASIA), value, value, value)
@@ -392,7 +423,7 @@ def test_the_casia_b_goal_is_met_only_when_every_planned_seed_clears_it(tmp_path
 # --- the report ----------------------------------------------------------------------------------
 
 def _study_with_results(tmp_path):
-    runs = LabelRuns(tmp_path / "runs", tmp_path / "archive")
+    runs = Runs(tmp_path / "runs", tmp_path / "archive")
     fake_pretraining(runs, Pretraining("paper", 0), validation=(30, 30, 30), test=(20, 21, 22))
     fake_pretraining(runs, Pretraining("paper", 0, onestep=True), validation=(25, 26, 27), test=(22, 22, 22))
     fake_pretraining(runs, Pretraining("paper", 1), validation=(31, 31, 31))  # its test probe: not yet
@@ -413,7 +444,7 @@ def test_the_report_follows_the_numbers_seed_by_seed(tmp_path):
     runs = _study_with_results(tmp_path)
     doc = tmp_path / "label_efficiency.md"
     doc.write_text(f"# Labels\n\nhand-written\n\n{label_report.REPORT_BEGIN}\nOLD\n{label_report.REPORT_END}\nend\n")
-    collected = label_report.write_report(runs, doc, label_runs.plan())
+    collected = label_report.write_report(runs, doc, label_rows.plan())
     text = doc.read_text()
     assert "hand-written" in text and text.endswith("end\n") and "OLD" not in text
     assert "2 of 24 pretraining runs (with their zero-shot probes); 10 of 42 fine-tuning runs finished" in text
@@ -464,7 +495,7 @@ def test_zero_shot_cells_are_pooled_by_their_gap_to_the_view_or_its_mirror(tmp_p
     assert label_report.rank1_by_gap({"views": ["000", "090", "180"],
                                       "conditions": {c: {"matrix": one_step} for c in ("NM", "BG", "CL")}}) == {
         0: 55.0, 72: 25.0}
-    runs = LabelRuns(tmp_path / "runs", tmp_path / "archive")
+    runs = Runs(tmp_path / "runs", tmp_path / "archive")
     pretrained = {0: [[None, 12, 40], [22, None, 32], [50, 42, None]],   # mirror -10, far +2
                   1: [[None, 10, 46], [20, None, 30], [56, 40, None]]}   # mirror -4, far 0
     for seed, matrix in pretrained.items():
@@ -474,7 +505,7 @@ def test_zero_shot_cells_are_pooled_by_their_gap_to_the_view_or_its_mirror(tmp_p
     # The steps row's seed 0 and its twin, the same 1-step network as the SG-2 row's: counted once.
     fake_pretraining(runs, Pretraining("paper", 0, passes=6), (1, 1, 1), (1, 1, 1), matrix=pretrained[0])
     fake_pretraining(runs, Pretraining("paper", 0, onestep=True, passes=6), (1, 1, 1), (1, 1, 1), matrix=one_step)
-    plan = [*label_runs.plan(), Pretraining("paper", 0, passes=6)]
+    plan = [*label_rows.plan(), Pretraining("paper", 0, passes=6)]
     lines = label_report.gap_table(runs, plan).splitlines()
     assert lines[0] == "| split | network | mirror view (0°) | 18° | 36° | 54° | ≥ 72° |"
     assert lines[2:] == [
@@ -484,32 +515,32 @@ def test_zero_shot_cells_are_pooled_by_their_gap_to_the_view_or_its_mirror(tmp_p
         "| test | after 1 step (mean of 2) | 55.0 | — | — | — | 25.0 |",
         "| test | `paper`: gain over 1 step (2 seeds) | -7.0 (-10.0 to -4.0) | — | — | — | +1.0 (+0.0 to +2.0) |",
         "| test | `paper`, 6 passes: gain over 1 step (1 seed) | -10.0 | — | — | — | +2.0 |"]
-    assert label_report.gap_table(LabelRuns(tmp_path / "none", tmp_path / "none"), label_runs.plan()) == ""
+    assert label_report.gap_table(Runs(tmp_path / "none", tmp_path / "none"), label_rows.plan()) == ""
 
 
 def test_the_report_before_any_run_is_all_pending_and_draws_nothing(tmp_path):
     doc = tmp_path / "label_efficiency.md"
-    label_report.write_report(LabelRuns(tmp_path / "runs", tmp_path / "archive"), doc, label_runs.plan())
+    label_report.write_report(Runs(tmp_path / "runs", tmp_path / "archive"), doc, label_rows.plan())
     text = doc.read_text()
     assert "0 of 24 pretraining runs (with their zero-shot probes); 0 of 42 fine-tuning runs finished" in text
     assert "| w/o PT (random init) | pending | pending | pending | pending |" in text
     assert "![" not in text and not (tmp_path / "images" / "label_efficiency.png").exists()
     doc.write_text("# notes without markers\n")
     with pytest.raises(ValueError, match="labels:begin"):
-        label_report.write_report(LabelRuns(tmp_path / "runs", tmp_path / "archive"), doc, label_runs.plan())
+        label_report.write_report(Runs(tmp_path / "runs", tmp_path / "archive"), doc, label_rows.plan())
     assert doc.read_text() == "# notes without markers\n"
 
 
 def test_archived_runs_count_in_a_fresh_checkout(tmp_path):
     old = _study_with_results(tmp_path)
     doc = tmp_path / "label_efficiency.md"
-    first = label_report.write_report(old, doc, label_runs.plan())
+    first = label_report.write_report(old, doc, label_rows.plan())
     text = doc.read_text()
     shutil.rmtree(old.out)
-    again = label_report.write_report(LabelRuns(tmp_path / "elsewhere", old.archive), doc, label_runs.plan())
+    again = label_report.write_report(Runs(tmp_path / "elsewhere", old.archive), doc, label_rows.plan())
     assert again == first and doc.read_text() == text
     pre = Pretraining("paper", 0)
-    assert LabelRuns(tmp_path / "elsewhere", old.archive).pretrain_metrics(pre) == [{"step": pre.steps, "loss": 1.0}]
+    assert Runs(tmp_path / "elsewhere", old.archive).pretrain_metrics(pre) == [{"step": pre.steps, "loss": 1.0}]
 
 
 def test_the_tool_rewrites_the_report_of_every_seed(tmp_path, capsys):
@@ -520,6 +551,8 @@ def test_the_tool_rewrites_the_report_of_every_seed(tmp_path, capsys):
     assert "0 of 42 fine-tuning runs" in doc.read_text()
     assert tool.main([f"--out={tmp_path / 'runs'}", "--max_seeds=4"]) == 2
     assert "--max_seeds=4 must be in [1, 3]" in capsys.readouterr().err
+    assert tool.main([f"--out={tmp_path / 'runs'}", "--data=casia_b"]) == 2  # no --data_root: nothing runs
+    assert "--data=casia_b needs --data_root" in capsys.readouterr().err
 
 
 def test_the_committed_report_is_what_the_archived_runs_give(tmp_path):
@@ -530,7 +563,7 @@ def test_the_committed_report_is_what_the_archived_runs_give(tmp_path):
     archive = ROOT / "docs" / "label_efficiency" / "runs"
     if archive.is_dir():
         shutil.copytree(archive, tmp_path / "archive")
-    label_report.write_report(LabelRuns(tmp_path / "runs", tmp_path / "archive"), doc, label_runs.plan())
+    label_report.write_report(Runs(tmp_path / "runs", tmp_path / "archive"), doc, label_rows.plan())
     assert doc.read_text() == (ROOT / "docs" / "label_efficiency.md").read_text()
 
 
@@ -540,13 +573,13 @@ def test_the_committed_report_is_what_the_archived_runs_give(tmp_path):
 def test_a_tiny_pretraining_its_probes_and_a_fine_tuning_from_it(tmp_path):
     pre = Pretraining(OTHER, 0, tiny=True)
     plan = [pre, pre.twin, FineTuning(OTHER, 0.05, 0, tiny=True)]
-    runs = LabelRuns(tmp_path / "runs", tmp_path / "archive")
+    runs = Runs(tmp_path / "runs", tmp_path / "archive")
     doc = tmp_path / "label_efficiency.md"
-    failed = label_runner.run_study(runs, plan, ROOT, doc)
+    failed = runner.run_study(runs, plan, ROOT, lambda: label_report.write_report(runs, doc, plan))
     logs = {str(r): (runs.workdir(r) / "log.txt").read_text()[-3000:] for r in plan
             if (runs.workdir(r) / "log.txt").is_file()}
     assert failed == [], logs
-    assert all(runs.finished(r) for r in plan) and runs.pretrained(pre) and runs.pretrained(pre.twin)
+    assert all(runs.finished(r) for r in plan) and runs.trained(pre) and runs.trained(pre.twin)
     assert [r["step"] for r in runs.pretrain_metrics(pre)][-1] == pre.steps
     fine_log = (runs.workdir(plan[2]) / "log.txt").read_text()
     assert f"initialising the embedding network from {runs.workdir(pre)}" in fine_log
@@ -555,5 +588,5 @@ def test_a_tiny_pretraining_its_probes_and_a_fine_tuning_from_it(tmp_path):
     text = doc.read_text()
     assert "2 of 2 pretraining runs (with their zero-shot probes); 1 of 1 fine-tuning runs finished" in text
     assert f"| `{OTHER}` | 0 | " in text and f"| `{OTHER}` | 0 | pending" not in text
-    assert re.search(rf"\| `{OTHER}` \| \d+\.\d \(1 of 1\) \| — \| — \| — \|", text)  # its one fraction
+    assert re.search(rf"^\| `{OTHER}` \| \d+\.\d \(1 of 1\) \|$", text, re.M)  # the plan's one fraction
     assert (tmp_path / "images" / "label_efficiency.png").stat().st_size > 0

@@ -112,7 +112,7 @@ def test_the_checker_tells_the_studys_rows_from_the_rest_of_it(tmp_path):
     sample.write_text("from selfgait_jax.study import label_report\nfrom selfgait_jax.study.runs import Runs\n")
     assert _imported_parts(sample) == {"study"}
     assert _layer(PACKAGE / "study" / "label_rows.py") == "study.rows"
-    assert _layer(PACKAGE / "study" / "label_runner.py") == "study"
+    assert _layer(PACKAGE / "study" / "runner.py") == "study"
 
 
 def test_only_main_imports_both_train_and_evaluation():

@@ -1,29 +1,31 @@
-"""selfgait_jax.study.runner and runs: the run order, skipping finished runs, and the archive that lets a
-fresh checkout continue the study."""
+"""selfgait_jax.study.runner and runs on the reproduction's rows: the run order, skipping finished runs,
+and the archive that lets a fresh checkout continue the study."""
 
 import json
 
 import pytest
 
 from selfgait_jax.study import report, rows, runner
+from selfgait_jax.study.rows import Row
 from selfgait_jax.study.runs import Runs
 from study_fixtures import fake_result
 
 
 def test_plan_runs_every_rows_first_seed_before_any_second_seed():
-    order = runner.plan(list(rows.ROWS))
+    order = report.SYNTHGAIT.plan()
     first = order[:len(rows.ROWS)]
-    assert first == [(row, 0) for row in rows.ROWS]
+    assert first == [Row(row, 0) for row in rows.ROWS]
     assert len(order) == sum(rows.seeds(r) for r in rows.ROWS)
-    assert all(seed < rows.seeds(row) for row, seed in order)
-    assert runner.plan(["sg6", "gaitset"], max_seeds=1) == [("sg6", 0), ("gaitset", 0)]
+    assert all(run.seed < rows.seeds(run.row) for run in order)
+    assert report.SYNTHGAIT.plan(["sg6", "gaitset"]) == [Row("sg6", 0), Row("gaitset", 0), Row("sg6", 1),
+                                                         Row("gaitset", 1), Row("sg6", 2)]
 
 
 def test_finished_run_is_skipped_without_running_anything(tmp_path, monkeypatch):
     runs = Runs(tmp_path, tmp_path / "archive")
     fake_result(runs, "sg6", 0, 50, 40, 30)
     monkeypatch.setattr(runner.subprocess, "run", lambda *a, **k: pytest.fail("ran a finished run"))
-    assert runner.run_one(runs, "sg6", 0, tmp_path)
+    assert runner.run_one(runs, Row("sg6", 0), tmp_path)
 
 
 def test_a_run_is_main_on_the_study_config_and_counts_once_archived(tmp_path, monkeypatch):
@@ -39,21 +41,21 @@ def test_a_run_is_main_on_the_study_config_and_counts_once_archived(tmp_path, mo
         return runner.subprocess.CompletedProcess(command, 0 if "sg6,0" in command[3] else 1)
 
     monkeypatch.setattr(runner.subprocess, "run", fake_main)
-    assert runner.run_one(runs, "sg6", 0, tmp_path / "repo")
-    assert not runner.run_one(runs, "sg6", 1, tmp_path / "repo")
+    assert runner.run_one(runs, Row("sg6", 0), tmp_path / "repo")
+    assert not runner.run_one(runs, Row("sg6", 1), tmp_path / "repo")
     (command, cwd), _ = started
     assert command[1:] == ["-m", "selfgait_jax.main", f"--config={tmp_path / 'repo' / 'configs' / 'study.py'}:sg6,0",
-                           f"--workdir={runs.workdir('sg6', 0)}"]
+                           f"--workdir={runs.workdir(Row('sg6', 0))}"]
     assert cwd == tmp_path / "repo"
-    assert (runs.archived("sg6", 0) / "results.json").is_file()
-    assert not runs.archived("sg6", 1).exists()
+    assert (runs.archived(Row("sg6", 0)) / "results.json").is_file()
+    assert not runs.archived(Row("sg6", 1)).exists()
 
 
 def test_archived_runs_count_as_finished_in_a_fresh_checkout(tmp_path, monkeypatch):
     # A finished run (with its pretraining curve) is archived by the report ...
     old = Runs(tmp_path / "old", tmp_path / "archive")
     fake_result(old, "sg6", 0, 55, 50, 45)
-    metrics = old.workdir("sg6", 0) / "pretrain" / "metrics.jsonl"
+    metrics = old.workdir(Row("sg6", 0)) / "pretrain" / "metrics.jsonl"
     metrics.parent.mkdir()
     metrics.write_text(json.dumps({"step": 50, "loss": 1.0, "projection_std": 0.1}) + "\n")
     doc = tmp_path / "reproduction.md"
@@ -64,7 +66,7 @@ def test_archived_runs_count_as_finished_in_a_fresh_checkout(tmp_path, monkeypat
     # ... and a new session with an empty runs folder neither reruns it nor loses it.
     new = Runs(tmp_path / "new", old.archive)
     monkeypatch.setattr(runner.subprocess, "run", lambda *a, **k: pytest.fail("reran an archived run"))
-    assert runner.run_one(new, "sg6", 0, tmp_path)
+    assert runner.run_one(new, Row("sg6", 0), tmp_path)
     table = report.write_report(new, doc)
     assert table["sg6"] == [(0, {"NM": 55, "BG": 50, "CL": 45})]
     assert (tmp_path / "images" / "reproduction_curves.png").stat().st_size > 0
@@ -85,9 +87,10 @@ def test_run_study_runs_the_plan_and_reports_after_each_run(tmp_path, monkeypatc
         return runner.subprocess.CompletedProcess(command, 0 if row == "sg6" else 1)
 
     monkeypatch.setattr(runner.subprocess, "run", fake_main)
-    monkeypatch.setattr(runner.report, "write_report", lambda *a: reports.append(runs.collect()))
-    failed = runner.run_study(runs, ["wo_pt", "sg6"], tmp_path, doc, max_seeds=2)
+    failed = runner.run_study(runs, report.SYNTHGAIT.plan(["wo_pt", "sg6"]), tmp_path,
+                              lambda: reports.append(report.write_report(runs, doc)), max_seeds=2)
     assert started == [("sg6", 0), ("wo_pt", 1), ("sg6", 1)]
-    assert failed == [f"wo_pt seed 1 (see {runs.workdir('wo_pt', 1) / 'log.txt'})"]
-    assert len(reports) == 5  # after each of the four planned runs, and at the end
-    assert [len(t.get("sg6", [])) for t in reports] == [0, 1, 1, 2, 2]
+    assert failed == [f"wo_pt seed 1 (see {runs.workdir(Row('wo_pt', 1)) / 'log.txt'})"]
+    assert len(reports) == 3  # after each run made (w/o PT's seed 1 failed), and at the end
+    assert [len(t.get("sg6", [])) for t in reports] == [1, 2, 2]
+    assert "3 of 23 runs finished" in doc.read_text()

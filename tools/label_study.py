@@ -19,8 +19,9 @@ start, then 10 %, 20 %; 40 % after every seed's scarce fractions), so a partial 
 answers something.
 
 On real CASIA-B (`--data=casia_b`, OpenGait's pkl tree at `--data_root`; docs/casia_b.md) the same
-engine runs the plan of `label_runs.casia_b_plan` (the yardstick, 10 % of the labels on three
-seeds, first), keeps its archive in docs/casia_b/runs/ and rewrites docs/casia_b.md.
+engine runs the plan of `label_rows.casia_b_plan` (the yardstick, 10 % of the labels on three
+seeds, first; the reproduction's rows the label study does not run, last), keeps its archive in
+docs/casia_b/runs/ and rewrites docs/casia_b.md (both of its generated sections).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ import argparse
 import pathlib
 import sys
 
-from selfgait_jax.study import label_report, label_runner, label_rows, label_runs
-from selfgait_jax.study.label_runs import LabelRuns
+from selfgait_jax.study import label_report, label_rows, report, runner
+from selfgait_jax.study.runs import Runs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Per dataset: where finished runs' results are kept in the repository, and the report.
@@ -40,48 +41,31 @@ DOC = {"synthgait": ROOT / "docs" / "label_efficiency.md", "casia_b": ROOT / "do
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, help="folder of the study's runs (one workdir per run)")
-    parser.add_argument("--doc", default=None,
-                        help="the report whose generated section is rewritten (default: "
-                             "docs/label_efficiency.md; with --tiny, OUT/label_efficiency.md)")
-    parser.add_argument("--archive", default=None,
-                        help="where finished runs' results are kept (default: docs/label_efficiency/runs; "
-                             "with --tiny, OUT/archive)")
+    runner.add_flags(parser)
     parser.add_argument("--max_seeds", type=int, default=label_rows.SEEDS,
                         help="run seeds 0 .. N-1 only; the report still lists every seed "
                              "(default: %(default)s, the whole study)")
-    parser.add_argument("--data", default="synthgait", choices=sorted(ARCHIVE),
-                        help="where the study runs: SynthGait, or real CASIA-B (OpenGait's pkl tree at "
-                             "--data_root; docs/casia_b.md) (default: %(default)s)")
-    parser.add_argument("--data_root", default="",
-                        help="with --data=casia_b: the folder of your CASIA-B pkl tree (SSS/TTT-NN/VVV/*.pkl)")
-    parser.add_argument("--report", action="store_true", help="only rewrite the report")
     parser.add_argument("--tiny", action="store_true",
                         help="every run at the tiny size (seconds each; a smoke run of the whole plan), "
-                             "its report and archive under OUT, never the repository's")
+                             "its report and archive under OUT (OUT/archive), never the repository's")
     args = parser.parse_args(argv)
     if not 1 <= args.max_seeds <= label_rows.SEEDS:
         print(f"error: --max_seeds={args.max_seeds} must be in [1, {label_rows.SEEDS}]", file=sys.stderr)
         return 2
     real = args.data == "casia_b"
-    if real and not args.report and not pathlib.Path(args.data_root).is_dir():
-        print(f"error: --data=casia_b needs --data_root, the folder of a CASIA-B pkl tree; got "
-              f"{args.data_root!r}", file=sys.stderr)
-        return 2
     out = pathlib.Path(args.out)
     doc = pathlib.Path(args.doc) if args.doc else (out / DOC[args.data].name if args.tiny else DOC[args.data])
     archive = pathlib.Path(args.archive) if args.archive else (out / "archive" if args.tiny else ARCHIVE[args.data])
-    runs = LabelRuns(out, archive, args.data_root)
+    runs = Runs(out, archive, args.data_root)
     # the report covers every seed, run or not
-    plan = label_runs.plan(tiny=args.tiny, data=label_rows.CASIA_B if real else "")
-    if args.report:
+    plan = label_rows.plan(tiny=args.tiny, data=label_rows.CASIA_B if real else "")
+
+    def write_report():
         label_report.write_report(runs, doc, plan)
-        return 0
-    failed = label_runner.run_study(runs, plan, ROOT, doc, args.max_seeds)
-    if failed:
-        print("failed: " + "; ".join(failed), file=sys.stderr)
-        return 1
-    return 0
+        if real and not args.tiny:  # the reproduction's rows on CASIA-B: their own section of the doc
+            report.write_report(runs, doc, report.CASIA_B)
+
+    return runner.main(args, runs, plan, ROOT, write_report, args.max_seeds, tag="labels")
 
 
 if __name__ == "__main__":

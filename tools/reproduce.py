@@ -5,6 +5,7 @@ chart and the pretraining curves.
     python tools/reproduce.py --out=runs/study              # run what is missing, then report
     python tools/reproduce.py --out=runs/study --report     # only rewrite the report
     python tools/reproduce.py --out=runs/study --rows=wo_pt,sg6 --max_seeds=1
+    python tools/reproduce.py --data=casia_b --data_root=PKL_ROOT --out=runs/labels_casia_b   # real CASIA-B
 
 Resumable: a run whose evaluation exists is skipped, and an interrupted one resumes from its last
 checkpoint (each run is `python -m selfgait_jax.main --config=configs/study.py:ROW,SEED`). A finished
@@ -13,6 +14,11 @@ run's results.json and pretraining metrics are also copied into the repository
 study continues in another checkout or session without redoing those runs. The report is rewritten
 after every finished run. Runs go seed by seed (every row's seed 0 first), so a partial study
 already compares all rows.
+
+On real CASIA-B (`--data=casia_b`, OpenGait's pkl tree at `--data_root`; docs/casia_b.md) the rows
+are runs of the label study's CASIA-B plan (`report.CASIA_B`: w/o PT and SelfGait at 40 % of the
+labels, Table 3's ablations, GaitSet and GaitPart at 100 %), kept in docs/casia_b/runs/ and reported
+in docs/casia_b.md: give it the label study's --out and no run is trained twice.
 """
 
 from __future__ import annotations
@@ -22,41 +28,31 @@ import pathlib
 import sys
 
 from selfgait_jax.study import report, runner
-from selfgait_jax.study.rows import ROWS
 from selfgait_jax.study.runs import Runs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ARCHIVE = ROOT / "docs" / "reproduction" / "runs"  # finished runs' results, kept in the repository
+# Per dataset: where finished runs' results are kept in the repository, and the report.
+ARCHIVE = {"synthgait": ROOT / "docs" / "reproduction" / "runs", "casia_b": ROOT / "docs" / "casia_b" / "runs"}
+DOC = {"synthgait": ROOT / "docs" / "reproduction.md", "casia_b": ROOT / "docs" / "casia_b.md"}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, help="folder of the study's runs (one per row and seed)")
-    parser.add_argument("--doc", default=str(ROOT / "docs" / "reproduction.md"),
-                        help="the report whose generated section is rewritten (default: docs/reproduction.md)")
-    parser.add_argument("--rows", default=",".join(ROWS),
-                        help="comma-separated rows to run (default: all, %(default)s)")
+    runner.add_flags(parser)
+    parser.add_argument("--rows", default="", help="comma-separated rows to run (default: all)")
     parser.add_argument("--max_seeds", type=int, default=None,
                         help="run at most this many seeds a row (default: every seed the study lists)")
-    parser.add_argument("--report", action="store_true", help="only rewrite the report")
-    parser.add_argument("--archive", default=str(ARCHIVE),
-                        help="where finished runs' results are kept in the repository (default: "
-                             "docs/reproduction/runs)")
     args = parser.parse_args(argv)
-    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
-    unknown = sorted(set(rows) - set(ROWS))
+    study = report.STUDIES[args.data]
+    rows = [r.strip() for r in args.rows.split(",") if r.strip()] or list(study.rows)
+    unknown = sorted(set(rows) - set(study.rows))
     if unknown:
-        print(f"error: unknown rows {unknown}; rows are {sorted(ROWS)}", file=sys.stderr)
+        print(f"error: unknown rows {unknown}; rows are {sorted(study.rows)}", file=sys.stderr)
         return 2
-    runs, doc = Runs(pathlib.Path(args.out), pathlib.Path(args.archive)), pathlib.Path(args.doc)
-    if args.report:
-        report.write_report(runs, doc)
-        return 0
-    failed = runner.run_study(runs, rows, ROOT, doc, args.max_seeds)
-    if failed:
-        print("failed: " + "; ".join(failed), file=sys.stderr)
-        return 1
-    return 0
+    runs = Runs(pathlib.Path(args.out), pathlib.Path(args.archive or ARCHIVE[args.data]), args.data_root)
+    doc = pathlib.Path(args.doc or DOC[args.data])
+    return runner.main(args, runs, study.plan(rows), ROOT, lambda: report.write_report(runs, doc, study),
+                       args.max_seeds, tag="reproduce")
 
 
 if __name__ == "__main__":

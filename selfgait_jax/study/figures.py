@@ -9,8 +9,7 @@ import pathlib
 import numpy as np
 
 from selfgait_jax.data.splits import CASIA_B_CONDITIONS as CONDITIONS
-from selfgait_jax.study.rows import ROWS, WIDTH
-from selfgait_jax.study.runs import Runs
+from selfgait_jax.study.rows import WIDTH
 
 
 def pyplot():
@@ -21,11 +20,12 @@ def pyplot():
     return plt
 
 
-def bar_chart(table, path: pathlib.Path):
-    """Mean rank-1 per row and condition over the finished seeds: bars, std over seeds, a dot a seed."""
+def bar_chart(table, names: dict, dataset: str, path: pathlib.Path):
+    """Mean rank-1 on ``dataset`` per row (``names``: row -> its label) and condition over the finished
+    seeds: bars, std over seeds, a dot a seed."""
     plt = pyplot()
 
-    rows = list(ROWS)
+    rows = list(names)
     fig, ax = plt.subplots(figsize=(11, 4))
     width = 0.27
     for k, cond in enumerate(CONDITIONS):
@@ -40,8 +40,8 @@ def bar_chart(table, path: pathlib.Path):
             ax.scatter([row_x] * len(table.get(row, [])), [m[cond] for _, m in table.get(row, [])],
                        s=6, color="black", zorder=3)
     ax.set_xticks(np.arange(len(rows)))
-    ax.set_xticklabels([ROWS[r] for r in rows], rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("rank-1 % (SynthGait-B, identical views excluded)")
+    ax.set_xticklabels([names[r] for r in rows], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel(f"rank-1 % ({dataset}, identical views excluded)")
     ax.set_title("Reproduction study: mean over seeds, bars = std over seeds, dots = seeds")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: no bar is hidden
     fig.tight_layout()
@@ -49,9 +49,10 @@ def bar_chart(table, path: pathlib.Path):
     plt.close(fig)
 
 
-def view_gap_heatmaps(found, path: pathlib.Path) -> bool:
+def view_gap_heatmaps(found, path: pathlib.Path, names: dict | None = None) -> bool:
     """Heatmaps of (row − w/o PT) rank-1 per probe view and condition: where pretraining helps or hurts.
-    ``found`` is `report.view_gaps`'s (views, rows, gaps), or None: then nothing is drawn."""
+    ``found`` is `report.view_gaps`'s (views, rows, gaps), or None: then nothing is drawn; ``names``:
+    row -> its label."""
     if found is None:
         return False
     plt = pyplot()
@@ -67,32 +68,28 @@ def view_gap_heatmaps(found, path: pathlib.Path) -> bool:
         ax.set_xlabel("probe view")
         ax.set_title(f"{cond}: rank-1 − w/o PT (points)")
     axes[0].set_yticks(range(len(rows)))
-    axes[0].set_yticklabels([ROWS[r] for r in rows], fontsize=7)
+    axes[0].set_yticklabels([(names or {}).get(r, r) for r in rows], fontsize=7)
     fig.colorbar(image, ax=axes, shrink=0.8)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return True
 
 
-def curves(runs: Runs, table, path: pathlib.Path) -> bool:
-    """Pretraining loss, collapse monitor and validation probe against steps, every finished SG run
-    (one colour a row, one line a seed)."""
+def curves(series: dict, path: pathlib.Path) -> bool:
+    """Pretraining loss, collapse monitor and validation probe against steps: ``series`` is row name
+    -> the metrics records of each finished seed (one colour a row, one line a seed)."""
     plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     drawn = False
-    pretrained = ("sg2", "sg4", "sg6", "sg6_no_hpm", "sg6_no_mtb", "sg6_other_view")
-    for colour, row in zip(plt.get_cmap("tab10").colors, pretrained):  # one colour a row
-        finished = [seed for seed, _ in table.get(row, [])]
-        for seed in finished:  # as in the table: a run still going is left out
-            records = runs.pretrain_metrics(row, seed)
+    for colour, (name, finished) in zip(plt.get_cmap("tab10").colors, series.items()):  # one colour a row
+        for k, records in enumerate(finished):  # as in the table: a run still going is left out
             train = [r for r in records if "loss" in r]
             probe = [r for r in records if "probe/NM_rank1" in r]
             if not train:
                 continue
             drawn = True
-            label = f"{ROWS[row]} ({len(finished)} seed{'s' if len(finished) > 1 else ''})" \
-                if seed == finished[0] else None
+            label = f"{name} ({len(finished)} seed{'s' if len(finished) > 1 else ''})" if k == 0 else None
             steps = [r["step"] for r in train]
             axes[0].plot(steps, [r["loss"] for r in train], label=label, lw=1, color=colour)
             axes[1].plot(steps, [r["projection_std"] for r in train], label=label, lw=1, color=colour)

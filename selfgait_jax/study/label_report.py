@@ -17,8 +17,8 @@ import numpy as np
 from selfgait_jax.data.splits import CASIA_B_CONDITIONS as CONDITIONS
 from selfgait_jax.study import figures, label_rows, rows
 from selfgait_jax.study.label_rows import FineTuning, Pretraining
-from selfgait_jax.study.label_runs import LabelRuns
 from selfgait_jax.study.report import mean_std_cell, rewrite_section
+from selfgait_jax.study.runs import Runs, condition_means
 
 REPORT_BEGIN, REPORT_END = "<!-- labels:begin -->", "<!-- labels:end -->"
 FIGURE = "label_efficiency.png"  # in the doc's images/ folder (on CASIA-B: casia_b_label_efficiency.png)
@@ -168,7 +168,7 @@ def _gap_cells(values: list[dict], signed: bool) -> str:
     return " | ".join(cells)
 
 
-def gap_table(runs: LabelRuns, plan) -> str:
+def gap_table(runs: Runs, plan) -> str:
     """Zero-shot rank-1 by view gap, per split: the 1-step networks' (mean over the distinct ones)
     and each pretraining's gain over its twin (mean over seeds, with the range); "" before any pair."""
     labels = ["mirror view (0°)", *(f"{g}°" for g in GAP_BINS[1:-1]), f"≥ {GAP_BINS[-1]}°"]
@@ -360,11 +360,21 @@ def figure(table: dict, fractions: dict, path: pathlib.Path) -> bool:
     return True
 
 
-def write_report(runs: LabelRuns, doc: pathlib.Path, plan) -> dict:
+def numbers(runs: Runs, plan) -> dict:
+    """run -> its numbers, for the finished ones of ``plan`` (archiving any not yet archived): a
+    fine-tuning's {NM, BG, CL}, a pretraining's {split: {NM, BG, CL}}."""
+    return {run: condition_means(found["results.json"]) if isinstance(run, FineTuning) else
+            {s: condition_means(found[f"zero_shot_{s}.json"]) for s in label_rows.SPLITS}
+            for run, found in runs.collect(plan).items()}
+
+
+def write_report(runs: Runs, doc: pathlib.Path, plan) -> dict:
     """Rewrites the generated section of ``doc`` (between REPORT_BEGIN and REPORT_END; a new doc is
-    started if there is none) and its figure, from the finished runs of ``plan``. Returns
+    started if there is none) and its figure, from the finished runs of ``plan`` that are the label
+    study's own (on CASIA-B the plan also holds the reproduction's rows: `report`). Returns
     run -> numbers of those runs."""
-    collected = runs.collect(plan)
+    plan = [run for run in plan if label_rows.in_label_study(run)]
+    collected = numbers(runs, plan)
     real = any(run.data == label_rows.CASIA_B for run in plan)
     pretrainings, fractions, planned_seeds = _layout(plan)
     pretraining_seeds = {name: {r.seed for r in plan if isinstance(r, Pretraining) and r.name == name}

@@ -1,16 +1,20 @@
 """The label-efficiency study's runs and their configs (docs/label_efficiency.md): does a pretext's
 pretraining pay for itself when labels are few? ``configs/label_study.py`` is the config file over
-`label_config`; the plan, the runner and the report read the constants and the run types here.
+`label_config`; the study engine (``study/runs.py``, ``study/runner.py``) and the report read the
+plan, the constants and the run types here.
 
 Two kinds of run, each named by a spec (the argument of ``configs/label_study.py:SPEC``):
 
-    pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,casia_b][,tiny]   `Pretraining`: one stage
-    finetune,START,FRACTION,SEED[,casia_b][,tiny]                  `FineTuning`: a chain of one stage, evaluated
+    pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,NETWORK][,casia_b][,tiny]   `Pretraining`: one stage
+    finetune,START,FRACTION,SEED[,NETWORK][,casia_b][,tiny]          `FineTuning`: a chain of one stage, evaluated
 
 A pretraining run serves every fine-tuning run that starts from it (the runner passes its workdir
 as ``--config.finetune.init_from``); its ``onestep`` twin is the same network after one step, the
-baseline of the zero-shot probe. START is ``wo_pt`` (random initialisation) or a pretext of
-`PRETEXT_OPTIONS`. ``tiny`` builds the same run at the tiny size (tests and smoke runs).
+baseline of the zero-shot probe. START is ``wo_pt`` (random initialisation), a pretext of
+`PRETEXT_OPTIONS`, or a supervised baseline of `BASELINES` (its own network, from random
+initialisation). NETWORK (``no_hpm``, ``no_mtb``: `NETWORKS`) swaps SelfGait for Table 3's ablated
+networks, pretrained and fine-tuned alike. ``tiny`` builds the same run at the tiny size (tests and
+smoke runs).
 
 The data is a field of a run: SynthGait (the default: SG-n pools, SynthGait-B's labels), or
 ``casia_b``, real CASIA-B in OpenGait's pkl layout (docs/casia_b.md): pretraining on its 74 training
@@ -89,9 +93,19 @@ CASIA_B_FINETUNE_STEPS = 6000
 # The goal a self-supervised tool exists for (issue #26): at the yardstick fraction, a pretraining
 # beats w/o PT by this many points on every seed, and its frozen embedding its 1-step twin by this many.
 GOAL_FINETUNED, GOAL_ZERO_SHOT = 5.0, 10.0
+# The reproduction's rows on CASIA-B, after the label study's runs (the plan only grows at its end):
+# Table 3's ablated networks pretrained as the `paper` start is and fine-tuned at
+# `CASIA_B_ABLATION_FRACTION`, and the supervised baselines at 100 % of the labels, for
+# `CASIA_B_REPRODUCTION_SEEDS` seeds each (the reproduction's seeds for its other rows).
+CASIA_B_ABLATION_FRACTION, CASIA_B_BASELINE_FRACTION = 0.4, 1.0
+CASIA_B_REPRODUCTION_SEEDS = rows.DEFAULT_SEEDS
 
-_SPEC_FORMS = ("pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,casia_b][,tiny] or "
-               "finetune,START,FRACTION,SEED[,casia_b][,tiny]")
+# Table 3's networks (the spec's NETWORK field -> the model) and the supervised baselines (a START).
+NETWORKS = {"no_hpm": "selfgait_no_hpm", "no_mtb": "selfgait_no_mtb"}
+BASELINES = {"gaitset": config_defaults.gaitset_config, "gaitpart": config_defaults.gaitpart_config}
+
+_SPEC_FORMS = ("pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,no_hpm|no_mtb][,casia_b][,tiny] or "
+               "finetune,START,FRACTION,SEED[,no_hpm|no_mtb][,casia_b][,tiny]")
 
 
 def pool_sequences(pool_ratio: float, tiny: bool = False) -> int:
@@ -125,6 +139,16 @@ def _variant(pool_ratio: float, passes: int, data: str = "") -> str:
         "" if passes == default_passes(data) else f"_{passes}passes")
 
 
+def _network(network: str) -> str:
+    """What a run's name adds for a network other than SelfGait: ``_no_hpm``."""
+    return f"_{network}" if network else ""
+
+
+def _suffix(network: str, data: str, tiny: bool) -> list[str]:
+    """A spec's last fields: the network, the data and the size, each unless its default."""
+    return [network] * bool(network) + [data] * bool(data) + ["tiny"] * tiny
+
+
 @dataclasses.dataclass(frozen=True)
 class Pretraining:
     """A pretext's pretraining, ``passes`` times over an SG-``pool_ratio`` pool (on CASIA-B,
@@ -137,6 +161,22 @@ class Pretraining:
     tiny: bool = False
     passes: int = PASSES
     data: str = ""  # one of DATA: "" = SynthGait, or CASIA_B
+    network: str = ""  # "" = SelfGait, or one of NETWORKS
+
+    # What the study engine reads (study/runs.py): the config file, the files kept in the archive
+    # (archive name -> path in the workdir), those that finish it (its zero-shot tables), and the
+    # checkpoint that says it is trained (orbax names a step's folder only once it is complete).
+    config = "label_study"
+    files = {"zero_shot_validation.json": "zero_shot_validation/results.json",
+             "zero_shot_test.json": "zero_shot_test/results.json", "metrics.jsonl": "metrics.jsonl"}
+    required = ("zero_shot_validation.json", "zero_shot_test.json")
+    metrics = "metrics.jsonl"
+    init = None  # a pretraining starts from random initialisation
+    probes = ("validation", "test")  # SPLITS: its zero-shot probe, made by the runner
+
+    @property
+    def checkpoint(self) -> str:
+        return f"checkpoints/{self.steps}"
 
     @property
     def spec(self) -> str:
@@ -145,17 +185,21 @@ class Pretraining:
         else:
             pool = [] if self.pool_ratio == default_pool(self.data) else [f"{self.pool_ratio:g}"]
         return ",".join(["pretrain", self.pretext, str(self.seed), *pool] + ["onestep"] * self.onestep
-                        + [self.data] * bool(self.data) + ["tiny"] * self.tiny)
+                        + _suffix(self.network, self.data, self.tiny))
 
     @property
     def name(self) -> str:
-        """The pretext, its pool and passes unless its data's defaults, and _1step for the twin:
-        ``contrastive_sg6_1step``, ``contrastive_6passes``."""
-        return f"{self.pretext}{_variant(self.pool_ratio, self.passes, self.data)}{'_1step' if self.onestep else ''}"
+        """The pretext, its pool and passes unless its data's defaults, its network unless SelfGait,
+        and _1step for the twin: ``contrastive_sg6_1step``, ``contrastive_6passes``, ``paper_no_hpm``."""
+        return (f"{self.pretext}{_variant(self.pool_ratio, self.passes, self.data)}{_network(self.network)}"
+                f"{'_1step' if self.onestep else ''}")
 
     @property
     def folder(self) -> str:
         return f"pretrain/{self.name}/seed{self.seed}"
+
+    def overrides(self, root: str) -> list[str]:
+        return data_overrides(self, root)
 
     @property
     def steps(self) -> int:
@@ -191,17 +235,26 @@ class FineTuning:
     tiny: bool = False
     passes: int = PASSES  # of the pretraining it starts from; not part of the config
     data: str = ""  # one of DATA: "" = SynthGait, or CASIA_B
+    network: str = ""  # "" = SelfGait, or one of NETWORKS
+
+    # What the study engine reads (study/runs.py), as for `Pretraining`: it is trained once finished.
+    config = "label_study"
+    files = {"results.json": "finetune/eval/{step}/results.json"}
+    required = ("results.json",)
+    checkpoint = ""
+    probes = ()
 
     @property
     def spec(self) -> str:
         return ",".join(["finetune", self.start, f"{self.fraction:g}", str(self.seed)]
-                        + [self.data] * bool(self.data) + ["tiny"] * self.tiny)
+                        + _suffix(self.network, self.data, self.tiny))
 
     @property
     def row(self) -> str:
         """The report's row: the start, with its pool and passes where they are not its data's
-        defaults (``contrastive_sg6``, ``contrastive_6passes``)."""
-        return self.start + _variant(self.pool_ratio, self.passes, self.data)
+        defaults and its network unless SelfGait (``contrastive_sg6``, ``contrastive_6passes``,
+        ``paper_no_hpm``)."""
+        return self.start + _variant(self.pool_ratio, self.passes, self.data) + _network(self.network)
 
     @property
     def folder(self) -> str:
@@ -209,10 +262,18 @@ class FineTuning:
 
     @property
     def pretraining(self) -> Pretraining | None:
-        if self.start == "wo_pt":
+        if self.start == "wo_pt" or self.start in BASELINES:
             return None
         return Pretraining(self.start, self.seed, self.pool_ratio, tiny=self.tiny, passes=self.passes,
-                           data=self.data)
+                           data=self.data, network=self.network)
+
+    @property
+    def init(self) -> Pretraining | None:
+        """The run it starts from (the engine trains it first and passes its workdir as init_from)."""
+        return self.pretraining
+
+    def overrides(self, root: str) -> list[str]:
+        return data_overrides(self, root)
 
     def __str__(self):
         return f"fine-tuning {self.row} {self.fraction:g} seed {self.seed}"
@@ -251,6 +312,9 @@ def parse(spec: str) -> Pretraining | FineTuning:
     data = parts[-1] if parts[-1] in DATA[1:] else ""
     if data:
         parts = parts[:-1]
+    network = parts[-1] if parts[-1] in NETWORKS else ""
+    if network:
+        parts = parts[:-1]
     if not parts or parts[0] not in ("pretrain", "finetune"):
         raise bad(f"the first field is pretrain or finetune, not {parts[0] if parts else ''!r}")
     if parts[0] == "pretrain":
@@ -267,16 +331,18 @@ def parse(spec: str) -> Pretraining | FineTuning:
         passes = number(parts[4], "PASSES") if len(parts) == 5 else default_passes(data)
         if passes < 1:
             raise bad(f"PASSES {passes} must be >= 1")
-        job = Pretraining(parts[1], number(parts[2], "SEED"), ratio, onestep, tiny, passes, data)
+        job = Pretraining(parts[1], number(parts[2], "SEED"), ratio, onestep, tiny, passes, data, network)
     else:
         if len(parts) != 4:
             raise bad(f"finetune takes START,FRACTION,SEED, got {len(parts) - 1} fields")
-        if parts[1] not in STARTS:
-            raise bad(f"START {parts[1]!r} is not one of {', '.join(STARTS)}")
+        if parts[1] not in (*STARTS, *BASELINES):
+            raise bad(f"START {parts[1]!r} is not one of {', '.join((*STARTS, *BASELINES))}")
+        if network and parts[1] in BASELINES:
+            raise bad(f"NETWORK {network} is a SelfGait network; {parts[1]} has its own")
         fraction = number(parts[2], "FRACTION", float)
         if not 0 < fraction <= 1:
             raise bad(f"FRACTION {fraction:g} must be in (0, 1]")
-        job = fine_tuning(parts[1], fraction, number(parts[3], "SEED"), data, tiny=tiny)
+        job = fine_tuning(parts[1], fraction, number(parts[3], "SEED"), data, tiny=tiny, network=network)
     if job.seed < 0:
         raise bad(f"SEED {job.seed} must be >= 0")
     return job
@@ -297,7 +363,8 @@ def pretraining_config(job: Pretraining) -> ml_collections.ConfigDict:
     """One pretraining stage (checkpoints in the workdir itself, ready to be an ``init_from``)."""
     size = "tiny" if job.tiny else "full"
     real_pool = job.data == CASIA_B and job.pool_ratio == 0  # CASIA-B's training split, labels dropped
-    c = config_defaults.pretrain_config(size, data=CASIA_B_DATASET if real_pool else "synthgait_pool")
+    c = config_defaults.pretrain_config(size, model=NETWORKS.get(job.network, "selfgait"),
+                                        data=CASIA_B_DATASET if real_pool else "synthgait_pool")
     c.data.pool_ratio = job.pool_ratio
     c.seed = job.seed
     if not job.tiny:
@@ -320,7 +387,12 @@ def finetuning_config(job: FineTuning) -> ml_collections.ConfigDict:
     """A chain of one fine-tuning stage, evaluated on the test split at the end. A pretrained start
     requires ``--config.finetune.init_from=PRETRAIN_WORKDIR`` (the runner gives it)."""
     size = "tiny" if job.tiny else "full"
-    fine = config_defaults.finetune_config(size, data=CASIA_B_DATASET if job.data == CASIA_B else "synthgait_b")
+    data = CASIA_B_DATASET if job.data == CASIA_B else "synthgait_b"
+    if job.start in BASELINES:  # the baseline's own recipe, at the study's scale as the reproduction's rows
+        fine = BASELINES[job.start](size, data=data)
+        fine.name = "finetune"
+    else:
+        fine = config_defaults.finetune_config(size, model=NETWORKS.get(job.network, "selfgait"), data=data)
     fine.seed = job.seed
     if not job.tiny:
         rows.scale_stage(fine, job.seed)
@@ -328,8 +400,8 @@ def finetuning_config(job: FineTuning) -> ml_collections.ConfigDict:
         if job.data == CASIA_B:
             fine.total_steps = CASIA_B_FINETUNE_STEPS
     fine.triplet.label_fraction = job.fraction
-    fine.require_init_from = job.start != "wo_pt"  # wo_pt: from random initialisation on purpose
-    c = config_defaults.chain_config(f"labels_finetune_{job.start}_{job.fraction:g}", size,
+    fine.require_init_from = job.pretraining is not None  # wo_pt, a baseline: from random initialisation
+    c = config_defaults.chain_config(f"labels_finetune_{job.start}{_network(job.network)}_{job.fraction:g}", size,
                                      {"finetune": fine}, evaluate="finetune")
     if not job.tiny:
         c.size = "study"
@@ -356,3 +428,72 @@ def data_overrides(job: Pretraining | FineTuning, root: str) -> list[str]:
 def validation_subjects(tiny: bool = False) -> int:
     """The zero-shot probe's validation subjects at the size (the last training subjects)."""
     return TINY_VALIDATION_SUBJECTS if tiny else rows.VALIDATION_SUBJECTS
+
+
+Run = Pretraining | FineTuning
+
+
+def plan(seeds: int = SEEDS, tiny: bool = False, data: str = "") -> list[Run]:
+    """The runs in the order they go (on CASIA-B: `casia_b_plan`). Seed by seed: the pretexts'
+    pretraining runs and their 1-step twins (each with its zero-shot probe), then every start's
+    fine-tuning at the smallest fraction, then the next fraction, up to the largest but one. The
+    largest fraction, where labels are least scarce and pretraining has least to show, comes after
+    every seed's scarce ones, so that a study cut short has all its seeds where the question is;
+    then the pool-size row, seed by seed; last, its control, the steps row (the SG-2 pool for as
+    many steps), seed by seed."""
+    if data == CASIA_B:
+        return casia_b_plan(seeds, tiny)
+    scarce, largest = FRACTIONS[:-1], FRACTIONS[-1]
+    out = []
+    for seed in range(seeds):
+        for pretext in PRETEXTS:
+            pretraining = Pretraining(pretext, seed, tiny=tiny)
+            out += [pretraining, pretraining.twin]
+        out += [FineTuning(start, fraction, seed, tiny=tiny) for fraction in scarce for start in STARTS]
+    for seed in range(seeds):
+        out += [FineTuning(start, largest, seed, tiny=tiny) for start in STARTS]
+    for pool, passes in ((POOL_ROW_RATIO, PASSES), (POOL_RATIO, STEPS_ROW_PASSES)):
+        for seed in range(seeds):
+            pretraining = Pretraining(OTHER_PRETEXT, seed, pool, tiny=tiny, passes=passes)
+            out += [pretraining, pretraining.twin,
+                    FineTuning(OTHER_PRETEXT, POOL_ROW_FRACTION, seed, pool, tiny, passes)]
+    return out
+
+
+def casia_b_plan(seeds: int = SEEDS, tiny: bool = False) -> list[Run]:
+    """The study on real CASIA-B, the yardstick first: seed by seed, the paper pretext's pretraining
+    on the training subjects (with its 1-step twin and their zero-shot probes) and at once its
+    fine-tuning at `CASIA_B_YARDSTICK_FRACTION`, then w/o PT's (the first paired answer), then the
+    other pretext's the same way; then the other fractions, scarcest first, each for every seed. A
+    fine-tuning follows its pretraining directly: a session that ends between the two loses the
+    pretraining's checkpoint (the archive keeps tables, not weights), so it is trained again.
+    Last, the reproduction's rows (`casia_b_reproduction`)."""
+    data, first = CASIA_B, CASIA_B_YARDSTICK_FRACTION
+    out = []
+    for seed in range(seeds):
+        for pretext in PRETEXTS:
+            pretraining_run = pretraining(pretext, seed, data, tiny=tiny)
+            out += [pretraining_run, pretraining_run.twin, fine_tuning(pretext, first, seed, data, tiny=tiny)]
+            if pretext == PRETEXTS[0]:
+                out.append(fine_tuning("wo_pt", first, seed, data, tiny=tiny))
+    for fraction in CASIA_B_FRACTIONS:
+        if fraction != first:
+            out += [fine_tuning(start, fraction, seed, data, tiny=tiny) for seed in range(seeds) for start in STARTS]
+    return out + casia_b_reproduction(min(seeds, CASIA_B_REPRODUCTION_SEEDS), tiny)
+
+
+def casia_b_reproduction(seeds: int = CASIA_B_REPRODUCTION_SEEDS, tiny: bool = False) -> list[Run]:
+    """The reproduction's rows the label study does not run, seed by seed: GaitSet and GaitPart at
+    100 % of the labels, then SelfGait w/o HPM and w/o MTB pretrained with the `paper` pretext (its
+    fine-tuning trains it first) and fine-tuned at 40 %."""
+    out = []
+    for seed in range(seeds):
+        out += [fine_tuning(start, CASIA_B_BASELINE_FRACTION, seed, CASIA_B, tiny=tiny) for start in BASELINES]
+        out += [fine_tuning("paper", CASIA_B_ABLATION_FRACTION, seed, CASIA_B, tiny=tiny, network=network)
+                for network in NETWORKS]
+    return out
+
+
+def in_label_study(run: Run) -> bool:
+    """Whether a run is one of the label study's own (not a reproduction row it runs on CASIA-B)."""
+    return not run.network and not (isinstance(run, FineTuning) and run.start in BASELINES)

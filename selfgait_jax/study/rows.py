@@ -1,6 +1,6 @@
 """The reproduction study's rows at a declared CPU-sized scale: which rows, how many seeds each, and
 how each row's chain is built. ``configs/study.py`` is the config file over `study_config`; the runner
-and the report read `ROWS` and `seeds` from here.
+and the report read `ROWS`, `seeds` and `Row` from here.
 
 ROW is one of `ROWS` (Tables 1 and 3 of the paper: w/o PT, SG-2/4/6, SG-6 w/o HPM / w/o MTB, the
 supervised baselines); the seed draws the initialisation, the batches and the 40 % labelled subset.
@@ -15,6 +15,8 @@ What is scaled down, and what is not (docs/reproduction.md):
 
 Config level: this module imports only config_defaults, so a config file loads it from any folder.
 """
+
+import dataclasses
 
 import ml_collections
 
@@ -51,6 +53,38 @@ PROBE_EVERY, VALIDATION_SUBJECTS = 250, 24
 
 def seeds(row: str) -> int:
     return SEEDS.get(row, DEFAULT_SEEDS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One seed of a row: the chain ``configs/study.py:ROW,SEED`` in the workdir ``ROW/seedSEED``, a
+    run of the study engine (``study/runs.py`` reads what it declares here)."""
+
+    row: str
+    seed: int
+    # What the engine reads (study/runs.py): the config file, the files kept in the archive (archive
+    # name -> path in the workdir; {step}: the highest numbered folder) and those that finish it.
+    config = "study"
+    files = {"results.json": "finetune/eval/{step}/results.json", "pretrain_metrics.jsonl": "pretrain/metrics.jsonl"}
+    required = ("results.json",)
+    metrics = "pretrain_metrics.jsonl"
+    checkpoint = ""  # a chain is trained when it is finished
+    init = None  # it starts from no other run
+    probes = ()  # and has no zero-shot probe
+
+    @property
+    def spec(self) -> str:
+        return f"{self.row},{self.seed}"
+
+    @property
+    def folder(self) -> str:
+        return f"{self.row}/seed{self.seed}"
+
+    def overrides(self, root: str) -> list[str]:
+        return []
+
+    def __str__(self):
+        return f"{self.row} seed {self.seed}"
 
 
 def _row_chain(row: str):

@@ -1,8 +1,19 @@
-"""Where a study's runs live: a runs folder with one workdir per row and seed, and an archive in the
-repository that keeps each finished run's results.json and pretraining metrics.
+"""Where a study's runs live: a runs folder with one workdir per run, and an archive in the repository
+that keeps what each finished run left (its tables and metrics, never a checkpoint).
 
-A run counts as finished when its workdir holds an evaluation or the archive holds its results: commit
-the archive and the study continues in another checkout without redoing those runs.
+A run is any of the studies' run types (``rows.Row``, ``label_rows.Pretraining`` and ``FineTuning``);
+each declares what this module reads:
+
+    folder      its workdir under the runs folder, and its folder in the archive
+    files       archive name -> path in the workdir ({step}: the highest numbered folder there)
+    required    the archive names that make it finished
+    checkpoint  the path in the workdir that says it is trained ("": trained once finished); until
+                it exists, nothing of the workdir counts (a run trained again after its checkpoint
+                was lost may be half-way)
+    metrics     the archive name of its pretraining metrics.jsonl
+
+A run counts as finished when its workdir or the archive holds its required files: commit the
+archive and the study continues in another checkout without redoing those runs.
 """
 
 from __future__ import annotations
@@ -12,10 +23,7 @@ import json
 import pathlib
 import shutil
 
-import numpy as np
-
 from selfgait_jax.data.splits import CASIA_B_CONDITIONS as CONDITIONS
-from selfgait_jax.study import rows
 
 
 def records(path: pathlib.Path) -> list[dict]:
@@ -25,73 +33,84 @@ def records(path: pathlib.Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def latest_results(eval_folder: pathlib.Path):
-    """The results.json of the highest step under ``eval_folder`` (a stage's eval/<step>/), or None."""
-    found = [p for p in eval_folder.glob("*/results.json") if p.parent.name.isdigit()]
-    return max(found, key=lambda p: int(p.parent.name)) if found else None
+def condition_means(results: dict) -> dict:
+    """{NM, BG, CL: mean rank-1 over the probe views} of a results.json."""
+    return {c: results["conditions"][c]["mean"] for c in CONDITIONS}
 
 
-def keep(source: pathlib.Path, target: pathlib.Path) -> None:
-    """Copies a finished run's file into the archive (making its folder)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
+def _resolve(workdir: pathlib.Path, path: str) -> pathlib.Path | None:
+    """``workdir/path``, its {step} the highest numbered folder that holds the rest; None if none does."""
+    if "{step}" not in path:
+        return workdir / path
+    head, tail = path.split("{step}")
+    found = [p for p in (workdir / head).glob("*" + tail) if p.relative_to(workdir / head).parts[0].isdigit()]
+    return max(found, key=lambda p: int(p.relative_to(workdir / head).parts[0])) if found else None
 
 
 @dataclasses.dataclass(frozen=True)
 class Runs:
-    out: pathlib.Path      # the runs folder: out/ROW/seedSEED is one run's workdir
-    archive: pathlib.Path  # finished runs' results, kept in the repository: archive/ROW/seedSEED
+    out: pathlib.Path      # the runs folder: out/<run's folder> is its workdir
+    archive: pathlib.Path  # what finished runs left, kept in the repository: archive/<run's folder>
+    data_root: str = ""    # the real dataset's folder, for a study on CASIA-B ("" for SynthGait)
 
-    def workdir(self, row: str, seed: int) -> pathlib.Path:
-        return self.out / row / f"seed{seed}"
+    def workdir(self, run) -> pathlib.Path:
+        return self.out / run.folder
 
-    def archived(self, row: str, seed: int) -> pathlib.Path:
-        return self.archive / row / f"seed{seed}"
+    def archived(self, run) -> pathlib.Path:
+        return self.archive / run.folder
 
-    def _results_file(self, row: str, seed: int):
-        """The run's results.json (its fine-tuning stage's last evaluation) in its workdir, or None."""
-        return latest_results(self.workdir(row, seed) / "finetune" / "eval")
+    def trained(self, run) -> bool:
+        """Whether the run's training is complete (its checkpoint, or for a run without one: finished)."""
+        return (self.workdir(run) / run.checkpoint).is_dir() if run.checkpoint else self.finished(run)
 
-    def archive_run(self, row: str, seed: int) -> bool:
-        """Copies a finished run's results.json and pretraining metrics.jsonl into the archive."""
-        results = self._results_file(row, seed)
-        if results is None:
+    def _found(self, run) -> dict:
+        """archive name -> the file in the workdir that holds it, for what exists there."""
+        workdir = self.workdir(run)
+        if run.checkpoint and not (workdir / run.checkpoint).is_dir():
+            return {}
+        found = {name: _resolve(workdir, path) for name, path in run.files.items()}
+        return {name: path for name, path in found.items() if path is not None and path.is_file()}
+
+    def path(self, run, name: str) -> pathlib.Path:
+        """Where the run's file ``name`` is read from: its workdir's, else the archive's (may not exist)."""
+        return self._found(run).get(name, self.archived(run) / name)
+
+    def read(self, run, name: str):
+        """The JSON stored as ``name`` (the workdir's, else the archive's), or None."""
+        path = self.path(run, name)
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def finished(self, run) -> bool:
+        return all(self.path(run, name).is_file() for name in run.required)
+
+    def archive_run(self, run) -> bool:
+        """Copies what a finished run left into the archive; False (nothing copied) before it is."""
+        if not self.finished(run):
             return False
-        target = self.archived(row, seed)
-        keep(results, target / "results.json")
-        metrics = self.workdir(row, seed) / "pretrain" / "metrics.jsonl"
-        if metrics.is_file():
-            keep(metrics, target / "pretrain_metrics.jsonl")
+        for name, path in self._found(run).items():
+            target = self.archived(run) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
         return True
 
-    def results(self, row: str, seed: int):
-        """A finished run's results dictionary, from its workdir or from the archive; None if unfinished."""
-        found = self._results_file(row, seed)
-        if found is None:
-            found = self.archived(row, seed) / "results.json"
-        return json.loads(found.read_text()) if found.is_file() else None
+    def collect(self, plan) -> dict:
+        """run -> {required name: its JSON}, for the finished runs of ``plan`` (archiving any not yet)."""
+        return {run: {name: self.read(run, name) for name in run.required}
+                for run in plan if self.archive_run(run)}
 
-    def pretrain_metrics(self, row: str, seed: int) -> list[dict]:
+    # The names the studies read by.
+    def results(self, run):
+        """A finished run's test table (results.json), or None."""
+        return self.read(run, "results.json")
+
+    def zero_shot(self, run, split: str):
+        """A pretraining's zero-shot results on ``split`` (validation or test), or None."""
+        return self.read(run, f"zero_shot_{split}.json")
+
+    def zero_shot_folder(self, run, split: str) -> pathlib.Path:
+        """Where the zero-shot evaluation of ``split`` writes its tables (in the pretraining workdir)."""
+        return (self.workdir(run) / run.files[f"zero_shot_{split}.json"]).parent
+
+    def pretrain_metrics(self, run) -> list[dict]:
         """The records of the run's pretraining metrics.jsonl (workdir, else archive); [] if none."""
-        path = self.workdir(row, seed) / "pretrain" / "metrics.jsonl"
-        if not path.is_file():
-            path = self.archived(row, seed) / "pretrain_metrics.jsonl"
-        return records(path)
-
-    def collect(self) -> dict:
-        """row -> list of (seed, {NM, BG, CL}) of the finished runs (archiving any not yet archived)."""
-        table = {}
-        for row in rows.ROWS:
-            for seed in range(rows.seeds(row)):
-                self.archive_run(row, seed)
-                results = self.results(row, seed)
-                if results is not None:
-                    means = {c: results["conditions"][c]["mean"] for c in CONDITIONS}
-                    table.setdefault(row, []).append((seed, means))
-        return table
-
-    def per_view(self, row: str) -> dict:
-        """seed -> (views, {condition: rank-1 per probe view}) of the row's finished runs."""
-        found = {s: self.results(row, s) for s in range(rows.seeds(row))}
-        return {s: (r["views"], {c: np.asarray(r["conditions"][c]["rank1_per_probe_view"], float)
-                                 for c in CONDITIONS}) for s, r in found.items() if r}
+        return records(self.path(run, run.metrics))
