@@ -1,6 +1,6 @@
 """The README's main job: BYOL pretraining → fine-tuning from it → the cross-view rank-1 tables.
 
-    python -m selfgait_jax.main --config=configs/quickstart.py --workdir=DIR
+    python3 -m selfgait_jax.main --config=configs/quickstart.py --workdir=DIR
 
 A chain config: ``stages`` lists sub-configs run in order, each in ``DIR/<stage>``; a stage whose
 ``init_from`` is "@<stage>" starts from that earlier stage's workdir; ``evaluate`` names the stage

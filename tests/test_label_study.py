@@ -121,7 +121,7 @@ def test_main_says_what_is_wrong_with_a_spec_in_one_line(tmp_path):
     assert done.stderr.strip().splitlines()[-1] == (
         f"error: flag --config={ROOT / 'configs' / 'label_study.py'}:finetune,paper,0.5x,0: FRACTION '0.5x' is "
         "not a number; configs/label_study.py takes pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep][,tiny] "
-        "or finetune,START,FRACTION,SEED[,tiny] (see python -m selfgait_jax.main --help)")
+        "or finetune,START,FRACTION,SEED[,tiny] (see python3 -m selfgait_jax.main --help)")
 
 
 # --- the configs ---------------------------------------------------------------------------------
