@@ -4,7 +4,7 @@ sequences of 30 ordered frames. One difference: OpenGait (like the GaitPart pape
 layers of 256 channels after the third block for OU-MVLP; our GaitPart stack has no such option and
 keeps its CASIA-B layers. The real OU-MVLP (OpenGait's pkl tree) is read from data.root:
 
-    python -m selfgait_jax.main --config=configs/gaitpart_ou_mvlp.py --config.data.root=PKL_ROOT --workdir=DIR
+    python3 -m selfgait_jax.main --config=configs/gaitpart_ou_mvlp.py --config.data.root=PKL_ROOT --workdir=DIR
 
 ``:tiny`` runs on a tiny synthgait_mv (no data.root).
 """

@@ -3,7 +3,7 @@ AAAI 2019 paper; OpenGait's configs/gaitset/gaitset_OUMVLP.yaml is the same): ch
 64/128/256, Adam lr 1e-4 ×0.1 at 150k of 250k iterations, 32 × 16 sequences of 30 unordered frames.
 The real OU-MVLP (OpenGait's pkl tree) is read from data.root:
 
-    python -m selfgait_jax.main --config=configs/gaitset_ou_mvlp.py --config.data.root=PKL_ROOT --workdir=DIR
+    python3 -m selfgait_jax.main --config=configs/gaitset_ou_mvlp.py --config.data.root=PKL_ROOT --workdir=DIR
 
 ``:tiny`` runs on a tiny synthgait_mv (no data.root).
 """

@@ -1,6 +1,6 @@
 """The label-efficiency study's runs (docs/label_efficiency.md); `tools/label_study.py` runs them all.
 
-    python -m selfgait_jax.main --config=configs/label_study.py:SPEC --workdir=DIR
+    python3 -m selfgait_jax.main --config=configs/label_study.py:SPEC --workdir=DIR
 
 SPEC names one run: ``pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep]`` (a pretext's
 pretraining on the SG-2 pool, or SG-POOL_RATIO, passed twice or PASSES times; ``onestep``: stopped

@@ -1,6 +1,6 @@
 """BYOL pretraining of SelfGait on the unlabeled SynthGait pool (the card's main command).
 
-    python -m selfgait_jax.main --config=configs/pretrain.py --workdir=DIR
+    python3 -m selfgait_jax.main --config=configs/pretrain.py --workdir=DIR
 """
 
 from selfgait_jax import config_defaults

@@ -4,7 +4,7 @@ iterations per stage, Adam 1e-4 ×0.1 at 100k (the paper: "150K iterations with 
 the decay step is ours). The real OU-MVLP (OpenGait's pkl tree) is read from data.root, one setting
 for both stages:
 
-    python -m selfgait_jax.main --config=configs/sg2_ou_mvlp.py --config.pretrain.data.root=PKL_ROOT --workdir=DIR
+    python3 -m selfgait_jax.main --config=configs/sg2_ou_mvlp.py --config.pretrain.data.root=PKL_ROOT --workdir=DIR
 
 ``:tiny`` runs the same chain on a tiny synthgait_mv (no data.root).
 """

@@ -3,7 +3,7 @@
 training split (the paper's CASIA-B LT), then the cross-view tables. A chain: DIR/pretrain,
 DIR/finetune, DIR/finetune/eval/<step>/.
 
-    python -m selfgait_jax.main --config=configs/sg6.py --workdir=DIR
+    python3 -m selfgait_jax.main --config=configs/sg6.py --workdir=DIR
 """
 
 from selfgait_jax import config_defaults

@@ -1,6 +1,6 @@
 """The reproduction study's rows at a declared CPU-sized scale; `tools/reproduce.py` runs them all.
 
-    python -m selfgait_jax.main --config=configs/study.py:ROW,SEED[,val] --workdir=DIR
+    python3 -m selfgait_jax.main --config=configs/study.py:ROW,SEED[,val] --workdir=DIR
 
 ROW is one of the study's rows and SEED (default 0) the run seed; the rows, their seeds and the
 scale are declared in `selfgait_jax/study/rows.py` (docs/reproduction.md explains the scale). A

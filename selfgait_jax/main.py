@@ -1,6 +1,6 @@
 """Train SelfGait: one stage, or a chain of stages (pretrain, then fine-tune), from a config file.
 
-    python -m selfgait_jax.main --config=FILE[:ARG] [--config.KEY=VALUE ...] [--workdir=DIR]
+    python3 -m selfgait_jax.main --config=FILE[:ARG] [--config.KEY=VALUE ...] [--workdir=DIR]
 
 --config=FILE[:ARG]   a Python file whose get_config(ARG) returns the run's settings; ARG is the
                       size, "tiny" (seconds on a CPU) or "full" (the default), e.g.
@@ -18,15 +18,15 @@
 Examples (a tiny pretraining run of 20 steps with a smaller learning rate; the quickstart chain
 with a longer fine-tuning stage):
 
-    python -m selfgait_jax.main --config=configs/pretrain.py:tiny --config.total_steps=20 \\
-        --config.optimizer.lr=1e-4 --workdir=/tmp/pt
-    python -m selfgait_jax.main --config=configs/quickstart.py --config.finetune.total_steps=600
+    python3 -m selfgait_jax.main --config=configs/pretrain.py:tiny --config.total_steps=20 \\
+        --config.optimizer.lr=1e-4 --workdir=runs/pt_tiny
+    python3 -m selfgait_jax.main --config=configs/quickstart.py --config.finetune.total_steps=600
 
 Every setting is checked before any data is generated, anything is compiled or TensorFlow (the
 input pipeline) is loaded; a bad one is one line naming its key. FILE may lie in any folder: the
 files under configs/ import their shared defaults from the package
 (``selfgait_jax.config_defaults``). On several hosts the same command joins the job
-(jax.distributed).
+(jax.distributed). absl's own flags (logging, ...): --helpfull.
 """
 
 import difflib
@@ -181,18 +181,26 @@ def _short_flag_error(error: flags.Error) -> str | None:
 
 def _fail(message: str, flag_help: bool = False):
     """Exits with one line on stderr (``flag_help``: it points to --help, for a command-line mistake)."""
-    hint = " (see python -m selfgait_jax.main --help)"
+    hint = " (see python3 -m selfgait_jax.main --help)"
     print(f"error: {message}{hint if flag_help else ''}", file=sys.stderr)
     sys.exit(1)
 
 
+HELP_FLAGS = ("help", "helpshort", "h", "?")  # --helpfull keeps absl's list of every flag
+
+
 def parse_flags(argv):
-    """absl's flag parsing, with config mistakes as one line each instead of a traceback."""
+    """absl's flag parsing, with config mistakes as one line each instead of a traceback. --help
+    prints this module's doc, which lists the program's flags once (absl would repeat them under
+    the file's path)."""
+    asked = {arg.lstrip("-").partition("=")[0] for arg in argv[1:] if arg.startswith("-")}
+    if asked & set(HELP_FLAGS):
+        print(__doc__.strip())
+        sys.exit(0)
     try:
         return flags.FLAGS(argv)
-    except SystemExit as exit_:  # absl's --help prints the usage, then exits 1: asking is no error
-        asked = {arg.lstrip("-").partition("=")[0] for arg in argv[1:] if arg.startswith("-")}
-        if exit_.code == 1 and asked & {"help", "helpshort", "helpfull", "?"}:
+    except SystemExit as exit_:  # absl's --helpfull prints every flag, then exits 1: asking is no error
+        if exit_.code == 1 and "helpfull" in asked:
             sys.exit(0)
         raise
     except flags.Error as error:
@@ -226,6 +234,17 @@ def train(config, workdir: str):
         _fail(str(error))
 
 
+def band_line(config, results) -> str | None:
+    """A config that states where its table should land (``expected_rank1``: the quickstart's
+    measured band; ``expected_from``: what measured it) ends its run with one line saying whether
+    the evaluated table did (``evaluation.band``); None without a band or an evaluation."""
+    if "expected_rank1" not in config or not (results or {}).get("evaluation"):
+        return None
+    from selfgait_jax.evaluation import band  # pylint: disable=g-import-not-at-top
+
+    return band.verdict(results["evaluation"], config.expected_rank1.to_dict(), config.expected_from)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -246,7 +265,9 @@ def main(argv):
         config_flags.get_config_filename(flags.FLAGS["config"]), size)
     logging.info("JAX process %d/%d, %d devices; workdir %s", jax.process_index(),
                  jax.process_count(), jax.device_count(), workdir)
-    train(config, workdir)
+    line = band_line(config, train(config, workdir))
+    if line and jax.process_index() == 0:
+        print(line)
 
 
 if __name__ == "__main__":

@@ -205,7 +205,13 @@ class Checkpoints:
             read_only=read_only,
             save_interval_steps=0 if read_only else 1,
             enable_async_checkpointing=not read_only)
-        self._manager = ocp.CheckpointManager(self.directory, options=options)
+        # The items each step holds, with their handlers: orbax reads an item's metadata through the
+        # manager only when it knows the item's handler (item_metadata). Opening the "state" folder
+        # as a checkpoint of its own (StandardCheckpointer().metadata) looks for a step-level
+        # _CHECKPOINT_METADATA inside it and logs its absence on every load.
+        handlers = {"state": ocp.StandardCheckpointHandler(), "data": ocp.JsonCheckpointHandler(),
+                    "config": ocp.JsonCheckpointHandler()}
+        self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
 
     def latest_step(self):
         """The latest finalized step, or None."""
@@ -248,9 +254,7 @@ class Checkpoints:
 
     def _state_metadata(self, step: int) -> dict:
         """The state's tree as the checkpoint of ``step`` records it (arrays' shapes and dtypes)."""
-        metadata = ocp.StandardCheckpointer().metadata(
-            os.path.join(self.directory, str(step), "state"))
-        tree = getattr(metadata, "item_metadata", metadata)
+        tree = self._manager.item_metadata(step)["state"]
         return getattr(tree, "tree", tree)
 
     def restore_state(self, step: int) -> dict:

@@ -124,7 +124,7 @@ def test_main_says_what_is_wrong_with_a_spec_in_one_line(tmp_path):
         f"error: flag --config={ROOT / 'configs' / 'label_study.py'}:finetune,paper,0.5x,0: FRACTION '0.5x' is "
         "not a number; configs/label_study.py takes pretrain,PRETEXT,SEED[,POOL_RATIO[,PASSES]][,onestep]"
         "[,no_hpm|no_mtb][,casia_b][,tiny] or finetune,START,FRACTION,SEED[,no_hpm|no_mtb][,casia_b][,tiny] "
-        "(see python -m selfgait_jax.main --help)")
+        "(see python3 -m selfgait_jax.main --help)")
 
 
 # --- the configs ---------------------------------------------------------------------------------

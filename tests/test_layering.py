@@ -115,6 +115,78 @@ def test_the_checker_tells_the_studys_rows_from_the_rest_of_it(tmp_path):
     assert _layer(PACKAGE / "study" / "runner.py") == "study"
 
 
+def _module_name(path: pathlib.Path) -> str:
+    """``selfgait_jax/evaluation/identify.py`` -> ``selfgait_jax.evaluation.identify`` (a package's
+    ``__init__.py`` -> the package)."""
+    name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return name.removesuffix(".__init__")
+
+
+def _imported_modules(path: pathlib.Path, modules: set[str]) -> set[str]:
+    """The package modules that the file imports, wherever the import is (``from package import
+    module`` names the module, not the package's ``__init__``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules
+                     else node.module for alias in node.names]
+        else:
+            continue
+        for name in names:
+            while name and name not in modules:  # an imported function or class: its module
+                name = name.rpartition(".")[0]
+            if name and name != "selfgait_jax":
+                found.add(name)
+    return found
+
+
+def _import_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of the module graph ``{module: imported modules}`` as ``[a, b, ..., a]``; [] if none."""
+    done, path = set(), []
+
+    def visit(module):
+        if module in path:
+            return path[path.index(module):] + [module]
+        if module in done:
+            return []
+        path.append(module)
+        for imported in sorted(graph.get(module, ())):
+            cycle = visit(imported)
+            if cycle:
+                return cycle
+        path.pop()
+        done.add(module)
+        return []
+
+    for module in sorted(graph):
+        cycle = visit(module)
+        if cycle:
+            return cycle
+    return []
+
+
+def test_no_package_modules_import_each_other():
+    """Each concept has one home and imports point one way: no module imports one that imports it
+    back, directly or around a circle (in-function imports included)."""
+    paths = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph = {name: _imported_modules(path, set(paths)) - {name} for name, path in paths.items()}
+    cycle = _import_cycle(graph)
+    assert not cycle, "an import circle: " + " -> ".join(cycle)
+
+
+def test_the_circle_check_sees_a_circle_through_a_lazy_import(tmp_path):
+    modules = {"selfgait_jax.evaluation", "selfgait_jax.evaluation.a", "selfgait_jax.evaluation.b"}
+    sample = tmp_path / "a.py"
+    sample.write_text("def f():\n    from selfgait_jax.evaluation.b import g\n"
+                      "from selfgait_jax.evaluation import b\n")
+    assert _imported_modules(sample, modules) == {"selfgait_jax.evaluation.b"}
+    graph = {"x": {"y"}, "y": {"z"}, "z": {"x"}, "w": {"x"}}
+    assert _import_cycle(graph) == ["x", "y", "z", "x"]
+    assert _import_cycle({"x": {"y"}, "y": set(), "w": {"x", "y"}}) == []
+
+
 def test_only_main_imports_both_train_and_evaluation():
     both = [str(path.relative_to(PACKAGE.parent)) for path in sorted(PACKAGE.rglob("*.py"))
             if {"train", "evaluation"} <= _imported_parts(path)]

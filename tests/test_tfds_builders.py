@@ -133,7 +133,7 @@ def test_a_missing_tfds_dir_stops_validation_naming_the_key(tmp_path):
         config_checks.check_config(config, device_count=4)
     assert error.value.key == "data.tfds_dir"
     assert str(tmp_path / "nothing_here" / "synthgait_b" / "tiny" / sources.TFDS_VERSION) in str(error.value)
-    assert "python tools/prepare_tfds.py --data=synthgait_b:tiny --tfds_dir=" in str(error.value)
+    assert "python3 tools/prepare_tfds.py --data=synthgait_b:tiny --tfds_dir=" in str(error.value)
     config.data = sources.data_config("casia_b")  # a tree: prepared from the user's copy
     config.data.tfds_dir = str(tmp_path)
     with pytest.raises(ConfigError, match=r"tools/prepare_tfds\.py --data=casia_b --data_root=<your casia_b folder>"):

@@ -3,6 +3,7 @@ errors raised before compiling, the non-finite-loss stop keeping the last good c
 one writer per workdir."""
 
 import json
+import logging
 import os
 import pathlib
 import re
@@ -62,6 +63,29 @@ def test_round_trip_and_unfinished_checkpoint_is_ignored(tmp_path):
     assert state.params["backbone"]["w"].sharding.is_equivalent_to(sharding.replicated(mesh), 2)
     assert restored_config == config  # tuples survive the JSON round trip
     assert restored_config.model.channels == config.model.channels
+
+
+def test_loading_a_checkpoint_logs_no_orbax_warning(tmp_path, caplog):
+    """Resuming (restore), inference (restore_state) and init_from read a step's items the way
+    orbax's manager opens them: nothing warns, e.g. of a missing ``_CHECKPOINT_METADATA``."""
+    config = pretrain.get_config("tiny")
+    ckpts = workdir_lib.Checkpoints(str(tmp_path))
+    ckpts.save(2, _state(1.5, step=2), next_batch=2, config=config)
+    ckpts.wait_until_finished()
+    ckpts.close()
+    with caplog.at_level(logging.INFO):
+        for read_only in (False, True):
+            ckpts = workdir_lib.Checkpoints(str(tmp_path), read_only=read_only)
+            try:
+                state, _ = ckpts.restore(2, _abstract(sharding.data_mesh()))
+                plain = ckpts.restore_state(2)
+                ckpts.restore_config(2)
+            finally:
+                ckpts.close()
+    np.testing.assert_array_equal(state.params["backbone"]["w"], plain["params"]["backbone"]["w"])
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not warned, warned
+    assert not [r for r in caplog.records if "_CHECKPOINT_METADATA" in r.getMessage()]
 
 
 def test_a_checkpoint_written_before_the_queue_field_restores_with_it_empty(tmp_path):

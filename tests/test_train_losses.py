@@ -64,6 +64,22 @@ def test_batch_all_triplet_loss_equals_brute_force(seed):
     assert 0.0 < float(aux["nonzero_fraction"]) <= 1.0
 
 
+def test_triplet_loss_means_over_all_and_over_non_zero_triplets_by_hand():
+    # Four sequences of two subjects, two parts, 8 valid triplets (each anchor: 1 positive x 2
+    # negatives). Part 0 in 1-D at 0, 0.1 | 0.25, 2.0; relu(d(a,p) - d(a,n) + 0.2) per triplet:
+    #   a=0: 0.1-0.25+0.2 = 0.05, 0.1-2.0+0.2 -> 0;   a=1: 0.1-0.15+0.2 = 0.15, 0.1-1.9+0.2 -> 0
+    #   a=2: 1.75-0.25+0.2 = 1.7, 1.75-0.15+0.2 = 1.8; a=3: 1.75-2.0+0.2 -> 0, 1.75-1.9+0.2 = 0.05
+    # sum 3.75, 5 non-zero: over all 3.75/8 = 0.46875, over the non-zero 0.75.
+    # Part 1: every sequence at the same point: each triplet is the margin, 0.2, all 8 non-zero.
+    part0 = np.array([0.0, 0.1, 0.25, 2.0], np.float32)
+    emb = np.stack([part0, np.zeros(4, np.float32)], axis=1)[:, :, None]  # [4, 2 parts, 1]
+    labels = np.array([0, 0, 1, 1], np.int32)
+    loss, aux = losses.batch_all_triplet_loss(jnp.asarray(emb), jnp.asarray(labels), 0.2)
+    assert float(loss) == pytest.approx((0.75 + 0.2) / 2, rel=1e-5)  # BA+, the loss optimised
+    assert float(aux["mean_over_all"]) == pytest.approx((0.46875 + 0.2) / 2, rel=1e-5)
+    assert float(aux["nonzero_fraction"]) == pytest.approx((5 + 8) / 2 / 8, rel=1e-6)
+
+
 @pytest.mark.slow
 def test_batch_all_triplet_loss_is_zero_when_classes_are_separated():
     # Subjects 10 apart, sequences of one subject 0.01 apart: no triplet violates the margin.

@@ -43,3 +43,11 @@ def test_a_disabled_log_writes_nothing(tmp_path):
     log.write_eval(2, {"eval/NM_rank1": 50.0})
     log.close()
     assert not (tmp_path / "other_process").exists()
+
+
+def test_the_progress_line_shows_the_triplet_losss_non_zero_share():
+    from selfgait_jax.train.metrics import headline
+
+    assert headline({"loss": 1.16754, "lr": 1e-3}) == "loss 1.1675"
+    assert headline({"loss": 0.0512, "nonzero_fraction": 0.4321, "loss_nonzero_mean": 0.2}) == \
+        "loss 0.0512 (non-zero triplets 43.2 %)"

@@ -191,6 +191,18 @@ def test_triplet_same_on_one_and_four_devices():
     assert traces == 1 and metrics4["loss"] > 0
 
 
+def test_the_triplet_step_logs_the_mean_over_all_triplets_as_its_loss():
+    """``loss`` is the mean over all valid triplets (what falls as it learns; the hand-computed
+    case is in test_train_losses.py), the optimised BA+ mean over the non-zero ones is
+    ``loss_nonzero_mean``: never smaller."""
+    step_fn = steps.make_triplet_step(TinyEmbed(), TX, SCHEDULE, margin=0.2)
+    mesh = data_mesh()
+    _, metrics, _ = _run(step_fn, _triplet_state(mesh), _triplet_batches(1), mesh)
+    assert {"loss", "nonzero_fraction", "loss_nonzero_mean", "mean_distance"} <= set(metrics)
+    assert 0 < metrics["nonzero_fraction"] <= 1
+    assert 0 < metrics["loss"] <= metrics["loss_nonzero_mean"]
+
+
 def test_random_flips_mirror_whole_windows_and_target_frames_independently():
     rng = np.random.default_rng(0)
     frames = rng.random((64, 3, 5, 4)).astype(np.float32)

@@ -1,6 +1,6 @@
 """Compare evaluation runs in one table, a row per method; optionally with the paper's published rows.
 
-    python tools/compare.py OUT_A OUT_B ... [--names SelfGait,GaitSet,...] [--paper] [--csv FILE]
+    python3 tools/compare.py OUT_A OUT_B ... [--names SelfGait,GaitSet,...] [--paper] [--csv FILE]
 
 Each OUT is a folder written by tools/evaluate.py (or its results.json). Markdown goes to stdout, CSV
 to --csv. Published rows are the paper's figures on the real datasets, labelled as such.

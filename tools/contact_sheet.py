@@ -1,7 +1,7 @@
 """Write a PNG contact sheet of one SynthGait subject: rows = view x condition, columns = frames.
 
-    python tools/contact_sheet.py --dataset synthgait_b --subject 001 --out docs/images/synthgait_b.png
-    python tools/contact_sheet.py --augment=contrastive --out docs/images/augmentations_contact_sheet.png
+    python3 tools/contact_sheet.py --dataset synthgait_b --subject 001 --out docs/images/synthgait_b.png
+    python3 tools/contact_sheet.py --augment=contrastive --out docs/images/augmentations_contact_sheet.png
 
 ``--augment=PRETEXT`` draws instead one sequence (the first type and view) and independently
 augmented copies of it, as that pretext's step augments its clips (``train/augment.py``).

@@ -1,6 +1,6 @@
 """Evaluate a training workdir: the paper's cross-view tables for its test set.
 
-    python tools/evaluate.py --workdir=DIR [--step=N] [--out=OUT] [--metric=euclidean|cosine]
+    python3 tools/evaluate.py --workdir=DIR [--step=N] [--out=OUT] [--metric=euclidean|cosine]
                              [--keep_missing_gallery] [--data=NAME [--data_root=PATH] [--partition=FILE]
                              [--validation_subjects=N] [--views=V,V,...]]
                              [--max_length=T]

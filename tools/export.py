@@ -1,6 +1,6 @@
 """Export a trained embedding network as one portable, self-describing file (StableHLO + params).
 
-    python tools/export.py --workdir=DIR [--step=N] --out=FILE [--platforms=cpu,cuda] [--results=R.json ...]
+    python3 tools/export.py --workdir=DIR [--step=N] --out=FILE [--platforms=cpu,cuda] [--results=R.json ...]
 
 The batch and sequence-length dimensions are symbolic, so one file embeds any number of sequences of
 any length. Load it without the training code:

@@ -1,9 +1,9 @@
 """An enrolled gallery of named walkers, for tools/identify.py.
 
-    python tools/gallery.py enroll --model=M --gallery=G.npz --name=NAME \
+    python3 tools/gallery.py enroll --model=M --gallery=G.npz --name=NAME \
         (--video=V [--walker=walker-01] | --sequence=DIR)
-    python tools/gallery.py list --gallery=G.npz
-    python tools/gallery.py remove --gallery=G.npz --name=NAME
+    python3 tools/gallery.py list --gallery=G.npz
+    python3 tools/gallery.py remove --gallery=G.npz --name=NAME
 
 enroll embeds one walk with the exported model M (tools/export.py) and adds it under NAME (a name may
 have several walks). --video runs tools/silhouettes.py's extraction (same flags); a video with several

@@ -1,7 +1,7 @@
 """Who is this walker? For each walker: the nearest identities of a gallery, and a name or "unknown".
 
-    python tools/identify.py --model=M --gallery=G.npz (--video=V | --probe=SEQ) [--top=5] [--threshold=T]
-    python tools/identify.py (--workdir=DIR [--step=N] | --model=M) --gallery=ROOT --probe=SEQ [--top=5]
+    python3 tools/identify.py --model=M --gallery=G.npz (--video=V | --probe=SEQ) [--top=5] [--threshold=T]
+    python3 tools/identify.py (--workdir=DIR [--step=N] | --model=M) --gallery=ROOT --probe=SEQ [--top=5]
 
 G.npz is a gallery enrolled with tools/gallery.py (with the same model M); ROOT is a tree
 root/subject/type/view/ of PNG frames (raw silhouettes, pretreated on load) or of OpenGait pkl files.

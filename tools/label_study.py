@@ -2,15 +2,15 @@
 are few? Pretraining with the paper's pretext and one other, their zero-shot probe, then fine-tuning
 from each (and from random initialisation) on 5, 10, 20 and 40 % of the labels, three seeds.
 
-    python tools/label_study.py --out=runs/labels             # run what is missing, then report
-    python tools/label_study.py --out=runs/labels --report    # only rewrite the report
-    python tools/label_study.py --out=runs/labels --max_seeds=1
-    python tools/label_study.py --out=/tmp/labels --tiny --max_seeds=1   # a smoke run of the whole plan
-    python tools/label_study.py --data=casia_b --data_root=PKL_ROOT --out=runs/labels_casia_b   # real CASIA-B
+    python3 tools/label_study.py --out=runs/labels             # run what is missing, then report
+    python3 tools/label_study.py --out=runs/labels --report    # only rewrite the report
+    python3 tools/label_study.py --out=runs/labels --max_seeds=1
+    python3 tools/label_study.py --out=/tmp/labels --tiny --max_seeds=1   # a smoke run of the whole plan
+    python3 tools/label_study.py --data=casia_b --data_root=PKL_ROOT --out=runs/labels_casia_b   # real CASIA-B
 
 Resumable: a run whose results exist is skipped, and an interrupted one resumes from its last
-checkpoint (each training is `python -m selfgait_jax.main --config=configs/label_study.py:SPEC`, each
-zero-shot probe `python tools/evaluate.py --data=synthgait_b`). What a finished run leaves (test and
+checkpoint (each training is `python3 -m selfgait_jax.main --config=configs/label_study.py:SPEC`, each
+zero-shot probe `python3 tools/evaluate.py --data=synthgait_b`). What a finished run leaves (test and
 zero-shot tables, pretraining metrics) is also copied into the repository
 (docs/label_efficiency/runs/), which counts as finished too: commit that folder and the study
 continues in another checkout. The report is rewritten after every run. The order puts the most

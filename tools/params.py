@@ -1,6 +1,6 @@
 """Print each network's parameter table and total for a model config.
 
-    python tools/params.py --model=selfgait [--size=full] [--no-part-fcs] [--mtb-bias]
+    python3 tools/params.py --model=selfgait [--size=full] [--no-part-fcs] [--mtb-bias]
 
 For the SelfGait family (selfgait, selfgait_no_hpm, selfgait_no_mtb) it prints the online, target
 and embedding networks; for the baselines (gaitset, gaitpart) the embedding network. Shapes come

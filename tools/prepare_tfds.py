@@ -1,8 +1,8 @@
 """Prepare datasets as TFDS records, which training and evaluation then read with data.tfds_dir.
 
-    python tools/prepare_tfds.py --data=synthgait_b:tiny --tfds_dir=DIR
-    python tools/prepare_tfds.py --data=casia_b --data_root=/data/CASIA-B/silhouettes --tfds_dir=DIR
-    python tools/prepare_tfds.py --config=configs/quickstart.py [--config.KEY=VALUE ...] --tfds_dir=DIR
+    python3 tools/prepare_tfds.py --data=synthgait_b:tiny --tfds_dir=DIR
+    python3 tools/prepare_tfds.py --data=casia_b --data_root=/data/CASIA-B/silhouettes --tfds_dir=DIR
+    python3 tools/prepare_tfds.py --config=configs/quickstart.py [--config.KEY=VALUE ...] --tfds_dir=DIR
 
 --data=NAME[:SIZE] (repeatable) prepares one dataset at a size's defaults: synthgait_b, synthgait_mv
 or synthgait_pool (generated), or casia_b (a raw PNG tree), ou_mvlp / opengait_pkl (an OpenGait pkl
@@ -12,7 +12,7 @@ prepared. Each dataset lands in DIR/<name>/<config>/<version>/ (array_record fil
 sequence, splits "train" / "test" by the dataset's protocol); one prepared before is kept. Then
 train (and evaluate) from the records, e.g.
 
-    python -m selfgait_jax.main --config=configs/quickstart.py:tiny \\
+    python3 -m selfgait_jax.main --config=configs/quickstart.py:tiny \\
         --config.pretrain.data.tfds_dir=DIR --config.finetune.data.tfds_dir=DIR
 """
 

@@ -1,6 +1,6 @@
 """Pretreat a raw CASIA-B PNG tree into an OpenGait-style pkl tree (what ``ou_mvlp``/``opengait_pkl`` read).
 
-    python tools/pretreat.py --input /data/CASIA-B/silhouettes --output /data/CASIA-B-pkl --workers 2
+    python3 tools/pretreat.py --input /data/CASIA-B/silhouettes --output /data/CASIA-B-pkl --workers 2
 
 Input: ``input/subject/type/view/*.png``. Output: ``output/subject/type/view/view.pkl``, a pickled
 ``uint8 [T, 64, 64]`` (0/255) per sequence, written atomically (temporary file, then rename), so an

@@ -2,13 +2,13 @@
 selfgait_jax/study/rows.py, several seeds each, then docs/reproduction.md with the table, a bar
 chart and the pretraining curves.
 
-    python tools/reproduce.py --out=runs/study              # run what is missing, then report
-    python tools/reproduce.py --out=runs/study --report     # only rewrite the report
-    python tools/reproduce.py --out=runs/study --rows=wo_pt,sg6 --max_seeds=1
-    python tools/reproduce.py --data=casia_b --data_root=PKL_ROOT --out=runs/labels_casia_b   # real CASIA-B
+    python3 tools/reproduce.py --out=runs/study              # run what is missing, then report
+    python3 tools/reproduce.py --out=runs/study --report     # only rewrite the report
+    python3 tools/reproduce.py --out=runs/study --rows=wo_pt,sg6 --max_seeds=1
+    python3 tools/reproduce.py --data=casia_b --data_root=PKL_ROOT --out=runs/labels_casia_b   # real CASIA-B
 
 Resumable: a run whose evaluation exists is skipped, and an interrupted one resumes from its last
-checkpoint (each run is `python -m selfgait_jax.main --config=configs/study.py:ROW,SEED`). A finished
+checkpoint (each run is `python3 -m selfgait_jax.main --config=configs/study.py:ROW,SEED`). A finished
 run's results.json and pretraining metrics are also copied into the repository
 (docs/reproduction/runs/ROW/seedSEED/), which counts as finished too: commit that folder and the
 study continues in another checkout or session without redoing those runs. The report is rewritten

@@ -5,7 +5,7 @@
                                 [--max_frames=N] [--max_height=H] [--type=NAME] [--view=cam] [--overwrite]
 
 V is any video OpenCV reads (mp4, avi, mov, mkv, ...) or a folder of frames. Writes
-DIR/<walker>/<type>/<view>/<frame>.png (64x44 silhouettes, the project's pretreatment),
+OUT/<walker>/<type>/<view>/<frame>.png (64x44 silhouettes, the project's pretreatment),
 DIR/summary.json (each walker; each dropped track with its reason) and DIR/contact_sheet.png (the
 silhouettes over the original frames). Frames where a walker's body also holds another walker are
 left out of its sequence (--keep_merged keeps them). --segmenter=module:function plugs in any function
@@ -25,8 +25,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--video", required=True, help="a video file or a folder of frames")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--type", default=None, help="the sequence type folder (default: the video's name)")
-    parser.add_argument("--view", default=extract.DEFAULT_VIEW, help="the view folder (default: %(default)s)")
+    parser.add_argument("--type", default=None, metavar="NAME", help="name of the <type> folder in "
+                        "OUT/<walker>/<type>/<view>/, e.g. nm-01 to file the walk as a dataset's normal walk "
+                        "(default: the video's file name)")
+    parser.add_argument("--view", default=extract.DEFAULT_VIEW, metavar="NAME", help="name of the <view> folder in "
+                        "OUT/<walker>/<type>/<view>/, e.g. 090 for a camera at 90 degrees to the walk, as "
+                        "CASIA-B names its views (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's output in --out")
     add_extraction_flags(parser)
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """Check an exported model file (tools/export.py) and recompute the table it stores.
 
-    python tools/verify.py --model=model.npz [--data=NAME] [--data_root=PATH] [--partition=FILE]
+    python3 tools/verify.py --model=model.npz [--data=NAME] [--data_root=PATH] [--partition=FILE]
                            [--tolerance=0.5]
 
 1. Reads the file without pickle and checks its fingerprint (sha256 of the parameters, of the

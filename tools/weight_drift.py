@@ -1,6 +1,6 @@
 """How far training moved the embedding network's weights: ‖θ_end − θ_start‖ / ‖θ_start‖ per module.
 
-    python tools/weight_drift.py --end=RUN [--start=RUN | --start=init]
+    python3 tools/weight_drift.py --end=RUN [--start=RUN | --start=init]
 
 ``--end`` and ``--start`` are workdirs (a stage of a chain, e.g. runs/study/sg6/seed0/finetune),
 each read at its latest checkpoint. ``--start=init`` (the default) is the run's own random

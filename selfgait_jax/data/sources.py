@@ -205,7 +205,7 @@ def prepared_tfds_dir(cfg) -> Path:
     found = (f"it holds {cfg.name}/{config_name} version {', '.join(others)} only, this code reads "
              f"{TFDS_VERSION}" if others else f"no prepared {cfg.name}/{config_name} at {path}")
     raise ConfigError("data.tfds_dir", f"{cfg.tfds_dir!r}: {found}; prepare it with "
-                      f"python tools/prepare_tfds.py {how} --tfds_dir={cfg.tfds_dir}")
+                      f"python3 tools/prepare_tfds.py {how} --tfds_dir={cfg.tfds_dir}")
 
 
 def open_source(cfg) -> SequenceSource:

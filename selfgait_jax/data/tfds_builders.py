@@ -14,7 +14,7 @@ view and length, and each split's source indices) with ``sources.tfds_identity``
 ``tfds_source.TfdsSource`` (``data.tfds_dir``) reads the dataset back as the same source, one record
 at a time. Records are array_record files (random access) unless another file_format is asked for.
 
-    python tools/prepare_tfds.py --data=synthgait_b:tiny --tfds_dir=DIR     # or, from Python:
+    python3 tools/prepare_tfds.py --data=synthgait_b:tiny --tfds_dir=DIR     # or, from Python:
     prepare(data_config("synthgait_b", "tiny"), DIR)
     tfds.builder("synthgait_b/tiny", data_dir=DIR).download_and_prepare()   # after importing this module
 """

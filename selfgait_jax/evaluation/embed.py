@@ -70,6 +70,15 @@ def embed_source(
     return out
 
 
+def embed_exported(embedder, source, *, indices=None, max_length=None, batch_size: int = 8) -> np.ndarray:
+    """``embed_source`` with an exported model (an ``evaluation.exported.ExportedEmbedder``: its
+    ``embed_fn`` and ``params``), in bucketed batches on this process's first device: the exported
+    function is compiled for one device."""
+    return embed_source(embedder.embed_fn, embedder.params, source, indices=indices,
+                        batch_size=batch_size, max_length=max_length,
+                        mesh=sharding.data_mesh(jax.local_devices()[:1]))
+
+
 def _store(out, embeddings, index, position, count, bar):
     """Copies a finished batch's real rows into ``out`` (made on the first batch: [count, parts, dim])."""
     emb, index = sharding.to_host(embeddings), sharding.to_host(index)

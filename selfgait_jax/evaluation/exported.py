@@ -402,15 +402,15 @@ def recompute(path, results: dict, data) -> tuple[dict, object]:
     """The table of ``results``' protocol recomputed with the file's function on ``data``."""
     import ml_collections  # pylint: disable=g-import-not-at-top  (see the module doc)
 
-    from selfgait_jax.evaluation import identify  # pylint: disable=g-import-not-at-top
+    from selfgait_jax.evaluation import embed  # pylint: disable=g-import-not-at-top
     from selfgait_jax.evaluation.api import PeriodicEvaluator  # pylint: disable=g-import-not-at-top
 
     config = ml_collections.ConfigDict({"data": data, "eval": {
         "metric": results["metric"], "drop_missing_gallery": bool(results.get("drop_missing_gallery", True)),
         "batch_size": 0, "max_length": int(results.get("max_length") or 0)}})
     evaluator = PeriodicEvaluator(config, None)
-    embeddings = identify.embed_sequences(load_exported(path), evaluator.source, indices=evaluator.indices,
-                                          max_length=evaluator.max_length)
+    embeddings = embed.embed_exported(load_exported(path), evaluator.source, indices=evaluator.indices,
+                                      max_length=evaluator.max_length)
     return evaluator.results(embeddings), evaluator
 
 

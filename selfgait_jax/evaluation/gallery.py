@@ -182,7 +182,7 @@ def enroll(path, model, name: str, read_walk) -> tuple[Gallery, str, int]:
     read-modify-write holds the gallery's lock; the write is atomic.
     """
     from selfgait_jax.data.sources import ArraySource, SequenceMeta  # pylint: disable=g-import-not-at-top
-    from selfgait_jax.evaluation import identify  # pylint: disable=g-import-not-at-top
+    from selfgait_jax.evaluation import embed  # pylint: disable=g-import-not-at-top
 
     identity = model_identity(model)
     with locked(path):
@@ -193,7 +193,7 @@ def enroll(path, model, name: str, read_walk) -> tuple[Gallery, str, int]:
         gallery.check_model(identity, path)
         source, frames = read_walk()
         walk = ArraySource("enroll", [SequenceMeta(name, "enroll", "enroll")], [frames])
-        gallery.add(name, identify.embed_sequences(model, walk)[0], source)
+        gallery.add(name, embed.embed_exported(model, walk)[0], source)
         save_gallery(gallery, path)
     return gallery, source, len(frames)
 

@@ -15,9 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from selfgait_jax import sharding
 from selfgait_jax.data.readers import SequenceError, TreeSource, read_pkl_sequence, read_png_sequence
 from selfgait_jax.evaluation import embed as embed_lib
+from selfgait_jax.evaluation import exported
 from selfgait_jax.evaluation import ranking
 
 CHUNK = 2048  # gallery sequences per distance chunk: bounded host memory for big galleries
@@ -71,10 +71,8 @@ def open_embedder(model_file=None, workdir=None, step=None):
     default the latest; ``model`` is None). Gallery and probes go through the same bucketed batches,
     so the probes reuse the gallery's compiles."""
     if model_file:
-        from selfgait_jax.evaluation.exported import load_exported  # pylint: disable=g-import-not-at-top
-
-        model = load_exported(model_file)
-        return (lambda source: embed_sequences(model, source)), model
+        model = exported.load_exported(model_file)
+        return (lambda source: embed_lib.embed_exported(model, source)), model
     from selfgait_jax.models import contract  # pylint: disable=g-import-not-at-top
     from selfgait_jax.workdir import load_for_inference  # pylint: disable=g-import-not-at-top
 
@@ -90,16 +88,6 @@ def open_gallery(root) -> TreeSource:
         raise ValueError(f"{root}: the gallery must be a folder root/subject/type/view/")
     fmt = "pkl" if next(root.glob("*/*/*/*.pkl"), None) is not None else "png"
     return TreeSource(root, fmt, name="gallery")
-
-
-def embed_sequences(embedder, source, *, indices=None, max_length=None,
-                    batch_size: int = 8) -> np.ndarray:
-    """Embeds `indices` of `source` (default: all) with an exported model (an ``ExportedEmbedder``)
-    in bucketed batches on this process's first device (``embed.embed_source``; the exported
-    function is compiled for one device)."""
-    return embed_lib.embed_source(embedder.embed_fn, embedder.params, source, indices=indices,
-                                  batch_size=batch_size, max_length=max_length,
-                                  mesh=sharding.data_mesh(jax.local_devices()[:1]))
 
 
 def part_distances(probe: np.ndarray, gallery: np.ndarray, metric: str = "euclidean") -> np.ndarray:

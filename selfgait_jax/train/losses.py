@@ -107,8 +107,10 @@ def batch_all_triplet_loss(embeddings: jax.Array, labels: jax.Array, margin: flo
         margin: the margin ξ.
 
     Returns:
-        ``(loss, aux)`` where aux holds ``nonzero_fraction`` (share of valid triplets with non-zero
-        loss, a convergence signal) and ``mean_distance``.
+        ``(loss, aux)`` where aux holds ``mean_over_all`` (the same sums divided by the number of
+        valid triplets: what falls as the embedding learns, while ``loss`` stays near the margin,
+        being a mean over the triplets still violating it), ``nonzero_fraction`` (share of valid
+        triplets with non-zero loss) and ``mean_distance``.
     """
     dist = pairwise_distances(embeddings)  # [parts, N, N]
     same = labels[:, None] == labels[None, :]
@@ -119,9 +121,11 @@ def batch_all_triplet_loss(embeddings: jax.Array, labels: jax.Array, margin: flo
     per_triplet = jax.nn.relu(dist[:, :, :, None] - dist[:, :, None, :] + margin)  # [parts, a, p, n]
     per_triplet = jnp.where(valid[None], per_triplet, 0.0)
     nonzero = jnp.sum(per_triplet > 0, axis=(1, 2, 3))  # [parts]
-    per_part = jnp.sum(per_triplet, axis=(1, 2, 3)) / jnp.maximum(nonzero, 1)
+    total = jnp.sum(per_triplet, axis=(1, 2, 3))  # [parts]
+    per_part = total / jnp.maximum(nonzero, 1)
     num_valid = jnp.maximum(jnp.sum(valid), 1)
     aux = {
+            "mean_over_all": jnp.mean(total) / num_valid,
             "nonzero_fraction": jnp.mean(nonzero) / num_valid,
             "mean_distance": jnp.mean(dist),
     }

@@ -53,8 +53,8 @@ class TrainLog:
         self._jsonl.flush()
         self._tb.write_scalars(int(step), {k: v for k, v in record.items() if k != "step"})
         eta = (self._total - step) / rate if rate > 0 else float("inf")
-        _log.info("%s step %d/%d  loss %.4f  %.2f steps/s  ETA %s", self._name, step,
-                     self._total, record["loss"], rate, _format_seconds(eta))
+        _log.info("%s step %d/%d  %s  %.2f steps/s  ETA %s", self._name, step, self._total,
+                  headline(record), rate, _format_seconds(eta))
         return record
 
     def write_eval(self, step: int, scalars: dict):
@@ -74,6 +74,15 @@ class TrainLog:
         self._jsonl.close()
         self._tb.flush()
         self._tb.close()
+
+
+def headline(record: dict) -> str:
+    """What the progress line says of learning: the loss, and for the triplet loss the share of
+    triplets still violating the margin (both fall as the embedding learns; train/steps.py)."""
+    text = f"loss {record['loss']:.4f}"
+    if "nonzero_fraction" in record:
+        text += f" (non-zero triplets {100 * record['nonzero_fraction']:.1f} %)"
+    return text
 
 
 def _format_seconds(seconds: float) -> str:

@@ -1,6 +1,6 @@
 """Time the training step, the input pipeline and evaluation on this machine.
 
-    python tools/bench/benchmark.py --out=FILE.json [--stage=pretrain|finetune] [--batch=PxK] [--frames=30]
+    python3 tools/bench/benchmark.py --out=FILE.json [--stage=pretrain|finetune] [--batch=PxK] [--frames=30]
         [--height=64] [--width=44] [--steps=N] [--dtype=float32|bfloat16] [--skip-input] [--skip-eval]
         [--peer-pytorch] [--compiler-option=KEY=VALUE ...] [--eval-sequences=N] [--eval-max-frames=N]
         [--append-docs]
@@ -366,7 +366,7 @@ def main(argv=None):
     if args.append_docs:
         shown = ["--out=OUT.json" if a.startswith("--out") else a
                  for a in (argv or sys.argv[1:]) if a != "--append-docs"]
-        append_line(result, "python tools/bench/benchmark.py " + " ".join(shown))  # no machine paths
+        append_line(result, "python3 tools/bench/benchmark.py " + " ".join(shown))  # no machine paths
 
 
 if __name__ == "__main__":

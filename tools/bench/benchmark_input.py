@@ -1,6 +1,6 @@
 """Measure the triplet pipeline's throughput (sequences/s) on this machine.
 
-    python tools/bench/benchmark_input.py --out /tmp/input.json [--append-docs]
+    python3 tools/bench/benchmark_input.py --out /tmp/input.json [--append-docs]
 
 The source is an in-memory set of random binary silhouette sequences of realistic CASIA-B lengths
 (50-120 frames; content does not change the cost of bit-packed gathering), or `--synthgait` for the

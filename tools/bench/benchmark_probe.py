@@ -1,6 +1,6 @@
 """Time the probe of a trained network (tools/evaluate.py --data=...): data, embedding, ranking.
 
-    python tools/bench/benchmark_probe.py --workdir=DIR [--data=synthgait_b] [--max_length=40]
+    python3 tools/bench/benchmark_probe.py --workdir=DIR [--data=synthgait_b] [--max_length=40]
         [--views=000,054,090,144] [--batch_size=N] [--repeats=2] [--out=FILE.json] [--append-docs]
 
 Embeds the test split of --data with the workdir's latest checkpoint, as the evaluation does, and
@@ -136,7 +136,7 @@ def main(argv=None):
 
 def _append_line(r: dict, args) -> None:
     e = r["embed_s"]
-    command = (f"python tools/bench/benchmark_probe.py --workdir=WORKDIR --data={args.data} "
+    command = (f"python3 tools/bench/benchmark_probe.py --workdir=WORKDIR --data={args.data} "
                f"--max_length={args.max_length} --views={args.views}")
     line = (f"- {r['date'][:10]} `{command}` ({r['machine']}, {r['device']}, jax {r['jax_version']}, load "
             f"average {r['load_average'][0]}→{r['load_average'][1]}): probe of a {r['network']['model']} "

@@ -1,7 +1,7 @@
 """A plain PyTorch SelfGait pretraining step, to measure JAX against a PyTorch peer on the same machine.
 
     pip install torch   # CPU wheel; torch is NOT a dependency of selfgait_jax, only of this tool
-    python tools/bench/peer_pytorch.py --out=FILE.json [--batch=8] [--frames=30] [--steps=5] [--threads=N]
+    python3 tools/bench/peer_pytorch.py --out=FILE.json [--batch=8] [--frames=30] [--steps=5] [--threads=N]
         [--append-docs]
 
 Why: the issue's target is "beat a plain PyTorch implementation of the same step". Timings on a shared

@@ -280,7 +280,7 @@ def _render_in_workers(spec: SynthGaitSpec, folder: Path, missing: list[str], wo
 
 
 def _worker_main(argv: list[str]) -> None:
-    """``python -m selfgait_jax.data.synthgait.dataset FOLDER SPEC_JSON SUBJECT...``"""
+    """``python3 -m selfgait_jax.data.synthgait.dataset FOLDER SPEC_JSON SUBJECT...``"""
     folder, spec_file, *subjects = argv
     fields = json.loads(Path(spec_file).read_text())
     spec = SynthGaitSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
