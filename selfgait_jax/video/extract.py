@@ -86,7 +86,7 @@ def track_silhouettes(track: tracking.Track) -> tuple[np.ndarray, np.ndarray]:
     return frames, np.asarray([track.bodies[i].frame for i in kept], np.int64)
 
 
-def extract_walkers(clip: Clip, segmenter: str | segmenters.Segmenter = "background",
+def extract_walkers(clip: Clip, segmenter: str | segmenters.Segmenter = segmenters.DEFAULT,
                     options: tracking.TrackOptions = tracking.TrackOptions()) -> Extraction:
     """Segment, track and pretreat (see the module doc); walkers are named walker-01, -02, ...
     in the order they first appear."""

@@ -12,7 +12,7 @@ from selfgait_jax.video import clips, extract, segmenters, tracking
 def add_extraction_flags(parser: argparse.ArgumentParser) -> None:
     """The flags every tool that reads a video shares (silhouettes.py, gallery.py, identify.py)."""
     defaults = tracking.TrackOptions()
-    parser.add_argument("--segmenter", default="background",
+    parser.add_argument("--segmenter", default=segmenters.DEFAULT,
                         help=f"one of {sorted(segmenters.BUILT_IN)} or module:function (file.py:function) "
                              f"(default: %(default)s)")
     parser.add_argument("--min_frames", type=int, default=defaults.min_frames,
