@@ -145,3 +145,20 @@ def test_the_tool_compares_two_segmenters_side_by_side(walker_scene, tmp_path, c
     assert summary["compare"]["segmenter"] == "background" and len(summary["compare"]["walkers"]) == 1
     # Each sheet is at least twice the frame's width (640 px here): two of them side by side.
     assert cv2.imread(str(out / "contact_sheet.png")).shape[1] >= 2 * 640
+
+
+@pytest.mark.slow
+def test_the_video_benchmark_records_each_segmenter(walker_scene, tmp_path, monkeypatch):
+    bench = repo_files.bench_tool("benchmark_video")
+    video = clips.write_video(tmp_path / "walker.mp4", walker_scene.frames)
+    docs = tmp_path / "benchmarks.md"
+    monkeypatch.setattr(bench, "BENCHMARKS_MD", docs)
+    out = tmp_path / "bench.json"
+    result = bench.main([f"--video={video}", "--max_frames=10", "--repeats=1", f"--out={out}", "--append-docs"])
+    assert json.loads(out.read_text()) == result
+    assert list(result["segmenters"]) == ["person", "background"] and result["clip"]["frames"] == 10
+    for record in result["segmenters"].values():
+        assert record["frames_per_second"] > 0 and len(record["runs"]) == 1 and "one body" in record["quality_text"]
+    line = docs.read_text()
+    assert line.startswith(f"- {result['date'][:10]} `python tools/bench/benchmark_video.py --video=")
+    assert "**person " in line and "**background " in line and line.count("\n") == 1
