@@ -7,9 +7,10 @@ Without --video the clip is rendered: 250 frames of 480x360, two SynthGait walke
 clip of docs/benchmarks.md's earlier video lines). Each segmenter runs ``extract.extract_walkers``
 (segmentation, tracking, pretreatment to 64x44; decoding excluded) --repeats times, the segmenters
 alternating so that they share the machine's load; the fastest run of each counts, and every run's
-rate is recorded. The walkers found and the quality measures (``video/quality.py``) come from the
-last run. Prints a JSON record (and writes it to --out); --append-docs appends one line to
-docs/benchmarks.md.
+rate is recorded, and the CPU time per frame (all threads; on a machine shared with other jobs the
+wall-clock rate says more about them than about the segmenter). The walkers found and the quality
+measures (``video/quality.py``) come from the last run. Prints a JSON record (and writes it to
+--out); --append-docs appends one line to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -55,13 +56,15 @@ def main(argv=None):
             else rendered_clip())
     names = [s for s in args.segmenters.split(",") if s]
     runs: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     found = {}
     for _ in range(args.repeats):
         for name in names:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             extraction = extract.extract_walkers(clip, name)
-            seconds = time.perf_counter() - start
+            seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
             runs[name].append(round(len(clip.frames) / seconds, 2))
+            cpu[name].append(round(1000 * cpu_seconds / len(clip.frames), 2))
             found[name] = extraction
     height, width = clip.frames.shape[1:3]
     result = {
@@ -74,6 +77,7 @@ def main(argv=None):
         "clip": {"source": clip.source, "frames": len(clip.frames), "size": [width, height]},
         "segmenters": {
             name: {"frames_per_second": max(runs[name]), "runs": runs[name],
+                   "cpu_ms_per_frame": min(cpu[name]), "cpu_ms_per_frame_runs": cpu[name],
                    "seconds_per_stage": {k: round(v, 2) for k, v in found[name].seconds.items()},
                    "walkers": len(found[name].walkers), "dropped": len(found[name].dropped),
                    "quality": {k: (round(v, 4) if v == v else None) for k, v in found[name].quality.items()},
@@ -91,7 +95,8 @@ def main(argv=None):
 def _append_line(r: dict) -> None:
     clip = r["clip"]
     parts = [f"**{name} {s['frames_per_second']:.1f} frames/s** (runs {', '.join(f'{x:.1f}' for x in s['runs'])}; "
-             f"{s['walkers']} walkers; {s['quality_text']})" for name, s in r["segmenters"].items()]
+             f"{s['cpu_ms_per_frame']:.0f} ms of CPU time per frame, both cores together; {s['walkers']} walkers; "
+             f"{s['quality_text']})" for name, s in r["segmenters"].items()]
     line = (f"- {r['date'][:10]} `{r['command']}` ({r['machine']}, opencv {r['opencv']} with {r['opencv_threads']} "
             f"threads, load average {r['load_average'][0]}→{r['load_average'][1]}): silhouette extraction "
             f"(segmentation, tracking, pretreatment; decoding excluded) of {clip['source']}, {clip['frames']} "
