@@ -129,6 +129,19 @@ def test_two_people_crossing_stay_two_tracks():
         assert t.left_out["merged"] >= 5 and not {b.frame for b in t.bodies} & set(t.merged)
 
 
+def test_what_is_left_of_a_walker_leaving_the_frame_is_cut_by_the_border():
+    """A walker leaves on the left: its last bodies are a leg, 6 px from the edge (a person mask
+    need not reach the frame's last pixels); they are left out as touching the border."""
+    masks = np.zeros((30, 200, 400), bool)
+    for t in range(26):
+        masks[t, 40:160, 300 - 10 * t : 340 - 10 * t] = True
+    for t in range(26, 30):
+        masks[t, 110:160, 6:30] = True  # only a leg left in the frame
+    options = tracking.TrackOptions(min_height=30)
+    (walker,), _ = tracking.select(tracking.track(masks, options), masks.shape[1:], options)
+    assert walker.left_out == {"border": 4} and max(b.frame for b in walker.bodies) == 25
+
+
 @pytest.mark.slow
 def test_the_tool_compares_two_segmenters_side_by_side(walker_scene, tmp_path, capsys):
     video = clips.write_video(tmp_path / "walker.mp4", walker_scene.frames)
