@@ -259,7 +259,9 @@ def touches_border(body: Body, shape: tuple[int, int], border: int) -> bool:
     return x0 <= border or y0 <= border or x1 >= shape[1] - border or y1 >= shape[0] - border
 
 
-PARTIAL = 0.75  # a body near the border shorter than this share of its track's median height is cut by it
+# A body near the border shorter than this share of its track's median height is cut by it (a whole
+# walker's height varies by a few per cent over a stride; demo1.mp4's leg-and-hip was 0.75 of it).
+PARTIAL = 0.85
 
 
 def cut_by_border(track: Track, shape: tuple[int, int], border: int) -> set[int]:
