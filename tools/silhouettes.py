@@ -32,7 +32,8 @@ def main(argv=None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's output in --out")
     parser.add_argument("--compare", default=None,
                         help="another segmenter to cut the clip with too: its walkers and quality in the "
-                             "summary, its contact sheet beside this one's (e.g. --compare=background)")
+                             "summary, its contact sheet beside this one's (e.g. --compare=background; default: "
+                             "none)")
     add_extraction_flags(parser)
     args = parser.parse_args(argv)
     try:

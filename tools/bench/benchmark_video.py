@@ -39,11 +39,14 @@ def rendered_clip():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--video", default=None, help="a video file or frame folder (default: a rendered clip)")
-    parser.add_argument("--max_height", type=int, default=0, help="shrink taller frames on reading (0: keep)")
-    parser.add_argument("--max_frames", type=int, default=0, help="read at most this many frames (0: all)")
-    parser.add_argument("--segmenters", default="person,background", help="comma-separated segmenters")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--out", default=None, help="JSON file to write")
+    parser.add_argument("--max_height", type=int, default=0,
+                        help="shrink taller frames on reading (0: keep; default: %(default)s)")
+    parser.add_argument("--max_frames", type=int, default=0,
+                        help="read at most this many frames (0: all; default: %(default)s)")
+    parser.add_argument("--segmenters", default="person,background",
+                        help="comma-separated segmenters (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each segmenter (default: %(default)s)")
+    parser.add_argument("--out", default=None, help="JSON file to write (default: none, printed only)")
     parser.add_argument("--append-docs", action="store_true", help="append a line to docs/benchmarks.md")
     args = parser.parse_args(argv)
 
