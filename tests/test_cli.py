@@ -255,7 +255,8 @@ def _flags(parser, command=""):
 
 
 TOOLS = ("compare", "contact_sheet", "evaluate", "export", "gallery", "identify", "params", "pretreat",
-         "reproduce", "silhouettes", "verify", "weight_drift", "benchmark", "benchmark_input", "peer_pytorch")
+         "reproduce", "silhouettes", "verify", "weight_drift", "benchmark", "benchmark_input", "peer_pytorch",
+         "convert_pphumanseg", "benchmark_video")
 
 
 @pytest.mark.parametrize("name", TOOLS)

@@ -123,7 +123,8 @@ def test_crossing_walkers_are_two_tracks_matching_the_renderer(crossing, segment
 def test_tool_writes_the_tree_the_readers_take(crossing, tmp_path, capsys):
     _, path = crossing
     out = tmp_path / "out"
-    args = [f"--video={path}", f"--out={out}", "--min_height=30"]
+    # A fixed camera over small walkers: background subtraction (the learned default: test_video_person.py).
+    args = [f"--video={path}", f"--out={out}", "--min_height=30", "--segmenter=background"]
     assert silhouettes_tool.main(args) == 0
     printed = capsys.readouterr().out
     assert "walker-01" in printed and "walker-02" in printed and "contact sheet" in printed
@@ -250,7 +251,8 @@ def test_walkers_together_all_along_are_not_enrolled_as_one(pairs, tmp_path, cap
         extraction.require_walkers(clip.source)
     # Kept on request: then the one sequence holds both walkers (59 of 64 frames, as before).
     out = tmp_path / "out"
-    assert silhouettes_tool.main([f"--video={clip.source}", f"--out={out}", "--min_height=30", "--keep_merged"]) == 0
+    assert silhouettes_tool.main([f"--video={clip.source}", f"--out={out}", "--min_height=30", "--keep_merged",
+                                  "--segmenter=background"]) == 0
     assert "64 merged kept" in capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
     assert summary["tracking"]["keep_merged"] and summary["walkers"][0]["merged_kept"] == 64

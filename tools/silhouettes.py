@@ -1,13 +1,15 @@
 """Walkers' silhouettes from a static camera's video, as the PNG tree the readers and tools take.
 
-    python tools/silhouettes.py --video=V --out=DIR [--segmenter=background|median|mog2|knn|module:function]
+    python tools/silhouettes.py --video=V --out=DIR [--segmenter=person|background|median|mog2|knn|module:function]
                                 [--min_frames=15] [--min_height=48] [--max_gap=12] [--keep_merged]
                                 [--max_frames=N] [--max_height=H] [--type=NAME] [--view=cam] [--overwrite]
+                                [--compare=SEGMENTER]
 
 V is any video OpenCV reads (mp4, avi, mov, mkv, ...) or a folder of frames. Writes
 OUT/<walker>/<type>/<view>/<frame>.png (64x44 silhouettes, the project's pretreatment),
 DIR/summary.json (each walker; each dropped track with its reason) and DIR/contact_sheet.png (the
-silhouettes over the original frames). Frames where a walker's body also holds another walker are
+silhouettes over the original frames); --compare=background cuts the clip with that segmenter
+too and puts its sheet and its numbers beside. Frames where a walker's body also holds another walker are
 left out of its sequence (--keep_merged keeps them). --segmenter=module:function plugs in any function
 RGB frames uint8 [T, H, W, 3] -> masks [T, H, W]. See docs/video.md.
 """
@@ -17,8 +19,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from selfgait_jax.video import extract
-from selfgait_jax.video.flags import add_extraction_flags, extract_from_args
+from selfgait_jax.video import extract, quality
+from selfgait_jax.video.flags import add_extraction_flags, extract_from_args, tracking_options
 
 
 def main(argv=None) -> int:
@@ -32,12 +34,17 @@ def main(argv=None) -> int:
                         "OUT/<walker>/<type>/<view>/, e.g. 090 for a camera at 90 degrees to the walk, as "
                         "CASIA-B names its views (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's output in --out")
+    parser.add_argument("--compare", default=None,
+                        help="another segmenter to cut the clip with too: its walkers and quality in the "
+                             "summary, its contact sheet beside this one's (e.g. --compare=background; default: "
+                             "none)")
     add_extraction_flags(parser)
     args = parser.parse_args(argv)
     try:
         clip, extraction = extract_from_args(args)
+        other = (extract.extract_walkers(clip, args.compare, tracking_options(args)) if args.compare else None)
         record = extract.write_extraction(extraction, clip, args.out, sequence_type=args.type,
-                                          view=args.view, overwrite=args.overwrite)
+                                          view=args.view, overwrite=args.overwrite, compare=other)
     except ValueError as error:  # clips.VideoError is a ValueError
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -52,6 +59,11 @@ def main(argv=None) -> int:
               f"{dropped['reason']}")
     if not record["walkers"]:
         print("  no walker found")
+    print(f"quality (no labels): {quality.describe(extraction.quality)}")
+    if other is not None:
+        print(f"compared with segmenter {other.segmenter}: {len(other.walkers)} walkers, "
+              f"{len(other.dropped)} tracks dropped, {other.frames_per_second:.0f} frames/s; "
+              f"quality {quality.describe(other.quality)}")
     print(f"contact sheet: {args.out}/{extract.CONTACT_SHEET}; summary: {args.out}/{extract.SUMMARY}")
     return 0
 

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from selfgait_jax.data.pretreatment import pretreat_frames
-from selfgait_jax.video import segmenters, tracking
+from selfgait_jax.video import quality, segmenters, tracking
 from selfgait_jax.video.clips import Clip
 
 SUMMARY = "summary.json"
@@ -39,6 +39,13 @@ class Walker:
     frames: np.ndarray
     frame_indices: np.ndarray
     track: tracking.Track
+
+    @property
+    def quality(self) -> dict[str, float]:
+        """``quality.measure`` of its kept bodies and silhouettes (no labels needed)."""
+        bodies = self.track.bodies
+        return quality.measure([b.mask for b in bodies], [b.frame for b in bodies], [b.height for b in bodies],
+                               [b.centre for b in bodies], self.frames, self.frame_indices)
 
 
 class NoWalkerFound(ValueError):
@@ -64,6 +71,11 @@ class Extraction:
     def frames_per_second(self) -> float:
         return self.num_frames / max(sum(self.seconds.values()), 1e-9)
 
+    @property
+    def quality(self) -> dict[str, float]:
+        """The clip's ``quality.summarize``: its walkers' measures, weighted by their silhouettes."""
+        return quality.summarize([(len(w.frames), w.quality) for w in self.walkers])
+
     def require_walkers(self, video) -> list[Walker]:
         """The walkers, or NoWalkerFound naming ``video`` when there is none."""
         if not self.walkers:
@@ -86,7 +98,7 @@ def track_silhouettes(track: tracking.Track) -> tuple[np.ndarray, np.ndarray]:
     return frames, np.asarray([track.bodies[i].frame for i in kept], np.int64)
 
 
-def extract_walkers(clip: Clip, segmenter: str | segmenters.Segmenter = "background",
+def extract_walkers(clip: Clip, segmenter: str | segmenters.Segmenter = segmenters.DEFAULT,
                     options: tracking.TrackOptions = tracking.TrackOptions()) -> Extraction:
     """Segment, track and pretreat (see the module doc); walkers are named walker-01, -02, ...
     in the order they first appear."""
@@ -127,9 +139,16 @@ def _describe(track: tracking.Track) -> dict:
             "median_height_px": float(np.median([b.height for b in track.bodies]))}
 
 
-def summary(extraction: Extraction, clip: Clip, sequence_type: str, view: str) -> dict:
-    """summary.json: the video, the segmenter, each walker's folder and frames, each drop's reason."""
-    return {
+def _rounded(numbers: dict[str, float]) -> dict[str, float | None]:
+    """JSON has no NaN: a measure that could not be computed is null."""
+    return {k: (round(v, 4) if np.isfinite(v) else None) for k, v in numbers.items()}
+
+
+def summary(extraction: Extraction, clip: Clip, sequence_type: str, view: str,
+            compare: Extraction | None = None) -> dict:
+    """summary.json: the video, the segmenter, each walker's folder and frames, each drop's reason,
+    the quality measures; with ``compare``, another segmenter's walkers and measures on the clip."""
+    record = {
         "video": os.path.abspath(clip.source),
         "frames": extraction.num_frames,
         "fps": clip.fps,
@@ -139,15 +158,31 @@ def summary(extraction: Extraction, clip: Clip, sequence_type: str, view: str) -
         "tracking": dataclasses.asdict(extraction.options),
         "seconds": {k: round(v, 3) for k, v in extraction.seconds.items()},
         "frames_per_second": round(extraction.frames_per_second, 1),
+        "quality": _rounded(extraction.quality),
         "walkers": [{"name": w.name, "folder": f"{w.name}/{sequence_type}/{view}",
-                     "silhouettes": len(w.frames), **_describe(w.track)} for w in extraction.walkers],
+                     "silhouettes": len(w.frames), **_describe(w.track), "quality": _rounded(w.quality)}
+                    for w in extraction.walkers],
         "dropped": [{"track": d.track.id, "reason": d.reason, **_describe(d.track)} for d in extraction.dropped],
     }
+    if compare is not None:
+        record["compare"] = {
+            "segmenter": compare.segmenter,
+            "seconds": {k: round(v, 3) for k, v in compare.seconds.items()},
+            "frames_per_second": round(compare.frames_per_second, 1),
+            "quality": _rounded(compare.quality),
+            "walkers": [{"name": w.name, "silhouettes": len(w.frames), **_describe(w.track),
+                         "quality": _rounded(w.quality)} for w in compare.walkers],
+            "dropped": [{"track": d.track.id, "reason": d.reason} for d in compare.dropped],
+        }
+    return record
 
 
 def write_extraction(extraction: Extraction, clip: Clip, out, *, sequence_type: str | None = None,
-                     view: str = DEFAULT_VIEW, overwrite: bool = False) -> dict:
+                     view: str = DEFAULT_VIEW, overwrite: bool = False, compare: Extraction | None = None) -> dict:
     """The PNG tree, summary.json and contact_sheet.png in folder ``out``; returns the summary.
+
+    ``compare``: the same clip cut by another segmenter; its walkers are not written, its numbers
+    go into the summary and its contact sheet beside this one's (``side_by_side``).
 
     A folder that already holds files is refused unless ``overwrite``, which first removes what an
     earlier run wrote there (the walkers its summary.json names, the summary and the sheet).
@@ -168,9 +203,12 @@ def write_extraction(extraction: Extraction, clip: Clip, out, *, sequence_type: 
         folder.mkdir(parents=True)
         for frame, index in zip(walker.frames, walker.frame_indices):
             cv2.imwrite(os.fspath(folder / f"{index:06d}.png"), frame)
-    record = summary(extraction, clip, sequence_type, view)
+    record = summary(extraction, clip, sequence_type, view, compare)
     (out / SUMMARY).write_text(json.dumps(record, indent=2) + "\n")
-    cv2.imwrite(os.fspath(out / CONTACT_SHEET), cv2.cvtColor(contact_sheet(extraction, clip), cv2.COLOR_RGB2BGR))
+    sheet = contact_sheet(extraction, clip)
+    if compare is not None:
+        sheet = side_by_side([(extraction, sheet), (compare, contact_sheet(compare, clip))])
+    cv2.imwrite(os.fspath(out / CONTACT_SHEET), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     return record
 
 
@@ -271,3 +309,25 @@ def contact_sheet(extraction: Extraction, clip: Clip) -> np.ndarray:
         sheet[y : y + p.shape[0], : p.shape[1]] = p
         y += p.shape[0]
     return sheet
+
+
+def side_by_side(sheets: list[tuple[Extraction, np.ndarray]]) -> np.ndarray:
+    """Contact sheets of one clip cut by several segmenters, next to each other, each under a title
+    with its segmenter, its walkers and its quality measures."""
+    columns = []
+    for extraction, sheet in sheets:
+        lines = [f"segmenter {extraction.segmenter}: {len(extraction.walkers)} walker"
+                 f"{'' if len(extraction.walkers) == 1 else 's'}, {len(extraction.dropped)} tracks dropped",
+                 quality.describe(extraction.quality)]
+        band = np.zeros((20 * len(lines) + 8, sheet.shape[1], 3), np.uint8)
+        for k, line in enumerate(lines):
+            _label(band, line, (4, 18 + 20 * k))
+        columns.append(np.concatenate([band, sheet], axis=0))
+    gap = 12
+    out = np.zeros((max(c.shape[0] for c in columns), sum(c.shape[1] for c in columns) + gap * (len(columns) - 1), 3),
+                   np.uint8)
+    x = 0
+    for c in columns:
+        out[: c.shape[0], x : x + c.shape[1]] = c
+        x += c.shape[1] + gap
+    return out

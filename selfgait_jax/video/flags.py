@@ -12,9 +12,10 @@ from selfgait_jax.video import clips, extract, segmenters, tracking
 def add_extraction_flags(parser: argparse.ArgumentParser) -> None:
     """The flags every tool that reads a video shares (silhouettes.py, gallery.py, identify.py)."""
     defaults = tracking.TrackOptions()
-    parser.add_argument("--segmenter", default="background",
-                        help=f"one of {sorted(segmenters.BUILT_IN)} or module:function (file.py:function) "
-                             f"(default: %(default)s)")
+    parser.add_argument("--segmenter", default=segmenters.DEFAULT,
+                        help=f"one of {sorted(segmenters.BUILT_IN)} or module:function (file.py:function): "
+                             f"person (learned, any camera) or background (median / mog2 by length: a "
+                             f"fixed camera, cheaper); see docs/video.md (default: %(default)s)")
     parser.add_argument("--min_frames", type=int, default=defaults.min_frames,
                         help="shortest kept walker, in frames (default: %(default)s)")
     parser.add_argument("--min_height", type=int, default=defaults.min_height,
@@ -30,12 +31,16 @@ def add_extraction_flags(parser: argparse.ArgumentParser) -> None:
                              "default: %(default)s)")
 
 
+def tracking_options(args) -> tracking.TrackOptions:
+    """The tracking options the flags above set."""
+    return tracking.TrackOptions(min_frames=args.min_frames, min_height=args.min_height,
+                                 max_gap=args.max_gap, keep_merged=args.keep_merged)
+
+
 def extract_from_args(args) -> tuple[clips.Clip, extract.Extraction]:
     """The clip ``args.video`` names, read and cut into walkers as the flags above say."""
     clip = clips.read_clip(args.video, max_frames=args.max_frames, max_height=args.max_height)
-    options = tracking.TrackOptions(min_frames=args.min_frames, min_height=args.min_height,
-                                    max_gap=args.max_gap, keep_merged=args.keep_merged)
-    return clip, extract.extract_walkers(clip, args.segmenter, options)
+    return clip, extract.extract_walkers(clip, args.segmenter, tracking_options(args))
 
 
 def walkers_from_args(args) -> list[extract.Walker]:

@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from selfgait_jax.progress import progress
+from selfgait_jax.video import person as person_network
 
 SHORT_CLIP = 300  # frames: 12 s at 25 fps
 MEDIAN_SAMPLES = 64
@@ -197,7 +198,15 @@ def background(frames: np.ndarray) -> np.ndarray:
     return median(frames) if len(frames) <= SHORT_CLIP else mog2(frames)
 
 
-BUILT_IN: dict[str, Segmenter] = {"background": background, "median": median, "mog2": mog2, "knn": knn}
+def person(frames: np.ndarray) -> np.ndarray:
+    """The learned person segmenter (``person.py``: PP-HumanSeg v1 lite, each person found in the
+    whole frame, then segmented in a crop about it). Its masks are smooth already: no cleaning."""
+    return person_network.segment(_check_frames(frames))
+
+
+BUILT_IN: dict[str, Segmenter] = {"person": person, "background": background, "median": median, "mog2": mog2,
+                                  "knn": knn}
+DEFAULT = "person"
 
 
 def clean_masks(masks: np.ndarray) -> np.ndarray:

@@ -259,6 +259,23 @@ def touches_border(body: Body, shape: tuple[int, int], border: int) -> bool:
     return x0 <= border or y0 <= border or x1 >= shape[1] - border or y1 >= shape[0] - border
 
 
+# A body near the border shorter than this share of its track's median height is cut by it (a whole
+# walker's height varies by a few per cent over a stride; demo1.mp4's leg-and-hip was 0.75 of it).
+PARTIAL = 0.85
+
+
+def cut_by_border(track: Track, shape: tuple[int, int], border: int) -> set[int]:
+    """The frames whose body is cut by the frame border: it touches the border, or it is within its
+    track's median width of it and shorter than PARTIAL of its median height (a walker leaving the
+    frame: what is left of it, a leg, may stop a few pixels short of the edge once the mask is
+    cleaned or segmented)."""
+    height = float(np.median([b.height for b in track.bodies]))
+    width = float(np.median([b.width for b in track.bodies]))
+    near = border + width
+    return {b.frame for b in track.bodies if touches_border(b, shape, border) or (
+        b.height < PARTIAL * height and (b.box[0] <= near or b.box[2] >= shape[1] - near))}
+
+
 @dataclasses.dataclass
 class Dropped:
     track: Track
@@ -304,7 +321,7 @@ def select(tracks: list[Track], shape: tuple[int, int], options: TrackOptions = 
     merged frames include the track's crossings, where no track took a body."""
     kept, dropped = [], []
     for t in tracks:
-        on_border = {b.frame for b in t.bodies if touches_border(b, shape, options.border)}
+        on_border = cut_by_border(t, shape, options.border)
         crossed = set(t.merged)
         several = several_walkers(t) - on_border
         merged_kept = len(several) if options.keep_merged else 0
