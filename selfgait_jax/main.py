@@ -220,9 +220,10 @@ def parse_flags(argv):
 def train(config, workdir: str):
     """``train.loop.run`` with the evaluation wired in (main is the one place that knows both). A
     setting that cannot work (``ConfigError``) or a workdir another run holds exits with one line."""
-    # Neither imports TensorFlow: it loads with the input pipeline (selfgait_jax.data.pipelines,
-    # which hides the GPUs from it), after loop.run has checked every setting, so a config error
-    # is reported before TensorFlow prints anything.
+    # Neither imports TensorFlow: it loads with the input pipeline's tf.data back end
+    # (selfgait_jax.data.tf_input, which hides the GPUs from it; without TensorFlow the numpy back
+    # end runs), after loop.run has checked every setting, so a config error is reported before
+    # TensorFlow prints anything.
     from selfgait_jax.evaluation import api as evaluation  # pylint: disable=g-import-not-at-top
     from selfgait_jax.train import loop  # pylint: disable=g-import-not-at-top
 

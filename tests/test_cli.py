@@ -148,7 +148,7 @@ def test_tensorflow_loads_silently_under_the_packages_defaults():
     """Where TensorFlow prints its oneDNN notice (AVX-512 CPUs), the package's defaults stop it, and
     the absl "InitializeLog" warning that precedes it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
-    done = subprocess.run([sys.executable, "-c", "import selfgait_jax.data.pipelines"], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-c", "import selfgait_jax.data.tf_input"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stderr == "", done.stderr
 

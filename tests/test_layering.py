@@ -214,10 +214,13 @@ def test_importing_the_package_changes_no_jax_setting():
 # and what else must stay out of the process once it is imported.
 WITHOUT_TENSORFLOW = {
     "models": ("import selfgait_jax.models", ("tensorflow",)),
-    # the loop imports the tf.data pipelines only when it builds batches
+    # the loop imports the input pipelines only when it builds batches
     "training core": ("from selfgait_jax import workdir\n"
                       "from selfgait_jax.train import config_checks, loop, losses, state, steps",
                       ("tensorflow",)),
+    # the pipelines import TensorFlow with their tf.data back end (tf_input) only when it is used
+    "training input pipelines": ("import selfgait_jax.data.pipelines, selfgait_jax.data.batch_plans",
+                                 ("tensorflow",)),
     "inference batches": ("import selfgait_jax.data.inference, selfgait_jax.data.batching, "
                           "selfgait_jax.data.sampling", ("tensorflow",)),
     # an exported model's loader needs neither flax nor the networks

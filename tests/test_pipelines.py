@@ -1,15 +1,18 @@
-"""tf.data pretext and triplet pipelines: batch composition, windows, determinism, resume, sharding."""
+"""The training input pipelines: batch composition, windows, determinism, resume, sharding, and the
+numpy back end's batches against tf.data's.
 
+The tests but the comparison and the tf.data-only one run on the default back end (tf.data where
+TensorFlow imports, as in CI)."""
+
+import threading
 import time
 
 import numpy as np
 import pytest
 
-from selfgait_jax.data import sampling
+from selfgait_jax.data import batch_plans, pipelines, sampling
 from selfgait_jax.data.sequence import SequenceMeta
 from selfgait_jax.errors import ConfigError
-
-pipelines = pytest.importorskip("selfgait_jax.data.pipelines")
 
 
 class RandomSource:
@@ -200,7 +203,7 @@ def _decode(batch, row):
 def test_pretext_pipeline_holds_out_the_target_frame(numbered_source, min_online, caplog):
     lengths = np.array(HELD_LENGTHS)
     usable = np.flatnonzero(lengths >= min_online + 1)
-    with caplog.at_level("INFO", logger=pipelines.__name__):
+    with caplog.at_level("INFO", logger=batch_plans.__name__):
         iterator = pipelines.make_pretext_pipeline(
             numbered_source, np.arange(len(lengths)), batch_size=8, k=HELD_K, seed=5,
             min_online_frames=min_online, progress=False, **TOPOLOGY)
@@ -306,6 +309,7 @@ def test_iterator_deletion_waits_for_no_autotune_thread(source, store, kind):
     """Deleting an iterator joins tf.data's autotuning thread, which could sleep on for up to a minute
     (a race in TensorFlow's cancellation; the end of training stages stalled). The pipelines run
     without autotuning, and an iterator with work in flight is deleted promptly."""
+    pytest.importorskip("tensorflow")
     if kind == "triplet":
         ds = pipelines.triplet_dataset(source, np.arange(len(source)), subjects_per_batch=P,
                                        sequences_per_subject=K, frames=T, store=store, **TOPOLOGY)
@@ -419,3 +423,75 @@ def test_pipelines_batched_by_view_draw_each_batch_from_one_camera():
     with pytest.raises(ConfigError, match="byol.batch_by"):
         pipelines.make_clip_pair_pipeline(source, indices, batch_size=8, frames=3, span=4,
                                           batch_by="subject", progress=False, **TOPOLOGY)
+
+
+# The numpy back end against tf.data: every pipeline, packed and raw frames, a process's share of
+# the batch, and the other-view variants (on _walks_source, the one source with several views).
+BACK_END_CASES = {
+    "pretext": ("random", pipelines.make_pretext_pipeline, dict(batch_size=8, k=T)),
+    "pretext_by_view_other_view": ("walks", pipelines.make_pretext_pipeline,
+                                   dict(batch_size=8, k=4, batch_by="view", target="other_view")),
+    "clip_pair": ("random", pipelines.make_clip_pair_pipeline, dict(batch_size=8, frames=4, span=6)),
+    "clip_pair_two_copies": ("random", pipelines.make_clip_pair_pipeline,
+                             dict(batch_size=8, frames=4, pairs="two_copies")),
+    "clip_pair_other_view": ("walks", pipelines.make_clip_pair_pipeline,
+                             dict(batch_size=8, frames=3, span=4, pairs="other_view_clips")),
+    "triplet": ("random", pipelines.make_triplet_pipeline,
+                dict(subjects_per_batch=P, sequences_per_subject=K, frames=T)),
+    "triplet_unordered_process_1_of_2": ("random", pipelines.make_triplet_pipeline,
+                                         dict(subjects_per_batch=P, sequences_per_subject=K, frames=T,
+                                              ordered=False, process_index=1, process_count=2)),
+    "triplet_raw_frames": ("grey", pipelines.make_triplet_pipeline,
+                           dict(subjects_per_batch=P, sequences_per_subject=K, frames=T)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BACK_END_CASES))
+def test_numpy_back_end_makes_the_tf_data_batches(source, case):
+    """Same keys, dtypes, shapes and bytes, batch by batch, from batch 0 and resumed at batch 5."""
+    pytest.importorskip("tensorflow")
+    which, make, kwargs = BACK_END_CASES[case]
+    src = {"random": source, "walks": _walks_source()[0],
+           "grey": RandomSource(LENGTHS, SUBJECTS, binary=False)}[which]
+    args = dict(TOPOLOGY, seed=3, progress=False)
+    args.update(kwargs)
+    store = pipelines.FrameStore.load(src, np.arange(len(src.metas)), progress=False)
+    assert store.packed == (which == "random")  # the others hold values other than 0/255: raw frames
+
+    def batches(backend, start, n):
+        return take(make(src, np.arange(len(src.metas)), backend=backend, start_batch=start,
+                         store=store, **args), n)
+
+    uninterrupted = batches("numpy", 0, 8)
+    for start, expected in ((0, batches("tf", 0, 3)), (5, batches("tf", 5, 3))):
+        for got in (batches("numpy", start, 3), uninterrupted[start:start + 3]):
+            for a, b in zip(expected, got, strict=True):
+                assert sorted(a) == sorted(b)
+                for key in a:
+                    assert (a[key].dtype, a[key].shape) == (b[key].dtype, b[key].shape), key
+                    np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert not np.array_equal(uninterrupted[0][next(iter(uninterrupted[0]))],
+                              uninterrupted[1][next(iter(uninterrupted[1]))])
+
+
+def test_the_back_end_is_an_argument_then_the_environment(monkeypatch):
+    monkeypatch.setenv(pipelines.BACKEND_ENV, "numpy")
+    assert pipelines.resolve_backend() == "numpy"
+    assert pipelines.resolve_backend("tf") == "tf"
+    monkeypatch.setenv(pipelines.BACKEND_ENV, "torch")
+    with pytest.raises(ValueError, match=r"SELFGAIT_INPUT_BACKEND='torch': expected one of tf, numpy"):
+        pipelines.resolve_backend()
+    with pytest.raises(ValueError, match=r"backend='jax'"):
+        pipelines.resolve_backend("jax")
+
+
+def test_numpy_back_end_refuses_a_negative_start_and_stops_its_threads(source, store):
+    with pytest.raises(ValueError, match="start_batch must be >= 0"):
+        triplet(source, store, backend="numpy", start_batch=-1)
+    iterator = triplet(source, store, backend="numpy")
+    take(iterator, 2)
+    iterator.close()
+    deadline = time.monotonic() + 20
+    while any(t.name.startswith("selfgait-input") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the input threads outlived their iterator"
+        time.sleep(0.05)

@@ -155,6 +155,8 @@ def _bad_configs(tmp_path):
         (with_(pre, **{"byol.min_online_frames": pre.byol.k + 1}), "byol.min_online_frames"),
         (with_(pre, **{"data.name": "casia_c"}), "data.name"),
         (with_(fine, **{"data.name": "casia_b", "data.root": str(tmp_path / "missing")}), "data.root"),
+        # a root for a generated dataset: the run would train on SynthGait, not on what it names
+        (with_(fine, **{"data.root": str(tmp_path)}), "data.root"),
         (with_(pre, **{"model.name": "gaitnet"}), "model.name"),
         (with_(pre, **{"model.name": "gaitset"}), "model.name"),  # no BYOL form
         (with_(pre, **{"model.conv_formulation": "winograd"}), "model.conv_formulation"),

@@ -1,12 +1,13 @@
 """train/metrics.py: the scalars TrainLog writes reach metrics.jsonl and TensorBoard's event file."""
 
 import json
+import sys
 
 import pytest
 from tensorboard.backend.event_processing import plugin_event_accumulator as accumulator
 from tensorboard.util import tensor_util
 
-from selfgait_jax.train.metrics import TrainLog
+from selfgait_jax.train.metrics import EventFileScalars, TrainLog
 
 
 def _tensorboard_scalars(logdir) -> dict:
@@ -17,8 +18,14 @@ def _tensorboard_scalars(logdir) -> dict:
             for tag in events.Tags()["tensors"]}
 
 
-def test_scalars_reach_tensorboard_and_jsonl(tmp_path):
+@pytest.mark.parametrize("writer", ["clu", "tensorboard alone"])
+def test_scalars_reach_tensorboard_and_jsonl(tmp_path, monkeypatch, writer):
+    """clu's writer, or where clu (or the TensorFlow it writes with) does not import, the
+    tensorboard package's own: the same scalars reach the event files either way."""
+    if writer != "clu":
+        monkeypatch.setitem(sys.modules, "clu", None)  # `from clu import ...` raises ImportError
     log = TrainLog(str(tmp_path), total_steps=4, start_step=0, name="test")
+    assert isinstance(log._tb, EventFileScalars) == (writer != "clu")
     log.write(2, {"loss": 1.5, "lr": 1e-4})
     log.write(4, {"loss": 0.75, "lr": 1e-4})
     log.write_eval(4, {"eval/NM_rank1": 81.25})

@@ -1,333 +1,134 @@
-"""tf.data training pipelines: pretext windows or clip pairs (pretraining) and P x K triplet batches
-(fine-tuning).
+"""Training input pipelines: pretext windows or clip pairs (pretraining) and P x K triplet batches
+(fine-tuning), each an endless iterator of numpy batches, batch ``start_batch`` first.
 
-How it works, and why:
-- The needed sequences are loaded from the SequenceSource once, into memory (`FrameStore`). Binary
-  silhouettes are bit-packed (np.packbits: 352 bytes a 64x44 frame, 8x smaller), so a whole
-  SynthGait-B / CASIA-B training split takes a few hundred MB; a source with other values than 0/255
-  is kept as raw uint8, never altered. A prepared TFDS dataset (data.tfds_dir) is loaded the same way,
-  record by record (tfds_source.py); streaming its records through tf.data with a shuffle buffer
-  instead could not give "batch i is a pure function of (seed, i)"; in memory we index directly.
-- Which frames make up batch i is decided by the numpy samplers of `sampling.py` (pure in (seed, i),
-  see there for short sequences: triplet windows read them cyclically; pretext windows never wrap, so
-  a short sequence gives a shorter, masked online window, and one too short for any window is
-  skipped, counted in one INFO line when the pipeline is built). Only those small index
-  arrays cross from numpy to TensorFlow; gathering and unpacking the frames are TF ops, run in
-  parallel map calls outside the GIL, then prefetched. `start_batch=n` starts the counter at n, so a
-  resumed run gets exactly the batches n, n+1, ... of an uninterrupted one.
-- tf.data's autotuning is off (`_finish`): deleting an iterator could wait up to a minute for its
-  optimisation thread, which stalled the end of training stages.
-- Each process produces its rows of the global batch (`batching.process_rows`); the global batch must
-  divide by the device count and the process count (a ValueError naming the config key otherwise).
-- TensorFlow must not take GPU memory from JAX: GPUs are hidden from it at import.
+What batch i holds is decided once, by a plan (``batch_plans.py``: the frames stored in memory,
+bit-packed, and the numpy samplers, pure in (seed, i)), so ``start_batch=n`` gives exactly the batches
+n, n+1, ... of an uninterrupted run. Two back ends make a plan's batches, the same arrays bit for bit
+(tests/test_pipelines.py compares them):
+
+- ``"tf"``: tf.data (``tf_input.py``): the frames are gathered and unpacked by TF ops in parallel map
+  calls, then prefetched.
+- ``"numpy"``: ``BatchPlan.batch`` in ``NUMPY_WORKERS`` background threads (np.unpackbits releases
+  the GIL), ``PREFETCH_BATCHES`` batches ahead of the training step. It is what a GPU host without
+  TensorFlow trains with (docs/gpu_recipe.md).
+
+Which one: the ``backend`` argument; else the environment variable ``SELFGAIT_INPUT_BACKEND``
+(``tf`` or ``numpy``); else ``tf`` when TensorFlow imports and ``numpy`` when it does not (said once
+in an INFO line). An environment variable rather than a config key because the choice changes no
+batch, so no run's config, stored with its checkpoints, should depend on the host it ran on.
+Importing this module imports no TensorFlow.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import collections
+import concurrent.futures
+import functools
 import logging
+import os
 from typing import Iterator, Sequence
 
 import numpy as np
-import tensorflow as tf
 
-from selfgait_jax.data import batching, sampling
-from selfgait_jax.data.sequence import FRAME_SHAPE, describe_sequence, load_sequence
-from selfgait_jax.errors import ConfigError
-from selfgait_jax.progress import progress as progress_bar
+from selfgait_jax.data import batch_plans
+from selfgait_jax.data.batch_plans import FrameStore  # noqa: F401  (the pipelines' `store=` argument)
 
 _log = logging.getLogger(__name__)
 
-try:
-    tf.config.set_visible_devices([], "GPU")
-except RuntimeError:  # TF devices already initialised (TF imported elsewhere first): nothing to hide now
-    _log.warning("TensorFlow was initialised before selfgait_jax.data.pipelines; it may see GPUs")
-
-# Byte value -> its 8 pixels (0/255), most significant bit first, as np.packbits writes them.
-_UNPACK_TABLE = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) * np.uint8(255)
-
-PRETEXT_BATCH_KEY = "byol.batch_size"
-TRIPLET_BATCH_KEY = "triplet.P*triplet.K"
+BACKENDS = ("tf", "numpy")
+BACKEND_ENV = "SELFGAIT_INPUT_BACKEND"
+# The numpy back end: batches made ahead of the training step, by this many threads. A full-size
+# batch (128 sequences x 30 frames) takes about 15 ms to gather and unpack on one core.
+PREFETCH_BATCHES = 4
+NUMPY_WORKERS = 2
 
 
-def _is_binary(frames: np.ndarray) -> bool:
-    return bool(np.all((frames == 0) | (frames == 255)))
+def _tf_input():
+    """The tf.data back end's module; importing it imports TensorFlow."""
+    from selfgait_jax.data import tf_input  # pylint: disable=g-import-not-at-top
+
+    return tf_input
 
 
-@dataclasses.dataclass(frozen=True)
-class FrameStore:
-    """The frames of `indices` of a source, concatenated in memory; bit-packed if all are binary."""
-
-    indices: np.ndarray  # int64 [N] source indices, in store order
-    frames: np.ndarray  # uint8 [total, 352] if packed else [total, 64, 44]
-    offsets: np.ndarray  # int64 [N] first row of each sequence in `frames`
-    lengths: np.ndarray  # int64 [N]
-    packed: bool
-
-    @classmethod
-    def load(cls, source, indices: Sequence[int], *, progress: bool = True) -> "FrameStore":
-        """Load every sequence once. A sequence with a wrong shape, dtype or no frames is an error."""
-        indices = np.asarray(indices, dtype=np.int64)
-        if indices.ndim != 1 or indices.size == 0:
-            raise ValueError(f"no sequences of {source.name} to load (indices shape {indices.shape})")
-        chunks, packed = [], True
-        for i in progress_bar(indices.tolist(), desc=f"loading {len(indices)} sequences of {source.name}",
-                              unit="seq", enabled=progress):
-            frames = load_sequence(source, i)
-            if packed and not _is_binary(frames):
-                _log.info("%s is not binary (0/255); keeping raw uint8 frames",
-                             describe_sequence(source, i))
-                chunks, packed = [_unpack_rows(c) for c in chunks], False
-            chunks.append(_pack_rows(frames) if packed else frames)
-        lengths = np.array([len(c) for c in chunks], dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        return cls(indices, np.concatenate(chunks), offsets, lengths, packed)
-
-    def sequence(self, j: int) -> np.ndarray:
-        """The frames uint8 [T, 64, 44] of the j-th stored sequence (source index `indices[j]`)."""
-        rows = self.frames[self.offsets[j]:self.offsets[j] + self.lengths[j]]
-        return _unpack_rows(rows) if self.packed else rows
-
-    def __len__(self) -> int:
-        return len(self.indices)
+@functools.cache
+def _default_backend() -> str:
+    try:
+        _tf_input()
+    except ImportError as error:
+        _log.info("input pipeline: numpy back end (TensorFlow does not import: %s)", error)
+        return "numpy"
+    return "tf"
 
 
-def _pack_rows(frames: np.ndarray) -> np.ndarray:
-    return np.packbits(frames.reshape(len(frames), -1) > 0, axis=1)
+def resolve_backend(backend: str | None = None) -> str:
+    """The back end the pipelines use: ``backend``, else ``$SELFGAIT_INPUT_BACKEND``, else "tf"
+    when TensorFlow imports, else "numpy". An unknown name is a ValueError naming where it came from."""
+    chosen = backend or os.environ.get(BACKEND_ENV, "")
+    if not chosen:
+        return _default_backend()
+    if chosen not in BACKENDS:
+        where = f"backend={backend!r}" if backend else f"{BACKEND_ENV}={chosen!r}"
+        raise ValueError(f"{where}: expected one of {', '.join(BACKENDS)}")
+    return chosen
 
 
-def _unpack_rows(rows: np.ndarray) -> np.ndarray:
-    return _UNPACK_TABLE[rows].reshape(len(rows), *FRAME_SHAPE)
-
-
-def _frames_op(store: FrameStore):
-    """A TF function: flat frame rows int64 [...] -> uint8 frames [..., 64, 44]."""
-    frames = tf.constant(store.frames)
-    table = tf.constant(_UNPACK_TABLE)
-    packed = store.packed
-
-    def gather(rows):
-        x = tf.gather(frames, rows)
-        if packed:
-            x = tf.gather(table, tf.cast(x, tf.int32))  # [..., 352, 8]
-        return tf.reshape(x, tf.concat([tf.shape(rows), FRAME_SHAPE], axis=0))
-
-    return gather
-
-
-def _indexed_dataset(plan_fn, out_types, start_batch: int) -> tf.data.Dataset:
-    """Batch numbers start_batch, start_batch+1, ... mapped through a numpy plan function."""
+def numpy_batches(plan: batch_plans.BatchPlan, start_batch: int = 0) -> Iterator[dict[str, np.ndarray]]:
+    """The numpy back end: ``plan.batch(start_batch)``, ``plan.batch(start_batch + 1)``, ... made
+    ahead in background threads, handed out in order. Closing the iterator (or dropping it) cancels
+    the batches not yet started."""
     if start_batch < 0:
         raise ValueError(f"start_batch must be >= 0, got {start_batch}")
 
-    def plan(i):
-        return tf.numpy_function(plan_fn, [i], out_types, stateful=False)
+    def generate():
+        pool = concurrent.futures.ThreadPoolExecutor(NUMPY_WORKERS, thread_name_prefix="selfgait-input")
+        pending = collections.deque()
+        number = start_batch
+        try:
+            while True:
+                while len(pending) < PREFETCH_BATCHES:
+                    pending.append(pool.submit(plan.batch, number))
+                    number += 1
+                yield pending.popleft().result()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
-    return tf.data.Dataset.counter(start=start_batch).map(
-        plan, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-
-# Batches made ahead of the training step. A fixed depth, since autotuning is off (see `_finish`).
-PREFETCH_BATCHES = 2
-
-
-def _finish(ds: tf.data.Dataset) -> tf.data.Dataset:
-    """Prefetch, with tf.data's autotuning turned off.
-
-    Autotuning runs one optimisation thread per iterator (Model::OptimizeLoop) that sleeps between
-    rounds, the period doubling up to 60 s; deleting the iterator cancels and joins it. TensorFlow
-    wakes the thread before it marks the iterator cancelled, so on a busy machine the thread can see
-    "not cancelled" and sleep out the rest of its period: the end of a few-minute training stage
-    stalled for up to a minute (main thread in RootDataset::Iterator::~Iterator). Without autotuning
-    there is no such thread; AUTOTUNE map parallelism then means one call per core.
-    """
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return ds.prefetch(PREFETCH_BATCHES).with_options(options)
+    return generate()
 
 
-def _load_store(source, indices, store: FrameStore | None, progress: bool) -> FrameStore:
-    if store is None:
-        return FrameStore.load(source, indices, progress=progress)
-    if not np.array_equal(store.indices, np.asarray(indices)):
-        raise ValueError("the given FrameStore holds other sequences than `indices`")
-    return store
+def _batches(plan: batch_plans.BatchPlan, start_batch: int, backend: str | None):
+    if resolve_backend(backend) == "numpy":
+        return numpy_batches(plan, start_batch)
+    return _tf_input().dataset(plan, start_batch).as_numpy_iterator()
 
 
-def _view_groups(views: np.ndarray, batch_by: str) -> np.ndarray | None:
-    """The group each stored sequence's batches are drawn by: with ``batch_by="view"`` its camera
-    view (``views``, `_view_indices`), else none."""
-    if batch_by not in sampling.PRETEXT_BATCH_BY:
-        raise ConfigError("byol.batch_by", f"{batch_by!r}: expected one of {sampling.PRETEXT_BATCH_BY}")
-    return views if batch_by == "view" else None
+def make_pretext_pipeline(source, indices: Sequence[int], *, start_batch: int = 0,
+                          backend: str | None = None, **kwargs) -> Iterator[dict[str, np.ndarray]]:
+    """Pretext windows (``batch_plans.pretext_plan`` says what a batch holds and takes ``kwargs``)."""
+    return _batches(batch_plans.pretext_plan(source, indices, **kwargs), start_batch, backend)
 
 
-def _view_indices(source, store: FrameStore) -> np.ndarray:
-    """int32 per stored sequence: its camera view's index among the stored views, sorted (so the
-    indices keep the views' order)."""
-    names = np.array([source.metas[i].view for i in store.indices.tolist()])
-    return np.searchsorted(np.unique(names), names).astype(np.int32)
+def make_clip_pair_pipeline(source, indices: Sequence[int], *, start_batch: int = 0,
+                            backend: str | None = None, **kwargs) -> Iterator[dict[str, np.ndarray]]:
+    """Clip pairs of the two-clip pretexts (``batch_plans.clip_pair_plan``; ``kwargs`` go there)."""
+    return _batches(batch_plans.clip_pair_plan(source, indices, **kwargs), start_batch, backend)
 
 
-def _other_views_of_each_walk(source, store: FrameStore) -> tuple:
-    """Per stored sequence: the store positions of the same walk (subject, type) at other views."""
-    metas = [source.metas[i] for i in store.indices.tolist()]
-    walks: dict = {}
-    for j, m in enumerate(metas):
-        walks.setdefault((m.subject, m.type), []).append(j)
-    return tuple(np.array([o for o in walks[(m.subject, m.type)] if metas[o].view != m.view], np.int64)
-                 for m in metas)
+def make_triplet_pipeline(source, indices: Sequence[int], *, start_batch: int = 0,
+                          backend: str | None = None, **kwargs) -> Iterator[dict[str, np.ndarray]]:
+    """P x K triplet batches (``batch_plans.triplet_plan``; ``kwargs`` go there)."""
+    return _batches(batch_plans.triplet_plan(source, indices, **kwargs), start_batch, backend)
 
 
-def pretext_dataset(source, indices: Sequence[int], *, batch_size: int, k: int = 30, seed: int = 0,
-                    min_online_frames: int = 1, batch_by: str = "", target: str = "next_frame",
-                    start_batch: int = 0,
-                    process_index: int | None = None,
-                    process_count: int | None = None, device_count: int | None = None,
-                    store: FrameStore | None = None, progress: bool = True) -> tf.data.Dataset:
-    """Unlabeled pretext batches: {"frames": uint8 [b, k, 64, 44], "mask": bool [b, k],
-    "target_frame": uint8 [b, 64, 44]}.
-
-    `batch_size` is the global batch; b = batch_size / process_count rows come from this process.
-    Row r: m consecutive frames of one sequence online (m = k when the sequence has more than k
-    frames, else its length - 1; slots m..k-1 repeat frame m-1 with mask False) and the frame right
-    after them as the target, never one of the online frames. Sequences with fewer than
-    `min_online_frames` + 1 frames are skipped (logged); a ValueError names the key if none is left.
-    `batch_by="view"`: every batch comes from one camera view (`sampling.PretextSampler.groups`).
-    `target="other_view"` (an extension, not the paper): the target frame is a random frame of the same
-    walk (subject and type) seen by another camera; sequences with no other view are skipped.
-    """
-    p_index, p_count, d_count = batching.resolve_topology(process_index, process_count, device_count)
-    local = batching.check_global_batch(batch_size, PRETEXT_BATCH_KEY, d_count, p_count)
-    rows = batching.process_rows(batch_size, p_index, p_count)
-    store = _load_store(source, indices, store, progress)
-    groups = _view_groups(_view_indices(source, store), batch_by)
-    if target not in sampling.PRETEXT_TARGETS:
-        raise ConfigError("pretext.name", f"pretext windows {target!r}: expected one of {sampling.PRETEXT_TARGETS}")
-    partners = _other_views_of_each_walk(source, store) if target == "other_view" else None
-    sampler = sampling.PretextSampler(store.lengths, batch_size=batch_size, k=k, seed=seed,
-                                      min_online_frames=min_online_frames, name=source.name,
-                                      groups=groups, partners=partners)
-    if sampler.too_short or sampler.shortened:
-        _log.info("pretext windows of %s: %d of %d sequences skipped (fewer than %s + 1 = %d "
-                  "frames); %d shorter than k + 1 = %d frames give masked, shorter online windows",
-                  source.name, sampler.too_short, len(store), sampling.MIN_ONLINE_KEY,
-                  min_online_frames + 1, sampler.shortened, k + 1)
-    offsets = store.offsets  # the closures keep only this, not the numpy frames
-
-    def plan(i):
-        chosen = sampler(int(i))
-        flat = offsets[chosen["sequence"][rows], None] + chosen["frame"][rows]
-        if "target_sequence" in chosen:
-            flat[:, -1] = offsets[chosen["target_sequence"][rows]] + chosen["frame"][rows, -1]
-        return flat, chosen["mask"][rows]
-
-    gather = _frames_op(store)
-
-    def assemble(flat_rows, mask):
-        flat_rows = tf.ensure_shape(flat_rows, (local, k + 1))
-        window = gather(flat_rows)
-        return {"frames": window[:, :k], "mask": tf.ensure_shape(mask, (local, k)),
-                "target_frame": window[:, k]}
-
-    ds = _indexed_dataset(plan, (tf.int64, tf.bool), start_batch)
-    return _finish(ds.map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
+def pretext_dataset(source, indices: Sequence[int], *, start_batch: int = 0, **kwargs):
+    """``make_pretext_pipeline``'s batches as a ``tf.data.Dataset`` (imports TensorFlow)."""
+    return _tf_input().dataset(batch_plans.pretext_plan(source, indices, **kwargs), start_batch)
 
 
-def clip_pair_dataset(source, indices: Sequence[int], *, batch_size: int, frames: int = 16,
-                      span: int = 20, pairs: str = "two_clips", batch_by: str = "", seed: int = 0,
-                      start_batch: int = 0,
-                      process_index: int | None = None, process_count: int | None = None,
-                      device_count: int | None = None, store: FrameStore | None = None,
-                      progress: bool = True) -> tf.data.Dataset:
-    """Unlabeled clip pairs of the two-clip pretexts: {"clip_a", "clip_b": uint8 [b, frames, 64, 44]},
-    two clips of the same sequence, or with pairs="other_view_clips" of the same walk (subject and
-    type) at two camera views (see `sampling.ClipPairSampler` for `pairs` and `span`);
-    `batch_by="view"`: every batch from one camera view. "views": int32 [b, 2], the camera views
-    of clip a and clip b as indices among the pool's sorted views (metadata, not labels: a queue
-    of negatives can keep to a view).
-
-    Every slot holds a real frame (a short sequence repeats frames), so there is no mask; the
-    augmentations are applied in the train step (`train/augment.py`).
-    """
-    p_index, p_count, d_count = batching.resolve_topology(process_index, process_count, device_count)
-    local = batching.check_global_batch(batch_size, PRETEXT_BATCH_KEY, d_count, p_count)
-    rows = batching.process_rows(batch_size, p_index, p_count)
-    store = _load_store(source, indices, store, progress)
-    partners = _other_views_of_each_walk(source, store) if pairs == "other_view_clips" else None
-    views = _view_indices(source, store)
-    sampler = sampling.ClipPairSampler(store.lengths, batch_size, frames, span, pairs, seed,
-                                       groups=_view_groups(views, batch_by), partners=partners)
-    offsets = store.offsets  # the closures keep only this, not the numpy frames
-
-    def plan(i):
-        chosen = sampler(int(i))
-        a = offsets[chosen["sequence"][rows], None] + chosen["frame_a"][rows]
-        b = offsets[chosen["sequence_b"][rows], None] + chosen["frame_b"][rows]
-        return np.concatenate([a, b], axis=1), np.stack(
-            [views[chosen["sequence"][rows]], views[chosen["sequence_b"][rows]]], axis=1)
-
-    gather = _frames_op(store)
-
-    def assemble(flat_rows, clip_views):
-        clips = gather(tf.ensure_shape(flat_rows, (local, 2 * frames)))
-        return {"clip_a": clips[:, :frames], "clip_b": clips[:, frames:],
-                "views": tf.ensure_shape(clip_views, (local, 2))}
-
-    ds = _indexed_dataset(plan, (tf.int64, tf.int32), start_batch)
-    return _finish(ds.map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
+def clip_pair_dataset(source, indices: Sequence[int], *, start_batch: int = 0, **kwargs):
+    """``make_clip_pair_pipeline``'s batches as a ``tf.data.Dataset`` (imports TensorFlow)."""
+    return _tf_input().dataset(batch_plans.clip_pair_plan(source, indices, **kwargs), start_batch)
 
 
-def triplet_dataset(source, indices: Sequence[int], *, subjects_per_batch: int = 8,
-                    sequences_per_subject: int = 16, frames: int = 30, ordered: bool = True,
-                    seed: int = 0, start_batch: int = 0, process_index: int | None = None,
-                    process_count: int | None = None, device_count: int | None = None,
-                    store: FrameStore | None = None, progress: bool = True) -> tf.data.Dataset:
-    """Labeled P x K batches: {"frames": uint8 [b, frames, 64, 44], "mask": bool [b, frames], "label": int32 [b]}.
-
-    `indices` is the labeled set (e.g. the label-fraction subset). Labels number the distinct subjects
-    of that set in sorted order. Every frame slot holds a real frame (short sequences are read
-    cyclically or with repetition, see `sampling`), so the mask is all True; it is there so that
-    triplet batches and inference batches share one model signature.
-    """
-    p_index, p_count, d_count = batching.resolve_topology(process_index, process_count, device_count)
-    global_batch = subjects_per_batch * sequences_per_subject
-    local = batching.check_global_batch(global_batch, TRIPLET_BATCH_KEY, d_count, p_count)
-    rows = batching.process_rows(global_batch, p_index, p_count)
-    store = _load_store(source, indices, store, progress)
-    subjects = [source.metas[i].subject for i in store.indices.tolist()]
-    _, labels = np.unique(np.array(subjects), return_inverse=True)
-    sampler = sampling.TripletSampler(labels, store.lengths, subjects_per_batch, sequences_per_subject,
-                                      frames, ordered, seed)
-
-    offsets = store.offsets  # the closures keep only this, not the numpy frames
-
-    def plan(i):
-        chosen = sampler(int(i))
-        flat = offsets[chosen["sequence"][rows], None] + chosen["frame"][rows]
-        return flat, chosen["label"][rows]
-
-    gather = _frames_op(store)
-
-    def assemble(flat_rows, label):
-        flat_rows = tf.ensure_shape(flat_rows, (local, frames))
-        return {"frames": gather(flat_rows), "mask": tf.ones((local, frames), tf.bool),
-                "label": tf.ensure_shape(label, (local,))}
-
-    ds = _indexed_dataset(plan, (tf.int64, tf.int32), start_batch)
-    return _finish(ds.map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
-
-
-def make_pretext_pipeline(source, indices: Sequence[int], **kwargs) -> Iterator[dict[str, np.ndarray]]:
-    """`pretext_dataset(...)` as an endless iterator of numpy dicts (batch start_batch first)."""
-    return pretext_dataset(source, indices, **kwargs).as_numpy_iterator()
-
-
-def make_clip_pair_pipeline(source, indices: Sequence[int], **kwargs) -> Iterator[dict[str, np.ndarray]]:
-    """`clip_pair_dataset(...)` as an endless iterator of numpy dicts (batch start_batch first)."""
-    return clip_pair_dataset(source, indices, **kwargs).as_numpy_iterator()
-
-
-def make_triplet_pipeline(source, indices: Sequence[int], **kwargs) -> Iterator[dict[str, np.ndarray]]:
-    """`triplet_dataset(...)` as an endless iterator of numpy dicts (batch start_batch first)."""
-    return triplet_dataset(source, indices, **kwargs).as_numpy_iterator()
+def triplet_dataset(source, indices: Sequence[int], *, start_batch: int = 0, **kwargs):
+    """``make_triplet_pipeline``'s batches as a ``tf.data.Dataset`` (imports TensorFlow)."""
+    return _tf_input().dataset(batch_plans.triplet_plan(source, indices, **kwargs), start_batch)

@@ -4,7 +4,7 @@ Batch i depends only on the seed and i, never on what came before, so the data p
 stores is just the next batch number and a resumed run sees exactly the batches an uninterrupted run
 would have seen. The samplers return *indices* for the whole global batch (cheap); every process
 computes the same plan and keeps its own rows (`batching.process_rows`). The frames themselves are
-gathered by the tf.data pipelines.
+gathered by the input pipelines (batch_plans.py, pipelines.py).
 
 Short sequences:
 - Triplet windows: never dropped. Gait is periodic, so a sequence shorter than the window is read

@@ -119,6 +119,10 @@ def _check_data(config):
     if dataset.needs_root and not data.tfds_dir and not (data.root and os.path.exists(data.root)):
         _fail("data.root", f"{data.root!r} is not a folder or a packed file (tools/pack_dataset.py); "
               f"{data.name} is read from disk (or set data.tfds_dir to a prepared copy)")
+    if dataset.generated and data.root:  # else the run would quietly train on SynthGait
+        trees = ", ".join(n for n, d in datasets.DATASETS.items() if d.needs_root)
+        _fail("data.root", f"{data.root!r} is given, but data.name={data.name!r} is generated and reads "
+              f"no files; set data.name to the dataset it holds ({trees})")
     if data.partition:
         if not dataset.labelled:
             _fail("data.partition", f"{data.name} has no train/test protocol for a partition file")

@@ -2,9 +2,10 @@
 
 Scalars arrive here already on the host: the loop fetches device values only every ``log_every``
 steps. TensorBoard events are written by ``clu.metric_writers.SummaryWriter`` (TensorFlow's summary
-writer; clu's TensorFlow writer needs the ``tensorboard`` package, a dependency of selfgait_jax).
-clu is imported when a TrainLog is made, so importing this module needs neither TensorFlow nor
-TensorBoard.
+writer; clu's TensorFlow writer needs the ``tensorboard`` package, a dependency of selfgait_jax), or,
+where clu or TensorFlow does not import (a GPU host with JAX only), by the ``tensorboard`` package's
+own event file writer, which writes the same scalar summaries. Both are imported when a TrainLog is
+made, so importing this module needs neither TensorFlow nor TensorBoard.
 """
 
 import json
@@ -16,13 +17,42 @@ _log = logging.getLogger(__name__)
 
 
 def _tensorboard_writer(logdir: str):
-    """A plain TensorBoard writer (no console logging of its own: TrainLog prints the progress)."""
+    """A plain TensorBoard writer (no console logging of its own: TrainLog prints the progress):
+    clu's, else, without clu or TensorFlow, ``EventFileScalars``."""
     try:
         from clu import metric_writers  # pylint: disable=g-import-not-at-top
     except ImportError as error:
-        raise ImportError(f"TensorBoard logging needs the tensorboard package, a dependency of "
-                          f"selfgait_jax (pip install tensorboard): {error}") from error
+        _log.info("TensorBoard events by the tensorboard package's writer (clu does not import: %s)", error)
+        return EventFileScalars(logdir)
     return metric_writers.SummaryWriter(logdir)
+
+
+class EventFileScalars:
+    """Scalars as TensorBoard event files with the ``tensorboard`` package alone (no TensorFlow):
+    the summaries clu's writer makes, a float32 scalar tensor under TensorBoard's "scalars" plugin."""
+
+    def __init__(self, logdir: str):
+        try:
+            # pylint: disable=g-import-not-at-top
+            from tensorboard.compat.proto import event_pb2
+            from tensorboard.plugins.scalar import summary_v2
+            from tensorboard.summary.writer.event_file_writer import EventFileWriter
+        except ImportError as error:
+            raise ImportError(f"TensorBoard logging needs the tensorboard package, a dependency of "
+                              f"selfgait_jax (pip install tensorboard): {error}") from error
+        self._event, self._scalar = event_pb2.Event, summary_v2.scalar_pb
+        self._writer = EventFileWriter(logdir)
+
+    def write_scalars(self, step: int, scalars: dict):
+        for tag, value in scalars.items():
+            self._writer.add_event(self._event(wall_time=time.time(), step=int(step),
+                                               summary=self._scalar(tag, float(value))))
+
+    def flush(self):
+        self._writer.flush()
+
+    def close(self):
+        self._writer.close()
 
 
 class TrainLog:

@@ -10,16 +10,12 @@
 # Writes the JSON files and a copy of docs/benchmarks.md with the new lines to OUT_DIR: the runs
 # pass --append-docs, so this checkout's docs/benchmarks.md gets the lines too (run it in a
 # throwaway copy, as on a lent machine, or commit them).
-# Wheels carried in .whl/ (ml-collections; see docs/performance.md) are installed first.
+# Wheels carried in .whl/ (ml-collections; see docs/performance.md) are installed first
+# (tools/lent_machine.sh).
 set -euo pipefail
 out=${1:?usage: bash tools/bench/benchmark_gpu.sh OUT_DIR}
 mkdir -p "$out"
-if compgen -G ".whl/*.whl" >/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-fi
-export PYTHONUNBUFFERED=1
+source tools/lent_machine.sh
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader | tee "$out/gpu.txt" || true
 python3 tools/bench/benchmark.py --out="$out/finetune_fp32.json" --stage=finetune --batch=8x16 \
   --steps=20 --skip-input --eval-sequences=5500 --append-docs
