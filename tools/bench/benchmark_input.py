@@ -44,6 +44,9 @@ def main(argv=None):
     parser.add_argument("--with-step", action="store_true",
                         help="also time the full-size SelfGait triplet step on a 2x4 batch of the same "
                              "pipeline, and report the ratio (the issue asks for >= 3)")
+    parser.add_argument("--backend", choices=pipelines.BACKENDS, default=None,
+                        help="the pipelines' back end (default: as training picks it, "
+                             "pipelines.resolve_backend)")
     parser.add_argument("--out", help="write the result as JSON here (default: print it only)")
     parser.add_argument("--append-docs", action="store_true",
                         help="also append the result's line to docs/benchmarks.md (a tracked file)")
@@ -64,7 +67,8 @@ def main(argv=None):
 
     it = pipelines.make_triplet_pipeline(
         source, indices, subjects_per_batch=args.P, sequences_per_subject=args.K, frames=args.frames,
-        ordered=not args.unordered, store=store, process_index=0, process_count=1, device_count=1)
+        ordered=not args.unordered, store=store, process_index=0, process_count=1, device_count=1,
+        backend=args.backend)
     for _ in range(3):
         next(it)
     start = time.perf_counter()
@@ -81,6 +85,7 @@ def main(argv=None):
         "frames_in_source": int(store.lengths.sum()), "packed": store.packed,
         "store_mb": round(store.frames.nbytes / 2**20, 1), "load_s": round(load_s, 2),
         "batch_shape": list(batch["frames"].shape), "ordered": not args.unordered,
+        "backend": pipelines.resolve_backend(args.backend),
         "batches": args.batches, "seconds": round(elapsed, 3),
         "sequences_per_s": round(sequences / elapsed, 1),
     }
@@ -129,8 +134,9 @@ def _time_triplet_step(source, indices, store, frames: int, ordered: bool, steps
 def _append_line(r: dict) -> None:
     if not BENCHMARKS_MD.exists():
         BENCHMARKS_MD.write_text("# Benchmarks\n\nOne line per measurement: date, tool, machine, shapes, figure.\n\n")
-    line = (f"- {r['date'][:10]} `tools/bench/benchmark_input.py` ({r['machine']}, load average "
-            f"{r['load_average_1min']}): triplet pipeline, "
+    line = (f"- {r['date'][:10]} `tools/bench/benchmark_input.py --backend={r['backend']}` "
+            f"({r['machine']}, load average {r['load_average_1min']}): triplet pipeline "
+            f"({r['backend']} back end), "
             f"batch {'x'.join(map(str, r['batch_shape']))} uint8, {'ordered' if r['ordered'] else 'unordered'}, "
             f"{r['source']} source of {r['sequences_in_source']} sequences ({r['store_mb']} MB bit-packed in "
             f"memory, loaded in {r['load_s']} s): **{r['sequences_per_s']:.0f} sequences/s**")
