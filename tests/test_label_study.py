@@ -320,22 +320,33 @@ def test_on_casia_b_the_yardstick_runs_first_on_every_seed_then_the_other_fracti
         label_rows.pretraining(OTHER, seed, CASIA), label_rows.pretraining(OTHER, seed, CASIA, onestep=True),
         label_rows.fine_tuning(OTHER, 0.1, seed, CASIA))]
     assert plan[:21] == yardstick
-    assert [(r.fraction, r.seed) for r in plan[21:57]] == [
+    # Then the transfer row: the paper pretext on the SynthGait SG-2 pool for about the steps of the
+    # pretraining on CASIA-B's training subjects, fine-tuned at the yardstick fraction, seed by seed.
+    transfer = plan[21:30]
+    assert [r.folder for r in transfer[:3]] == [
+        "pretrain/paper_sg2_3passes/seed0", "pretrain/paper_sg2_3passes_1step/seed0", "finetune/paper_sg2_3passes/0.1/seed0"]
+    assert [r.seed for r in transfer] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert transfer[2].init == transfer[0] and transfer[1] == transfer[0].twin
+    assert abs(transfer[0].steps - plan[0].steps) / plan[0].steps < 0.01  # 3,056 against 3,041
+    assert [(r.fraction, r.seed) for r in plan[30:66]] == [
         (f, s) for f in (0.05, 0.2, 0.4, 1.0) for s in range(3) for _ in starts]
     # Appended (the plan only grows at its end): the reproduction's rows, two seeds.
-    assert plan[57:] == [run for seed in range(2) for run in (
+    assert plan[66:] == [run for seed in range(2) for run in (
         label_rows.fine_tuning("gaitset", 1.0, seed, CASIA), label_rows.fine_tuning("gaitpart", 1.0, seed, CASIA),
         label_rows.fine_tuning("paper", 0.4, seed, CASIA, network="no_hpm"),
         label_rows.fine_tuning("paper", 0.4, seed, CASIA, network="no_mtb"))]
-    assert [r.spec for r in plan[57:61]] == [
+    assert [r.spec for r in plan[66:70]] == [
         "finetune,gaitset,1,0,casia_b", "finetune,gaitpart,1,0,casia_b",
         "finetune,paper,0.4,0,no_hpm,casia_b", "finetune,paper,0.4,0,no_mtb,casia_b"]
-    assert [r.folder for r in plan[57:61]] == ["finetune/gaitset/1/seed0", "finetune/gaitpart/1/seed0",
+    assert [r.folder for r in plan[66:70]] == ["finetune/gaitset/1/seed0", "finetune/gaitpart/1/seed0",
                                                "finetune/paper_no_hpm/0.4/seed0", "finetune/paper_no_mtb/0.4/seed0"]
-    assert plan[59].init.folder == "pretrain/paper_no_hpm/seed0" and plan[57].init is None
-    assert len(set(plan)) == len(plan) == 21 + 36 + 8
+    assert plan[68].init.folder == "pretrain/paper_no_hpm/seed0" and plan[66].init is None
+    assert len(set(plan)) == len(plan) == 21 + 9 + 36 + 8
     for k, run in enumerate(plan):
-        assert run.data == CASIA and label_rows.parse(run.spec) == run, run
+        # a fine-tuning's spec leaves out its start's pool (the runner passes the start's workdir)
+        spec_of = (dataclasses.replace(run, pool_ratio=0.0, passes=label_rows.CASIA_B_PASSES)
+                   if isinstance(run, FineTuning) else run)
+        assert run.data == CASIA and label_rows.parse(run.spec) == spec_of, run
         if isinstance(run, FineTuning) and run.pretraining is not None and label_rows.in_label_study(run):
             assert run.pretraining in plan[:k]  # an ablation's pretraining is trained by its fine-tuning
     assert len({run.folder for run in plan}) == len(plan)
@@ -416,9 +427,33 @@ def test_the_casia_b_goal_is_met_only_when_every_planned_seed_clears_it(tmp_path
     assert f"- **`{OTHER}`:** fine-tuned ≥ +5: not met (2 of 2 seeds: +4.0, +9.0); frozen ≥ +10: met so far " \
            "(1 of 2 seeds: +20.0)." in text
     assert "| 5 % | 10 % | 20 % | 40 % | 100 % |" in text
+    assert ("- **Transfer (10 % labels; pretrained on rendered walkers, fine-tuned on real ones):** `paper`, SG-2 "
+            "pool, 3 passes against w/o PT: pending (no seed finished for both);") in text  # planned, none finished
+    assert "- **`paper`, SG-2 pool, 3 passes:** fine-tuned: pending; frozen: pending." in text
     assert (tmp_path / "images" / "casia_b_label_efficiency.png").is_file()
     assert "`python tools/label_study.py --data=casia_b`" in text
 
+
+
+def test_the_transfer_row_is_judged_against_wo_pt_and_against_pretraining_on_real_silhouettes(tmp_path):
+    runs = Runs(tmp_path / "runs", tmp_path / "archive")
+    plan = label_rows.plan(seeds=2, data=CASIA)
+    for seed, (wo_pt, paper, synthetic) in enumerate(((40, 42, 46), (41, 44, 43))):
+        for start, value in (("wo_pt", wo_pt), ("paper", paper)):
+            fake_fine_tuning(runs, label_rows.fine_tuning(start, 0.1, seed, CASIA), value, value, value)
+        fake_fine_tuning(runs, label_rows.transfer_runs(seed)[-1], synthetic, synthetic, synthetic)
+    pre, twin, _ = label_rows.transfer_runs(0)
+    fake_pretraining(runs, pre, (1, 1, 1), (25, 25, 25))
+    fake_pretraining(runs, twin, (1, 1, 1), (20, 20, 20))
+    doc = tmp_path / "casia_b.md"
+    label_report.write_report(runs, doc, plan)
+    text = doc.read_text()
+    assert ("- **Transfer (10 % labels; pretrained on rendered walkers, fine-tuned on real ones):** `paper`, "
+            "SG-2 pool, 3 passes beats w/o PT on every finished seed (2 of 2 seeds: +6.0, +2.0); `paper`, SG-2 "
+            "pool, 3 passes does not beat `paper` pretrained on CASIA-B's training subjects on every finished "
+            "seed (2 of 2 seeds: +4.0, -1.0).") in text
+    assert ("- **`paper`, SG-2 pool, 3 passes:** fine-tuned ≥ +5: not met (2 of 2 seeds: +6.0, +2.0); "
+            "frozen ≥ +10: not met (1 of 2 seeds: +5.0).") in text
 
 # --- the report ----------------------------------------------------------------------------------
 

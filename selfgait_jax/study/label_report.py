@@ -258,9 +258,9 @@ def verdicts(table: dict, fractions: dict, planned_seeds: dict) -> list[str]:
     pool = FineTuning(other, fraction, 0, label_rows.POOL_ROW_RATIO).row
     steps = FineTuning(other, fraction, 0, passes=label_rows.STEPS_ROW_PASSES).row
 
-    def judged(row, against_row, against=None):
-        planned = len(planned_seeds[(row, fraction)])
-        diffs = paired(table.get(row, {}).get(fraction, {}), table.get(against_row, {}).get(fraction, {}))
+    def judged(row, against_row, against=None, at=fraction):
+        planned = len(planned_seeds[(row, at)])
+        diffs = paired(table.get(row, {}).get(at, {}), table.get(against_row, {}).get(at, {}))
         return _judged(row_name(row), diffs, planned, against or row_name(against_row))
 
     if fraction in fractions.get(pool, ()):
@@ -273,18 +273,26 @@ def verdicts(table: dict, fractions: dict, planned_seeds: dict) -> list[str]:
                      + judged(steps, "wo_pt", "w/o PT")
                      + (f"; at the same steps, {judged(pool, steps)}" if fraction in fractions.get(pool, ()) else "")
                      + ".")
+    transfer = label_rows.transfer_runs(0)[-1]
+    at = transfer.fraction
+    if at in fractions.get(transfer.row, ()):
+        lines.append(f"- **Transfer ({_percent(at)} labels; pretrained on rendered walkers, fine-tuned on "
+                     "real ones):** " + judged(transfer.row, "wo_pt", "w/o PT", at) + "; "
+                     + judged(transfer.row, "paper", "`paper` pretrained on CASIA-B's training subjects", at) + ".")
     return lines
 
 
 def goal_verdicts(tuned: dict, probed: dict, planned_seeds: dict) -> list[str]:
-    """Whether a pretext reaches the goal a self-supervised tool exists for, seed by seed: fine-tuned
+    """Whether a pretext (and the transfer row) reaches the goal a self-supervised tool exists for, seed by seed: fine-tuned
     at the yardstick fraction, `label_rows.GOAL_FINETUNED` points above w/o PT; frozen,
     `label_rows.GOAL_ZERO_SHOT` points above its 1-step twin on the test split."""
     fraction = label_rows.CASIA_B_YARDSTICK_FRACTION
     base = tuned.get("wo_pt", {}).get(fraction, {})
     lines = []
-    for pretext in label_rows.PRETEXTS:
+    for pretext in (*label_rows.PRETEXTS, label_rows.transfer_runs(0)[-1].row):
         planned = len(planned_seeds.get((pretext, fraction), ()))
+        if not planned:
+            continue
         tuned_gains = paired(tuned.get(pretext, {}).get(fraction, {}), base)
         frozen_gains = {seed: found["pretrained"]["test"] - found["one_step"]["test"]
                         for seed, found in sorted(probed.get(pretext, {}).items())
@@ -300,7 +308,7 @@ def goal_verdicts(tuned: dict, probed: dict, planned_seeds: dict) -> list[str]:
                      "not met" if met < len(gains) else "met so far")
             verdicts.append(f"{what} ≥ {goal:+.0f}: {state} ({len(gains)} of {planned} seeds: "
                             f"{_signed(gains.values())})")
-        lines.append(f"- **`{pretext}`:** " + "; ".join(verdicts) + ".")
+        lines.append(f"- **{row_name(pretext)}:** " + "; ".join(verdicts) + ".")
     return lines
 
 

@@ -90,6 +90,12 @@ CASIA_B_YARDSTICK_FRACTION = 0.1
 CASIA_B_PASSES = 6
 # Fine-tuning: steps chosen on the validation subjects' learning curve (docs/casia_b.md, "Scale").
 CASIA_B_FINETUNE_STEPS = 6000
+# The transfer question (issue #26): the paper's pretext pretrained on SynthGait's SG-2 pool of
+# rendered walkers instead of CASIA-B's training subjects, for as many steps (3 passes of its 16,296
+# sequences: 3,056 steps against 3,041), then fine-tuned at the yardstick fraction. As the paper
+# pretrains on OU-MVLP and fine-tunes on CASIA-B; here the question is whether synthetic walkers
+# transfer to real ones.
+CASIA_B_TRANSFER_POOL, CASIA_B_TRANSFER_PASSES = 2.0, 3
 # The goal a self-supervised tool exists for (issue #26): at the yardstick fraction, a pretraining
 # beats w/o PT by this many points on every seed, and its frozen embedding its 1-step twin by this many.
 GOAL_FINETUNED, GOAL_ZERO_SHOT = 5.0, 10.0
@@ -464,7 +470,8 @@ def casia_b_plan(seeds: int = SEEDS, tiny: bool = False) -> list[Run]:
     """The study on real CASIA-B, the yardstick first: seed by seed, the paper pretext's pretraining
     on the training subjects (with its 1-step twin and their zero-shot probes) and at once its
     fine-tuning at `CASIA_B_YARDSTICK_FRACTION`, then w/o PT's (the first paired answer), then the
-    other pretext's the same way; then the other fractions, scarcest first, each for every seed. A
+    other pretext's the same way; then the transfer row (`transfer_runs`), seed by seed; then the
+    other fractions, scarcest first, each for every seed. A
     fine-tuning follows its pretraining directly: a session that ends between the two loses the
     pretraining's checkpoint (the archive keeps tables, not weights), so it is trained again.
     Last, the reproduction's rows (`casia_b_reproduction`)."""
@@ -476,10 +483,20 @@ def casia_b_plan(seeds: int = SEEDS, tiny: bool = False) -> list[Run]:
             out += [pretraining_run, pretraining_run.twin, fine_tuning(pretext, first, seed, data, tiny=tiny)]
             if pretext == PRETEXTS[0]:
                 out.append(fine_tuning("wo_pt", first, seed, data, tiny=tiny))
+    out += [run for seed in range(seeds) for run in transfer_runs(seed, tiny)]
     for fraction in CASIA_B_FRACTIONS:
         if fraction != first:
             out += [fine_tuning(start, fraction, seed, data, tiny=tiny) for seed in range(seeds) for start in STARTS]
     return out + casia_b_reproduction(min(seeds, CASIA_B_REPRODUCTION_SEEDS), tiny)
+
+
+def transfer_runs(seed: int, tiny: bool = False) -> list[Run]:
+    """The transfer row's runs of one seed: the paper pretext's pretraining on the SynthGait pool,
+    its 1-step twin, and its fine-tuning on CASIA-B at the yardstick fraction."""
+    pool = {"pool_ratio": CASIA_B_TRANSFER_POOL, "passes": CASIA_B_TRANSFER_PASSES, "tiny": tiny}
+    pretraining_run = pretraining("paper", seed, CASIA_B, **pool)
+    return [pretraining_run, pretraining_run.twin,
+            fine_tuning("paper", CASIA_B_YARDSTICK_FRACTION, seed, CASIA_B, **pool)]
 
 
 def casia_b_reproduction(seeds: int = CASIA_B_REPRODUCTION_SEEDS, tiny: bool = False) -> list[Run]:
