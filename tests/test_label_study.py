@@ -324,7 +324,8 @@ def test_on_casia_b_the_yardstick_runs_first_on_every_seed_then_the_other_fracti
     # pretraining on CASIA-B's training subjects, fine-tuned at the yardstick fraction, seed by seed.
     transfer = plan[21:30]
     assert [r.folder for r in transfer[:3]] == [
-        "pretrain/paper_sg2_3passes/seed0", "pretrain/paper_sg2_3passes_1step/seed0", "finetune/paper_sg2_3passes/0.1/seed0"]
+        "pretrain/paper_sg2_3passes/seed0", "pretrain/paper_sg2_3passes_1step/seed0",
+        "finetune/paper_sg2_3passes/0.1/seed0"]
     assert [r.seed for r in transfer] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     assert transfer[2].init == transfer[0] and transfer[1] == transfer[0].twin
     assert abs(transfer[0].steps - plan[0].steps) / plan[0].steps < 0.01  # 3,056 against 3,041

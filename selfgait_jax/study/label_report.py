@@ -283,9 +283,9 @@ def verdicts(table: dict, fractions: dict, planned_seeds: dict) -> list[str]:
 
 
 def goal_verdicts(tuned: dict, probed: dict, planned_seeds: dict) -> list[str]:
-    """Whether a pretext (and the transfer row) reaches the goal a self-supervised tool exists for, seed by seed: fine-tuned
-    at the yardstick fraction, `label_rows.GOAL_FINETUNED` points above w/o PT; frozen,
-    `label_rows.GOAL_ZERO_SHOT` points above its 1-step twin on the test split."""
+    """Whether a pretext (and the transfer row) reaches the goal a self-supervised tool exists for,
+    seed by seed: fine-tuned at the yardstick fraction, `label_rows.GOAL_FINETUNED` points above
+    w/o PT; frozen, `label_rows.GOAL_ZERO_SHOT` points above its 1-step twin on the test split."""
     fraction = label_rows.CASIA_B_YARDSTICK_FRACTION
     base = tuned.get("wo_pt", {}).get(fraction, {})
     lines = []
