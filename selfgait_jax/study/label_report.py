@@ -245,6 +245,10 @@ def _judged(name: str, diffs: dict, planned: int, against: str = "w/o PT") -> st
     return f"{name} does not beat {against} on every finished seed ({k})"
 
 
+# The transfer row's fine-tuning (its row and fraction are the same for every seed).
+TRANSFER = label_rows.transfer_runs(0)[-1]
+
+
 def verdicts(table: dict, fractions: dict, planned_seeds: dict) -> list[str]:
     lines = []
     base = table.get("wo_pt", {})
@@ -273,12 +277,11 @@ def verdicts(table: dict, fractions: dict, planned_seeds: dict) -> list[str]:
                      + judged(steps, "wo_pt", "w/o PT")
                      + (f"; at the same steps, {judged(pool, steps)}" if fraction in fractions.get(pool, ()) else "")
                      + ".")
-    transfer = label_rows.transfer_runs(0)[-1]
-    at = transfer.fraction
-    if at in fractions.get(transfer.row, ()):
+    at = TRANSFER.fraction
+    if at in fractions.get(TRANSFER.row, ()):
         lines.append(f"- **Transfer ({_percent(at)} labels; pretrained on rendered walkers, fine-tuned on "
-                     "real ones):** " + judged(transfer.row, "wo_pt", "w/o PT", at) + "; "
-                     + judged(transfer.row, "paper", "`paper` pretrained on CASIA-B's training subjects", at) + ".")
+                     "real ones):** " + judged(TRANSFER.row, "wo_pt", "w/o PT", at) + "; "
+                     + judged(TRANSFER.row, "paper", "`paper` pretrained on CASIA-B's training subjects", at) + ".")
     return lines
 
 
@@ -289,7 +292,7 @@ def goal_verdicts(tuned: dict, probed: dict, planned_seeds: dict) -> list[str]:
     fraction = label_rows.CASIA_B_YARDSTICK_FRACTION
     base = tuned.get("wo_pt", {}).get(fraction, {})
     lines = []
-    for pretext in (*label_rows.PRETEXTS, label_rows.transfer_runs(0)[-1].row):
+    for pretext in (*label_rows.PRETEXTS, TRANSFER.row):
         planned = len(planned_seeds.get((pretext, fraction), ()))
         if not planned:
             continue
