@@ -256,7 +256,7 @@ def _flags(parser, command=""):
 
 TOOLS = ("compare", "contact_sheet", "evaluate", "export", "gallery", "identify", "params", "pretreat",
          "reproduce", "silhouettes", "verify", "weight_drift", "benchmark", "benchmark_input", "peer_pytorch",
-         "convert_pphumanseg", "benchmark_video")
+         "convert_pphumanseg", "benchmark_video", "embedding_structure")
 
 
 @pytest.mark.parametrize("name", TOOLS)
