@@ -236,11 +236,13 @@ def differences_table(table: dict, fractions: dict) -> str:
 
 
 def _judged(name: str, diffs: dict, planned: int, against: str = "w/o PT") -> str:
-    """'NAME beats AGAINST on every finished seed (k of n seeds: ...)' or 'does not', or pending."""
+    """'NAME beats AGAINST on every finished seed (k of n seeds: ...)' or 'does not', or pending. A
+    seed's difference counts as a win when it is above zero as the report shows it (one decimal): a
+    +0.03 is level, not a win the reader cannot see."""
     if not diffs:
         return f"{name} against {against}: pending (no seed finished for both)"
     k = f"{len(diffs)} of {planned} seed{'s' if planned > 1 else ''}: {_signed(diffs.values())}"
-    if all(d > 0 for d in diffs.values()):
+    if all(round(d, 1) > 0 for d in diffs.values()):
         return f"{name} beats {against} on every finished seed ({k})"
     return f"{name} does not beat {against} on every finished seed ({k})"
 
