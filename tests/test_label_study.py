@@ -459,7 +459,8 @@ def test_the_transfer_row_is_judged_against_wo_pt_and_against_pretraining_on_rea
 
 def test_a_difference_that_shows_as_zero_is_not_a_win():
     judged = label_report._judged  # pylint: disable=protected-access
-    assert judged("A", {0: 0.03, 1: 2.0}, 3) == "A does not beat w/o PT on every finished seed (2 of 3 seeds: +0.0, +2.0)"
+    assert judged("A", {0: 0.03, 1: 2.0}, 3) == ("A does not beat w/o PT on every finished seed "
+                                                 "(2 of 3 seeds: +0.0, +2.0)")
     assert judged("A", {0: 0.05, 1: 2.0}, 3) == "A beats w/o PT on every finished seed (2 of 3 seeds: +0.1, +2.0)"
     assert judged("A", {0: -0.001}, 1, "B") == "A does not beat B on every finished seed (1 of 1 seed: -0.0)"
 

@@ -2,6 +2,10 @@
 and the archive that lets a fresh checkout continue the study."""
 
 import json
+import pathlib
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -94,3 +98,35 @@ def test_run_study_runs_the_plan_and_reports_after_each_run(tmp_path, monkeypatc
     assert len(reports) == 3  # after each run made (w/o PT's seed 1 failed), and at the end
     assert [len(t.get("sg6", [])) for t in reports] == [1, 2, 2]
     assert "3 of 23 runs finished" in doc.read_text()
+
+
+def _running(pid: int) -> bool:
+    """True while the process exists and is not a zombie (an orphan's zombie may wait for a reaper)."""
+    try:
+        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the death signal is Linux's")
+def test_a_study_killed_takes_its_training_with_it(tmp_path):
+    """SIGKILL the study while a run trains: the training stops too, instead of going on in its
+    workdir where the study started again would find it in use."""
+    pid_file = tmp_path / "training.pid"
+    training = [sys.executable, "-c", "import os, pathlib, time; "
+                f"pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid())); time.sleep(120)"]
+    study = subprocess.Popen([sys.executable, "-c", "import pathlib, sys; from selfgait_jax.study import runner; "
+                              f"runner.run_logged({training!r}, pathlib.Path('.'), pathlib.Path({str(tmp_path)!r}), "
+                              "'a run', 'test')"])
+    deadline = time.time() + 60
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.time() < deadline and study.poll() is None, "the study never started its training"
+        time.sleep(0.1)
+    pid = int(pid_file.read_text())
+    study.kill()
+    study.wait()
+    deadline = time.time() + 10
+    while _running(pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _running(pid), "the training outlived the study that started it"

@@ -6,12 +6,17 @@ workdir (with the data root's overrides); one that starts from another run (``ru
 one trained first and gets ``--config.finetune.init_from=`` its workdir; a run with zero-shot probes
 (``run.probes``) is then evaluated frozen by ``tools/evaluate.py`` on each split. Each step is skipped
 when what it makes exists, and an interrupted training resumes from its checkpoint, so a study can
-stop and go on at any time.
+stop and go on at any time; a study that is stopped, even by SIGKILL, stops the training it waits for
+(on Linux).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import os
 import pathlib
+import signal
 import subprocess
 import sys
 import time
@@ -28,9 +33,41 @@ def run_logged(command: list[str], repository: pathlib.Path, workdir: pathlib.Pa
     print(f"[{tag}] {what} → {workdir}", flush=True)
     start = time.time()
     with open(workdir / "log.txt", "a", encoding="utf-8") as log:
-        done = subprocess.run(command, cwd=repository, stdout=log, stderr=subprocess.STDOUT)
+        done = subprocess.run(command, cwd=repository, stdout=log, stderr=subprocess.STDOUT,
+                              preexec_fn=_stops_with_parent(os.getpid()))
     print(f"[{tag}] {what}: exit {done.returncode} after {(time.time() - start) / 60:.1f} min", flush=True)
     return done.returncode == 0
+
+
+def _linux_prctl():
+    """libc's prctl where there is one (Linux), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _linux_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _stops_with_parent(parent: int):
+    """What a training child runs before it starts, on Linux: the kernel sends it SIGTERM when the
+    study that started it dies, however it dies (``kill``, SIGKILL, a scheduler's time limit). Left
+    behind, the training would go on in its workdir, and the study started again would find that
+    workdir in use, fail the run and leave out every run that starts from it. The training resumes
+    from its last whole checkpoint. Elsewhere None: stop a study's training with the study."""
+    if _PRCTL is None:
+        return None
+
+    def set_death_signal():
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the study died before the line above took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return set_death_signal
 
 
 def _train(runs: Runs, run, repository: pathlib.Path):
