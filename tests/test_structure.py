@@ -106,7 +106,10 @@ def test_the_tool_averages_the_files_of_a_label(tmp_path, capsys):
                  views=views, types=np.full(12, "nm-01"))
         paths.append(path)
     out = tmp_path / "measured.json"
-    assert embedding_structure.main([f"two seeds={paths[0]}", f"two seeds={paths[1]}", f"--json={out}"]) == 0
+    picture = tmp_path / "structure.png"
+    assert embedding_structure.main([f"two seeds={paths[0]}", f"two seeds={paths[1]}", f"--json={out}",
+                                     f"--figure={picture}"]) == 0
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     row = capsys.readouterr().out.splitlines()[2]
     each = [structure.describe(path)["variance: walker"] * 100 for path in paths]
     assert row.startswith("| two seeds | 2 | ")
