@@ -87,6 +87,26 @@ def test_a_view_code_and_a_walker_code_are_told_apart(tmp_path):
             assert measured["same walker, other view"] < 0.5
 
 
+def test_a_condition_code_shows_in_the_finest_cell_only(tmp_path):
+    """Embeddings that spell the clothes (nm/cl) carry nothing by walker, view or their cell, and all
+    of their spread by (walker, view, condition); OU-MVLP-like types name no condition."""
+    assert list(structure.conditions_of(np.array(["nm-01", "bg-02", "cl-01"]))) == ["nm", "bg", "cl"]
+    assert structure.conditions_of(np.array(["00", "01"])) is None
+    cells = list(itertools.product(range(3), range(2), ("nm-01", "nm-02", "cl-01", "cl-02")))
+    walkers = np.array([f"{w:03d}" for w, _, _ in cells])
+    views = np.array([f"{90 * v:03d}" for _, v, _ in cells])
+    types = np.array([t for _, _, t in cells])
+    embeddings = np.array([[[1.0 if t.startswith("cl") else -1.0]] for t in types], np.float32)
+    path = tmp_path / "clothes.npz"
+    np.savez(path, embeddings=embeddings, subjects=walkers, views=views, types=types)
+    measured = structure.describe(path)
+    assert measured["variance: walker"] == pytest.approx(0.0, abs=1e-12)
+    assert measured["variance: walker and view"] == pytest.approx(0.0, abs=1e-12)
+    assert measured["variance: walker, view and condition"] == pytest.approx(1.0)
+    np.savez(path, embeddings=embeddings, subjects=walkers, views=views, types=np.full(len(cells), "00"))
+    assert "variance: walker, view and condition" not in structure.describe(path)
+
+
 def test_describe_names_the_file_it_cannot_read(tmp_path):
     path = tmp_path / "results.npz"
     np.savez(path, embeddings=np.zeros((2, 1, 1)))
@@ -97,6 +117,10 @@ def test_describe_names_the_file_it_cannot_read(tmp_path):
 def test_the_tool_averages_the_files_of_a_label(tmp_path, capsys):
     assert embedding_structure.labelled(["a=x.npz", "b=y.npz", "a=z=1.npz", "w.npz"]) == {
         "a": ["x.npz", "z=1.npz"], "b": ["y.npz"], "w.npz": ["w.npz"]}
+    one_without_y = {"a": [{"x": 0.1, "y": 0.2}], "b": [{"x": 0.3}, {"x": 0.5}]}
+    assert embedding_structure.table(one_without_y).splitlines() == [
+        "| embeddings | files | x | y |", "|---|---|---|---|", "| a | 1 | 10.0 | 20.0 |",
+        "| b | 2 | 40.0 (30.0–50.0) | — |"]
     rng = np.random.default_rng(3)
     walkers, views = np.repeat(["001", "002", "003"], 4), np.tile(["000", "090"], 6)
     paths = []

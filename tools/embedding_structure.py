@@ -28,7 +28,8 @@ from selfgait_jax.study.figures import pyplot
 PANELS = (
     ("share of the embeddings' squared spread",
      [("variance: walker", None, "walker"), ("variance: view", None, "view"),
-      ("one sequence", None, "particular to one sequence")]),
+      ("condition", None, "condition, within a (walker, view) cell"),
+      ("one recording", None, "particular to one recording")]),
     ("nearest neighbour",
      [("same walker, other view", "same walker, other view (chance)", "same walker, at another view"),
       ("same view, other walker", "same view, other walker (chance)", "same view, among other walkers")]),
@@ -46,11 +47,14 @@ def labelled(arguments: list[str]) -> dict[str, list[str]]:
 
 def table(measured: dict[str, list[dict]]) -> str:
     """Markdown: a row per label, a column per measure; mean (range) over the label's files, %."""
-    columns = list(next(iter(measured.values()))[0])
+    columns = list(dict.fromkeys(column for runs in measured.values() for run in runs for column in run))
     lines = ["| embeddings | files | " + " | ".join(columns) + " |", "|---" * (len(columns) + 2) + "|"]
     for label, runs in measured.items():
         cells = []
         for column in columns:
+            if any(column not in run for run in runs):  # a file that names no conditions
+                cells.append("—")
+                continue
             values = 100.0 * np.array([run[column] for run in runs])
             spread = f" ({values.min():.1f}–{values.max():.1f})" if len(values) > 1 else ""
             cells.append(f"{values.mean():.1f}{spread}")
@@ -87,8 +91,14 @@ def figure(measured: dict[str, list[dict]], path: str) -> None:
 
 
 def _value(run: dict, measure: str) -> float:
-    """A measure of one file; 'one sequence' is what no (walker, view) cell carries."""
-    return 1.0 - run["variance: walker and view"] if measure == "one sequence" else run[measure]
+    """A measure of one file. 'condition': what the condition adds to a (walker, view) cell's share;
+    'one recording': what the finest cell does not carry. NaN where the file names no conditions."""
+    finest = run.get("variance: walker, view and condition", np.nan)
+    if measure == "condition":
+        return finest - run["variance: walker and view"]
+    if measure == "one recording":
+        return 1.0 - finest
+    return run[measure]
 
 
 def main(argv=None) -> int:

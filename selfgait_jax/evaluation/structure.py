@@ -6,8 +6,10 @@ the embedding groups by instead when it is wrong. Two measures answer that from 
 
 - **variance shares**: the share of the embeddings' total squared spread that the means of a grouping
   carry (the between-group sum of squares over the total, as in an analysis of variance): by walker,
-  by view, by (walker, view) cell. What no cell mean carries is particular to one sequence: its
-  clothing or bag, its path, its silhouettes' quality.
+  by view, by (walker, view) cell, and by (walker, view, condition) cell where the sequences name
+  their condition (CASIA-B's nm/bg/cl). What the finest cell's means do not carry is particular to
+  one recording: what differs between two walks of the same walker, at the same view, in the same
+  clothes.
 - **nearest neighbours**: among the sequences at *other* views, how often the nearest is the same
   walker (a cross-view rank-1 over all of a split's sequences at once); among *other* walkers'
   sequences, how often the nearest is at the same view. Each with its chance level, the share a
@@ -90,14 +92,34 @@ def nearest_neighbour_shares(embeddings: np.ndarray, walkers: np.ndarray, views:
     }
 
 
+def conditions_of(types: np.ndarray) -> np.ndarray | None:
+    """A sequence type's condition, 'nm' of 'nm-01' (CASIA-B, SynthGait-B); None where the types name
+    no condition (OU-MVLP's '00' and '01' are two recordings, not two conditions)."""
+    types = np.asarray(types).astype(str)
+    if not all("-" in t for t in types):
+        return None
+    return np.array([t.rsplit("-", 1)[0] for t in types])
+
+
+def _joined(*labels: np.ndarray) -> np.ndarray:
+    joined = np.asarray(labels[0]).astype(str)
+    for more in labels[1:]:
+        joined = np.char.add(np.char.add(joined, "/"), np.asarray(more).astype(str))
+    return joined
+
+
 def describe(path) -> dict[str, float]:
-    """Both measures for an evaluation's embeddings.npz (embeddings, subjects, types, views)."""
+    """Both measures for an evaluation's embeddings.npz (embeddings, subjects, views, and types, whose
+    conditions add a finer cell: the same walker at the same view in the same clothes)."""
     with np.load(path, allow_pickle=False) as stored:
         missing = {"embeddings", "subjects", "views"} - set(stored.files)
         if missing:
             raise ValueError(f"{path}: no {sorted(missing)} in it; expected an evaluation's embeddings.npz")
         embeddings, walkers, views = stored["embeddings"], stored["subjects"], stored["views"]
-    cells = np.char.add(np.char.add(walkers.astype(str), "/"), views.astype(str))
-    shares = variance_shares(embeddings, {"walker": walkers, "view": views, "walker and view": cells})
+        conditions = conditions_of(stored["types"]) if "types" in stored.files else None
+    groupings = {"walker": walkers, "view": views, "walker and view": _joined(walkers, views)}
+    if conditions is not None:
+        groupings["walker, view and condition"] = _joined(walkers, views, conditions)
+    shares = variance_shares(embeddings, groupings)
     return {**{f"variance: {k}": v for k, v in shares.items()},
             **nearest_neighbour_shares(embeddings, walkers, views)}
