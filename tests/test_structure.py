@@ -33,8 +33,9 @@ def test_variance_shares_by_hand():
 
 
 def test_nearest_neighbours_by_hand():
-    # walker A at 0 and 1, walker B at 10 and 11.5 (views 0 and 1 each): across views, everyone's
-    # nearest is themself; across walkers, A0 -> B0 (same view), A1 -> B0, B0 -> A1, B1 -> A1 (view 1)
+    # walker A at 0 and 1, walker B at 10 and 11.5 (views 0 and 1 each). Across views, each one's
+    # nearest is the same walker at the other view. Across walkers: A0 -> B0 (same view), A1 -> B0,
+    # B0 -> A1, B1 -> A1 (same view): 2 of 4.
     points = _points([0.0, 1.0, 10.0, 11.5])
     walkers, views = np.array(["A", "A", "B", "B"]), np.array(["0", "1", "0", "1"])
     shares = structure.nearest_neighbour_shares(points, walkers, views)
@@ -71,7 +72,7 @@ def test_a_view_code_and_a_walker_code_are_told_apart(tmp_path):
     walkers = np.array([f"{w:03d}" for w, _, _ in cells])
     views = np.array([f"{18 * v:03d}" for _, v, _ in cells])
     noise = rng.normal(scale=0.1, size=(len(cells), 2, 6))
-    for code, by, other in (("view", views, walkers), ("walker", walkers, views)):
+    for code, by in (("view", views), ("walker", walkers)):
         _, index = np.unique(by, return_inverse=True)
         embeddings = (np.eye(6)[index][:, None, :] + noise).astype(np.float32)
         path = tmp_path / f"{code}.npz"

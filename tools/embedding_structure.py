@@ -1,4 +1,4 @@
-"""What evaluated embeddings group by: the walker, the view, or the single sequence.
+"""What evaluated embeddings group by: the walker, the view, the condition or the single recording.
 
     python3 tools/embedding_structure.py LABEL=EMBEDDINGS.npz [LABEL=EMBEDDINGS.npz ...] [--json=OUT]
         [--figure=OUT.png]

@@ -1,4 +1,4 @@
-"""What an embedding's geometry follows: the walker, the camera's view, or the single sequence.
+"""What an embedding's geometry follows: the walker, the camera's view, or the single recording.
 
 A rank-1 table says how often the nearest gallery sequence is the right walker; it does not say what
 the embedding groups by instead when it is wrong. Two measures answer that from an evaluation's
