@@ -140,3 +140,10 @@ def test_the_tool_averages_the_files_of_a_label(tmp_path, capsys):
     assert row.startswith("| two seeds | 2 | ")
     assert f"{np.mean(each):.1f} ({min(each):.1f}–{max(each):.1f})" in row
     assert json.loads(out.read_text())["two seeds"][str(paths[1])]["variance: walker"] == pytest.approx(each[1] / 100)
+
+
+def test_the_tool_names_a_file_it_cannot_read_in_one_line(tmp_path, capsys):
+    missing = tmp_path / "eval" / "embeddings.npz"
+    assert embedding_structure.main([f"run={missing}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(missing) in err and len(err.strip().splitlines()) == 1

@@ -108,8 +108,12 @@ def main(argv=None) -> int:
     parser.add_argument("--figure", default="", help="also draw the measures into this PNG (default: none)")
     args = parser.parse_args(argv)
     selfgait_jax.configure_jax()
-    measured = {label: [structure.describe(path) for path in paths]
-                for label, paths in labelled(args.embeddings).items()}
+    try:
+        measured = {label: [structure.describe(path) for path in paths]
+                    for label, paths in labelled(args.embeddings).items()}
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(table(measured))
     if args.figure:
         figure(measured, args.figure)
