@@ -108,9 +108,9 @@ def main(argv=None) -> int:
     parser.add_argument("--figure", default="", help="also draw the measures into this PNG (default: none)")
     args = parser.parse_args(argv)
     selfgait_jax.configure_jax()
+    files = labelled(args.embeddings)
     try:
-        measured = {label: [structure.describe(path) for path in paths]
-                    for label, paths in labelled(args.embeddings).items()}
+        measured = {label: [structure.describe(path) for path in paths] for label, paths in files.items()}
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -118,7 +118,6 @@ def main(argv=None) -> int:
     if args.figure:
         figure(measured, args.figure)
     if args.json:
-        files = labelled(args.embeddings)
         with open(args.json, "w") as out:
             json.dump({label: dict(zip(files[label], runs)) for label, runs in measured.items()}, out, indent=1)
     return 0
