@@ -329,20 +329,27 @@ def test_on_casia_b_the_yardstick_runs_first_on_every_seed_then_the_other_fracti
     assert [r.seed for r in transfer] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     assert transfer[2].init == transfer[0] and transfer[1] == transfer[0].twin
     assert abs(transfer[0].steps - plan[0].steps) / plan[0].steps < 0.01  # 3,056 against 3,041
-    assert [(r.fraction, r.seed) for r in plan[30:66]] == [
-        (f, s) for f in (0.05, 0.2, 0.4, 1.0) for s in range(3) for _ in starts]
-    # Appended (the plan only grows at its end): the reproduction's rows, two seeds.
-    assert plan[66:] == [run for seed in range(2) for run in (
+    assert [(r.start, r.fraction, r.seed) for r in plan[30:39]] == [
+        (start, 0.05, s) for s in range(3) for start in starts]
+    # Then the scale's checks on test, seed 0: w/o PT, GaitSet and GaitPart at 100 % of the labels.
+    assert plan[39:42] == [label_rows.fine_tuning(start, 1.0, 0, CASIA) for start in ("wo_pt", "gaitset", "gaitpart")]
+    assert [(r.start, r.fraction, r.seed) for r in plan[42:68]] == [
+        (start, f, s) for f in (0.2, 0.4, 1.0) for s in range(3) for start in starts
+        if (start, f, s) != ("wo_pt", 1.0, 0)]
+    # Last, the reproduction's rows, two seeds, less the baselines that ran as the scale's checks.
+    reproduction = [run for seed in range(2) for run in (
         label_rows.fine_tuning("gaitset", 1.0, seed, CASIA), label_rows.fine_tuning("gaitpart", 1.0, seed, CASIA),
         label_rows.fine_tuning("paper", 0.4, seed, CASIA, network="no_hpm"),
         label_rows.fine_tuning("paper", 0.4, seed, CASIA, network="no_mtb"))]
-    assert [r.spec for r in plan[66:70]] == [
+    assert plan[68:] == reproduction[2:]
+    assert [r.spec for r in plan[40:42] + plan[68:70]] == [
         "finetune,gaitset,1,0,casia_b", "finetune,gaitpart,1,0,casia_b",
         "finetune,paper,0.4,0,no_hpm,casia_b", "finetune,paper,0.4,0,no_mtb,casia_b"]
-    assert [r.folder for r in plan[66:70]] == ["finetune/gaitset/1/seed0", "finetune/gaitpart/1/seed0",
-                                               "finetune/paper_no_hpm/0.4/seed0", "finetune/paper_no_mtb/0.4/seed0"]
-    assert plan[68].init.folder == "pretrain/paper_no_hpm/seed0" and plan[66].init is None
-    assert len(set(plan)) == len(plan) == 21 + 9 + 36 + 8
+    assert [r.folder for r in plan[40:42] + plan[68:70]] == [
+        "finetune/gaitset/1/seed0", "finetune/gaitpart/1/seed0",
+        "finetune/paper_no_hpm/0.4/seed0", "finetune/paper_no_mtb/0.4/seed0"]
+    assert plan[68].init.folder == "pretrain/paper_no_hpm/seed0" and plan[40].init is None
+    assert len(set(plan)) == len(plan) == 21 + 9 + 36 + 8  # every run once
     for k, run in enumerate(plan):
         # a fine-tuning's spec leaves out its start's pool (the runner passes the start's workdir)
         spec_of = (dataclasses.replace(run, pool_ratio=0.0, passes=label_rows.CASIA_B_PASSES)

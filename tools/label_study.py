@@ -20,7 +20,8 @@ answers something.
 
 On real CASIA-B (`--data=casia_b`, OpenGait's pkl tree at `--data_root`; docs/casia_b.md) the same
 engine runs the plan of `label_rows.casia_b_plan` (the yardstick, 10 % of the labels on three
-seeds, first; the reproduction's rows the label study does not run, last), keeps its archive in
+seeds, first; then 5 %, the scale's checks at 100 % and the other fractions; the reproduction's
+other rows last), keeps its archive in
 docs/casia_b/runs/ and rewrites docs/casia_b.md (both of its generated sections).
 """
 

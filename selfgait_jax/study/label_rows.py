@@ -99,7 +99,7 @@ CASIA_B_TRANSFER_POOL, CASIA_B_TRANSFER_PASSES = 2.0, 3
 # The goal a self-supervised tool exists for (issue #26): at the yardstick fraction, a pretraining
 # beats w/o PT by this many points on every seed, and its frozen embedding its 1-step twin by this many.
 GOAL_FINETUNED, GOAL_ZERO_SHOT = 5.0, 10.0
-# The reproduction's rows on CASIA-B, after the label study's runs (the plan only grows at its end):
+# The reproduction's rows on CASIA-B, after the label study's runs (seed 0's baselines earlier, as scale checks):
 # Table 3's ablated networks pretrained as the `paper` start is and fine-tuned at
 # `CASIA_B_ABLATION_FRACTION`, and the supervised baselines at 100 % of the labels, for
 # `CASIA_B_REPRODUCTION_SEEDS` seeds each (the reproduction's seeds for its other rows).
@@ -471,7 +471,8 @@ def casia_b_plan(seeds: int = SEEDS, tiny: bool = False) -> list[Run]:
     on the training subjects (with its 1-step twin and their zero-shot probes) and at once its
     fine-tuning at `CASIA_B_YARDSTICK_FRACTION`, then w/o PT's (the first paired answer), then the
     other pretext's the same way; then the transfer row (`transfer_runs`), seed by seed; then the
-    other fractions, scarcest first, each for every seed. A
+    other fractions, scarcest first, each for every seed, with the scale's checks
+    (`scale_checks`) after the scarcest. A
     fine-tuning follows its pretraining directly: a session that ends between the two loses the
     pretraining's checkpoint (the archive keeps tables, not weights), so it is trained again.
     Last, the reproduction's rows (`casia_b_reproduction`)."""
@@ -484,10 +485,20 @@ def casia_b_plan(seeds: int = SEEDS, tiny: bool = False) -> list[Run]:
             if pretext == PRETEXTS[0]:
                 out.append(fine_tuning("wo_pt", first, seed, data, tiny=tiny))
     out += [run for seed in range(seeds) for run in transfer_runs(seed, tiny)]
-    for fraction in CASIA_B_FRACTIONS:
-        if fraction != first:
-            out += [fine_tuning(start, fraction, seed, data, tiny=tiny) for seed in range(seeds) for start in STARTS]
-    return out + casia_b_reproduction(min(seeds, CASIA_B_REPRODUCTION_SEEDS), tiny)
+    others = [fraction for fraction in CASIA_B_FRACTIONS if fraction != first]
+    for fraction in others:
+        out += [fine_tuning(start, fraction, seed, data, tiny=tiny) for seed in range(seeds) for start in STARTS]
+        if fraction == others[0]:
+            out += scale_checks(tiny)
+    out += casia_b_reproduction(min(seeds, CASIA_B_REPRODUCTION_SEEDS), tiny)
+    return list(dict.fromkeys(out))  # each run where it first comes
+
+
+def scale_checks(tiny: bool = False) -> list[Run]:
+    """What the CPU scale must show on test (issue #26), seed 0, run before the middle fractions'
+    15 hours: w/o PT at 100 % of the labels against its 5 % (labels must bind) and against GaitSet's
+    published mean, and GaitSet against GaitPart at 100 % (the paper has GaitPart ahead)."""
+    return [fine_tuning(start, CASIA_B_BASELINE_FRACTION, 0, CASIA_B, tiny=tiny) for start in ("wo_pt", *BASELINES)]
 
 
 def transfer_runs(seed: int, tiny: bool = False) -> list[Run]:
