@@ -2,6 +2,7 @@
 and the archive that lets a fresh checkout continue the study."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -37,9 +38,10 @@ def test_a_run_is_main_on_the_study_config_and_counts_once_archived(tmp_path, mo
     run's workdir; a run that exits 0 and left its evaluation is archived, one that failed is not."""
     runs = Runs(tmp_path / "runs", tmp_path / "archive")
     started = []
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
 
-    def fake_main(command, cwd, **_):
-        started.append((command, cwd))
+    def fake_main(command, cwd, env, **_):
+        started.append((command, cwd, env))
         if "sg6,0" in command[3]:  # seed 0 finishes; seed 1 crashes before evaluating
             fake_result(runs, "sg6", 0, 55, 50, 45)
         return runner.subprocess.CompletedProcess(command, 0 if "sg6,0" in command[3] else 1)
@@ -47,10 +49,14 @@ def test_a_run_is_main_on_the_study_config_and_counts_once_archived(tmp_path, mo
     monkeypatch.setattr(runner.subprocess, "run", fake_main)
     assert runner.run_one(runs, Row("sg6", 0), tmp_path / "repo")
     assert not runner.run_one(runs, Row("sg6", 1), tmp_path / "repo")
-    (command, cwd), _ = started
+    (command, cwd, env), _ = started
     assert command[1:] == ["-m", "selfgait_jax.main", f"--config={tmp_path / 'repo' / 'configs' / 'study.py'}:sg6,0",
                            f"--workdir={runs.workdir(Row('sg6', 0))}"]
     assert cwd == tmp_path / "repo"
+    # in this environment, with the runs' compilation cache in the runs folder, unless one is set
+    assert env == {**os.environ, "JAX_COMPILATION_CACHE_DIR": str((tmp_path / "runs" / "jax_cache").resolve())}
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "mine"))
+    assert runner.environment(runs) == dict(os.environ)
     assert (runs.archived(Row("sg6", 0)) / "results.json").is_file()
     assert not runs.archived(Row("sg6", 1)).exists()
 

@@ -26,14 +26,15 @@ from selfgait_jax.study.runs import Runs
 
 
 def run_logged(command: list[str], repository: pathlib.Path, workdir: pathlib.Path, what: str,
-               tag: str) -> bool:
-    """Runs ``command`` in the repository, its output appended to ``workdir``/log.txt, with a line
-    before and after (``[tag] what``, the exit status and the minutes it took). True if it exited 0."""
+               tag: str, env: dict | None = None) -> bool:
+    """Runs ``command`` in the repository (in ``env``, else this process's environment), its output
+    appended to ``workdir``/log.txt, with a line before and after (``[tag] what``, the exit status and
+    the minutes it took). True if it exited 0."""
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"[{tag}] {what} → {workdir}", flush=True)
     start = time.time()
     with open(workdir / "log.txt", "a", encoding="utf-8") as log:
-        done = subprocess.run(command, cwd=repository, stdout=log, stderr=subprocess.STDOUT,
+        done = subprocess.run(command, cwd=repository, stdout=log, stderr=subprocess.STDOUT, env=env,
                               preexec_fn=_stops_with_parent(os.getpid()))
     print(f"[{tag}] {what}: exit {done.returncode} after {(time.time() - start) / 60:.1f} min", flush=True)
     return done.returncode == 0
@@ -101,11 +102,19 @@ def steps(runs: Runs, run, repository: pathlib.Path) -> list:
     return out + [_train(runs, run, repository)] + [_zero_shot(runs, run, s, repository) for s in run.probes]
 
 
+def environment(runs: Runs) -> dict:
+    """The runs' environment: this process's, with JAX's persistent compilation cache in the study's
+    runs folder unless one is set, so that runs of the same shapes (a pretraining and its 1-step
+    twin, the fine-tunings, the zero-shot probes) compile their steps once. A cached program is the
+    same compiled program: it changes no number."""
+    return {"JAX_COMPILATION_CACHE_DIR": str(runs.out.resolve() / "jax_cache"), **os.environ}
+
+
 def run_one(runs: Runs, run, repository: pathlib.Path, tag: str = "study") -> bool:
     """Runs what is missing of one run; True once it is finished and archived."""
     if not runs.finished(run):
         for what, workdir, command, done in steps(runs, run, repository):
-            if not done() and not (run_logged(command, repository, workdir, what, tag) and done()):
+            if not done() and not (run_logged(command, repository, workdir, what, tag, environment(runs)) and done()):
                 return False
     return runs.archive_run(run)
 
