@@ -42,7 +42,7 @@ def _command(workdir, cache_dir, stages):
 
 
 def _env(cache_dir):
-    return dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(cache_dir / "jax"))
+    return {"JAX_COMPILATION_CACHE_DIR": str(cache_dir / "jax"), **os.environ}  # the suite's, if it set one
 
 
 @pytest.fixture(scope="module")
