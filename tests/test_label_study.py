@@ -258,6 +258,11 @@ def test_a_pretraining_is_main_then_its_zero_shot_probe_on_both_splits(tmp_path,
                 "--max_length=30"]
     assert validation[1:] == [*evaluate, f"--out={workdir / 'zero_shot_validation'}", "--validation_subjects=24"]
     assert test[1:] == [*evaluate, f"--out={workdir / 'zero_shot_test'}"]
+    # Its 1-step twin: the same, on the twin's spec and in its own workdir.
+    assert runner.run_one(runs, run.twin, tmp_path / "repo")
+    assert fake.started()[3:] == ["pretrain,paper,0,onestep", "evaluate:validation", "evaluate:test"]
+    assert fake.commands[4][2] == f"--workdir={runs.workdir(run.twin)}" != fake.commands[1][2]
+    assert runs.finished(run.twin)
     archived = runs.archived(run)
     assert sorted(p.name for p in archived.iterdir()) == ["metrics.jsonl", "zero_shot_test.json",
                                                           "zero_shot_validation.json"]
@@ -620,24 +625,26 @@ def test_the_committed_report_is_what_the_archived_runs_give(tmp_path):
 
 # --- end to end ----------------------------------------------------------------------------------
 
-@pytest.mark.slow  # seven subprocesses (two pretrainings, four zero-shot probes, a fine-tuning): minutes
+@pytest.mark.slow  # four subprocesses (a pretraining, two zero-shot probes, a fine-tuning): minutes
 def test_a_tiny_pretraining_its_probes_and_a_fine_tuning_from_it(tmp_path):
+    """Through the engine for real. The 1-step twin is left out: it is the same command with the
+    twin's spec (the fake runs above check that it is run and probed), and three more subprocesses."""
     pre = Pretraining(OTHER, 0, tiny=True)
-    plan = [pre, pre.twin, FineTuning(OTHER, 0.05, 0, tiny=True)]
+    plan = [pre, FineTuning(OTHER, 0.05, 0, tiny=True)]
     runs = Runs(tmp_path / "runs", tmp_path / "archive")
     doc = tmp_path / "label_efficiency.md"
     failed = runner.run_study(runs, plan, ROOT, lambda: label_report.write_report(runs, doc, plan))
     logs = {str(r): (runs.workdir(r) / "log.txt").read_text()[-3000:] for r in plan
             if (runs.workdir(r) / "log.txt").is_file()}
     assert failed == [], logs
-    assert all(runs.finished(r) for r in plan) and runs.trained(pre) and runs.trained(pre.twin)
+    assert all(runs.finished(r) for r in plan) and runs.trained(pre)
     assert [r["step"] for r in runs.pretrain_metrics(pre)][-1] == pre.steps
-    fine_log = (runs.workdir(plan[2]) / "log.txt").read_text()
+    fine_log = (runs.workdir(plan[1]) / "log.txt").read_text()
     assert f"initialising the embedding network from {runs.workdir(pre)}" in fine_log
     pre_log = (runs.workdir(pre) / "log.txt").read_text()
     assert f"pretraining pool: {label_rows.pool_sequences(2.0, tiny=True)} sequences" in pre_log
     text = doc.read_text()
-    assert "2 of 2 pretraining runs (with their zero-shot probes); 1 of 1 fine-tuning runs finished" in text
+    assert "1 of 1 pretraining runs (with their zero-shot probes); 1 of 1 fine-tuning runs finished" in text
     assert f"| `{OTHER}` | 0 | " in text and f"| `{OTHER}` | 0 | pending" not in text
     assert re.search(rf"^\| `{OTHER}` \| \d+\.\d \(1 of 1\) \|$", text, re.M)  # the plan's one fraction
     assert (tmp_path / "images" / "label_efficiency.png").stat().st_size > 0
