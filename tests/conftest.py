@@ -17,7 +17,7 @@ selfgait_jax.configure_jax()
 
 # The subprocesses the tests start (``python -m selfgait_jax.main`` on the tiny configs, again and
 # again, at other step counts) share one JAX persistent compilation cache, so a program of the same
-# shapes is compiled once a suite (a 14 s compile becomes a 1 s read). Set after JAX has started in
+# shapes is compiled once a suite and then read from disk. Set after JAX has started in
 # this process, which keeps its own settings; set now, so that an environment a test module builds
 # when imported has it. A cached program is the same program: no test passes or fails by it.
 _COMPILATION_CACHE = tempfile.mkdtemp(prefix="selfgait_jax_tests_jax_cache_")
