@@ -627,8 +627,8 @@ def test_the_committed_report_is_what_the_archived_runs_give(tmp_path):
 
 @pytest.mark.slow  # four subprocesses (a pretraining, two zero-shot probes, a fine-tuning): minutes
 def test_a_tiny_pretraining_its_probes_and_a_fine_tuning_from_it(tmp_path):
-    """Through the engine for real. The 1-step twin is left out: it is the same command with the
-    twin's spec (the fake runs above check that it is run and probed), and three more subprocesses."""
+    """Through the engine for real. The 1-step twin is left out: it would add three subprocesses of
+    the same commands on the twin's spec, which the fake-run test of a pretraining checks."""
     pre = Pretraining(OTHER, 0, tiny=True)
     plan = [pre, FineTuning(OTHER, 0.05, 0, tiny=True)]
     runs = Runs(tmp_path / "runs", tmp_path / "archive")
