@@ -2,11 +2,11 @@
 pretrain → fine-tune from it → embeddings, and exact resume of a run killed with SIGKILL.
 
 Cost control: the network is the tiny one with a 3-part pyramid (``model.bins=(1,2)``), and the
-three subprocesses share a JAX compilation cache, so the train steps are compiled once.
+three subprocesses share the suite's JAX compilation cache (conftest.py), so the train steps are
+compiled once.
 """
 
 import json
-import os
 import pathlib
 import signal
 import subprocess
@@ -41,10 +41,6 @@ def _command(workdir, cache_dir, stages):
             f"--workdir={workdir}", *[f"--config.{k}={v}" for k, v in overrides.items()]]
 
 
-def _env(cache_dir):
-    return {"JAX_COMPILATION_CACHE_DIR": str(cache_dir / "jax"), **os.environ}  # the suite's, if it set one
-
-
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("cache")
@@ -55,7 +51,7 @@ def reference(tmp_path_factory, cache_dir):
     """The uninterrupted tiny chain: DIR/pretrain (BYOL) then DIR/finetune (init from it)."""
     workdir = tmp_path_factory.mktemp("reference")
     done = subprocess.run(_command(workdir, cache_dir, "pretrain,finetune"), cwd=ROOT,
-                          env=_env(cache_dir), capture_output=True, timeout=900)
+                          capture_output=True, timeout=900)
     assert done.returncode == 0, done.stderr.decode()[-4000:]
     return workdir
 
@@ -105,7 +101,7 @@ def _finalized_steps(checkpoint_dir):
 
 def test_exact_resume_after_sigkill(reference, cache_dir, tmp_path):
     command = _command(tmp_path, cache_dir, "pretrain")
-    proc = subprocess.Popen(command, cwd=ROOT, env=_env(cache_dir), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     checkpoints = tmp_path / "pretrain" / "checkpoints"
     deadline = time.time() + 600
@@ -118,7 +114,7 @@ def test_exact_resume_after_sigkill(reference, cache_dir, tmp_path):
     assert killed_at < PRETRAIN_STEPS
     logged_before = len(_metrics(tmp_path / "pretrain"))
 
-    done = subprocess.run(command, cwd=ROOT, env=_env(cache_dir), capture_output=True, timeout=600)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600)
     assert done.returncode == 0, done.stderr.decode()[-4000:]
     after_restart = [r["step"] for r in _metrics(tmp_path / "pretrain")][logged_before:]
     # The restart went on from the last finalized checkpoint, not from scratch.

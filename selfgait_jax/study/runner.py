@@ -113,8 +113,9 @@ def environment(runs: Runs) -> dict:
 def run_one(runs: Runs, run, repository: pathlib.Path, tag: str = "study") -> bool:
     """Runs what is missing of one run; True once it is finished and archived."""
     if not runs.finished(run):
+        env = environment(runs)
         for what, workdir, command, done in steps(runs, run, repository):
-            if not done() and not (run_logged(command, repository, workdir, what, tag, environment(runs)) and done()):
+            if not done() and not (run_logged(command, repository, workdir, what, tag, env) and done()):
                 return False
     return runs.archive_run(run)
 
